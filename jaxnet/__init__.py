@@ -1,0 +1,39 @@
+"""jaxnet: a small, exact, fast neural-network library written the JAX way.
+
+Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
+``(out, in)``); every function is pure. See the README for the tour.
+
+>>> import jaxnet
+>>> params, x, y = jaxnet.seed_example()
+>>> round(float(jaxnet.loss(params, x, y)), 4)
+0.6573
+"""
+
+from jaxnet._validate import validate
+from jaxnet.fit import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
+from jaxnet.gradients import grads, manual_grads, numerical_grads
+from jaxnet.losses import bce, loss
+from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, seed_example
+from jaxnet.training import make_train_step, sgd
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_OPTIMIZER",
+    "DivergenceError",
+    "DivergenceWarning",
+    "bce",
+    "fit",
+    "forward",
+    "forward_trace",
+    "grads",
+    "init_mlp",
+    "layer_sizes",
+    "loss",
+    "make_train_step",
+    "manual_grads",
+    "numerical_grads",
+    "seed_example",
+    "sgd",
+    "validate",
+]
