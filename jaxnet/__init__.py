@@ -14,6 +14,8 @@ from jaxnet.fit import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fi
 from jaxnet.gradients import grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
 from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, seed_example
+from jaxnet.parallel import data_parallel_mesh
+from jaxnet.sweep import sweep
 from jaxnet.training import make_train_step, sgd
 
 __version__ = "0.1.0"
@@ -23,6 +25,7 @@ __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "bce",
+    "data_parallel_mesh",
     "fit",
     "forward",
     "forward_trace",
@@ -35,5 +38,6 @@ __all__ = [
     "numerical_grads",
     "seed_example",
     "sgd",
+    "sweep",
     "validate",
 ]

@@ -11,7 +11,7 @@ of numbers per sample; the label column holds 0 or 1.
 >>> x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_fraction=0.2, seed=0)
 >>> x_tr, x_te = standardize(x_tr, x_te)
 >>> x_tr.shape, x_te.shape
-((455, 30), (114, 30))
+((456, 30), (113, 30))
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "DataError",
     "load_csv",
+    "read_csv",
     "load_features",
     "load_breast_cancer",
     "train_test_split",
@@ -134,6 +135,19 @@ def load_csv(
     names = header[:j] + header[j + 1 :]
     x = np.delete(table, j, axis=1)
     return x, y.copy(), names
+
+
+def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Every column of a numeric CSV with a header: ``(table (N, C) float64, column names)``.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write("a,b\\n1,2\\n")
+    >>> read_csv(p)
+    (array([[1., 2.]]), ['a', 'b'])
+    """
+    header, table, _ = _read_table(path)
+    return table, header
 
 
 def load_features(path: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:

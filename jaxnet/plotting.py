@@ -31,7 +31,9 @@ def _figure(size: tuple[float, float]) -> Any:
     return Figure(figsize=size, layout="constrained")
 
 
-def plot_loss(history: Mapping[str, Any], path: str | os.PathLike, *, title: str = "training loss") -> None:
+def plot_loss(
+    history: Mapping[str, Any], path: str | os.PathLike, *, title: str = "training loss", val_label: str = "validation loss"
+) -> None:
     """Save the loss curve of a ``fit`` history (keys ``"step"``, ``"loss"``,
     and optionally ``"val_loss"`` with ``"val_step"``) to ``path``.
 
@@ -49,7 +51,7 @@ def plot_loss(history: Mapping[str, Any], path: str | os.PathLike, *, title: str
         vl = np.asarray(history["val_loss"], dtype=np.float64).ravel()
         vs = np.asarray(history["val_step"], dtype=np.float64).ravel()
         if vl.size and vl.shape == vs.shape:
-            ax.plot(vs, vl, lw=1.5, label="validation loss")
+            ax.plot(vs, vl, "o-", ms=3, lw=1.5, label=val_label)
     if np.all(loss > 0) and loss.max() / loss.min() > 20:
         ax.set_yscale("log")
     ax.set_xlabel("step")

@@ -18,6 +18,7 @@
  *
  * Build:   gcc -O3 -march=native -fno-math-errno -DREAL=double \
  *              sweep_sgd.c -o sweep_f64 -lm
+ * With -fopenmp the blocks are shared among OMP_NUM_THREADS threads.
  * Run:     ./sweep_f64 K STEPS REPEATS LR_FILE OUT_FILE
  *   LR_FILE: K float64 learning rates (raw little-endian binary).
  *   OUT_FILE: final parameters as float64, 13 rows of K
@@ -29,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifndef REAL
 #define REAL double
@@ -112,12 +116,19 @@ int main(int argc, char **argv) {
     memset(blocks, 0, sizeof(Block) * nblocks);
     for (int k = 0; k < K; ++k) blocks[k / BLOCK].lr[k % BLOCK] = (REAL)lr64[k];
 
-    printf("{\"dtype\": \"%s\", \"K\": %d, \"steps\": %ld, \"block\": %d, \"loop_ns\": [",
-           sizeof(REAL) == sizeof(float) ? "float32" : "float64", K, steps, BLOCK);
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    printf("{\"dtype\": \"%s\", \"K\": %d, \"steps\": %ld, \"block\": %d, \"threads\": %d, \"loop_ns\": [",
+           sizeof(REAL) == sizeof(float) ? "float32" : "float64", K, steps, BLOCK, threads);
     for (int r = 0; r < repeats; ++r) {
         for (int k = 0; k < K; ++k)
             for (int i = 0; i < NPARAM; ++i) blocks[k / BLOCK].p[i][k % BLOCK] = (REAL)INIT[i];
         long long t0 = now_ns();
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
         for (int bi = 0; bi < nblocks; ++bi) {
             int n = K - bi * BLOCK < BLOCK ? K - bi * BLOCK : BLOCK;
             train_block(&blocks[bi], n, steps);

@@ -1,0 +1,292 @@
+"""Benchmark 3: one training step of a big MLP, 784-512-512-1, batch 1024, float32.
+
+Compared: the jaxnet jitted step (``make_train_step(optax.sgd(0.1))``), a
+``fit`` chunk (several steps in one compiled call), PyTorch eager and
+``torch.compile`` (in its own subprocess with a time limit; skipped if it
+fails).  Achieved GFLOP/s counts the real matmul FLOPs of forward + backward
+and is compared with a plain ``jnp.dot`` float32 peak measured in this run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from benchmarks._harness import (
+    Ratio,
+    Section,
+    Stats,
+    Table,
+    WorkerError,
+    at_least,
+    emit_result,
+    fmt_spread,
+    fmt_time,
+    ratio,
+    run_worker,
+    worker_args,
+)
+
+NAME = "mlp"
+TITLE = "3. Big MLP 784-512-512-1, batch 1024, float32, one SGD step"
+SIZES = (784, 512, 512, 1)
+BATCH = 1024
+PEAK_SIZES = (1024, 2048)
+TORCH_COMPILE_TIMEOUT = 300
+
+
+def step_flops(sizes: tuple[int, ...] = SIZES, batch: int = BATCH) -> int:
+    """Matmul FLOPs of one training step (forward + backward).
+
+    Forward: 2·N·Σ in·out.  Backward: a weight gradient (2·N·in·out) for every
+    layer and an input gradient (2·N·in·out) for every layer but the first,
+    whose input (the data) needs none.
+    """
+    layer = [2 * batch * i * o for i, o in zip(sizes[:-1], sizes[1:])]
+    return sum(layer) + sum(layer) + sum(layer[1:])
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        return {"error": f"{type(exc).__name__}: {exc}"[:400], "traceback": traceback.format_exc(limit=4)[-1500:]}
+
+
+# --------------------------------------------------------------------------
+# Worker side
+# --------------------------------------------------------------------------
+
+
+def _data(seed: int = 0) -> tuple[Any, Any]:
+    """Fixed random inputs (N, 784) and 0/1 targets (N,), float32 numpy."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    y = (rng.random(BATCH) < 0.5).astype(np.float32)
+    return x, y
+
+
+def _matmul_peak(repeat: int) -> dict[str, Any]:
+    """Median time of a jitted float32 ``jnp.dot`` of n×n by n×n matrices."""
+    import jax
+    import jax.numpy as jnp
+
+    out = {}
+    for n in PEAK_SIZES:
+        ka, kb = jax.random.split(jax.random.PRNGKey(n))
+        a = jax.random.normal(ka, (n, n), jnp.float32)
+        b = jax.random.normal(kb, (n, n), jnp.float32)
+        dot = jax.jit(jnp.dot)
+        dot(a, b).block_until_ready()
+        times = []
+        for _ in range(repeat):
+            t, _ = _timed(lambda: dot(a, b).block_until_ready())
+            times.append(t)
+        out[str(n)] = {"times": times, "flops": 2 * n**3}
+    return out
+
+
+def _jaxnet_step(repeat: int) -> dict[str, Any]:
+    """The jitted train step, fed its own output each call."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxnet
+
+    x, y = (jnp.asarray(a) for a in _data())
+    params = jaxnet.init_mlp(jax.random.PRNGKey(0), list(SIZES), dtype=jnp.float32)
+    opt = optax.sgd(0.1)
+    step = jaxnet.make_train_step(opt)
+    state = [params, opt.init(params)]
+
+    def call() -> Any:
+        p, s, loss = step(state[0], state[1], x, y)
+        state[:] = [p, s]
+        return jax.block_until_ready(loss)
+
+    first, loss0 = _timed(call)
+    times = [_timed(call)[0] for _ in range(repeat + 2)][2:]
+    return {"times": times, "first": first, "loss0": float(loss0)}
+
+
+def _jaxnet_fit(repeat: int, chunk: int) -> dict[str, Any]:
+    """``fit`` running ``chunk`` full-batch steps in one compiled call."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxnet
+
+    x, y = (jnp.asarray(a) for a in _data())
+    params = jaxnet.init_mlp(jax.random.PRNGKey(0), list(SIZES), dtype=jnp.float32)
+    opt = optax.sgd(0.1)
+
+    def call() -> Any:
+        return jax.block_until_ready(jaxnet.fit(
+            params, x, y, optimizer=opt, steps=chunk, chunk=chunk, progress=False, record_every=chunk))
+
+    first, _ = _timed(call)
+    times = [_timed(call)[0] for _ in range(repeat)]
+    return {"times": times, "first": first, "steps": chunk}
+
+
+def _torch_model(compiled: bool) -> tuple[Any, Callable[[], Any]]:
+    """PyTorch twin of the jaxnet MLP (same init) and a function doing one step."""
+    import jax
+    import numpy as np
+    import torch
+
+    import jaxnet
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    params = jaxnet.init_mlp(jax.random.PRNGKey(0), list(SIZES), dtype=np.float32)
+    layers: list[Any] = []
+    for i in range(len(SIZES) - 1):
+        lin = torch.nn.Linear(SIZES[i], SIZES[i + 1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.array(params[f"W{i + 1}"])))
+            lin.bias.copy_(torch.from_numpy(np.array(params[f"b{i + 1}"])))
+        layers += [lin, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    x, y = (torch.from_numpy(a) for a in _data())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    forward = torch.compile(model) if compiled else model
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = bce(forward(x).squeeze(-1), y)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    return model, step
+
+
+def _torch(repeat: int, compiled: bool) -> dict[str, Any]:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"skip": "torch is not importable"}
+    _, step = _torch_model(compiled)
+    first, loss0 = _timed(step)
+    times = [_timed(step)[0] for _ in range(repeat + 2)][2:]
+    return {"times": times, "first": first, "loss0": loss0, "threads": __import__("torch").get_num_threads()}
+
+
+def worker(args: dict[str, Any]) -> dict[str, Any]:
+    repeat = int(args["repeat"])
+    if args["part"] == "torch_compile":
+        return _guard(lambda: _torch(repeat, compiled=True))
+    rows: dict[str, Any] = {"peak": _guard(lambda: _matmul_peak(repeat))}
+    rows["step"] = _guard(lambda: _jaxnet_step(repeat))
+    rows["fit"] = _guard(lambda: _jaxnet_fit(max(3, repeat // 4), int(args["chunk"])))
+    rows["torch"] = _guard(lambda: _torch(repeat, compiled=False))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------
+
+
+def _peak(rows: dict[str, Any], table: Table) -> float | None:
+    """Best jnp.dot GFLOP/s (as FLOP/s) and its table rows."""
+    peak = rows.get("peak", {})
+    if "error" in peak:
+        table.add("`jnp.dot` peak", f"ERROR: {peak['error']}", "", "", "", "", "")
+        return None
+    best = None
+    for n, r in peak.items():
+        st = Stats(r["times"])
+        flops = r["flops"] / st.median
+        best = max(best or 0.0, flops)
+        table.add(f"`jnp.dot` {n}×{n} @ {n}×{n} (peak reference)", fmt_time(st.median), fmt_spread(st),
+                  "—", f"{flops / 1e9:.1f}", "—", "—")
+    return best
+
+
+def _build(rows: dict[str, Any], quick: bool) -> Section:
+    flops = step_flops()
+    section = Section(NAME, TITLE)
+    table = Table(
+        f"float32, batch {BATCH}; {flops / 1e9:.3f} GFLOP of matmul per training step",
+        ["implementation", "per step (median)", "min – max", "first call (incl. compile)",
+         "GFLOP/s", "% of jnp.dot peak", "loss at step 0"],
+    )
+    peak = _peak(rows, table)
+    med: dict[str, float] = {}
+    labels = {
+        "step": "jaxnet `make_train_step` jitted step",
+        "fit": "jaxnet `fit` chunk (per step)",
+        "torch": "PyTorch eager",
+        "torch_compile": "PyTorch `torch.compile` (model)",
+    }
+    for key, label in labels.items():
+        r = rows.get(key, {})
+        if "times" not in r:
+            table.add(label, r.get("skip") or f"ERROR: {r.get('error')}", "", "", "", "", "")
+            if "error" in r:
+                section.notes.append(f"{label} failed: {r['error']}")
+            continue
+        per = 1 / r.get("steps", 1)
+        st = Stats(r["times"]).scaled(per)
+        med[key] = st.median
+        achieved = flops / st.median
+        table.add(label, fmt_time(st.median), fmt_spread(st), fmt_time(r.get("first")),
+                  f"{achieved / 1e9:.1f}", f"{100 * achieved / peak:.0f}%" if peak else "—",
+                  f"{r['loss0']:.6f}" if "loss0" in r else "—")
+    threads = rows.get("torch", {}).get("threads")
+    table.notes.append(f"fit chunk = {rows.get('fit', {}).get('steps', '?')} full-batch steps per compiled call; "
+                       f"PyTorch uses {threads} intra-op threads; XLA uses its default thread pool.")
+    table.notes.append("FLOPs: forward 2·N·Σ in·out; backward = weight gradients of all layers + input "
+                       "gradients of layers 2..L (none for the data) — see `step_flops`.")
+    section.tables.append(table)
+    best_jax = min((med[k] for k in ("step", "fit") if k in med), default=None)
+    section.ratios.append(at_least("big MLP: PyTorch eager / jaxnet jitted step (speed-up)",
+                                   ratio(med.get("torch"), med.get("step")), 1.2))
+    if "torch_compile" in med:
+        section.ratios.append(Ratio("big MLP: torch.compile / jaxnet jitted step (speed-up)",
+                                    ratio(med.get("torch_compile"), med.get("step"))))
+    frac = None if peak is None or "step" not in med else flops / med["step"] / peak
+    section.ratios.append(Ratio("big MLP: jaxnet step GFLOP/s / jnp.dot peak", frac,
+                                "≥ 0.9× (90%)", None if frac is None else frac >= 0.9))
+    if best_jax is not None and "fit" in med:
+        section.ratios.append(Ratio("big MLP: jaxnet fit chunk per step / jitted step", ratio(med["fit"], med.get("step"))))
+    return section
+
+
+def run(quick: bool = False) -> Section:
+    """Run benchmark 3 (jax + eager torch in one worker, torch.compile in another)."""
+    repeat = 5 if quick else 20
+    chunk = 3 if quick else 10
+    try:
+        rows = run_worker(NAME, {"part": "main", "repeat": repeat, "chunk": chunk}, timeout=300)
+    except WorkerError as exc:
+        rows = {"step": {"error": str(exc)[:600]}}
+    try:
+        rows["torch_compile"] = run_worker(NAME, {"part": "torch_compile", "repeat": repeat},
+                                           timeout=TORCH_COMPILE_TIMEOUT)
+    except WorkerError as exc:
+        rows["torch_compile"] = {"skip": f"torch.compile did not finish: {str(exc).splitlines()[0][:200]}"}
+    return _build(rows, quick)
+
+
+if __name__ == "__main__":
+    _args = worker_args(sys.argv[1:])
+    if _args is not None:
+        emit_result(worker(_args))
+    else:
+        print(run(quick="--quick" in sys.argv).to_markdown())

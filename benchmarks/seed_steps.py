@@ -1,0 +1,379 @@
+"""Benchmark 1: the worked-example net, 10,000 SGD steps, per-step time.
+
+Implementations (float64 and float32): the notebook's numpy loop, plain
+Python floats (float64 only), the jaxnet jitted step called from a Python
+loop, jaxnet ``fit`` (scan-fused; manual and autodiff gradients; one loss
+recorded vs a loss every step), PyTorch eager autograd + ``torch.optim.SGD``,
+and a C reference loop compiled with ``cc -O2``.
+
+All implementations must end at the same parameters and loss; the loss of
+every implementation's final parameters is evaluated in float64 numpy and
+compared with the C loop (float64: 1e-9; float32: see FLOAT32_* below).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from benchmarks._harness import (
+    SEED_LOSS_AFTER_ONE_STEP,
+    Ratio,
+    Section,
+    Stats,
+    Table,
+    WorkerError,
+    at_least,
+    at_most,
+    compile_c,
+    emit_result,
+    fmt_spread,
+    fmt_time,
+    max_param_diff,
+    params_to_json,
+    ratio,
+    run_json_command,
+    run_worker,
+    seed_loss64,
+    worker_args,
+)
+
+NAME = "seed"
+TITLE = "1. Worked-example net (2-3-1), SGD steps"
+FLOAT64_TOL = 1e-9  # max |Δ| of final params and of final loss vs C (float64)
+FLOAT32_PARAM_TOL = 1e-4  # max |Δ| of final params vs C (float32)
+FLOAT32_LOSS_RTOL = 1e-2  # relative |Δ| of final loss vs C (float32; the loss is ~5e-5)
+DTYPES = ("float64", "float32")
+
+
+# --------------------------------------------------------------------------
+# Worker side: jaxnet and torch (runs in a subprocess per dtype)
+# --------------------------------------------------------------------------
+
+
+def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one measurement; turn an exception into an ``error`` entry."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        tb = traceback.format_exc(limit=4)
+        return {"error": f"{type(exc).__name__}: {exc}".strip()[:400], "traceback": tb[-1500:]}
+
+
+def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
+    """jaxnet.make_train_step(optax.sgd(0.1)) called from a Python loop."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxnet
+
+    params0, x, y = jaxnet.seed_example(dtype=jnp.dtype(dtype))
+    opt = optax.sgd(0.1)
+    step = jaxnet.make_train_step(opt)
+
+    def fresh() -> tuple[Any, Any]:
+        p = jax.tree_util.tree_map(jnp.array, params0)  # copies (step may donate)
+        return p, opt.init(p)
+
+    p, s = fresh()
+    first, (p1, _, _) = _timed(lambda: jax.block_until_ready(step(p, s, x, y)))
+    loss_after_1 = seed_loss64(params_to_json(p1))
+    compile_s = None
+    if hasattr(step, "lower"):
+        p, s = fresh()
+        t0 = time.perf_counter()
+        step.lower(p, s, x, y).compile()
+        compile_s = time.perf_counter() - t0
+
+    def run(p: Any, s: Any) -> Any:
+        for _ in range(steps):
+            p, s, _loss = step(p, s, x, y)
+        return jax.block_until_ready(p)
+
+    times, final = [], None
+    for _ in range(repeat):
+        p, s = fresh()
+        t, final = _timed(lambda: run(p, s))
+        times.append(t)
+    return {
+        "times": times,
+        "first": first,
+        "compile": compile_s,
+        "params": params_to_json(final),
+        "loss_after_1": loss_after_1,
+    }
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int) -> dict[str, Any]:
+    """jaxnet.fit, the whole run as one compiled call (chunk=steps)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxnet
+
+    params0, x, y = jaxnet.seed_example(dtype=jnp.dtype(dtype))
+    opt = optax.sgd(0.1)  # one object for all calls, so a cache keyed on it can hit
+
+    def call(optimizer: Any = opt) -> Any:
+        p = jax.tree_util.tree_map(jnp.array, params0)
+        out = jaxnet.fit(
+            p, x, y, optimizer=optimizer, steps=steps, chunk=steps, progress=False,
+            gradients=gradients, record_every=record_every,
+        )
+        return jax.block_until_ready(out)
+
+    first, _ = _timed(call)
+    times, out = [], None
+    for _ in range(repeat):
+        t, out = _timed(call)
+        times.append(t)
+    params, _, history = out
+    # Does a call with a fresh (but equal) optimizer object recompile?
+    fresh_opt, _ = _timed(lambda: call(optax.sgd(0.1)))
+    n_loss = len(history["loss"]) if isinstance(history, dict) and "loss" in history else None
+    return {
+        "times": times,
+        "first": first,
+        "params": params_to_json(params),
+        "n_loss": n_loss,
+        "fresh_optimizer_call": fresh_opt,
+    }
+
+
+def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
+    """PyTorch eager autograd + torch.optim.SGD, one thread."""
+    try:
+        import torch
+    except ImportError:
+        return {"skip": "torch is not importable"}
+    import numpy as np
+
+    from benchmarks._harness import SEED_X, SEED_Y, seed_params_numpy
+
+    torch.set_num_threads(1)
+    tdtype = getattr(torch, dtype)
+    x = torch.tensor(SEED_X, dtype=tdtype)
+    y = torch.tensor([SEED_Y], dtype=tdtype)
+
+    def train(n: int) -> dict[str, Any]:
+        params = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in seed_params_numpy(np.float64).items()}
+        opt = torch.optim.SGD(list(params.values()), lr=0.1)
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            a1 = torch.relu(params["W1"] @ x + params["b1"])
+            z2 = params["W2"] @ a1 + params["b2"]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z2, y)
+            loss.backward()
+            opt.step()
+        return {k: v.detach().numpy() for k, v in params.items()}
+
+    loss_after_1 = seed_loss64(train(1))
+    train(100)  # warm-up
+    times, final = [], None
+    for _ in range(repeat):
+        t, final = _timed(lambda: train(steps))
+        times.append(t)
+    return {"times": times, "params": params_to_json(final), "loss_after_1": loss_after_1,
+            "threads": torch.get_num_threads()}
+
+
+def worker(args: dict[str, Any]) -> dict[str, Any]:
+    """All jax/torch rows for one dtype (x64 is switched on before any array)."""
+    steps, repeat, dtype = int(args["steps"]), int(args["repeat"]), args["dtype"]
+    import jax
+
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    try:
+        import jaxnet  # noqa: F401
+        have_jaxnet = hasattr(jaxnet, "fit")
+    except ImportError:
+        have_jaxnet = False
+    rows: dict[str, Any] = {}
+    if have_jaxnet:
+        rows["step loop"] = _guard(lambda: _bench_step_loop(steps, repeat, dtype))
+        for grads in ("manual", "autodiff"):
+            for rec in (steps, 1):
+                rows[f"fit {grads} r{rec}"] = _guard(lambda g=grads, r=rec: _bench_fit(steps, repeat, dtype, g, r))
+    else:
+        rows["jaxnet"] = {"skip": "jaxnet (with fit) is not importable yet"}
+    rows["torch"] = _guard(lambda: _bench_torch(steps, repeat, dtype))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Parent side: C, numpy, tables
+# --------------------------------------------------------------------------
+
+
+def _run_c(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
+    """Compile seed_sgd.c with cc -O2 and run it (loop timed inside C)."""
+    real = "double" if dtype == "float64" else "float"
+    binary, how = compile_c("seed_sgd.c", f"seed_sgd_{dtype}", ["-O2", f"-DREAL={real}"])
+    if binary is None:
+        return {"skip": how}
+    out = run_json_command([str(binary), str(steps), str(repeat)], timeout=120)
+    one = run_json_command([str(binary), "1", "1"], timeout=60)
+    return {
+        "times": [ns * 1e-9 for ns in out["loop_ns"]],
+        "params": {k: out[k] for k in ("W1", "b1", "W2", "b2")},
+        "loss_after_1": seed_loss64(one),
+        "how": how,
+    }
+
+
+def _collect(steps: int, repeat: int, dtype: str) -> tuple[dict[str, Any], str]:
+    """Every implementation's raw result for one dtype, plus the BLAS note."""
+    rows: dict[str, Any] = {}
+    ref = run_worker("_reference", {"steps": steps, "repeat": repeat, "dtype": dtype},
+                     timeout=300, drop_openblas=True)
+    rows["numpy"] = ref["numpy"]
+    rows["python"] = ref.get("python", {"skip": "Python floats are float64 only"})
+    try:
+        rows.update(run_worker(NAME, {"steps": steps, "repeat": repeat, "dtype": dtype}, timeout=420))
+    except WorkerError as exc:
+        rows["jaxnet"] = {"error": str(exc)[:600]}
+    rows["C"] = _run_c(steps, repeat, dtype)
+    return rows, ref["blas"]
+
+
+LABELS = {
+    "numpy": "notebook numpy loop",
+    "python": "plain Python floats",
+    "step loop": "jaxnet `make_train_step` jitted step, Python loop",
+    "fit manual r{S}": "jaxnet `fit`, manual grads, 1 loss recorded",
+    "fit manual r1": "jaxnet `fit`, manual grads, loss every step",
+    "fit autodiff r{S}": "jaxnet `fit`, autodiff, 1 loss recorded",
+    "fit autodiff r1": "jaxnet `fit`, autodiff, loss every step",
+    "torch": "PyTorch eager autograd + optim.SGD (1 thread)",
+    "C": "C loop, `cc -O2`",
+    "jaxnet": "jaxnet",
+}
+
+
+def _label(key: str, steps: int) -> str:
+    return LABELS.get(key.replace(f"r{steps}", "r{S}"), key)
+
+
+def _check(row: dict[str, Any], c_row: dict[str, Any], dtype: str) -> tuple[str, bool | None]:
+    """Agreement of a row's final params/loss with the C loop."""
+    if "params" not in row or "params" not in c_row:
+        return "—", None
+    dp = max_param_diff(row["params"], c_row["params"])
+    loss, c_loss = seed_loss64(row["params"]), seed_loss64(c_row["params"])
+    dl = abs(loss - c_loss)
+    if dtype == "float64":
+        ok = dp <= FLOAT64_TOL and dl <= FLOAT64_TOL
+    else:
+        ok = dp <= FLOAT32_PARAM_TOL and dl <= FLOAT32_LOSS_RTOL * abs(c_loss)
+    return f"{dp:.1e} / {dl:.1e} {'ok' if ok else 'MISMATCH'}", ok
+
+
+def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[str, float], list[str]]:
+    """Table for one dtype; also the per-step medians and failed checks."""
+    table = Table(
+        f"{dtype}: {steps:,} SGD steps from the worked-example parameters",
+        ["implementation", "per step (median)", "per step min – max", "first call (incl. compile)",
+         "whole run (median)", "final loss", "max abs Δ params / loss vs C"],
+    )
+    medians: dict[str, float] = {}
+    failures: list[str] = []
+    c_row = rows.get("C", {})
+    for key, row in rows.items():
+        label = _label(key, steps)
+        if "skip" in row or "error" in row:
+            why = row.get("skip") or f"ERROR: {row['error']}"
+            table.add(label, why, "", "", "", "", "")
+            if "error" in row:
+                failures.append(f"{dtype} {label}: {row['error']}")
+            continue
+        stats = Stats(row["times"])
+        medians[key] = stats.median / steps
+        check, ok = _check(row, c_row, dtype) if key != "C" else ("(reference)", True)
+        if ok is False:
+            failures.append(f"{dtype} {label}: final params/loss differ from C ({check})")
+        one = row.get("loss_after_1")
+        if one is not None and abs(one - SEED_LOSS_AFTER_ONE_STEP) > (1e-12 if dtype == "float64" else 1e-6):
+            failures.append(f"{dtype} {label}: loss after 1 step {one!r} != {SEED_LOSS_AFTER_ONE_STEP!r}")
+        first = row.get("first")
+        table.add(label, fmt_time(stats.median / steps), fmt_spread(stats, 1 / steps),
+                  fmt_time(first) if first is not None else "—",
+                  fmt_time(stats.median), f"{seed_loss64(row['params']):.17g}", check)
+    return table, medians, failures
+
+
+def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
+    """Notes on fit calls with a fresh optimizer object / the default optimizer."""
+    notes = []
+    for key, row in rows.items():
+        if key.startswith("fit") and "fresh_optimizer_call" in row:
+            med = Stats(row["times"]).median
+            notes.append(
+                f"{dtype} {_label(key, steps)}: call with the same optimizer object {fmt_time(med)}; "
+                f"with a fresh `optax.sgd(0.1)` {fmt_time(row['fresh_optimizer_call'])}; "
+                f"history['loss'] has {row['n_loss']} entries"
+            )
+    step = rows.get("step loop", {})
+    if step.get("compile") is not None:
+        notes.append(f"{dtype} jitted step: AOT `step.lower(...).compile()` takes {fmt_time(step['compile'])}")
+    return notes
+
+
+def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
+    """Summary lines for one dtype (time ratios; speed-ups vs numpy)."""
+    c, numpy = med.get("C"), med.get("numpy")
+    out = []
+    for grads in ("manual", "autodiff"):
+        fit = med.get(f"fit {grads} r{steps}")
+        out.append(at_most(f"{dtype}: fit ({grads}) per step / C -O2", ratio(fit, c), 1.5))
+        out.append(at_least(f"{dtype}: numpy loop / fit ({grads}) per step", ratio(numpy, fit), 200))
+    out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
+                     ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
+                     note="cost of recording the loss"))
+    out.append(Ratio(f"{dtype}: jitted step in Python loop / C -O2", ratio(med.get("step loop"), c),
+                     note="dispatch overhead per call"))
+    out.append(Ratio(f"{dtype}: PyTorch eager / C -O2", ratio(med.get("torch"), c)))
+    return out
+
+
+def run(quick: bool = False) -> Section:
+    """Run benchmark 1 for both dtypes and build its section."""
+    steps, repeat = (1_000, 3) if quick else (10_000, 5)
+    section = Section(NAME, TITLE)
+    for dtype in DTYPES:
+        rows, blas = _collect(steps, repeat, dtype)
+        table, medians, failures = _table(dtype, rows, steps)
+        table.notes.append(f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}")
+        table.notes.extend(_recompile_notes(dtype, rows, steps))
+        section.tables.append(table)
+        section.ratios.extend(_ratios(dtype, medians, steps))
+        section.notes.extend(f"CHECK FAILED: {f}" for f in failures)
+    section.notes.append(
+        "Final loss = BCE of the worked-example sample at each implementation's final parameters, "
+        "evaluated in float64 numpy. Tolerances vs C: float64 1e-9 (params and loss); "
+        f"float32 {FLOAT32_PARAM_TOL:g} abs on params and {FLOAT32_LOSS_RTOL:g} relative on the loss. "
+        f"Each implementation's loss after 1 step is also checked against {SEED_LOSS_AFTER_ONE_STEP}."
+    )
+    section.notes.append(
+        f"Per step = whole-run time / {steps:,}; median of {repeat} repeats after a warm-up call "
+        "(jax results waited for with `block_until_ready`); C times its loop itself with clock_gettime."
+    )
+    return section
+
+
+if __name__ == "__main__":
+    _args = worker_args(sys.argv[1:])
+    if _args is not None:
+        emit_result(worker(_args))
+    else:
+        print(run(quick="--quick" in sys.argv).to_markdown())

@@ -1,0 +1,152 @@
+"""``sweep``: train K networks at once, one compiled program, vectorised over nets.
+
+Typical use: 1000 random initialisations of the worked-example net, or one
+net at 100 learning rates. Every net sees the same full batch ``(x, y)`` and
+takes plain SGD steps with the hand-derived gradient (:mod:`jaxnet.gradients`).
+
+Layout: inside the loop every array keeps the network index as its *last*
+axis (``W_l: (out, in, K)``, activations ``(N, width, K)``), so each
+operation is one contiguous multiply-add over K nets — the layout a
+vectorised C loop would use. The tiny layers are written as broadcast
+multiply-adds, which XLA fuses into a few loops per step, instead of K-batched
+``dot``\\ s.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet._validate import Params, prepare
+from jaxnet.losses import bce_with_logits
+from jaxnet.model import init_mlp
+
+__all__ = ["sweep"]
+
+
+def _forward(soa: Params, x: jax.Array) -> list[jax.Array]:
+    """Pre-activations ``z_l`` of every net: ``z_l[n, o, k] = sum_i W_l[o, i, k] a[n, i, k] + b_l[o, k]``."""
+    L = len(soa) // 2
+    a, zs = x[:, :, None], []
+    for l in range(1, L + 1):
+        z = jnp.sum(soa[f"W{l}"][None] * a[:, None, :, :], axis=2) + soa[f"b{l}"][None]
+        zs.append(z)
+        a = jax.nn.relu(z)
+    return zs
+
+
+def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool):
+    """One SGD step for every net (the delta recursion of :func:`jaxnet.manual_grads`)."""
+    L = len(soa) // 2
+    zs = _forward(soa, x)
+    r = 1.0 / (y.shape[0] * y.shape[1])  # each element's share of the mean
+    delta = r * (jax.nn.sigmoid(zs[-1]) - y[:, :, None])  # dL/dz_L
+    new: Params = {}
+    for l in range(L, 0, -1):
+        a_prev = x[:, :, None] if l == 1 else jax.nn.relu(zs[l - 2])
+        gW = jnp.sum(delta[:, :, None, :] * a_prev[:, None, :, :], axis=0)  # sum_n delta a_{l-1}^T
+        gb = jnp.sum(delta, axis=0)
+        if l > 1:  # (W_l^T delta_l) * relu'(z_{l-1})
+            delta = jnp.where(zs[l - 2] > 0, jnp.sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1), 0)
+        new[f"W{l}"] = soa[f"W{l}"] - lr[None, None, :] * gW
+        new[f"b{l}"] = soa[f"b{l}"] - lr[None, :] * gb
+    loss = jnp.sum(bce_with_logits(zs[-1], y[:, :, None]), axis=(0, 1)) * r if with_loss else None
+    return new, loss
+
+
+@partial(jax.jit, static_argnames=("n_records", "record_every"), donate_argnames="soa")
+def _run(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, n_records: int, record_every: int):
+    def block(soa, _):
+        soa, loss = _sgd_step(soa, x, y, lr, with_loss=True)
+        if record_every > 1:
+            soa = jax.lax.scan(
+                lambda s, _: (_sgd_step(s, x, y, lr, with_loss=False)[0], None), soa, length=record_every - 1
+            )[0]
+        return soa, loss
+
+    return jax.lax.scan(block, soa, length=n_records)
+
+
+def _to_soa(params: Params) -> Params:
+    """Leading net axis ``(K, ...)`` -> trailing net axis ``(..., K)``."""
+    return {k: jnp.moveaxis(v, 0, -1) for k, v in params.items()}
+
+
+def _from_soa(soa: Params) -> Params:
+    return {k: jnp.moveaxis(v, -1, 0) for k, v in soa.items()}
+
+
+def _count(name: str, n: int, k: int) -> int:
+    if n != 1 and k != 1 and n != k:
+        raise ValueError(f"{name}: expected 1 or K={k} entries to match the other arguments, got {n}")
+    return max(n, k)
+
+
+def sweep(
+    x: Any,
+    y: Any,
+    *,
+    steps: int,
+    sizes: tuple[int, ...] | None = None,
+    params: Params | None = None,
+    keys: jax.Array | None = None,
+    learning_rates: Any = 0.1,
+    init: str = "he",
+    record_every: int = 1,
+    dtype: Any = None,
+) -> tuple[Params, jax.Array]:
+    """Train K networks at once with full-batch SGD; one compiled program.
+
+    Give the starting parameters one of two ways:
+
+    - ``keys`` (K ``jax.random`` keys) with ``sizes`` (and ``init``,
+      ``dtype``): net k starts from ``init_mlp(keys[k], sizes)``;
+    - ``params``: one network (broadcast to every net) or a stack whose
+      arrays have a leading axis of K.
+
+    ``learning_rates`` is a scalar or K values; K is the common length of
+    ``keys``/``params``/``learning_rates`` (each 1 or K). Every net takes
+    ``steps`` steps ``theta <- theta - lr_k dL/dtheta`` on the same ``(x, y)``,
+    exactly the steps of ``fit(params_k, x, y, optimizer=optax.sgd(lr_k))``.
+
+    **Returns:** ``(params, losses)``: ``params`` with a leading K axis on
+    every array, ``losses`` of shape ``(K, steps // record_every)``, the loss
+    of each net before every ``record_every``-th step.
+
+    >>> import jax, jax.numpy as jnp, jaxnet
+    >>> p, x, y = jaxnet.seed_example()
+    >>> ps, losses = jaxnet.sweep(x, y, params=p, learning_rates=jnp.array([0.1, 0.5]), steps=10)
+    >>> ps["W1"].shape, losses.shape
+    ((2, 3, 2), (2, 10))
+    """
+    if (keys is None) == (params is None):
+        raise ValueError("sweep: give exactly one of keys= (with sizes=) or params=")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    if not isinstance(record_every, (int, np.integer)) or record_every < 1 or steps % record_every:
+        raise ValueError(f"record_every: expected a positive divisor of steps={steps}, got {record_every!r}")
+    if keys is not None:
+        if sizes is None:
+            raise ValueError("sizes: required with keys= (the layer widths of every net), got None")
+        keys = jnp.asarray(keys)
+        stacked = jax.vmap(lambda k: init_mlp(k, sizes, dtype=dtype, init=init))(keys)
+    else:
+        single = isinstance(params, dict) and getattr(params.get("W1"), "ndim", 2) == 2
+        stacked = {n: jnp.asarray(v)[None] for n, v in params.items()} if single else params
+    k = int(stacked["W1"].shape[0])
+    one = {n: v[0] for n, v in stacked.items()}
+    one, x, y, _ = prepare(one, x, y)
+    if x.ndim == 1:
+        x, y = x[None], y[None]
+    lr = jnp.asarray(learning_rates, dtype=x.dtype).reshape(-1)
+    k = _count("learning_rates", lr.shape[0], k)
+    if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):
+        raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
+    stacked = {name: jnp.broadcast_to(v, (k,) + v.shape[1:]).astype(x.dtype) for name, v in stacked.items()}
+    lr = jnp.broadcast_to(lr, (k,))
+    soa, losses = _run(_to_soa(stacked), x, y, lr, n_records=steps // record_every, record_every=int(record_every))
+    return _from_soa(soa), losses.T
