@@ -79,14 +79,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     x_tr, x_te, y_tr, y_te = data.train_test_split(x, y, test_fraction=0.2, seed=args.seed, stratify=True)
     x_tr, x_te = data.standardize(x_tr, x_te)
     f32 = jnp.float32
-    key_init, key_fit = jax.random.split(jax.random.key(args.seed))
-    params = jaxnet.init_mlp(key_init, (x.shape[1], 16, 16, 1), dtype=f32)
-    params, _, history = jaxnet.fit(params, jnp.asarray(x_tr, f32), jnp.asarray(y_tr[:, None], f32),
-                                    optimizer=optax.sgd(args.lr), steps=args.steps, key=key_fit,
-                                    progress=args.progress, validation=(jnp.asarray(x_te, f32), jnp.asarray(y_te[:, None], f32)),
-                                    chunk=max(1, args.steps // 25))
-    prob_tr = np.asarray(jaxnet.forward(params, jnp.asarray(x_tr, f32)))
-    prob_te = np.asarray(jaxnet.forward(params, jnp.asarray(x_te, f32)))
+    params = jaxnet.init_mlp(jax.random.key(args.seed), (x.shape[1], 16, 16, 1), dtype=f32)
+    train = (jnp.asarray(x_tr, f32), jnp.asarray(y_tr[:, None], f32))
+    test = (jnp.asarray(x_te, f32), jnp.asarray(y_te[:, None], f32))
+    # full-batch gradient descent; the test loss is recorded (for the plot) every steps/25 steps
+    params, _, history = jaxnet.fit(params, *train, optimizer=optax.sgd(args.lr), steps=args.steps,
+                                    progress=args.progress, validation=test, chunk=max(1, args.steps // 25))
+    prob_tr = np.asarray(jaxnet.forward(params, train[0]))
+    prob_te = np.asarray(jaxnet.forward(params, test[0]))
     metrics = {
         "train_accuracy": accuracy(y_tr, prob_tr),
         "test_accuracy": accuracy(y_te, prob_te),

@@ -10,6 +10,8 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 """
 
 from jaxnet._validate import validate
+from jaxnet.checkpoints import CheckpointError, load, save
+from jaxnet.data import DataError, load_breast_cancer, load_csv
 from jaxnet.fit import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
 from jaxnet.gradients import grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
@@ -21,6 +23,8 @@ from jaxnet.training import make_train_step, sgd
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
+    "DataError",
     "DEFAULT_OPTIMIZER",
     "DivergenceError",
     "DivergenceWarning",
@@ -32,10 +36,14 @@ __all__ = [
     "grads",
     "init_mlp",
     "layer_sizes",
+    "load",
+    "load_breast_cancer",
+    "load_csv",
     "loss",
     "make_train_step",
     "manual_grads",
     "numerical_grads",
+    "save",
     "seed_example",
     "sgd",
     "sweep",

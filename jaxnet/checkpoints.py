@@ -47,7 +47,8 @@ def save(path: str | os.PathLike, params: Mapping[str, Any], *, metadata: Mappin
     file at ``path``, and the temporary file is removed on failure.
     ``metadata`` must be a dict with str keys and JSON-serialisable values;
     ``"step"``, if given, must be a non-negative int; the keys
-    ``layer_sizes``, ``dtype`` and ``jaxnet_version`` are reserved.
+    ``layer_sizes``, ``dtype`` and ``jaxnet_version`` are reserved. Values
+    come back from :func:`load` as JSON gives them (tuples as lists).
 
     >>> import os, tempfile, jaxnet
     >>> save(os.path.join(tempfile.mkdtemp(), "p.safetensors"), jaxnet.seed_example()[0])
@@ -133,14 +134,17 @@ def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     clash = [k for k in metadata if k in _RESERVED]
     if clash:
         raise ValueError(f"metadata: the keys {_RESERVED} are reserved (recorded by save), got {clash[0]!r}")
+    metadata = dict(metadata)
     step = metadata.get("step")
+    if isinstance(step, np.integer):  # e.g. a step count read back from a jax/numpy array
+        metadata["step"] = step = int(step)
     if "step" in metadata and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise ValueError(f"metadata: expected 'step' to be a non-negative int, got {step!r}")
     try:
-        json.dumps(dict(metadata), allow_nan=False)
+        json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata: expected JSON-serialisable values (str, int, float, bool, None, list, dict), {e}") from None
-    return dict(metadata)
+    return metadata
 
 
 def _check_tensors(p: str, tensors: Mapping[str, np.ndarray], sizes: tuple[int, ...], dtype: str) -> None:

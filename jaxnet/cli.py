@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +76,10 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 78)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="jaxnet", description="jaxnet: a small, exact neural-network library in JAX.",
@@ -86,14 +92,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("walkthrough", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
                        help="the worked 2-3-1 example, every number checked against the notebook",
-                       description="Print the worked example: forward pass, loss, gradients, one SGD step.")
+                       description=_wrap("Print the worked example: forward pass, loss, gradients, one SGD step."))
     p.add_argument("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")
     p.set_defaults(run=_walkthrough)
 
     p = sub.add_parser("train", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
                        help="train a classifier on a CSV file or the shipped breast-cancer data",
-                       description="Standardise the features, split train/test (stratified), train with "
-                       "jaxnet.fit, print accuracy and loss, save a checkpoint (with the standardisation).")
+                       description=_wrap("Standardise the features, split train/test (stratified), train with "
+                                         "jaxnet.fit, print accuracy and loss, save a checkpoint (with the "
+                                         "standardisation and the feature names)."))
     p.add_argument("--data", required=True, metavar="breast_cancer|PATH.csv",
                    help="'breast_cancer' (shipped) or a CSV with a header, feature columns and a 0/1 label column")
     p.add_argument("--label", metavar="NAME", help="label column of the CSV (default: the last column)")
@@ -111,8 +118,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
                        help="probabilities from a checkpoint for the rows of a CSV",
-                       description="Print one probability per CSV row (or write them to --out), using the "
-                       "checkpoint's feature columns and standardisation.")
+                       description=_wrap("Print one probability per CSV row (or write them to --out), using the "
+                                         "checkpoint's feature columns and standardisation."))
     p.add_argument("checkpoint", help="a checkpoint written by 'jaxnet train'")
     p.add_argument("--data", required=True, metavar="PATH.csv", help="CSV with (at least) the model's feature columns")
     p.add_argument("--out", metavar="PATH.csv", help="write a CSV with a 'probability' column instead of printing")
@@ -120,8 +127,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
                        help="three-way gradient check (autodiff, hand-derived, finite differences) in float64",
-                       description="Compare jaxnet.grads, jaxnet.manual_grads and jaxnet.numerical_grads on "
-                       "random networks in float64; exit 1 if they disagree by more than --tol.")
+                       description=_wrap("Compare jaxnet.grads, jaxnet.manual_grads and jaxnet.numerical_grads on "
+                                         "random networks in float64; exit 1 if they disagree by more than --tol."))
     p.add_argument("--nets", type=int, default=5, help="how many random networks (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed for the networks and data (default 0)")
     p.add_argument("--tol", type=float, default=1e-6, help="largest allowed absolute disagreement (default 1e-6)")
@@ -167,14 +174,9 @@ def _walkthrough(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- train
 def _parse_hidden(text: str) -> tuple[int, ...]:
     parts = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        sizes = tuple(int(t) for t in parts)
-    except ValueError:
-        sizes = ()
-        parts = ["bad"]
-    if len(sizes) != len(parts) or any(s < 1 for s in sizes):
+    if not all(t.isdigit() and int(t) >= 1 for t in parts):
         raise _UsageError(f"argument --hidden: expected comma-separated positive widths like 16,16, got {text!r}")
-    return sizes
+    return tuple(int(t) for t in parts)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -212,9 +214,11 @@ def _train(args: argparse.Namespace) -> int:
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
     params = jaxnet.init_mlp(key_init, sizes, dtype=dtype)
     optimizer = optax.sgd(args.lr) if args.optimizer == "sgd" else optax.adam(args.lr)
-    params, _, history = jaxnet.fit(params, xs_tr, ys_tr, optimizer=optimizer, steps=args.steps,
-                                    batch_size=args.batch_size, key=key_fit, progress=not args.no_progress,
-                                    validation=(xs_te, ys_te), chunk=max(1, args.steps // 25))
+    with warnings.catch_warnings():  # divergence is reported below, in one line
+        warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
+        params, _, history = jaxnet.fit(params, xs_tr, ys_tr, optimizer=optimizer, steps=args.steps,
+                                        batch_size=args.batch_size, key=key_fit, progress=not args.no_progress,
+                                        validation=(xs_te, ys_te), chunk=max(1, args.steps // 25))
     if history.get("diverged"):
         print("warning: training diverged (non-finite loss); try a smaller --lr", file=sys.stderr)
     scores = {}

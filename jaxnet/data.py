@@ -182,7 +182,7 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
     >>> int(y.sum()), len(names)
     (357, 30)
     """
-    ref = resources.files("jaxnet").joinpath("datasets", "breast_cancer.csv")
+    ref = resources.files("jaxnet").joinpath("datasets").joinpath("breast_cancer.csv")
     with resources.as_file(ref) as p:
         return load_csv(p, label="target")
 

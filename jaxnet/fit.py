@@ -191,7 +191,7 @@ def fit(
             n_blocks = min(n_blocks, total_blocks - done_blocks)
             start = time.perf_counter()
             new_state, losses, finite = run_steps(cfg, state, data, key, np.int32(n_blocks))
-            losses = np.asarray(losses[:n_blocks])
+            losses = np.asarray(losses)[:n_blocks]  # slice on the host: no per-length compile
             seconds = time.perf_counter() - start
             first = done_blocks * record_every
             history["loss"].append(losses)

@@ -142,6 +142,9 @@ def plot_network(numbers: Mapping[str, Any], path: str | os.PathLike, *, title: 
     ax.set_title((title or "one gradient step: weight before → after, gradient") + loss, fontsize=11)
     ax.set_xlim(-0.8, 4.0 * (len(sizes) - 1) + 1.0)
     ax.set_ylim(-top - 1.2, top + 0.5)
+    ax.text(0.0, 0.0, "grey, dashed: a hidden unit with z < 0 (ReLU inactive): no gradient flows through it, "
+            "its weights do not move.   Colour: sign of the gradient (red +, the step lowers the weight).",
+            transform=ax.transAxes, fontsize=8, color="0.3", va="bottom")
     sm = ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, shrink=0.6, label="gradient ∂L/∂w (edge width ∝ |gradient|)")
     fig.savefig(os.fspath(path), dpi=120)

@@ -1,0 +1,37 @@
+"""Test setup: float64 on, strict dtype promotion and no implicit rank promotion.
+
+Golden values are float64 (the notebook's numpy); strict promotion and
+``rank_promotion="raise"`` make a silent upcast or broadcasting bug fail loudly.
+Multi-device tests run in subprocesses with ``XLA_FLAGS`` set there.
+"""
+
+import contextlib
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+_COMPILES = [0]
+
+
+def _on_event(event: str, duration: float, **kwargs) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COMPILES[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+@pytest.fixture
+def count_compiles():
+    """Context manager yielding a function that returns the XLA compilations since entry."""
+
+    @contextlib.contextmanager
+    def counting():
+        start = _COMPILES[0]
+        yield lambda: _COMPILES[0] - start
+
+    return counting

@@ -1,0 +1,117 @@
+"""Three gradient paths (autodiff, hand-derived, finite differences) agree, for any depth and batch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxnet
+
+KINK = 1e-3  # keep every hidden pre-activation this far from ReLU's kink at 0
+
+
+def away_from_kinks(params, x):
+    """Shift hidden biases so no hidden pre-activation lies within KINK of 0 (finite differences need it)."""
+    trace = jaxnet.forward_trace(params, x)
+    L = len(params) // 2
+    params = dict(params)
+    for l in range(1, L):
+        z = jnp.atleast_2d(trace[f"z{l}"])
+        near = jnp.any(jnp.abs(z) < KINK, axis=0)
+        params[f"b{l}"] = params[f"b{l}"] + jnp.where(near, 10 * KINK, 0).astype(z.dtype)
+        trace = jaxnet.forward_trace(params, x)
+    return params
+
+
+@st.composite
+def problems(draw, dtype=None):
+    depth = draw(st.integers(1, 4))
+    sizes = tuple(draw(st.lists(st.integers(1, 16), min_size=depth + 1, max_size=depth + 1)))
+    batch = draw(st.integers(1, 32))
+    dtype = dtype or draw(st.sampled_from([jnp.float32, jnp.float64]))
+    soft = draw(st.booleans())
+    weighted = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31 - 1))
+    single = draw(st.booleans()) and batch == 1
+    rng = np.random.default_rng(seed)  # numpy, not jax.random: no per-shape compilation while drawing
+    params = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = jnp.asarray(rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in)), dtype)
+        params[f"b{l}"] = jnp.asarray(rng.normal(0, 0.1, (n_out,)), dtype)
+    x = jnp.asarray(rng.normal(size=(batch, sizes[0])), dtype)
+    y = rng.uniform(size=(batch, sizes[-1]))
+    y = jnp.asarray(y if soft else np.round(y), dtype)
+    w = jnp.asarray(rng.uniform(0.1, 2.0, (batch,)), dtype) if weighted else None
+    if single:
+        x, y, w = x[0], y[0], None if w is None else w[0]
+    return params, x, y, w
+
+
+def assert_tree_close(a, b, atol, rtol=0.0):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype, k
+        np.testing.assert_allclose(np.asarray(a[k], np.float64), np.asarray(b[k], np.float64), atol=atol, rtol=rtol, err_msg=k)
+
+
+@settings(max_examples=25, deadline=None)
+@given(problems())
+def test_manual_equals_autodiff(problem):
+    params, x, y, w = problem
+    auto = jaxnet.grads(params, x, y, w)
+    manual = jaxnet.manual_grads(params, x, y, w)
+    tight = 1e-12 if params["W1"].dtype == jnp.float64 else 2e-6
+    assert_tree_close(manual, auto, atol=tight, rtol=tight)
+
+
+@settings(max_examples=15, deadline=None)
+@given(problems(dtype=jnp.float64))
+def test_both_match_central_differences_in_float64(problem):
+    params, x, y, w = problem
+    params = away_from_kinks(params, x)
+    numeric = jaxnet.numerical_grads(params, x, y, w, eps=1e-6)
+    assert_tree_close(jaxnet.grads(params, x, y, w), numeric, atol=1e-7, rtol=1e-6)
+    assert_tree_close(jaxnet.manual_grads(params, x, y, w), numeric, atol=1e-7, rtol=1e-6)
+
+
+def test_gradient_result_dtype_is_params_dtype():
+    for dtype in (jnp.float32, jnp.float64):
+        params = jaxnet.init_mlp(jax.random.key(0), (3, 4, 2), dtype=dtype)
+        x = np.ones((5, 3))  # float64 data is cast to the params' dtype at the boundary
+        y = np.zeros((5, 2))
+        for f in (jaxnet.grads, jaxnet.manual_grads, jaxnet.numerical_grads):
+            assert all(v.dtype == dtype for v in f(params, x, y).values()), (f.__name__, dtype)
+        assert jaxnet.loss(params, x, y).dtype == dtype
+
+
+def test_batch_gradient_is_mean_of_per_example_gradients():
+    params = jaxnet.init_mlp(jax.random.key(1), (4, 6, 1), dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(2), (7, 4), jnp.float64)
+    y = (jnp.arange(7) % 2).astype(jnp.float64)
+    batch = jaxnet.manual_grads(params, x, y)
+    singles = [jaxnet.manual_grads(params, x[i], y[i]) for i in range(7)]
+    for k in params:
+        np.testing.assert_allclose(batch[k], sum(s[k] for s in singles) / 7, atol=1e-15)
+
+
+def test_sample_weight_is_a_weighted_mean():
+    params = jaxnet.init_mlp(jax.random.key(3), (2, 5, 1), dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(4), (4, 2), jnp.float64)
+    y = jnp.array([0.0, 1.0, 1.0, 0.0])
+    w = jnp.array([1.0, 2.0, 0.0, 1.0])
+    # weight 2 = the example twice; weight 0 = dropped
+    x_rep = jnp.stack([x[0], x[1], x[1], x[3]])
+    y_rep = jnp.array([0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(jaxnet.loss(params, x, y, w), jaxnet.loss(params, x_rep, y_rep), atol=1e-15)
+    for f in (jaxnet.grads, jaxnet.manual_grads):
+        assert_tree_close(f(params, x, y, w), jaxnet.grads(params, x_rep, y_rep), atol=1e-15)
+
+
+def test_multi_output_loss_is_mean_over_all_elements():
+    params = jaxnet.init_mlp(jax.random.key(5), (3, 4, 2), dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(6), (5, 3), jnp.float64)
+    y = jax.random.uniform(jax.random.key(7), (5, 2), jnp.float64)
+    z = np.asarray(jaxnet.forward_trace(params, x)["z2"])
+    expected = np.mean(np.logaddexp(0, z) - np.asarray(y) * z)
+    assert abs(float(jaxnet.loss(params, x, y)) - expected) < 1e-14

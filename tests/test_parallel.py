@@ -1,0 +1,54 @@
+"""Data-parallel fit over 8 simulated CPU devices equals single-device fit."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+import jaxnet
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np, optax
+    jax.config.update("jax_enable_x64", True)
+    import jaxnet
+    assert jax.device_count() == 8, jax.devices()
+    mesh = jaxnet.data_parallel_mesh()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)); y = (x[:, 0] - x[:, 2] > 0).astype(float)
+    worst = {}
+    for dtype, tol in ((jnp.float32, 1e-6), (jnp.float64, 1e-12)):
+        p = jaxnet.init_mlp(jax.random.key(1), (6, 16, 8, 1), dtype=dtype)
+        for kwargs in ({}, {"batch_size": 16, "key": jax.random.key(2)}):
+            one = jaxnet.fit(p, x, y, steps=40, optimizer=optax.sgd(0.2), progress=False, **kwargs)
+            many = jaxnet.fit(p, x, y, steps=40, optimizer=optax.sgd(0.2), progress=False, mesh=mesh, **kwargs)
+            assert len(many[0]["W1"].sharding.device_set) == 8
+            diff = max(float(jnp.max(jnp.abs(one[0][k] - many[0][k]))) for k in p)
+            assert diff <= tol, (dtype, kwargs, diff)
+            assert np.allclose(one[2]["loss"], many[2]["loss"], rtol=0, atol=tol)
+    try:
+        jaxnet.fit(p, x[:60], y[:60], steps=1, mesh=mesh, progress=False)
+    except ValueError as e:
+        assert "not divisible" in str(e) and "8" in str(e)
+    else:
+        raise AssertionError("indivisible batch accepted")
+    print("SHARDED OK")
+    """
+)
+
+
+def test_data_parallel_fit_on_eight_devices_equals_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SHARDED OK" in out.stdout
+
+
+def test_mesh_must_have_a_data_axis():
+    params, x, y = jaxnet.seed_example()
+    mesh = jax.sharding.Mesh(jax.devices()[:1], ("model",))
+    with pytest.raises(TypeError, match="'data' axis"):
+        jaxnet.fit(params, x, y, steps=1, mesh=mesh, progress=False)
