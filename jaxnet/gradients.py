@@ -111,7 +111,7 @@ def manual_grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> P
     >>> params, x, y = jaxnet.seed_example()
     >>> g = jaxnet.manual_grads(params, x, y)
     >>> [round(float(v), 6) for v in g["W2"][0]]
-    [0.0, -0.038541, -0.004818]
+    [-0.0, -0.038541, -0.004818]
     """
     params, x, y, w = prepare(params, x, y, sample_weight)
     return _manual_jit(params, x, y, w)

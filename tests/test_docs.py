@@ -1,0 +1,20 @@
+"""Every docstring example runs and prints what it says (doctest), under the suite's strict settings."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "jaxnet", "jaxnet._validate", "jaxnet.model", "jaxnet.losses", "jaxnet.gradients", "jaxnet.training",
+    "jaxnet.fit", "jaxnet.sweep", "jaxnet.parallel", "jaxnet.checkpoints", "jaxnet.data",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} doctest failure(s) in {name}"
+    if name not in ("jaxnet._validate",):
+        assert result.attempted > 0, f"no examples in {name}"
