@@ -12,12 +12,12 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 from jaxnet._validate import validate
 from jaxnet.checkpoints import CheckpointError, load, save
 from jaxnet.data import DataError, load_breast_cancer, load_csv
-from jaxnet.fit import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
+from jaxnet.fitting import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
 from jaxnet.gradients import grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
 from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, seed_example
 from jaxnet.parallel import data_parallel_mesh
-from jaxnet.sweep import sweep
+from jaxnet.sweeps import sweep
 from jaxnet.training import make_train_step, sgd
 
 __version__ = "0.1.0"

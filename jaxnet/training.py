@@ -130,7 +130,8 @@ def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bo
     )
     updates, opt_state = cfg.optimizer.update(g, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    return State(params, opt_state, state.step + 1, perm), value
+    step = state.step if cfg.batch_size is None else state.step + 1  # only minibatches need the count
+    return State(params, opt_state, step, perm), value
 
 
 def _block(cfg: Config, key: jax.Array, data: tuple, state: State) -> tuple[State, jax.Array]:

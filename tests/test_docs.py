@@ -7,7 +7,7 @@ import pytest
 
 MODULES = [
     "jaxnet", "jaxnet._validate", "jaxnet.model", "jaxnet.losses", "jaxnet.gradients", "jaxnet.training",
-    "jaxnet.fit", "jaxnet.sweep", "jaxnet.parallel", "jaxnet.checkpoints", "jaxnet.data",
+    "jaxnet.fitting", "jaxnet.sweeps", "jaxnet.parallel", "jaxnet.checkpoints", "jaxnet.data",
 ]
 
 

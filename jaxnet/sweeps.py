@@ -28,12 +28,32 @@ from jaxnet.model import init_mlp
 __all__ = ["sweep"]
 
 
+_UNROLL = 32  # sums over axes this short are written as chains of adds
+
+
+def _sum(a: jax.Array, axis: int) -> jax.Array:
+    """``jnp.sum(a, axis)``; over a short axis, an unrolled chain of adds.
+
+    A chain of element-wise adds fuses with its producers into one loop over
+    the K nets, where a ``reduce`` over a 2- or 3-long axis becomes its own
+    kernel (on XLA:CPU, float32 ones are handed to a library call per step).
+    """
+    n = a.shape[axis]
+    if n > _UNROLL:
+        return jnp.sum(a, axis=axis)
+    parts = [jax.lax.index_in_dim(a, i, axis, keepdims=False) for i in range(n)]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
 def _forward(soa: Params, x: jax.Array) -> list[jax.Array]:
     """Pre-activations ``z_l`` of every net: ``z_l[n, o, k] = sum_i W_l[o, i, k] a[n, i, k] + b_l[o, k]``."""
     L = len(soa) // 2
     a, zs = x[:, :, None], []
     for l in range(1, L + 1):
-        z = jnp.sum(soa[f"W{l}"][None] * a[:, None, :, :], axis=2) + soa[f"b{l}"][None]
+        z = _sum(soa[f"W{l}"][None] * a[:, None, :, :], axis=2) + soa[f"b{l}"][None]
         zs.append(z)
         a = jax.nn.relu(z)
     return zs
@@ -48,10 +68,10 @@ def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss:
     new: Params = {}
     for l in range(L, 0, -1):
         a_prev = x[:, :, None] if l == 1 else jax.nn.relu(zs[l - 2])
-        gW = jnp.sum(delta[:, :, None, :] * a_prev[:, None, :, :], axis=0)  # sum_n delta a_{l-1}^T
-        gb = jnp.sum(delta, axis=0)
+        gW = _sum(delta[:, :, None, :] * a_prev[:, None, :, :], axis=0)  # sum_n delta a_{l-1}^T
+        gb = _sum(delta, axis=0)
         if l > 1:  # (W_l^T delta_l) * relu'(z_{l-1})
-            delta = jnp.where(zs[l - 2] > 0, jnp.sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1), 0)
+            delta = jnp.where(zs[l - 2] > 0, _sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1), 0)
         new[f"W{l}"] = soa[f"W{l}"] - lr[None, None, :] * gW
         new[f"b{l}"] = soa[f"b{l}"] - lr[None, :] * gb
     loss = jnp.sum(bce_with_logits(zs[-1], y[:, :, None]), axis=(0, 1)) * r if with_loss else None
