@@ -107,6 +107,15 @@ def check_params(params: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
+    """``a`` as a jax array of ``dtype`` and ``shape``, dispatching no JAX op when it can."""
+    if not _is_concrete(a):
+        return jnp.reshape(jnp.asarray(a).astype(dtype), shape)
+    if isinstance(a, jax.Array) and a.dtype == dtype and a.shape == shape:
+        return a
+    return jnp.asarray(np.asarray(a, dtype).reshape(shape))  # one host-to-device copy
+
+
 def params_dtype(params: Params) -> np.dtype:
     return np.dtype(params["W1"].dtype)
 
@@ -119,7 +128,7 @@ def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None
     output's shape (``(..., n_out)``). ``None`` stays ``None``.
     """
     sizes = check_params(params)
-    params = {k: jnp.asarray(v) for k, v in params.items()}
+    params = {k: v if isinstance(v, jax.Array) else jnp.asarray(v) for k, v in params.items()}
     dtype = params_dtype(params)
     n_in, n_out = sizes[0], sizes[-1]
     batch_shape: tuple[int, ...] | None = None
@@ -133,7 +142,7 @@ def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None
         if len(x.shape) == 2 and x.shape[0] == 0:
             raise ValueError(f"x: expected at least one example, got shape {tuple(x.shape)}")
         _check_finite("x", x)
-        x = jnp.asarray(x).astype(dtype)
+        x = _convert(x, dtype, tuple(x.shape))
         batch_shape = tuple(x.shape[:-1])
     if y is not None:
         if batch_shape is None:
@@ -153,7 +162,7 @@ def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None
                 raise ValueError("y: expected labels in [0, 1], got NaN")
             if ((yv < 0) | (yv > 1)).any():
                 raise ValueError(f"y: expected labels in [0, 1], got values in [{yv.min()}, {yv.max()}]")
-        y = jnp.asarray(y).astype(dtype).reshape(out_shape)
+        y = _convert(y, dtype, out_shape)
     if sample_weight is not None:
         if batch_shape is None:
             raise ValueError("sample_weight: given without x")
@@ -169,7 +178,7 @@ def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None
                 raise ValueError(f"sample_weight: expected weights >= 0, got minimum {wv.min()}")
             if not (wv > 0).any():
                 raise ValueError("sample_weight: expected at least one positive weight, got all zero")
-        sample_weight = jnp.asarray(w).astype(dtype)
+        sample_weight = _convert(w, dtype, batch_shape)
     return params, x, y, sample_weight
 
 

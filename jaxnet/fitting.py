@@ -50,8 +50,6 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def _check_mesh(mesh: Any, n: int, batch_size: int | None) -> int:
-    if not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names:
-        raise TypeError(f"mesh: expected a jax.sharding.Mesh with a 'data' axis, got {mesh!r}")
     devices = int(mesh.shape["data"])
     rows, what = (batch_size, "batch_size") if batch_size else (n, "the number of examples (x.shape[0])")
     if rows % devices:
@@ -144,9 +142,11 @@ def fit(
         raise ValueError("gradients: 'manual' is the hand-derived gradient of the built-in BCE; use 'autodiff' with loss_fn")
     if on_divergence not in ("warn", "raise"):
         raise ValueError(f"on_divergence: expected 'warn' or 'raise', got {on_divergence!r}")
-    if x.ndim == 1:  # one example: a batch of one
-        x, y, w = x[None], y[None], None if w is None else w[None]
-    n = x.shape[0]
+    if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
+        raise TypeError(f"mesh: expected a jax.sharding.Mesh with a 'data' axis, got {mesh!r}")
+    n = x.shape[0] if x.ndim == 2 else 1  # one example (in,) runs as it is: the gradients accept it
+    if x.ndim == 1 and (batch_size is not None or mesh is not None):
+        raise ValueError(f"x: batch_size and mesh need a batch of shape (N, {x.shape[0]}), got one example {tuple(x.shape)}")
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
         if batch_size > n:
@@ -170,11 +170,11 @@ def fit(
     state = State(
         params=params,
         opt_state=optimizer.init(params) if opt_state is None else opt_state,
-        step=jnp.zeros((), jnp.int32),
-        perm=jnp.arange(n if batch_size else 1, dtype=jnp.int32),
+        step=np.zeros((), np.int32),  # numpy: no eager JAX dispatch in the per-call setup
+        perm=np.arange(n if batch_size else 1, dtype=np.int32),
     )
     data = (x, y, w)
-    key = jax.random.key(0) if key is None else key
+    key = key if batch_size else None  # only minibatches draw from it
     if mesh is not None:
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
