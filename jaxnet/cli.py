@@ -12,7 +12,6 @@ jaxnet 0.1.0
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 import warnings
@@ -26,6 +25,7 @@ import optax
 
 import jaxnet
 from jaxnet import checkpoints, data
+from jaxnet.cache import enable_compilation_cache
 
 __all__ = ["main"]
 
@@ -140,13 +140,7 @@ def _setup_cache(args: argparse.Namespace) -> None:
     if args.no_cache:
         jax.config.update("jax_enable_compilation_cache", False)
         return
-    folder = args.cache_dir or os.environ.get("JAXNET_CACHE_DIR")
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "jaxnet", "xla")
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    enable_compilation_cache(args.cache_dir)
 
 
 def _need_matplotlib(flag: str) -> None:

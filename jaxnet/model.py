@@ -13,6 +13,7 @@ Conventions (every jaxnet function keeps them):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import jax
@@ -99,6 +100,13 @@ def init_mlp(
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+    params = _init_jit(key, sizes, dtype, init)
+    return {f"{p}{l}": params[f"{p}{l}"] for l in range(1, len(sizes)) for p in "Wb"}  # jit sorts dict keys
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _init_jit(key: jax.Array, sizes: tuple[int, ...], dtype: Any, init: str) -> Params:
+    """One compiled program for every layer (eagerly, each random op would compile on its own)."""
     keys = jax.random.split(key, len(sizes) - 1)
     params: Params = {}
     for l, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:]), start=1):

@@ -1,4 +1,5 @@
-"""Every docstring example runs and prints what it says (doctest), under the suite's strict settings."""
+"""Every docstring example runs (jaxnet.cache's is left out: it changes global JAX config;
+the walkthrough and CLI tests exercise it in subprocesses) and prints what it says (doctest), under the suite's strict settings."""
 
 import doctest
 import importlib

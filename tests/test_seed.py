@@ -1,5 +1,6 @@
 """The worked example: every number the notebook prints, in float64 and float32."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,9 +135,10 @@ def test_make_train_step_compiles_once(count_compiles):
     assert float(value) < 0.6169411948853357
 
 
-def test_walkthrough_script_exits_zero_and_prints_every_value():
+def test_walkthrough_script_exits_zero_and_prints_every_value(tmp_path):
+    env = dict(os.environ, JAXNET_CACHE_DIR=str(tmp_path / "xla"))
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "seed_walkthrough.py")], capture_output=True, text=True, timeout=120
+        [sys.executable, str(ROOT / "examples" / "seed_walkthrough.py")], capture_output=True, text=True, timeout=120, env=env
     )
     assert out.returncode == 0, out.stderr
     for label, printed, digits in NOTEBOOK:
@@ -145,6 +147,7 @@ def test_walkthrough_script_exits_zero_and_prints_every_value():
     assert "toward the target" in out.stdout and "hidden unit 1 has z1 = -0.04" in out.stdout
     assert "did not change" in out.stdout
     assert "OK: all 18 printed values match" in out.stdout
+    assert any((tmp_path / "xla").iterdir())  # the compilation cache was written where asked
 
 
 def test_walkthrough_detects_a_mismatch(monkeypatch):
