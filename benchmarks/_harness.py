@@ -124,7 +124,8 @@ class Table:
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, *cells: Any) -> None:
-        self.rows.append([str(c) for c in cells])
+        """Append a row; newlines in a cell (e.g. an error message) become spaces."""
+        self.rows.append([" ".join(str(c).split("\n")) for c in cells])
 
     def to_markdown(self) -> str:
         lines = [f"### {self.title}", ""]
@@ -186,13 +187,15 @@ class Section:
     tables: list[Table] = dataclasses.field(default_factory=list)
     ratios: list[Ratio] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)  # failed agreement checks
     seconds: float = 0.0
 
     def to_markdown(self) -> str:
         parts = [f"## {self.title}", ""]
         parts.extend(t.to_markdown() for t in self.tables)
-        if self.notes:
-            parts.append("\n".join(f"- {n}" for n in self.notes) + "\n")
+        lines = [f"**CHECK FAILED:** {f}" for f in self.failures] + self.notes
+        if lines:
+            parts.append("\n".join(f"- {n}" for n in lines) + "\n")
         return "\n".join(parts)
 
 
@@ -260,7 +263,91 @@ def machine_info() -> dict[str, str]:
         "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE": " / ".join(
             os.environ.get(v, "unset") for v in OPENBLAS_VARS
         ),
+        "load average at start (1/5/15 min)": load_average(),
     }
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews timings."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
+    """Fraction of all CPUs busy during ``seconds`` (from /proc/stat).
+
+    Called while this suite runs nothing, it measures other work on the
+    machine, which would skew the timings that follow.
+    """
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return None if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
+def _proc_stat_busy_seconds() -> float | None:
+    """Busy CPU-seconds of the whole machine since boot (all CPUs, /proc/stat)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """Measures how much CPU *other* processes used while a block ran.
+
+    Machine busy time (/proc/stat) minus the CPU time of this process and
+    its waited-for children (``os.times``), over wall time × cores.  Any
+    worker subprocess must have been waited for before ``stop``.
+    """
+
+    def __init__(self) -> None:
+        self.fraction: float | None = None
+
+    def __enter__(self) -> "OtherLoad":
+        self._busy0 = _proc_stat_busy_seconds()
+        self._own0 = self._own()
+        self._t0 = time.perf_counter()
+        return self
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __exit__(self, *exc: Any) -> None:
+        busy1 = _proc_stat_busy_seconds()
+        wall = time.perf_counter() - self._t0
+        if busy1 is None or self._busy0 is None or wall <= 0:
+            return
+        other = (busy1 - self._busy0) - (self._own() - self._own0)
+        self.fraction = max(0.0, other / (wall * (os.cpu_count() or 1)))
+
+
+def wait_until_quiet(max_wait: float, threshold: float = 0.15) -> float | None:
+    """Wait up to ``max_wait`` s for other work to use < ``threshold`` of the CPUs.
+
+    Returns the last busy fraction seen (None if /proc/stat is unreadable).
+    """
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy_fraction()
+    while busy is not None and busy >= threshold and time.monotonic() < deadline:
+        busy = cpu_busy_fraction(1.0)
+    return busy
 
 
 def machine_table(info: dict[str, str]) -> Table:
@@ -326,8 +413,8 @@ def run_worker(
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER):])
-    tail = (proc.stderr or "")[-3000:]
-    raise WorkerError(f"{module} {args} exited {proc.returncode} without a result:\n{tail}")
+    tail = " | ".join(line.strip() for line in (proc.stderr or "").strip().splitlines()[-3:])
+    raise WorkerError(f"worker benchmarks.{module} exited {proc.returncode} without a result: {tail[-600:]}")
 
 
 def worker_args(argv: Sequence[str]) -> dict[str, Any] | None:
@@ -423,3 +510,12 @@ def max_param_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
         float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))))
         for k in PARAM_NAMES
     )
+
+
+def module_main(worker: Callable[[Any], Any], run: Callable[..., Any]) -> None:
+    """``python -m benchmarks.X``: a worker subprocess when called with worker arguments, else the section alone."""
+    args = worker_args(sys.argv[1:])
+    if args is not None:
+        emit_result(worker(args))
+    else:
+        print(run(quick="--quick" in sys.argv).to_markdown())

@@ -31,7 +31,8 @@ def time_process(cmd: list[str], repeat: int, timeout: float = 120) -> Stats:
         proc = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
-            raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stderr[-800:]}")
+            last = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+            raise RuntimeError(f"exited {proc.returncode}: {last[:300]}")
         if i:
             samples.append(elapsed)
     return Stats(samples)

@@ -16,7 +16,6 @@ The final losses of jaxnet and C are checked to agree for every net.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._harness import (
+    module_main,
     Ratio,
     Section,
     Stats,
@@ -33,20 +33,22 @@ from benchmarks._harness import (
     WorkerError,
     at_most,
     compile_c,
-    emit_result,
     fmt_spread,
     fmt_time,
     ratio,
     run_json_command,
     run_worker,
-    worker_args,
 )
 
 NAME = "sweep"
+MODULE = "sweep"
 TITLE = "2. Learning-rate sweep: K worked-example nets trained at once"
 LR_RANGE = (0.01, 1.0)
 TOL = {"float64": 1e-9, "float32": 1e-4}  # max |Δ| of final params and losses vs C
 DTYPES = ("float64", "float32")
+# XLA:CPU (jax 0.10) routes small reductions through YNNPACK fusions; this
+# turns them off, to show how much of the sweep's time they cost.
+NO_YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 X, Y = np.array([0.5, 0.8]), 1.0
 
 
@@ -86,7 +88,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path) -> dict[str, Any]:
+def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, tag: str = "") -> dict[str, Any]:
     """jaxnet.sweep on K nets sharing the worked-example start."""
     import jax
     import jax.numpy as jnp
@@ -106,7 +108,7 @@ def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path) -> 
         t, out = _timed(call)
         times.append(t)
     final, losses = out
-    np.save(out_dir / f"sweep_{dtype}.npy", rows_from_params(final))
+    np.save(out_dir / f"sweep{tag}_{dtype}.npy", rows_from_params(final))
     return {"times": times, "first": first, "loss_shape": list(np.shape(losses))}
 
 
@@ -159,11 +161,13 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
     import jaxnet
 
     rows: dict[str, Any] = {}
+    tag = args.get("tag", "")
     if hasattr(jaxnet, "sweep"):
-        rows["sweep"] = _guard(lambda: _bench_sweep(K, steps, repeat, dtype, out_dir))
+        rows["sweep"] = _guard(lambda: _bench_sweep(K, steps, repeat, dtype, out_dir, tag))
     else:
         rows["sweep"] = {"error": "jaxnet.sweep does not exist"}
-    rows["fits"] = _guard(lambda: _bench_fits(K, steps, n_calls, dtype, out_dir))
+    if not tag:
+        rows["fits"] = _guard(lambda: _bench_fits(K, steps, n_calls, dtype, out_dir))
     return rows
 
 
@@ -234,6 +238,12 @@ def _dtype_table(dtype: str, rows: dict[str, Any], K: int, steps: int, out_dir: 
     else:
         table.add("jaxnet `sweep`", f"ERROR: {sw.get('error')}", "", "", "", "")
         failures.append(f"{dtype} jaxnet.sweep: {sw.get('error')}")
+    diag = rows.get("sweep noynn", {})
+    if "times" in diag:
+        add_measured("sweep noynn", f"  diagnostic: jaxnet `sweep` with XLA_FLAGS={NO_YNN_FLAG}",
+                     Stats(diag["times"]), diag["first"], _agreement(out_dir, dtype, f"sweep_noynn_{dtype}", ref))
+    elif diag:
+        table.add("  diagnostic: sweep without YNN fusion", f"ERROR: {diag.get('error')}", "", "", "", "")
     fits = rows.get("fits", {})
     if "times" in fits:
         per_call = Stats(fits["times"])
@@ -273,9 +283,15 @@ def run(quick: bool = False) -> Section:
             args = {"K": K, "steps": steps, "repeat": repeat, "fit_calls": fit_calls,
                     "dtype": dtype, "out_dir": str(out_dir)}
             try:
-                rows = run_worker(NAME, args, timeout=400)
+                rows = run_worker(MODULE, args, timeout=400)
             except WorkerError as exc:
                 rows = {"sweep": {"error": str(exc)[:600]}, "fits": {"error": "worker failed"}}
+            flags = f"{os.environ.get('XLA_FLAGS', '')} {NO_YNN_FLAG}".strip()
+            try:
+                rows["sweep noynn"] = run_worker(MODULE, {**args, "tag": "_noynn"}, timeout=300,
+                                                 env_extra={"XLA_FLAGS": flags})["sweep"]
+            except WorkerError as exc:
+                rows["sweep noynn"] = {"error": str(exc)[:300]}
             for threads in sorted({1, cores}):
                 rows[f"C {threads}"] = _run_c(K, steps, repeat, dtype, out_dir, threads)
             table, med, failures = _dtype_table(dtype, rows, K, steps, out_dir, cores)
@@ -287,10 +303,13 @@ def run(quick: bool = False) -> Section:
                 section.ratios.append(Ratio(f"{dtype}: sweep / vectorised C ({cores} threads), per net-step",
                                             ratio(med.get("sweep"), med.get(f"C {cores}")),
                                             note="same core count as XLA may use"))
+            section.ratios.append(Ratio(f"{dtype}: sweep with YNN fusion off / vectorised C (1 thread)",
+                                        ratio(med.get("sweep noynn"), med.get("C 1")),
+                                        note=f"diagnostic, XLA_FLAGS={NO_YNN_FLAG}"))
             section.ratios.append(Ratio(f"{dtype}: {K:,} separate fit calls / sweep",
                                         ratio(med.get("fits"), med.get("sweep")),
                                         note=f"extrapolated from {fit_calls} calls"))
-            section.notes.extend(f"CHECK FAILED: {f}" for f in failures)
+            section.failures.extend(failures)
     section.notes.append(
         f"Learning rates linspace{LR_RANGE} over K; every net starts from the worked-example parameters. "
         "Agreement: max |Δ| over all nets of final params and of the float64-evaluated final loss, "
@@ -306,8 +325,4 @@ def run(quick: bool = False) -> Section:
 
 
 if __name__ == "__main__":
-    _args = worker_args(sys.argv[1:])
-    if _args is not None:
-        emit_result(worker(_args))
-    else:
-        print(run(quick="--quick" in sys.argv).to_markdown())
+    module_main(worker, run)

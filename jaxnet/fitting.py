@@ -13,7 +13,6 @@ import warnings
 from typing import Any, Callable, Literal
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -66,7 +65,7 @@ def fit(
     y: Any,
     *,
     steps: int,
-    optimizer: optax.GradientTransformation = DEFAULT_OPTIMIZER,
+    optimizer: optax.GradientTransformation | None = DEFAULT_OPTIMIZER,
     batch_size: int | None = None,
     key: jax.Array | None = None,
     chunk: int | None = None,
@@ -91,8 +90,8 @@ def fit(
     **Arguments:**
 
     - ``steps``: number of optimizer steps, a multiple of ``record_every``.
-    - ``optimizer``: any ``optax.GradientTransformation`` (default
-      ``optax.sgd(0.1)``). To change the learning rate without recompiling,
+    - ``optimizer``: any ``optax.GradientTransformation`` (default, or
+      ``None``: ``optax.sgd(0.1)``). To change the learning rate without recompiling,
       use ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
       ``opt_state.hyperparams["learning_rate"]`` between calls.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
@@ -128,6 +127,7 @@ def fit(
     True
     """
     params, x, y, w = prepare(params, x, y, sample_weight)
+    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
     steps = _positive_int("steps", steps)
     record_every = _positive_int("record_every", record_every)
     if steps % record_every:

@@ -43,6 +43,8 @@ def test_first_step_is_the_foundation_sgd_step_and_loss_falls(seed64):
     assert_same(one, expected)
     assert history["loss"][0] == pytest.approx(0.6573131577049656, abs=1e-12)
     assert float(jaxnet.loss(one, x, y)) == pytest.approx(0.6169411948853357, abs=1e-12)
+    none_means_default, _, _ = jaxnet.fit(params, x, y, steps=1, optimizer=None, progress=False)
+    assert_same(none_means_default, one)
     trained, _, history = jaxnet.fit(params, x, y, steps=200, progress=False)
     assert np.all(np.diff(history["loss"]) < 0)
     assert float(jaxnet.loss(trained, x, y)) < 0.05

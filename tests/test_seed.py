@@ -5,11 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 import jaxnet
 from jaxnet.walkthrough import NOTEBOOK, compare_with_notebook, walkthrough_numbers
