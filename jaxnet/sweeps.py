@@ -29,6 +29,7 @@ __all__ = ["sweep"]
 
 
 _UNROLL = 32  # sums over axes this short are written as chains of adds
+_BLOCK = 256  # nets trained together, all steps, before the next block (cache-sized)
 
 
 def _sum(a: jax.Array, axis: int) -> jax.Array:
@@ -78,17 +79,54 @@ def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss:
     return new, loss
 
 
-@partial(jax.jit, static_argnames=("n_records", "record_every"), donate_argnames="soa")
-def _run(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, n_records: int, record_every: int):
-    def block(soa, _):
-        soa, loss = _sgd_step(soa, x, y, lr, with_loss=True)
-        if record_every > 1:
-            soa = jax.lax.scan(
-                lambda s, _: (_sgd_step(s, x, y, lr, with_loss=False)[0], None), soa, length=record_every - 1
-            )[0]
-        return soa, loss
+Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 
-    return jax.lax.scan(block, soa, length=n_records)
+
+def _pack(soa: Params, shapes: Shapes) -> jax.Array:
+    """Every parameter of every net in one ``(P, K)`` array, in ``shapes``' order: one buffer to update."""
+    return jnp.concatenate([soa[name].reshape(-1, soa[name].shape[-1]) for name, _ in shapes])
+
+
+def _unpack(theta: jax.Array, shapes: Shapes) -> Params:
+    soa, start = {}, 0
+    for name, shape in shapes:
+        size = int(np.prod(shape))
+        soa[name] = theta[start : start + size].reshape(shape + theta.shape[-1:])
+        start += size
+    return soa
+
+
+def _train_block(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int):
+    """Every step for one block of nets; returns ``(theta, losses (n_records, nets))``."""
+
+    def step(theta, with_loss):
+        soa, loss = _sgd_step(_unpack(theta, shapes), x, y, lr, with_loss=with_loss)
+        return _pack(soa, shapes), loss
+
+    def record(theta, _):
+        theta, loss = step(theta, True)
+        if record_every > 1:
+            theta = jax.lax.fori_loop(0, record_every - 1, lambda i, t: step(t, False)[0], theta)
+        return theta, loss
+
+    return jax.lax.scan(record, theta, length=n_records)
+
+
+@partial(jax.jit, static_argnames=("shapes", "n_records", "record_every", "block"), donate_argnames="theta")
+def _run(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, block: int):
+    """Train the K nets ``block`` at a time (all steps for one block, then the next).
+
+    The parameters live in one ``(P, K)`` buffer (one update kernel per step,
+    no per-array copies), and a block's slice of it stays in cache for all its
+    steps, as in a blocked C loop. ``K`` must be a multiple of ``block``.
+    """
+    k = lr.shape[0]
+    split = lambda v: jnp.moveaxis(v.reshape(v.shape[:-1] + (k // block, block)), -2, 0)  # noqa: E731
+    join = lambda v: jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (k,))  # noqa: E731
+    thetas, losses = jax.lax.map(
+        lambda args: _train_block(args[0], x, y, args[1], shapes, n_records, record_every), (split(theta), split(lr))
+    )
+    return join(thetas), join(losses)
 
 
 def _to_soa(params: Params) -> Params:
@@ -168,5 +206,14 @@ def sweep(
         raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
     stacked = {name: jnp.broadcast_to(v, (k,) + v.shape[1:]).astype(x.dtype) for name, v in stacked.items()}
     lr = jnp.broadcast_to(lr, (k,))
-    soa, losses = _run(_to_soa(stacked), x, y, lr, n_records=steps // record_every, record_every=int(record_every))
-    return _from_soa(soa), losses.T
+    block = min(k, _BLOCK)
+    padded = -k % block  # pad K to a multiple of the block with copies of the last net, dropped after
+    if padded:
+        stacked = {n: jnp.concatenate([v, jnp.repeat(v[-1:], padded, axis=0)]) for n, v in stacked.items()}
+        lr = jnp.concatenate([lr, jnp.repeat(lr[-1:], padded)])
+    soa = _to_soa(stacked)
+    shapes = tuple((n, tuple(v.shape[:-1])) for n, v in soa.items())
+    theta, losses = _run(
+        _pack(soa, shapes), x, y, lr, shapes=shapes, n_records=steps // record_every, record_every=int(record_every), block=block
+    )
+    return {n: v[:k] for n, v in _from_soa(_unpack(theta, shapes)).items()}, losses.T[:k]

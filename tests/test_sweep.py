@@ -57,3 +57,15 @@ def test_bad_arguments():
         jaxnet.sweep(jnp.ones(3), y, params=params, steps=1)
     with pytest.raises(ValueError, match="record_every"):
         jaxnet.sweep(x, y, params=params, steps=10, record_every=3)
+
+
+def test_many_nets_in_padded_blocks_equal_separate_fits():
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    rates = jnp.linspace(0.01, 1.0, 300)  # 300 nets: not a multiple of the block size
+    stacked, losses = jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=12, record_every=3)
+    assert stacked["W1"].shape == (300, 3, 2) and losses.shape == (300, 4)
+    for k in (0, 255, 256, 299):
+        fitted, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(float(rates[k])), steps=12, record_every=3, progress=False)
+        for name in params:
+            np.testing.assert_allclose(stacked[name][k], fitted[name], rtol=0, atol=1e-14, err_msg=(k, name))
+        np.testing.assert_allclose(losses[k], history["loss"], rtol=0, atol=1e-14)
