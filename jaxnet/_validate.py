@@ -108,10 +108,15 @@ def check_params(params: Any) -> tuple[int, ...]:
 
 
 def _convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
-    """``a`` as a jax array of ``dtype`` and ``shape``, dispatching no JAX op when it can."""
+    """``a`` as a jax array of ``dtype`` and ``shape``, dispatching no JAX op when it can.
+
+    A jax array of the right dtype is returned as it is, even where its shape
+    is the other accepted one (``(...)`` for ``(..., 1)``): the compiled
+    functions reshape it for free, an eager reshape costs a dispatch.
+    """
     if not _is_concrete(a):
         return jnp.reshape(jnp.asarray(a).astype(dtype), shape)
-    if isinstance(a, jax.Array) and a.dtype == dtype and a.shape == shape:
+    if isinstance(a, jax.Array) and a.dtype == dtype and a.size == int(np.prod(shape)):
         return a
     return jnp.asarray(np.asarray(a, dtype).reshape(shape))  # one host-to-device copy
 
@@ -123,9 +128,10 @@ def params_dtype(params: Params) -> np.dtype:
 def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None):
     """Validate and canonicalise ``(params, x, y, sample_weight)``.
 
-    Returns ``(params, x, y, sample_weight)`` with params as jax arrays, ``x``
-    and ``sample_weight`` cast to the params' dtype, and ``y`` reshaped to the
-    output's shape (``(..., n_out)``). ``None`` stays ``None``.
+    Returns ``(params, x, y, sample_weight)`` as jax arrays of the params'
+    dtype. ``y`` has the output's shape ``(..., n_out)``, or, for one output
+    unit, possibly ``(...)``: compiled code reshapes it (``jnp.reshape`` to the
+    logits' shape). ``None`` stays ``None``.
     """
     sizes = check_params(params)
     params = {k: v if isinstance(v, jax.Array) else jnp.asarray(v) for k, v in params.items()}

@@ -8,6 +8,7 @@ divergence, evaluates the validation set and calls ``callback``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from typing import Any, Callable, Literal
@@ -170,8 +171,8 @@ def fit(
     state = State(
         params=params,
         opt_state=optimizer.init(params) if opt_state is None else opt_state,
-        step=np.zeros((), np.int32),  # numpy: no eager JAX dispatch in the per-call setup
-        perm=np.arange(n if batch_size else 1, dtype=np.int32),
+        step=np.zeros((), np.int32) if batch_size else None,  # only minibatches count steps and shuffle
+        perm=np.arange(n, dtype=np.int32) if batch_size else None,
     )
     data = (x, y, w)
     key = key if batch_size else None  # only minibatches draw from it
@@ -186,23 +187,26 @@ def fit(
     total_blocks = steps // record_every
     done_blocks, n_blocks, calls, stop = 0, min(total_blocks, cfg.buffer if chunk else 8), 0, False
     diverged = False
-    with tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+    bar_or_none = tqdm(total=steps, unit="step", dynamic_ncols=True) if progress else contextlib.nullcontext()
+    with bar_or_none as bar:
         while done_blocks < total_blocks and not stop:
             n_blocks = min(n_blocks, total_blocks - done_blocks)
             start = time.perf_counter()
             new_state, losses, finite = run_steps(cfg, state, data, key, np.int32(n_blocks))
-            losses = np.asarray(losses)[:n_blocks]  # slice on the host: no per-length compile
+            losses, finite = jax.device_get((losses, finite))  # one host transfer for both
+            losses = losses[:n_blocks]  # slice on the host: no per-length compile
             seconds = time.perf_counter() - start
             first = done_blocks * record_every
             history["loss"].append(losses)
             history["step"].append(first + record_every * np.arange(n_blocks))
-            if not (bool(finite) and np.isfinite(losses).all()):
+            if not (finite and np.isfinite(losses).all()):
                 diverged = True
                 break
             state = new_state
             done_blocks += n_blocks
-            bar.update(n_blocks * record_every)
-            bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
+            if bar is not None:
+                bar.update(n_blocks * record_every)
+                bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
             if validation is not None:
                 history["val_loss"].append(float(_loss_jit(state.params, xv, yv, None)))
                 history["val_step"].append(done_blocks * record_every)

@@ -198,8 +198,8 @@ def sweep(
     k = int(stacked["W1"].shape[0])
     one = {n: v[0] for n, v in stacked.items()}
     one, x, y, _ = prepare(one, x, y)
-    if x.ndim == 1:
-        x, y = x[None], y[None]
+    x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
+    y = y.reshape((x.shape[0], -1))  # (N, n_out)
     lr = jnp.asarray(learning_rates, dtype=x.dtype).reshape(-1)
     k = _count("learning_rates", lr.shape[0], k)
     if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):

@@ -98,8 +98,8 @@ class State(NamedTuple):
 
     params: Params
     opt_state: Any
-    step: jax.Array  # int32 global step count
-    perm: jax.Array  # int32 (N,) the current epoch's order (unused for full batch)
+    step: jax.Array | None  # int32 global step count (minibatches only)
+    perm: jax.Array | None  # int32 (N,) the current epoch's order (minibatches only)
 
 
 def _batch(cfg: Config, key: jax.Array, state: State, data: tuple) -> tuple[tuple, jax.Array]:
@@ -130,7 +130,7 @@ def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bo
     )
     updates, opt_state = cfg.optimizer.update(g, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    step = state.step if cfg.batch_size is None else state.step + 1  # only minibatches need the count
+    step = None if state.step is None else state.step + 1
     return State(params, opt_state, step, perm), value
 
 
