@@ -17,7 +17,6 @@ import traceback
 from typing import Any, Callable
 
 from benchmarks._harness import (
-    module_main,
     Ratio,
     Section,
     Stats,
@@ -26,6 +25,7 @@ from benchmarks._harness import (
     at_least,
     fmt_spread,
     fmt_time,
+    module_main,
     ratio,
     run_worker,
 )

@@ -19,10 +19,9 @@ import traceback
 from typing import Any, Callable
 
 from benchmarks._harness import (
-    module_main,
-    SEED_LOSS_AFTER_ONE_STEP,
     Ratio,
     Section,
+    SEED_LOSS_AFTER_ONE_STEP,
     Stats,
     Table,
     WorkerError,
@@ -32,6 +31,7 @@ from benchmarks._harness import (
     fmt_spread,
     fmt_time,
     max_param_diff,
+    module_main,
     params_to_json,
     ratio,
     run_json_command,

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks._harness import (
-    module_main,
     Ratio,
     Section,
     Stats,
@@ -35,6 +34,7 @@ from benchmarks._harness import (
     compile_c,
     fmt_spread,
     fmt_time,
+    module_main,
     ratio,
     run_json_command,
     run_worker,
