@@ -125,9 +125,8 @@ def _bench_fits(K: int, steps: int, n_calls: int, dtype: str, out_dir: Path) -> 
     picks = np.linspace(0, K - 1, n_calls).round().astype(int)
 
     def call(opt: Any) -> Any:
-        p = jax.tree_util.tree_map(jnp.array, params0)
-        return jax.block_until_ready(jaxnet.fit(
-            p, x, y, optimizer=opt, steps=steps, chunk=steps, progress=False,
+        return jax.block_until_ready(jaxnet.fit(  # fit neither mutates nor donates params
+            params0, x, y, optimizer=opt, steps=steps, chunk=steps, progress=False,
             gradients="manual", record_every=steps))
 
     warm_opt = optax.sgd(float(lrs[0]))

@@ -117,6 +117,8 @@ def fit(
     - ``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis: the batch is
       split over its devices, parameters are replicated (see :func:`jaxnet.data_parallel_mesh`).
 
+    ``params`` (and every other argument) is neither modified nor donated.
+
     **Returns:** ``(params, opt_state, history)``; ``history`` has ``"loss"``
     (the loss before steps ``history["step"]``), ``"val_loss"`` and
     ``"val_step"``, ``"diverged"`` and ``"steps_done"``.
