@@ -47,6 +47,14 @@ def test_data_parallel_fit_on_eight_devices_equals_one_device():
     assert "SHARDED OK" in out.stdout
 
 
+def test_data_parallel_example_agrees_with_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "data_parallel.py")
+    out = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "8 device(s)" in out.stdout and "57 per device" in out.stdout
+
+
 def test_mesh_must_have_a_data_axis():
     params, x, y = jaxnet.seed_example()
     mesh = jax.sharding.Mesh(jax.devices()[:1], ("model",))
