@@ -3,10 +3,11 @@
 Standardised features (mean/std of the training part only), a stratified
 80/20 split, full-batch gradient descent with ``jaxnet.fit``; prints test
 accuracy and ROC AUC beside scikit-learn's ``MLPClassifier((16, 16))`` on the
-same split when scikit-learn is installed, and saves the loss curve with
-``--plot PATH`` when matplotlib is.
+same split when scikit-learn is installed, and, when matplotlib is, saves the
+loss curve to ``breast_cancer_loss.png`` (``--plot PATH`` elsewhere,
+``--no-plot`` not at all).
 
-    python examples/breast_cancer.py [--seed 0] [--steps 500] [--plot loss.png]
+    python examples/breast_cancer.py [--seed 0] [--steps 300] [--plot loss.png | --no-plot]
 
 The data ship with jaxnet (``jaxnet.data.load_breast_cancer``; y = 1 is benign).
 """
@@ -70,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--plot", metavar="PATH", help="save the loss curve (needs matplotlib)")
+    parser.add_argument("--plot", metavar="PATH", default="breast_cancer_loss.png",
+                        help="where to save the loss curve when matplotlib is installed (default %(default)s)")
+    parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)

@@ -291,7 +291,7 @@ def _check(args: argparse.Namespace) -> int:
         w = jnp.asarray(rng.uniform(0.5, 2.0, size=n), jnp.float64) if i % 2 else None
         g_auto = jaxnet.grads(params, x, y, w)
         g_manual = jaxnet.manual_grads(params, x, y, w)
-        g_num = jaxnet.numerical_grads(params, x, y, w)
+        g_num = jaxnet.numerical_grads(params, x, y, sample_weight=w)
         d_manual = max(float(jnp.max(jnp.abs(g_auto[k] - g_manual[k]))) for k in params)
         d_num = max(float(jnp.max(jnp.abs(g_auto[k] - g_num[k]))) for k in params)
         worst = max(worst, d_manual, d_num)

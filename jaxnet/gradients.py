@@ -117,7 +117,7 @@ def manual_grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> P
     return _manual_jit(params, x, y, w)
 
 
-def numerical_grads(params: Params, x: Any, y: Any, sample_weight: Any = None, eps: float = 1e-6) -> Params:
+def numerical_grads(params: Params, x: Any, y: Any, eps: float = 1e-6, *, sample_weight: Any = None) -> Params:
     """Gradient of :func:`jaxnet.loss` by central finite differences.
 
     ``dL/dtheta_i ~ (L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)``, all
@@ -126,6 +126,8 @@ def numerical_grads(params: Params, x: Any, y: Any, sample_weight: Any = None, e
     rounding: with the default ``eps=1e-6`` use float64 (about 1e-10 accurate);
     in float32 pass ``eps`` near 1e-2 and expect about 1e-4.
     Not valid where a ReLU input is within ``eps`` of its kink at 0.
+    ``eps`` is the fourth argument (as in ``numerical_grads(params, x, y,
+    eps)``); ``sample_weight`` is keyword-only here.
 
     >>> import jax, jaxnet
     >>> with jax.enable_x64(True):

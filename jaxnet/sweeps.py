@@ -193,7 +193,9 @@ def sweep(
         keys = jnp.asarray(keys)
         stacked = jax.vmap(lambda k: init_mlp(k, sizes, dtype=dtype, init=init))(keys)
     else:
-        single = isinstance(params, dict) and getattr(params.get("W1"), "ndim", 2) == 2
+        if not isinstance(params, dict):
+            raise TypeError(f"params: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
+        single = getattr(params.get("W1"), "ndim", 2) == 2
         stacked = {n: jnp.asarray(v)[None] for n, v in params.items()} if single else params
     k = int(stacked["W1"].shape[0])
     one = {n: v[0] for n, v in stacked.items()}

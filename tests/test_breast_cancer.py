@@ -39,6 +39,15 @@ def test_example_reaches_095_test_accuracy(example, tmp_path, capsys):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_loss_curve_is_saved_by_default_and_skipped_with_no_plot(example, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    example.main(["--steps", "20", "--no-sklearn", "--no-plot"])
+    assert list(tmp_path.iterdir()) == []
+    example.main(["--steps", "20", "--no-sklearn"])
+    assert (tmp_path / "breast_cancer_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_roc_auc_by_ranks(example):
     y = np.array([0, 0, 1, 1, 0, 1])
     assert example.roc_auc(y, np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])) == 1.0

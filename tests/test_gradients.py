@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +71,7 @@ def test_manual_equals_autodiff(problem):
 def test_both_match_central_differences_in_float64(problem):
     params, x, y, w = problem
     params = away_from_kinks(params, x)
-    numeric = jaxnet.numerical_grads(params, x, y, w, eps=1e-6)
+    numeric = jaxnet.numerical_grads(params, x, y, 1e-6, sample_weight=w)  # eps 4th, as issue 3 names it
     assert_tree_close(jaxnet.grads(params, x, y, w), numeric, atol=1e-7, rtol=1e-6)
     assert_tree_close(jaxnet.manual_grads(params, x, y, w), numeric, atol=1e-7, rtol=1e-6)
 
@@ -115,3 +116,13 @@ def test_multi_output_loss_is_mean_over_all_elements():
     z = np.asarray(jaxnet.forward_trace(params, x)["z2"])
     expected = np.mean(np.logaddexp(0, z) - np.asarray(y) * z)
     assert abs(float(jaxnet.loss(params, x, y)) - expected) < 1e-14
+
+
+def test_numerical_grads_takes_eps_fourth_as_issue_3_names_it():
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    with pytest.raises(ValueError, match="eps: expected a positive step, got 0.0"):
+        jaxnet.numerical_grads(params, x, y, 0.0)
+    coarse = jaxnet.numerical_grads(params, x, y, 1e-2)["b2"][0]
+    fine = jaxnet.numerical_grads(params, x, y)["b2"][0]
+    assert abs(float(coarse) - float(fine)) > 1e-8  # the step changed: O(eps^2) truncation
+    assert abs(float(coarse) - float(fine)) < 1e-4

@@ -47,6 +47,8 @@ def test_thousand_seeds_of_the_worked_example_in_float32():
 
 def test_bad_arguments():
     params, x, y = jaxnet.seed_example(jnp.float64)
+    with pytest.raises(TypeError, match="params: expected a dict"):
+        jaxnet.sweep(x, y, params=[params["W1"]], steps=1)
     with pytest.raises(ValueError, match="exactly one of"):
         jaxnet.sweep(x, y, steps=1)
     with pytest.raises(ValueError, match="sizes"):

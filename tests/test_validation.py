@@ -63,7 +63,7 @@ CASES = [
 def test_bad_input_is_refused_with_a_clear_message(entry, make, error, words):
     params, x, y, w = make()
     with pytest.raises(error) as info:
-        getattr(jaxnet, entry)(params, x, y, w)
+        getattr(jaxnet, entry)(params, x, y, sample_weight=w)
     message = str(info.value)
     for word in words:
         assert word in message, (word, message)
