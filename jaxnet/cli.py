@@ -90,17 +90,19 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("walkthrough", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
-                       help="the worked 2-3-1 example, every number checked against the notebook",
-                       description=_wrap("Print the worked example: forward pass, loss, gradients, one SGD step."))
-    p.add_argument("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")
-    p.set_defaults(run=_walkthrough)
+    def command(name: str, run: Any, summary: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], formatter_class=fmt, epilog=_CACHE_HELP, help=summary,
+                           description=_wrap(description))
+        p.set_defaults(run=run)
+        return p
 
-    p = sub.add_parser("train", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
-                       help="train a classifier on a CSV file or the shipped breast-cancer data",
-                       description=_wrap("Standardise the features, split train/test (stratified), train with "
-                                         "jaxnet.fit, print accuracy and loss, save a checkpoint (with the "
-                                         "standardisation and the feature names)."))
+    p = command("walkthrough", _walkthrough, "the worked 2-3-1 example, every number checked against the notebook",
+                "Print the worked example: forward pass, loss, gradients, one SGD step.")
+    p.add_argument("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")
+
+    p = command("train", _train, "train a classifier on a CSV file or the shipped breast-cancer data",
+                "Standardise the features, split train/test (stratified), train with jaxnet.fit, print accuracy "
+                "and loss, save a checkpoint (with the standardisation and the feature names).")
     p.add_argument("--data", required=True, metavar="breast_cancer|PATH.csv",
                    help="'breast_cancer' (shipped) or a CSV with a header, feature columns and a 0/1 label column")
     p.add_argument("--label", metavar="NAME", help="label column of the CSV (default: the last column)")
@@ -114,25 +116,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="model.safetensors", metavar="PATH", help="checkpoint to write (default model.safetensors)")
     p.add_argument("--plot", metavar="PNG", help="save the loss curve")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=_train)
 
-    p = sub.add_parser("predict", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
-                       help="probabilities from a checkpoint for the rows of a CSV",
-                       description=_wrap("Print one probability per CSV row (or write them to --out), using the "
-                                         "checkpoint's feature columns and standardisation."))
+    p = command("predict", _predict, "probabilities from a checkpoint for the rows of a CSV",
+                "Print one probability per CSV row (or write them to --out), using the checkpoint's feature "
+                "columns and standardisation.")
     p.add_argument("checkpoint", help="a checkpoint written by 'jaxnet train'")
     p.add_argument("--data", required=True, metavar="PATH.csv", help="CSV with (at least) the model's feature columns")
     p.add_argument("--out", metavar="PATH.csv", help="write a CSV with a 'probability' column instead of printing")
-    p.set_defaults(run=_predict)
 
-    p = sub.add_parser("check", parents=[common], formatter_class=fmt, epilog=_CACHE_HELP,
-                       help="three-way gradient check (autodiff, hand-derived, finite differences) in float64",
-                       description=_wrap("Compare jaxnet.grads, jaxnet.manual_grads and jaxnet.numerical_grads on "
-                                         "random networks in float64; exit 1 if they disagree by more than --tol."))
+    p = command("check", _check, "three-way gradient check (autodiff, hand-derived, finite differences) in float64",
+                "Compare jaxnet.grads, jaxnet.manual_grads and jaxnet.numerical_grads on random networks in "
+                "float64; exit 1 if they disagree by more than --tol.")
     p.add_argument("--nets", type=int, default=5, help="how many random networks (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed for the networks and data (default 0)")
     p.add_argument("--tol", type=float, default=1e-6, help="largest allowed absolute disagreement (default 1e-6)")
-    p.set_defaults(run=_check)
     return parser
 
 
@@ -156,10 +153,9 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
     if args.plot:
         _need_matplotlib("--plot")
-    code = walkthrough.main([])
+    numbers = walkthrough.walkthrough_numbers()  # computed once, for the report and the picture
+    code = walkthrough.report(numbers)
     if args.plot:
-        numbers = dict(walkthrough.walkthrough_numbers())
-        numbers.setdefault("x", np.asarray(jaxnet.seed_example()[1]))
         plotting.plot_network(numbers, args.plot)
         print(f"saved the network picture to {args.plot}")
     return code

@@ -49,7 +49,8 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _check_mesh(mesh: Any, n: int, batch_size: int | None) -> int:
+def _check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
+    """The batch (all ``n`` examples, or ``batch_size``) must split evenly over the ``"data"`` devices."""
     devices = int(mesh.shape["data"])
     rows, what = (batch_size, "batch_size") if batch_size else (n, "the number of examples (x.shape[0])")
     if rows % devices:
@@ -57,7 +58,6 @@ def _check_mesh(mesh: Any, n: int, batch_size: int | None) -> int:
             f"mesh: {what} = {rows} is not divisible by the mesh's {devices} 'data' devices; "
             f"use a multiple of {devices} (drop or pad examples)"
         )
-    return devices
 
 
 def fit(

@@ -24,6 +24,7 @@ import numpy as np
 from jaxnet._validate import Params, prepare
 from jaxnet.losses import bce_with_logits
 from jaxnet.model import init_mlp
+from jaxnet.training import steps_recording_first
 
 __all__ = ["sweep"]
 
@@ -103,13 +104,7 @@ def _train_block(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: 
         soa, loss = _sgd_step(_unpack(theta, shapes), x, y, lr, with_loss=with_loss)
         return _pack(soa, shapes), loss
 
-    def record(theta, _):
-        theta, loss = step(theta, True)
-        if record_every > 1:
-            theta = jax.lax.fori_loop(0, record_every - 1, lambda i, t: step(t, False)[0], theta)
-        return theta, loss
-
-    return jax.lax.scan(record, theta, length=n_records)
+    return jax.lax.scan(lambda theta, _: steps_recording_first(step, theta, record_every), theta, length=n_records)
 
 
 @partial(jax.jit, static_argnames=("shapes", "n_records", "record_every", "block"), donate_argnames="theta")

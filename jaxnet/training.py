@@ -48,6 +48,26 @@ def value_and_grads(
     return None, jax.grad(fn)(params, x, y, w)
 
 
+def apply_update(
+    optimizer: optax.GradientTransformation, params: Params, opt_state: Any, g: Params
+) -> tuple[Params, Any]:
+    """One optimizer step from the gradient ``g``: ``optimizer.update``, then ``optax.apply_updates``."""
+    updates, opt_state = optimizer.update(g, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: Any, count: int) -> tuple[Any, Any]:
+    """``count`` calls of ``step(state, with_value) -> (state, value)``; the value of the first.
+
+    Only the first step computes its value (the loss, an exp and a log1p per
+    output); the other ``count - 1`` run in a ``lax.scan`` without it.
+    """
+    state, value = step(state, True)
+    if count > 1:
+        state = jax.lax.scan(lambda s, _: (step(s, False)[0], None), state, length=count - 1)[0]
+    return state, value
+
+
 def make_train_step(
     optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
@@ -69,14 +89,14 @@ def make_train_step(
     >>> round(float(l0), 6)
     0.657313
     """
-    fn = loss_fn or loss_unchecked
 
     @jax.jit
     def step(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
         dtype = params["W1"].dtype
-        value, g = jax.value_and_grad(fn)(params, jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype), None)
-        updates, opt_state = optimizer.update(g, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+        x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
+        value, g = value_and_grads(params, x, y, None, gradients="autodiff", loss_fn=loss_fn, with_value=True)
+        params, opt_state = apply_update(optimizer, params, opt_state, g)
+        return params, opt_state, value
 
     return step
 
@@ -128,20 +148,14 @@ def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bo
     value, g = value_and_grads(
         state.params, x, y, w, gradients=cfg.gradients, loss_fn=cfg.loss_fn, with_value=with_value
     )
-    updates, opt_state = cfg.optimizer.update(g, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state = apply_update(cfg.optimizer, state.params, state.opt_state, g)
     step = None if state.step is None else state.step + 1
     return State(params, opt_state, step, perm), value
 
 
 def _block(cfg: Config, key: jax.Array, data: tuple, state: State) -> tuple[State, jax.Array]:
     """``record_every`` steps; returns the loss before the first of them."""
-    state, value = _step(cfg, key, data, state, with_value=True)
-    if cfg.record_every > 1:
-        state, _ = jax.lax.scan(
-            lambda s, _: (_step(cfg, key, data, s, with_value=False)[0], None), state, length=cfg.record_every - 1
-        )
-    return state, value
+    return steps_recording_first(lambda s, with_value: _step(cfg, key, data, s, with_value), state, cfg.record_every)
 
 
 @partial(jax.jit, static_argnames="cfg")

@@ -21,7 +21,7 @@ from jaxnet.losses import loss
 from jaxnet.model import forward_trace, seed_example
 from jaxnet.training import make_train_step
 
-__all__ = ["NOTEBOOK", "walkthrough_numbers", "main"]
+__all__ = ["NOTEBOOK", "walkthrough_numbers", "report", "main"]
 
 TOLERANCE = 1e-12
 LEARNING_RATE = 0.1
@@ -55,7 +55,7 @@ def walkthrough_numbers() -> dict[str, Any]:
 
     Keys: ``params_before``, ``params_after``, ``grads``, ``manual_grads``,
     ``numerical_grads`` (dicts ``W1, b1, W2, b2``), ``trace_before``,
-    ``trace_after`` (dicts ``z1, a1, z2, y_hat``), ``loss_before``,
+    ``trace_after`` (dicts ``z1, a1, z2, y_hat``), ``x``, ``loss_before``,
     ``loss_after``; all numpy float64.
     """
     with jax.enable_x64(True):
@@ -64,6 +64,7 @@ def walkthrough_numbers() -> dict[str, Any]:
         step = make_train_step(optimizer)
         after, _, loss_before = step(params, optimizer.init(params), x, y)
         out = {
+            "x": x,
             "params_before": params,
             "params_after": after,
             "grads": grads(params, x, y),
@@ -146,8 +147,12 @@ def _discussion(n: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     """Print the walkthrough; return 0 if every value matches the notebook to 1e-12, else 1."""
+    return report(walkthrough_numbers(), out)
+
+
+def report(n: dict[str, Any], out: TextIO | None = None) -> int:
+    """Print the walkthrough of the numbers ``n`` of :func:`walkthrough_numbers`; the exit code of :func:`main`."""
     out = out or sys.stdout
-    n = walkthrough_numbers()
     rows = compare_with_notebook(n)
     print("jaxnet walkthrough: the 2-3-1 worked example, float64, jitted JAX", file=out)
     print("x = [0.5, 0.8], y = 1, ReLU hidden layer, sigmoid output, BCE, SGD lr = 0.1\n", file=out)

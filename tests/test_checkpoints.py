@@ -108,40 +108,32 @@ def _valid_raw(tmp_path):
     return tensors, record
 
 
-def test_missing_tensor_is_refused(tmp_path):
+def _drop(name):
+    return lambda tensors: tensors.pop(name)
+
+
+def _put(name, value):
+    return lambda tensors: tensors.__setitem__(name, value)
+
+
+# (case, change to the tensors of a valid (2, 3, 1) float32 checkpoint, what the error must say)
+BAD_TENSORS = [
+    ("missing tensor", _drop("b2"), r"bad.safetensors.*missing tensor.*'b2'"),
+    ("extra tensor", _put("W3", np.zeros((1, 1), np.float32)), "unexpected tensor.*W3"),
+    ("W2 shape", _put("W2", np.zeros((1, 4), np.float32)), "tensor W2 has shape"),
+    ("b1 shape", _put("b1", np.zeros((2,), np.float32)), "tensor b1 has shape"),
+    ("W1 rank", _put("W1", np.zeros((3, 2, 1), np.float32)), "tensor W1 has shape"),
+    ("mixed dtype", _put("b2", np.zeros((1,), np.float64)), "b2 has dtype float64, expected float32"),
+]
+
+
+@pytest.mark.parametrize("change, message", [c[1:] for c in BAD_TENSORS], ids=[c[0] for c in BAD_TENSORS])
+def test_inconsistent_tensors_are_refused(tmp_path, change, message):
     tensors, record = _valid_raw(tmp_path)
-    del tensors["b2"]
+    change(tensors)
     path = tmp_path / "bad.safetensors"
     _write_raw(path, tensors, record)
-    with pytest.raises(CheckpointError, match=r"bad.safetensors.*missing tensor.*'b2'"):
-        checkpoints.load(path)
-
-
-def test_extra_tensor_is_refused(tmp_path):
-    tensors, record = _valid_raw(tmp_path)
-    tensors["W3"] = np.zeros((1, 1), np.float32)
-    path = tmp_path / "bad.safetensors"
-    _write_raw(path, tensors, record)
-    with pytest.raises(CheckpointError, match="unexpected tensor.*W3"):
-        checkpoints.load(path)
-
-
-@pytest.mark.parametrize("name,shape", [("W2", (1, 4)), ("b1", (2,)), ("W1", (3, 2, 1))])
-def test_inconsistent_shapes_are_refused(tmp_path, name, shape):
-    tensors, record = _valid_raw(tmp_path)
-    tensors[name] = np.zeros(shape, np.float32)
-    path = tmp_path / "bad.safetensors"
-    _write_raw(path, tensors, record)
-    with pytest.raises(CheckpointError, match=f"tensor {name} has shape"):
-        checkpoints.load(path)
-
-
-def test_mixed_dtype_is_refused(tmp_path):
-    tensors, record = _valid_raw(tmp_path)
-    tensors["b2"] = tensors["b2"].astype(np.float64)
-    path = tmp_path / "bad.safetensors"
-    _write_raw(path, tensors, record)
-    with pytest.raises(CheckpointError, match="b2 has dtype float64, expected float32"):
+    with pytest.raises(CheckpointError, match=message):
         checkpoints.load(path)
 
 
