@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -84,6 +85,15 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one measurement; turn an exception into an ``error`` entry (reported in the table, not hidden)."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001
+        tb = traceback.format_exc(limit=4)
+        return {"error": f"{type(exc).__name__}: {exc}".strip()[:400], "traceback": tb[-1500:]}
 
 
 def fmt_time(seconds: float | None) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
-import time
-import traceback
 from typing import Any, Callable
 
 from benchmarks._harness import (
@@ -25,9 +23,11 @@ from benchmarks._harness import (
     at_least,
     fmt_spread,
     fmt_time,
+    guard,
     module_main,
     ratio,
     run_worker,
+    time_once,
 )
 
 NAME = "mlp"
@@ -49,19 +49,6 @@ def step_flops(sizes: tuple[int, ...] = SIZES, batch: int = BATCH) -> int:
     """
     layer = [2 * batch * i * o for i, o in zip(sizes[:-1], sizes[1:])]
     return sum(layer) + sum(layer) + sum(layer[1:])
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001 - reported in the table
-        return {"error": f"{type(exc).__name__}: {exc}"[:400], "traceback": traceback.format_exc(limit=4)[-1500:]}
 
 
 # --------------------------------------------------------------------------
@@ -93,7 +80,7 @@ def _matmul_peak(repeat: int) -> dict[str, Any]:
         dot(a, b).block_until_ready()
         times = []
         for _ in range(repeat):
-            t, _ = _timed(lambda: dot(a, b).block_until_ready())
+            t, _ = time_once(lambda: dot(a, b).block_until_ready())
             times.append(t)
         out[str(n)] = {"times": times, "flops": 2 * n**3}
     return out
@@ -118,8 +105,8 @@ def _jaxnet_step(repeat: int) -> dict[str, Any]:
         state[:] = [p, s]
         return jax.block_until_ready(loss)
 
-    first, loss0 = _timed(call)
-    times = [_timed(call)[0] for _ in range(repeat + 2)][2:]
+    first, loss0 = time_once(call)
+    times = [time_once(call)[0] for _ in range(repeat + 2)][2:]
     return {"times": times, "first": first, "loss0": float(loss0)}
 
 
@@ -139,8 +126,8 @@ def _jaxnet_fit(repeat: int, chunk: int) -> dict[str, Any]:
         return jax.block_until_ready(jaxnet.fit(
             params, x, y, optimizer=opt, steps=chunk, chunk=chunk, progress=False, record_every=chunk))
 
-    first, _ = _timed(call)
-    times = [_timed(call)[0] for _ in range(repeat)]
+    first, _ = time_once(call)
+    times = [time_once(call)[0] for _ in range(repeat)]
     return {"times": times, "first": first, "steps": chunk}
 
 
@@ -179,8 +166,8 @@ def _torch_model(compiled: bool) -> tuple[Any, Callable[[], Any]]:
 
 def _torch(repeat: int, compiled: bool) -> dict[str, Any]:
     _, step = _torch_model(compiled)
-    first, loss0 = _timed(step)
-    times = [_timed(step)[0] for _ in range(repeat + 2)][2:]
+    first, loss0 = time_once(step)
+    times = [time_once(step)[0] for _ in range(repeat + 2)][2:]
     return {"times": times, "first": first, "loss0": loss0, "threads": __import__("torch").get_num_threads()}
 
 
@@ -193,7 +180,7 @@ def _torch_matmul_peak(repeat: int) -> dict[str, Any]:
     for n in PEAK_SIZES:
         a, b = torch.randn(n, n), torch.randn(n, n)
         torch.mm(a, b)
-        out[str(n)] = {"times": [_timed(lambda: torch.mm(a, b))[0] for _ in range(repeat)], "flops": 2 * n**3}
+        out[str(n)] = {"times": [time_once(lambda: torch.mm(a, b))[0] for _ in range(repeat)], "flops": 2 * n**3}
     return out
 
 
@@ -203,15 +190,15 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
     if part in ("torch_eager", "torch_compile"):
         if importlib.util.find_spec("torch") is None:
             return {"torch": {"skip": "torch is not importable"}}
-        rows = {"torch": _guard(lambda: _torch(repeat, compiled=part == "torch_compile"))}
+        rows = {"torch": guard(lambda: _torch(repeat, compiled=part == "torch_compile"))}
         if part == "torch_eager":
-            rows["torch peak"] = _guard(lambda: _torch_matmul_peak(repeat))
+            rows["torch peak"] = guard(lambda: _torch_matmul_peak(repeat))
         return rows
     if part == "jax_diag":
-        return {"step noynn": _guard(lambda: _jaxnet_step(repeat))}
-    rows: dict[str, Any] = {"peak": _guard(lambda: _matmul_peak(repeat))}
-    rows["step"] = _guard(lambda: _jaxnet_step(repeat))
-    rows["fit"] = _guard(lambda: _jaxnet_fit(max(3, repeat // 4), int(args["chunk"])))
+        return {"step noynn": guard(lambda: _jaxnet_step(repeat))}
+    rows: dict[str, Any] = {"peak": guard(lambda: _matmul_peak(repeat))}
+    rows["step"] = guard(lambda: _jaxnet_step(repeat))
+    rows["fit"] = guard(lambda: _jaxnet_fit(max(3, repeat // 4), int(args["chunk"])))
     return rows
 
 

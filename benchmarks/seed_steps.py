@@ -15,8 +15,7 @@ compared with the C loop (float64: 1e-9; float32: see FLOAT32_* below).
 from __future__ import annotations
 
 import time
-import traceback
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks._harness import (
     Ratio,
@@ -30,6 +29,7 @@ from benchmarks._harness import (
     compile_c,
     fmt_spread,
     fmt_time,
+    guard,
     max_param_diff,
     module_main,
     params_to_json,
@@ -37,6 +37,7 @@ from benchmarks._harness import (
     run_json_command,
     run_worker,
     seed_loss64,
+    time_once,
 )
 
 NAME = "seed"
@@ -51,15 +52,6 @@ DTYPES = ("float64", "float32")
 # --------------------------------------------------------------------------
 # Worker side: jaxnet and torch (runs in a subprocess per dtype)
 # --------------------------------------------------------------------------
-
-
-def _guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one measurement; turn an exception into an ``error`` entry."""
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001 - reported, not hidden
-        tb = traceback.format_exc(limit=4)
-        return {"error": f"{type(exc).__name__}: {exc}".strip()[:400], "traceback": tb[-1500:]}
 
 
 def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
@@ -79,7 +71,7 @@ def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
         return p, opt.init(p)
 
     p, s = fresh()
-    first, (p1, _, _) = _timed(lambda: jax.block_until_ready(step(p, s, x, y)))
+    first, (p1, _, _) = time_once(lambda: jax.block_until_ready(step(p, s, x, y)))
     loss_after_1 = seed_loss64(params_to_json(p1))
     compile_s = None
     if hasattr(step, "lower"):
@@ -96,7 +88,7 @@ def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     times, final = [], None
     for _ in range(repeat):
         p, s = fresh()
-        t, final = _timed(lambda: run(p, s))
+        t, final = time_once(lambda: run(p, s))
         times.append(t)
     return {
         "times": times,
@@ -105,12 +97,6 @@ def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
         "params": params_to_json(final),
         "loss_after_1": loss_after_1,
     }
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int) -> dict[str, Any]:
@@ -131,14 +117,14 @@ def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every
         )
         return jax.block_until_ready(out)
 
-    first, _ = _timed(call)
+    first, _ = time_once(call)
     times, out = [], None
     for _ in range(repeat):
-        t, out = _timed(call)
+        t, out = time_once(call)
         times.append(t)
     params, _, history = out
     # Does a call with a fresh (but equal) optimizer object recompile?
-    fresh_opt, _ = _timed(lambda: call(optax.sgd(0.1)))
+    fresh_opt, _ = time_once(lambda: call(optax.sgd(0.1)))
     n_loss = len(history["loss"]) if isinstance(history, dict) and "loss" in history else None
     return {
         "times": times,
@@ -180,10 +166,10 @@ def _bench_pure_jax(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
         return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g)
 
     train = jax.jit(lambda p, n: jax.lax.fori_loop(0, n, lambda i, q: step(q), p))
-    first, _ = _timed(lambda: jax.block_until_ready(train(params0, steps)))
+    first, _ = time_once(lambda: jax.block_until_ready(train(params0, steps)))
     times, out = [], None
     for _ in range(repeat):
-        t, out = _timed(lambda: jax.block_until_ready(train(params0, steps)))
+        t, out = time_once(lambda: jax.block_until_ready(train(params0, steps)))
         times.append(t)
     one = seed_loss64(params_to_json(train(params0, 1)))
     return {"times": times, "first": first, "params": params_to_json(out), "loss_after_1": one}
@@ -220,7 +206,7 @@ def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     train(100)  # warm-up
     times, final = [], None
     for _ in range(repeat):
-        t, final = _timed(lambda: train(steps))
+        t, final = time_once(lambda: train(steps))
         times.append(t)
     return {"times": times, "params": params_to_json(final), "loss_after_1": loss_after_1,
             "threads": torch.get_num_threads()}
@@ -240,15 +226,15 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         have_jaxnet = False
     rows: dict[str, Any] = {}
     if have_jaxnet:
-        rows["step loop"] = _guard(lambda: _bench_step_loop(steps, repeat, dtype))
+        rows["step loop"] = guard(lambda: _bench_step_loop(steps, repeat, dtype))
         for grads in ("manual", "autodiff"):
             for rec in (steps, 1):
-                rows[f"fit {grads} r{rec}"] = _guard(lambda g=grads, r=rec: _bench_fit(steps, repeat, dtype, g, r))
-        rows["fit slope"] = _guard(lambda: _bench_fit_slope(steps, repeat, dtype))
+                rows[f"fit {grads} r{rec}"] = guard(lambda g=grads, r=rec: _bench_fit(steps, repeat, dtype, g, r))
+        rows["fit slope"] = guard(lambda: _bench_fit_slope(steps, repeat, dtype))
     else:
         rows["jaxnet"] = {"skip": "jaxnet (with fit) is not importable yet"}
-    rows["pure jax"] = _guard(lambda: _bench_pure_jax(steps, repeat, dtype))
-    rows["torch"] = _guard(lambda: _bench_torch(steps, repeat, dtype))
+    rows["pure jax"] = guard(lambda: _bench_pure_jax(steps, repeat, dtype))
+    rows["torch"] = guard(lambda: _bench_torch(steps, repeat, dtype))
     return rows
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +32,12 @@ from benchmarks._harness import (
     compile_c,
     fmt_spread,
     fmt_time,
+    guard,
     module_main,
     ratio,
     run_json_command,
     run_worker,
+    time_once,
 )
 
 NAME = "sweep"
@@ -82,12 +82,6 @@ def learning_rates(K: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def _timed(fn: Any) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
 def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, tag: str = "") -> dict[str, Any]:
     """jaxnet.sweep on K nets sharing the worked-example start."""
     import jax
@@ -102,10 +96,10 @@ def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, tag
         return jax.block_until_ready(
             jaxnet.sweep(x, y, steps=steps, params=params, learning_rates=lrs, record_every=steps))
 
-    first, _ = _timed(call)
+    first, _ = time_once(call)
     times, out = [], None
     for _ in range(repeat):
-        t, out = _timed(call)
+        t, out = time_once(call)
         times.append(t)
     final, losses = out
     np.save(out_dir / f"sweep{tag}_{dtype}.npy", rows_from_params(final))
@@ -133,21 +127,14 @@ def _bench_fits(K: int, steps: int, n_calls: int, dtype: str, out_dir: Path) -> 
     call(warm_opt)  # warm up everything that does not depend on the optimizer
     times, finals = [], []
     for k in picks:
-        t, (p, _, _) = _timed(lambda: call(optax.sgd(float(lrs[k]))))
+        t, (p, _, _) = time_once(lambda: call(optax.sgd(float(lrs[k]))))
         times.append(t)
         finals.append(p)
     # The same optimizer object again: what a call costs without recompiling.
-    cached = [_timed(lambda: call(warm_opt))[0] for _ in range(3)]
+    cached = [time_once(lambda: call(warm_opt))[0] for _ in range(3)]
     stacked = {k: np.stack([np.asarray(f[k]) for f in finals]) for k in ("W1", "b1", "W2", "b2")}
     np.save(out_dir / f"fits_{dtype}.npy", rows_from_params(stacked))
     return {"times": times, "cached": cached, "picks": picks.tolist()}
-
-
-def _guard(fn: Any) -> dict[str, Any]:
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001 - reported in the table
-        return {"error": f"{type(exc).__name__}: {exc}"[:400], "traceback": traceback.format_exc(limit=4)[-1500:]}
 
 
 def worker(args: dict[str, Any]) -> dict[str, Any]:
@@ -162,11 +149,11 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     tag = args.get("tag", "")
     if hasattr(jaxnet, "sweep"):
-        rows["sweep"] = _guard(lambda: _bench_sweep(K, steps, repeat, dtype, out_dir, tag))
+        rows["sweep"] = guard(lambda: _bench_sweep(K, steps, repeat, dtype, out_dir, tag))
     else:
         rows["sweep"] = {"error": "jaxnet.sweep does not exist"}
     if not tag:
-        rows["fits"] = _guard(lambda: _bench_fits(K, steps, n_calls, dtype, out_dir))
+        rows["fits"] = guard(lambda: _bench_fits(K, steps, n_calls, dtype, out_dir))
     return rows
 
 
