@@ -13,16 +13,22 @@ from jaxnet._validate import validate
 from jaxnet.checkpoints import CheckpointError, load, save
 from jaxnet.data import DataError, load_breast_cancer, load_csv
 from jaxnet.fitting import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
-from jaxnet.gradients import grads, manual_grads, numerical_grads
+from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
+from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.losses import bce, loss
-from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, seed_example
+from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, predict, predict_proba, seed_example
 from jaxnet.parallel import data_parallel_mesh
 from jaxnet.sweeps import sweep
-from jaxnet.training import make_train_step, sgd
+from jaxnet.steps import make_train_step, sgd
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "HEADS",
+    "NumericalPrecisionWarning",
+    "predict",
+    "predict_proba",
     "CheckpointError",
     "DataError",
     "DEFAULT_OPTIMIZER",

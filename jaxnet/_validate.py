@@ -1,203 +1,327 @@
 """Input checks at the Python boundary, before anything is traced or compiled.
 
-Every public entry point calls :func:`prepare` (or :func:`validate`) once per
-call. The checks are cheap: shapes and dtypes are static facts, and the value
-checks (NaN/inf, labels in [0, 1], weights >= 0) run on concrete arrays only.
-Under ``jax.jit``/``jax.grad`` the arguments are tracers, so the value checks
-are skipped and only the static ones run; nothing here ever enters compiled
-code.
+Every public entry point calls :func:`prepare` once per call. It has two parts:
 
-Errors are ``TypeError`` for the wrong kind of thing (not a dict, integer
-weights, strings) and ``ValueError`` for the wrong shape or value. Every
-message names the argument, what was received and what was expected.
+* **static checks** on the host, from shapes and dtypes alone (keys, shapes
+  that chain, dtypes, label shapes per head, the ``activation``/``head``
+  names); they run at every call and cost microseconds;
+* **value checks** (NaN/inf, label ranges, weights) *after* each argument is
+  cast to the parameters' dtype, so a value that overflows that dtype is
+  refused too. They run on the device as one jitted reduction that returns
+  one flag per argument; only when a flag fails is the detailed message
+  computed, on the host.
+
+Under ``jax.jit``/``jax.grad`` the arguments are tracers with no values, so
+only the static checks run; nothing here ever enters compiled code.
+
+Errors are ``TypeError`` for the wrong kind of thing and ``ValueError`` for
+the wrong shape or value. Every message names the argument, what was
+received and what was expected.
 """
 
 from __future__ import annotations
 
-import re
+import operator
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
+
 Params = dict[str, jax.Array]
 
-_KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
+_ABSENT: Any = object()  # an argument that is not part of this call (distinct from an explicit None)
+INT32_MAX = 2**31 - 1
 
 
 def _is_concrete(a: Any) -> bool:
     return not isinstance(a, jax.core.Tracer)
 
 
-def _as_array(name: str, value: Any) -> Any:
+def as_array(name: str, value: Any) -> Any:
     """Return ``value`` as something with ``.shape``/``.dtype`` or raise TypeError."""
+    if value is None:
+        raise TypeError(f"{name}: expected a numeric array, got None")
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return value
     try:
         arr = np.asarray(value)
-    except (TypeError, ValueError) as err:  # ragged nested lists
+    except (TypeError, ValueError, OverflowError) as err:  # ragged nested lists, huge ints
         raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__} ({err})") from None
     return arr
 
 
-def _check_numeric(name: str, a: Any, *, allow_bool: bool = False) -> None:
+def check_numeric(name: str, a: Any, *, allow_bool: bool = False) -> None:
     kind = np.dtype(a.dtype).kind
-    ok = kind in "fiu" or (allow_bool and kind == "b")
-    if not ok:
+    if not (kind in "fiu" or (allow_bool and kind == "b")):
         raise TypeError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
 
 
-def _check_finite(name: str, a: Any) -> None:
-    if _is_concrete(a) and not np.isfinite(np.asarray(a)).all():
-        bad = int(np.size(a) - np.isfinite(np.asarray(a)).sum())
-        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
+def positive_int(name: str, value: Any, maximum: int = INT32_MAX) -> int:
+    """``value`` as an int in ``[1, maximum]``, or a ValueError/TypeError naming ``name``.
+
+    The one checker of counts (steps, chunk, batch_size, record_every, ...),
+    shared by ``fit``, ``sweep`` and the CLI.
+
+    >>> positive_int("steps", 10)
+    10
+    >>> positive_int("steps", True)
+    Traceback (most recent call last):
+    ...
+    TypeError: steps: expected a positive integer, got True (bool)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive integer, got {value!r} ({type(value).__name__})")
+    if not 1 <= value <= maximum:
+        raise ValueError(f"{name}: expected a positive integer at most {maximum}, got {value}")
+    return int(value)
 
 
-def check_params(params: Any) -> tuple[int, ...]:
-    """Check a parameter dict and return its layer sizes ``(in, h1, ..., out)``.
+def as_key(key: Any, name: str = "key") -> jax.Array:
+    """A ``jax.random`` key from a key or an int seed; anything else is refused with the fix.
 
-    Raises TypeError/ValueError naming the offending key.
+    >>> as_key(0).shape
+    ()
+    """
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if not 0 <= key < 2**63:
+            raise ValueError(f"{name}: expected an int seed in [0, 2**63) or a jax.random.key, got {key}")
+        return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):  # legacy PRNGKey
+        return jax.random.wrap_key_data(key)
+    raise TypeError(f"{name}: expected a jax.random key such as jax.random.key(0), or an int seed, got {key!r}")
+
+
+def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
+    """Static checks of a parameter dict; returns its layer sizes ``(in, h1, ..., out)``.
+
+    Keys come from the one parser (:func:`jaxnet.network.layer_count`); values
+    are checked by :func:`check_values`.
     """
     if not isinstance(params, dict):
-        raise TypeError(f"params: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
-    if not params:
-        raise ValueError("params: expected at least one layer ('W1', 'b1'), got an empty dict")
-    layers: dict[int, set[str]] = {}
-    for key in params:
-        m = _KEY.match(key) if isinstance(key, str) else None
-        if m is None:
-            raise ValueError(f"params: unexpected key {key!r}; expected keys 'W1', 'b1', ..., 'WL', 'bL'")
-        layers.setdefault(int(m.group(2)), set()).add(m.group(1))
-    depth = max(layers)
-    expected = {f"{p}{l}" for l in range(1, depth + 1) for p in "Wb"}
-    missing = sorted(expected - set(params), key=lambda k: (int(k[1:]), k[0]))
-    if missing:
-        raise ValueError(
-            f"params: missing key(s) {missing}; layers must be numbered 1..L without gaps "
-            f"(got keys {sorted(params)})"
-        )
+        raise TypeError(f"{name}: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
+    depth = layer_count(params, name)
     dtypes = set()
     sizes: list[int] = []
     for l in range(1, depth + 1):
-        w = _as_array(f"params['W{l}']", params[f"W{l}"])
-        b = _as_array(f"params['b{l}']", params[f"b{l}"])
-        for name, a in ((f"W{l}", w), (f"b{l}", b)):
+        w = as_array(f"{name}['W{l}']", params[f"W{l}"])
+        b = as_array(f"{name}['b{l}']", params[f"b{l}"])
+        for key, a in ((f"W{l}", w), (f"b{l}", b)):
             if not jnp.issubdtype(a.dtype, jnp.floating):
-                raise TypeError(f"params['{name}']: expected a real floating dtype, got {a.dtype}")
+                raise TypeError(f"{name}['{key}']: expected a real floating dtype, got {a.dtype}")
             dtypes.add(np.dtype(a.dtype))
-        if len(w.shape) != 2:
-            raise ValueError(f"params['W{l}']: expected a 2-D (out, in) array, got shape {tuple(w.shape)}")
+        if len(w.shape) != 2 or 0 in w.shape:
+            raise ValueError(f"{name}['W{l}']: expected a non-empty 2-D (out, in) array, got shape {tuple(w.shape)}")
         if len(b.shape) != 1 or b.shape[0] != w.shape[0]:
             raise ValueError(
-                f"params['b{l}']: expected shape ({w.shape[0]},) to match W{l} {tuple(w.shape)}, got {tuple(b.shape)}"
+                f"{name}['b{l}']: expected shape ({w.shape[0]},) to match W{l} {tuple(w.shape)}, got {tuple(b.shape)}"
             )
-        if l == 1:
-            sizes.append(int(w.shape[1]))
-        elif w.shape[1] != sizes[-1]:
+        if l > 1 and w.shape[1] != sizes[-1]:
             raise ValueError(
-                f"params['W{l}']: expected {sizes[-1]} input columns (W{l - 1} has {sizes[-1]} outputs), "
+                f"{name}['W{l}']: expected {sizes[-1]} input columns (W{l - 1} has {sizes[-1]} outputs), "
                 f"got shape {tuple(w.shape)}"
             )
+        sizes += [int(w.shape[1])] if l == 1 else []
         sizes.append(int(w.shape[0]))
     if len(dtypes) > 1:
-        raise TypeError(f"params: expected one dtype for every array, got mixed {sorted(str(d) for d in dtypes)}")
-    for key, value in params.items():
-        _check_finite(f"params['{key}']", value)
+        raise TypeError(f"{name}: expected one dtype for every array, got mixed {sorted(str(d) for d in dtypes)}")
     return tuple(sizes)
 
 
 def _convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
-    """``a`` as a jax array of ``dtype`` and ``shape``, dispatching no JAX op when it can.
-
-    A jax array of the right dtype is returned as it is, even where its shape
-    is the other accepted one (``(...)`` for ``(..., 1)``): the compiled
-    functions reshape it for free, an eager reshape costs a dispatch.
-    """
+    """``a`` as a jax array of ``dtype`` and ``shape`` (overflow becomes inf, refused by the value check)."""
     if not _is_concrete(a):
         return jnp.reshape(jnp.asarray(a).astype(dtype), shape)
-    if isinstance(a, jax.Array) and a.dtype == dtype and a.size == int(np.prod(shape)):
-        return a
-    return jnp.asarray(np.asarray(a, dtype).reshape(shape))  # one host-to-device copy
+    if isinstance(a, jax.Array):
+        if a.dtype == dtype and a.size == int(np.prod(shape)):
+            return a  # compiled code reshapes for free, an eager reshape costs a dispatch
+        return jnp.reshape(a.astype(dtype), shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return jnp.asarray(np.asarray(a).astype(dtype).reshape(shape))  # one host-to-device copy
 
 
-def params_dtype(params: Params) -> np.dtype:
-    return np.dtype(params["W1"].dtype)
+def _one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
+    """Integer class labels (any shape) as one-hot rows; refuses non-integers and classes out of range."""
+    v = np.asarray(y)
+    if v.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            if not np.all(np.isfinite(v) & (v == np.round(v))):
+                raise ValueError(f"{name}: expected integer class labels 0..{classes - 1}, got non-integer values")
+    if v.dtype.kind == "b":
+        raise TypeError(f"{name}: expected integer class labels 0..{classes - 1}, got booleans")
+    if v.size and (v.min() < 0 or v.max() >= classes):
+        raise ValueError(
+            f"{name}: expected class labels in 0..{classes - 1} (the network has {classes} outputs), "
+            f"got values in [{v.min():g}, {v.max():g}]"
+        )
+    return jnp.asarray(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
 
 
-def prepare(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None):
-    """Validate and canonicalise ``(params, x, y, sample_weight)``.
-
-    Returns ``(params, x, y, sample_weight)`` as jax arrays of the params'
-    dtype. ``y`` has the output's shape ``(..., n_out)``, or, for one output
-    unit, possibly ``(...)``: compiled code reshapes it (``jnp.reshape`` to the
-    logits' shape). ``None`` stays ``None``.
-    """
-    sizes = check_params(params)
-    params = {k: v if isinstance(v, jax.Array) else jnp.asarray(v) for k, v in params.items()}
-    dtype = params_dtype(params)
+def _canonical_y(y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], head: str, dtype: Any, name: str) -> jax.Array:
+    """Labels in the output's shape ``batch + (n_out,)`` (one-hot for class labels)."""
     n_in, n_out = sizes[0], sizes[-1]
-    batch_shape: tuple[int, ...] | None = None
-    if x is not None:
-        x = _as_array("x", x)
-        _check_numeric("x", x)
+    y = as_array(name, y)
+    check_numeric(name, y, allow_bool=head != "softmax")
+    out_shape = batch_shape + (n_out,)
+    if head == "softmax" and tuple(y.shape) == batch_shape:
+        if not _is_concrete(y):
+            return jax.nn.one_hot(y, n_out, dtype=dtype)
+        return _one_hot(y, n_out, dtype, name)
+    accepted = [out_shape] + ([batch_shape] if n_out == 1 or head == "softmax" else [])
+    if tuple(y.shape) not in accepted:
+        what = {"softmax": "class labels or rows", "sigmoid": "labels", "identity": "targets"}[head]
+        raise ValueError(
+            f"{name}: expected {what} of shape {' or '.join(str(s) for s in accepted)} to match x "
+            f"{batch_shape + (n_in,)} and {n_out} output(s), got {tuple(y.shape)}"
+        )
+    return _convert(y, dtype, out_shape)
+
+
+def prepare(
+    params: Any, x: Any = _ABSENT, y: Any = _ABSENT, sample_weight: Any = None, *,
+    activation: Any = "relu", head: Any = "sigmoid", names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+    check_values: bool = True,
+) -> tuple[Params, Any, Any, Any]:
+    """Validate and canonicalise ``(params, x, y, sample_weight)`` for ``activation`` and ``head``.
+
+    Returns jax arrays of the params' dtype: ``x`` as given (``(in,)`` or
+    ``(N, in)``), ``y`` in the output's shape (one-hot rows for class labels),
+    ``sample_weight`` of the batch's shape. Arguments left out stay ``None``.
+    ``names`` are the argument names used in messages (``("x_val", ...)`` for
+    a validation set).
+    """
+    activation_named(activation)
+    head_named(head)
+    sizes = check_params(params)
+    n_in, n_out = sizes[0], sizes[-1]
+    if head == "softmax" and n_out < 2:
+        raise ValueError(f"head: 'softmax' needs at least 2 output units (classes), the network has {n_out}; "
+                         "use head='sigmoid' for two classes")
+    params = {k: params[k] if isinstance(params[k], jax.Array) else jnp.asarray(as_array(k, params[k]))
+              for k in param_keys(len(sizes) - 1)}
+    dtype = np.dtype(params["W1"].dtype)
+    xn, yn, wn = names
+    if x is _ABSENT:
+        x = None
+    else:
+        x = as_array(xn, x)
+        check_numeric(xn, x)
         if len(x.shape) not in (1, 2) or x.shape[-1] != n_in:
             raise ValueError(
-                f"x: expected shape ({n_in},) or (N, {n_in}) for a network with {n_in} inputs, got {tuple(x.shape)}"
+                f"{xn}: expected shape ({n_in},) or (N, {n_in}) for a network with {n_in} inputs, got {tuple(x.shape)}"
             )
         if len(x.shape) == 2 and x.shape[0] == 0:
-            raise ValueError(f"x: expected at least one example, got shape {tuple(x.shape)}")
-        _check_finite("x", x)
+            raise ValueError(f"{xn}: expected at least one example, got shape {tuple(x.shape)}")
         x = _convert(x, dtype, tuple(x.shape))
-        batch_shape = tuple(x.shape[:-1])
-    if y is not None:
-        if batch_shape is None:
-            raise ValueError("y: given without x")
-        y = _as_array("y", y)
-        _check_numeric("y", y, allow_bool=True)
-        out_shape = batch_shape + (n_out,)
-        accepted = [out_shape] + ([batch_shape] if n_out == 1 else [])
-        if tuple(y.shape) not in accepted:
-            raise ValueError(
-                f"y: expected shape {' or '.join(str(s) for s in accepted)} to match x {batch_shape + (n_in,)} "
-                f"and {n_out} output(s), got {tuple(y.shape)}"
-            )
-        if _is_concrete(y):
-            yv = np.asarray(y, dtype=np.float64)
-            if np.isnan(yv).any():
-                raise ValueError("y: expected labels in [0, 1], got NaN")
-            if ((yv < 0) | (yv > 1)).any():
-                raise ValueError(f"y: expected labels in [0, 1], got values in [{yv.min()}, {yv.max()}]")
-        y = _convert(y, dtype, out_shape)
+    batch_shape = None if x is None else tuple(x.shape[:-1])
+    if y is _ABSENT:
+        y = None
+    elif batch_shape is None:
+        raise ValueError(f"{yn}: given without {xn}")
+    else:
+        y = _canonical_y(y, batch_shape, sizes, head, dtype, yn)
     if sample_weight is not None:
         if batch_shape is None:
-            raise ValueError("sample_weight: given without x")
-        w = _as_array("sample_weight", sample_weight)
-        _check_numeric("sample_weight", w, allow_bool=True)
+            raise ValueError(f"{wn}: given without {xn}")
+        w = as_array(wn, sample_weight)
+        check_numeric(wn, w, allow_bool=True)
         if tuple(w.shape) != batch_shape:
-            raise ValueError(f"sample_weight: expected shape {batch_shape} (one weight per example), got {tuple(w.shape)}")
-        if _is_concrete(w):
-            wv = np.asarray(w, dtype=np.float64)
-            if not np.isfinite(wv).all():
-                raise ValueError("sample_weight: expected finite weights, got NaN/inf")
-            if (wv < 0).any():
-                raise ValueError(f"sample_weight: expected weights >= 0, got minimum {wv.min()}")
-            if not (wv > 0).any():
-                raise ValueError("sample_weight: expected at least one positive weight, got all zero")
+            raise ValueError(f"{wn}: expected shape {batch_shape} (one weight per example), got {tuple(w.shape)}")
         sample_weight = _convert(w, dtype, batch_shape)
+    if check_values:
+        check_values_of(params, x, y, sample_weight, head=head, names=names)
     return params, x, y, sample_weight
 
 
-def validate(params: Any, x: Any = None, y: Any = None, sample_weight: Any = None) -> None:
-    """Check a network and its data; raise a clear error if anything is wrong.
+@partial(jax.jit, static_argnames="head")
+def _flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
+    """One bool per argument (params, x, y, sample_weight): its values are acceptable."""
+    ok = [jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(params)]))]
+    ok.append(jnp.all(jnp.isfinite(x)) if x is not None else jnp.bool_(True))
+    if y is None:
+        ok.append(jnp.bool_(True))
+    elif HEADS[head].labels == "values":
+        ok.append(jnp.all(jnp.isfinite(y)))
+    else:
+        in_range = jnp.all((y >= 0) & (y <= 1))
+        if HEADS[head].labels == "classes":
+            tol = 100 * y.shape[-1] * jnp.finfo(y.dtype).eps
+            in_range &= jnp.all(jnp.abs(jnp.sum(y, axis=-1) - 1) <= tol)
+        ok.append(in_range)
+    ok.append(jnp.all(jnp.isfinite(w) & (w >= 0)) & jnp.any(w > 0) if w is not None else jnp.bool_(True))
+    return jnp.stack(ok)
+
+
+def check_values_of(params: Params, x: Any, y: Any, w: Any, *, head: str = "sigmoid",
+                    names: tuple[str, str, str] = ("x", "y", "sample_weight")) -> None:
+    """Refuse NaN/inf (in the params' dtype), labels outside the head's range and bad weights."""
+    if not all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
+        return
+    flags = np.asarray(_flags(params, x, y, w, head))
+    if flags.all():
+        return
+    dtype = params["W1"].dtype
+    if not flags[0]:
+        for k, v in params.items():
+            _explain_finite(f"params['{k}']", v, dtype)
+    if not flags[1]:
+        _explain_finite(names[0], x, dtype)
+    if not flags[2]:
+        _explain_labels(names[1], np.asarray(y, np.float64), head)
+    if not flags[3]:
+        _explain_finite(names[2], w, dtype)
+        wv = np.asarray(w, np.float64)
+        if (wv < 0).any():
+            raise ValueError(f"{names[2]}: expected weights >= 0, got minimum {wv.min():g}")
+        raise ValueError(f"{names[2]}: expected at least one positive weight, got all zero")
+    raise ValueError("arguments: a value check failed but no argument was found at fault")  # pragma: no cover
+
+
+def _explain_finite(name: str, a: Any, dtype: Any) -> None:
+    v = np.asarray(a)
+    bad = int(v.size - np.isfinite(v).sum())
+    if bad:
+        raise ValueError(
+            f"{name}: expected finite values in {np.dtype(dtype).name} (the params' dtype; larger magnitudes "
+            f"overflow), got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}"
+        )
+
+
+def _explain_labels(name: str, yv: np.ndarray, head: str) -> None:
+    if np.isnan(yv).any():
+        raise ValueError(f"{name}: expected finite labels, got NaN")
+    labels = HEADS[head].labels
+    if labels == "values":
+        raise ValueError(f"{name}: expected finite targets in the params' dtype, got NaN/inf")
+    if ((yv < 0) | (yv > 1)).any():
+        raise ValueError(f"{name}: expected labels in [0, 1], got values in [{yv.min()}, {yv.max()}]")
+    sums = yv.sum(axis=-1)
+    worst = float(sums.flat[np.argmax(np.abs(sums - 1))])
+    raise ValueError(f"{name}: expected one-hot or probability rows that sum to 1, got a row summing to {worst:g}")
+
+
+def validate(
+    params: Any, x: Any = None, y: Any = None, sample_weight: Any = None, *,
+    activation: str = "relu", head: str = "sigmoid",
+) -> None:
+    """Check a network and its data for ``activation`` and ``head``; raise a clear error if anything is wrong.
 
     This is the check every public jaxnet function runs at the Python
     boundary. Call it yourself once before a hand-written loop around
-    :func:`jaxnet.make_train_step`, whose jitted step does not check.
+    :func:`jaxnet.make_train_step`, whose jitted step does not check. Labels
+    are checked per head: in [0, 1] for ``"sigmoid"``; integer classes
+    ``0..C-1`` of shape ``(N,)`` or rows ``(N, C)`` summing to 1 for
+    ``"softmax"``; any finite value for ``"identity"``.
 
     **Raises:** ``TypeError`` (wrong kind: not a dict, integer/complex/mixed
     dtypes, non-numeric data) or ``ValueError`` (wrong keys, shapes that do not
-    chain, NaN/inf, labels outside [0, 1], negative or all-zero weights).
+    chain, NaN/inf in the params' dtype, labels outside the head's range,
+    negative or all-zero weights).
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
@@ -207,11 +331,14 @@ def validate(params: Any, x: Any = None, y: Any = None, sample_weight: Any = Non
     ...
     ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs, got (3,)
     """
-    prepare(params, x, y, sample_weight)
+    prepare(params, _ABSENT if x is None else x, _ABSENT if y is None else y, sample_weight,
+            activation=activation, head=head)
 
 
 def check_sizes(sizes: Any) -> tuple[int, ...]:
     """Check the ``sizes`` argument of :func:`jaxnet.init_mlp`."""
+    if isinstance(sizes, (str, bytes)):
+        raise TypeError(f"sizes: expected a sequence of layer widths like (2, 3, 1), got {sizes!r}")
     try:
         sizes = tuple(sizes)
     except TypeError:
@@ -221,6 +348,6 @@ def check_sizes(sizes: Any) -> tuple[int, ...]:
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
             raise TypeError(f"sizes: expected integer widths, got {s!r} in {sizes!r}")
-        if s <= 0:
-            raise ValueError(f"sizes: expected positive widths, got {s!r} in {sizes!r}")
-    return tuple(int(s) for s in sizes)
+        if not 1 <= s <= INT32_MAX:
+            raise ValueError(f"sizes: expected positive widths at most {INT32_MAX}, got {s!r} in {sizes!r}")
+    return tuple(operator.index(s) for s in sizes)

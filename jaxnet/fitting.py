@@ -18,15 +18,16 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, prepare
-from jaxnet.losses import _loss_jit
-from jaxnet.training import Config, LossFn, State, run_steps
+from jaxnet.steps import Config, LossFn, State, gradient_fn, resolve_gradients, run_steps
 
 __all__ = ["fit", "DivergenceError", "DivergenceWarning", "DEFAULT_OPTIMIZER"]
 
 DEFAULT_OPTIMIZER = optax.sgd(0.1)
 """``optax.sgd(0.1)``, the worked example's update; one object, so repeated ``fit`` calls reuse its compilation."""
 
+_val_loss_jit = jax.jit(kernels.loss, static_argnames=("activation", "head"))
 _DEFAULT_BUFFER = 10_000  # recorded losses per compiled call at most
 _TARGET_SECONDS = 0.25  # aim for progress/callback about this often when ``chunk`` is not given
 
@@ -139,10 +140,7 @@ def fit(
         raise ValueError(f"chunk: expected a multiple of record_every={record_every}, got {chunk}")
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
-    if gradients not in ("auto", "manual", "autodiff"):
-        raise ValueError(f"gradients: expected 'auto', 'manual' or 'autodiff', got {gradients!r}")
-    if gradients == "manual" and loss_fn is not None:
-        raise ValueError("gradients: 'manual' is the hand-derived gradient of the built-in BCE; use 'autodiff' with loss_fn")
+    gradients = resolve_gradients(gradients, loss_fn)
     if on_divergence not in ("warn", "raise"):
         raise ValueError(f"on_divergence: expected 'warn' or 'raise', got {on_divergence!r}")
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
@@ -163,8 +161,7 @@ def fit(
 
     cfg = Config(
         optimizer=optimizer,
-        gradients=("manual" if loss_fn is None else "autodiff") if gradients == "auto" else gradients,
-        loss_fn=loss_fn,
+        value_and_grads=gradient_fn(gradients, loss_fn, "relu", "sigmoid"),
         record_every=record_every,
         buffer=(chunk // record_every) if chunk else max(1, _DEFAULT_BUFFER // record_every),
         batch_size=batch_size,
@@ -210,7 +207,7 @@ def fit(
                 bar.update(n_blocks * record_every)
                 bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
             if validation is not None:
-                history["val_loss"].append(float(_loss_jit(state.params, xv, yv, None)))
+                history["val_loss"].append(float(_val_loss_jit(state.params, xv, yv, None)))
                 history["val_step"].append(done_blocks * record_every)
             if callback is not None:
                 stop = bool(callback(done_blocks * record_every, state.params, history))

@@ -4,14 +4,16 @@
 2. :func:`manual_grads` — the hand-derived backward pass (the delta recursion).
 3. :func:`numerical_grads` — central finite differences of the loss alone.
 
-The hand derivation, for ``y_hat = sigmoid(z_L)`` and BCE from logits, with
-``r_n = w_n / (n_out sum_n w_n)`` each example's share of the mean
+The hand derivation, for any activation ``f`` and head ``g`` of the table in
+:mod:`jaxnet.network`, with ``r_n`` each example's share of the mean
 (``1 / N`` for one unweighted output)::
 
-    delta_L = r (y_hat - y)                          dL/dz_L   (sigmoid + BCE)
+    delta_L = r (g(z_L) - y)                         dL/dz_L   (every canonical head)
     dL/dW_l = sum_n delta_l a_{l-1}^T                (outer product per example)
     dL/db_l = sum_n delta_l
-    delta_{l-1} = (W_l^T delta_l) * relu'(z_{l-1})   dL/dz_{l-1}, relu'(z) = [z > 0]
+    delta_{l-1} = (W_l^T delta_l) * f'(z_{l-1})      dL/dz_{l-1}
+
+The code is :func:`jaxnet._kernels.value_and_grads`, one line per equation.
 
 For the worked example (one example, ``r = 1``) this is the notebook line by
 line: ``dL/dz2 = y_hat - y``, ``dL/dW2 = dL/dz2 a1``, ``dL/da1 = W2^T dL/dz2``,
@@ -20,73 +22,35 @@ line: ``dL/dz2 = y_hat - y``, ``dL/dW2 = dL/dz2 a1``, ``dL/da1 = W2^T dL/dz2``,
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
+import numpy as np
 
+from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, prepare
-from jaxnet.losses import bce_with_logits, example_weights, loss_unchecked
-from jaxnet.model import num_layers, trace_forward
+from jaxnet.network import ActivationName, HeadName
 
-__all__ = ["grads", "manual_grads", "numerical_grads"]
+__all__ = ["grads", "manual_grads", "numerical_grads", "NumericalPrecisionWarning"]
 
-
-def manual_value_and_grads(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None, *, with_value: bool = True
-) -> tuple[jax.Array | None, Params]:
-    """The delta recursion, unchecked; returns ``(loss or None, grads)``. Jittable.
-
-    ``y`` is reshaped to the output's shape. The loss, when asked for, reuses
-    the forward pass (it costs one softplus per output).
-    """
-    L = num_layers(params)
-    if x.ndim == 1:  # one example is a batch of one
-        x = x[None]
-        sample_weight = None if sample_weight is None else jnp.reshape(sample_weight, (1,))
-    t = trace_forward(params, x)
-    y = jnp.reshape(y, t["y_hat"].shape)
-    a = {0: x} | {l: t[f"a{l}"] for l in range(1, L)}
-    r = example_weights(y, sample_weight)  # each example's share of the mean, 1/N
-    delta = r * (t["y_hat"] - y)  # dL/dz_L = r (y_hat - y)
-    g: Params = {}
-    for l in range(L, 0, -1):  # over layers (unrolled when traced), never over examples
-        g[f"W{l}"] = delta.T @ a[l - 1]  # dL/dW_l = sum_n delta_l a_{l-1}^T
-        g[f"b{l}"] = jnp.sum(delta, axis=0)  # dL/db_l = sum_n delta_l
-        if l > 1:  # dL/dz_{l-1} = (W_l^T delta_l) * relu'(z_{l-1})
-            delta = jnp.where(t[f"z{l - 1}"] > 0, delta @ params[f"W{l}"], 0)
-    value = jnp.sum(r * bce_with_logits(t[f"z{L}"], y)) if with_value else None
-    return value, {k: g[k] for k in params}
+_STATIC = ("activation", "head")
+_grads_jit = jax.jit(jax.grad(kernels.loss), static_argnames=_STATIC)
+_manual_jit = jax.jit(kernels.manual_grads, static_argnames=_STATIC)
+_numerical_jit = jax.jit(kernels.numerical_grads, static_argnames=("eps",) + _STATIC)
+_loss_jit = jax.jit(kernels.loss, static_argnames=_STATIC)
 
 
-def manual_grads_unchecked(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None
+class NumericalPrecisionWarning(RuntimeWarning):
+    """Central differences whose error bound is large next to the gradient they estimate."""
+
+
+def grads(
+    params: Params, x: Any, y: Any, sample_weight: Any = None, *,
+    activation: ActivationName = "relu", head: HeadName = "sigmoid",
 ) -> Params:
-    """:func:`manual_grads` without the boundary checks."""
-    return manual_value_and_grads(params, x, y, sample_weight, with_value=False)[1]
-
-
-def numerical_grads_unchecked(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None, eps: float
-) -> Params:
-    """Central differences ``(L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)`` for every i."""
-    theta, unravel = ravel_pytree(params)
-    steps = eps * jnp.eye(theta.size, dtype=theta.dtype)
-
-    def loss_at(t: jax.Array) -> jax.Array:
-        return loss_unchecked(unravel(t), x, y, sample_weight)
-
-    diffs = jax.vmap(lambda e: loss_at(theta + e) - loss_at(theta - e))(steps)
-    return unravel(diffs / (2 * eps))
-
-
-_grads_jit = jax.jit(jax.grad(loss_unchecked))
-_manual_jit = jax.jit(manual_grads_unchecked)
-_numerical_jit = jax.jit(numerical_grads_unchecked, static_argnames="eps")
-
-
-def grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> Params:
     """Gradient of :func:`jaxnet.loss` by autodiff: ``jax.jit(jax.grad(loss))``.
 
     Same arguments as :func:`jaxnet.loss`; returns a dict shaped like ``params``.
@@ -96,16 +60,20 @@ def grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> Params:
     >>> round(float(jaxnet.grads(params, x, y)["b2"][0]), 6)
     -0.481758
     """
-    params, x, y, w = prepare(params, x, y, sample_weight)
-    return _grads_jit(params, x, y, w)
+    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
+    return _grads_jit(params, x, y, w, activation, head)
 
 
-def manual_grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> Params:
+def manual_grads(
+    params: Params, x: Any, y: Any, sample_weight: Any = None, *,
+    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+) -> Params:
     """Gradient of :func:`jaxnet.loss` by the hand-derived backward pass.
 
-    The delta recursion of the module docstring, for any depth; for a batch the
-    (weighted) mean over examples, as :func:`jaxnet.loss` defines it. Jittable
-    and loop-free over examples. Same arguments and result as :func:`grads`.
+    The delta recursion of the module docstring, for any depth, activation and
+    head; for a batch the (weighted) mean over examples, as :func:`jaxnet.loss`
+    defines it. Jittable and loop-free over examples. Same arguments and result
+    as :func:`grads`.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
@@ -113,21 +81,28 @@ def manual_grads(params: Params, x: Any, y: Any, sample_weight: Any = None) -> P
     >>> [round(float(v), 6) for v in g["W2"][0]]
     [-0.0, -0.038541, -0.004818]
     """
-    params, x, y, w = prepare(params, x, y, sample_weight)
-    return _manual_jit(params, x, y, w)
+    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
+    return _manual_jit(params, x, y, w, activation, head)
 
 
-def numerical_grads(params: Params, x: Any, y: Any, eps: float = 1e-6, *, sample_weight: Any = None) -> Params:
+def numerical_grads(
+    params: Params, x: Any, y: Any, eps: float | None = None, *, sample_weight: Any = None,
+    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+) -> Params:
     """Gradient of :func:`jaxnet.loss` by central finite differences.
 
     ``dL/dtheta_i ~ (L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)``, all
     ``i`` at once with ``jax.vmap``; it uses the loss only, never a derivative.
-    The error is ``O(eps^2)`` truncation plus ``O(machine_eps / eps)``
-    rounding: with the default ``eps=1e-6`` use float64 (about 1e-10 accurate);
-    in float32 pass ``eps`` near 1e-2 and expect about 1e-4.
-    Not valid where a ReLU input is within ``eps`` of its kink at 0.
-    ``eps`` is the fourth argument (as in ``numerical_grads(params, x, y,
-    eps)``); ``sample_weight`` is keyword-only here.
+
+    The error is ``O(eps^2)`` truncation plus ``~ machine_eps |L| / eps``
+    rounding. The default ``eps`` balances the two for the params' dtype:
+    ``cbrt(machine_eps) * max(1, max|theta|)``, about 6e-6 in float64 (estimates
+    good to ~1e-10) and 5e-3 in float32 (~1e-4). Whatever ``eps``, a
+    :class:`NumericalPrecisionWarning` is issued when that error bound exceeds
+    a tenth of the largest gradient entry: the estimate is then too coarse to
+    check anything (float32 with ``eps=1e-6``, say). Not valid where a ReLU
+    input is within ``eps`` of its kink at 0. ``eps`` is the fourth argument;
+    ``sample_weight`` is keyword-only here.
 
     >>> import jax, jaxnet
     >>> with jax.enable_x64(True):
@@ -135,7 +110,37 @@ def numerical_grads(params: Params, x: Any, y: Any, eps: float = 1e-6, *, sample
     ...     print(round(float(jaxnet.numerical_grads(params, x, y)["b2"][0]), 6))
     -0.481758
     """
-    params, x, y, w = prepare(params, x, y, sample_weight)
+    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
+    dtype = np.dtype(params["W1"].dtype)
+    machine = float(np.finfo(dtype).eps)
+    scale = max(1.0, max(float(jnp.max(jnp.abs(v))) for v in params.values()))
+    eps = _check_eps(eps, machine ** (1 / 3) * scale)
+    g = _numerical_jit(params, x, y, w, eps=eps, activation=activation, head=head)
+    value = abs(float(_loss_jit(params, x, y, w, activation, head)))
+    bound = machine * max(value, machine) / eps + eps * eps
+    largest = max(float(jnp.max(jnp.abs(v))) for v in g.values())
+    if bound > 0.1 * largest:
+        warnings.warn(
+            f"numerical_grads: in {dtype.name} with eps={eps:g} the estimate's error bound {bound:.1e} exceeds a "
+            f"tenth of the largest gradient entry {largest:.1e}; use float64 or the default eps",
+            NumericalPrecisionWarning, stacklevel=2,
+        )
+    return g
+
+
+def _check_eps(eps: Any, default: float) -> float:
+    if eps is None:
+        return default
+    if hasattr(eps, "shape") and getattr(eps, "shape", ()) != ():
+        raise TypeError(
+            f"eps: expected a positive finite step (a float), got an array of shape {tuple(eps.shape)}; "
+            "pass sample weights as sample_weight="
+        )
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer, jax.Array)):
+        raise TypeError(f"eps: expected a positive finite step (a float), got {type(eps).__name__}")
+    eps = float(eps)
     if not eps > 0:
         raise ValueError(f"eps: expected a positive step, got {eps!r}")
-    return _numerical_jit(params, x, y, w, eps=float(eps))
+    if not math.isfinite(eps):
+        raise ValueError(f"eps: expected a finite step, got {eps!r}")
+    return eps

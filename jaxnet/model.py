@@ -6,9 +6,10 @@ Conventions (every jaxnet function keeps them):
   ``b_l`` has shape ``(out,)``;
 * a layer is ``z_l = W_l a_{l-1} + b_l`` (batched: ``a_{l-1} @ W_l.T + b_l``),
   with ``a_0 = x``;
-* hidden layers use ReLU, ``a_l = max(z_l, 0)`` (derivative 0 at 0, as
-  ``jax.nn.relu``); the output layer uses an independent sigmoid per unit,
-  ``y_hat = sigmoid(z_L)``.
+* hidden layers apply ``activation`` (default ReLU, ``a_l = max(z_l, 0)``,
+  derivative 0 at 0), the output layer a ``head`` (default an independent
+  sigmoid per unit, ``y_hat = sigmoid(z_L)``): both from the one table in
+  :mod:`jaxnet.network`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet._validate import Params, check_sizes, prepare
+from jaxnet import _kernels as kernels
+from jaxnet._validate import Params, as_key, check_params, check_sizes, prepare
+from jaxnet.network import ActivationName, HeadName, param_keys
 
-__all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "layer_sizes", "num_layers"]
+__all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "predict", "predict_proba", "layer_sizes"]
 
 # The worked example (a 2-3-1 network), exactly as the notebook writes it.
 SEED_W1 = ((0.2, -0.3), (0.4, 0.1), (-0.5, 0.2))
@@ -46,7 +49,7 @@ def seed_example(dtype: Any = None) -> tuple[Params, jax.Array, jax.Array]:
     >>> {k: v.shape for k, v in params.items()}
     {'W1': (3, 2), 'b1': (3,), 'W2': (1, 3), 'b2': (1,)}
     """
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    dtype = _float_dtype(dtype)
     params = {
         "W1": jnp.asarray(SEED_W1, dtype),
         "b1": jnp.asarray(SEED_B1, dtype),
@@ -54,6 +57,19 @@ def seed_example(dtype: Any = None) -> tuple[Params, jax.Array, jax.Array]:
         "b2": jnp.asarray(SEED_B2, dtype),
     }
     return params, jnp.asarray(SEED_X, dtype), jnp.asarray(SEED_Y, dtype)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` (default: JAX's default float) if it is a real floating dtype, else a TypeError."""
+    if dtype is None:
+        return np.dtype(jnp.zeros(()).dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a floating dtype such as jnp.float32, got {dtype!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype: expected a floating dtype such as jnp.float32, got {dtype}")
+    return dtype
 
 
 def _he(key: jax.Array, shape: tuple[int, int], dtype: Any) -> jax.Array:
@@ -80,7 +96,7 @@ def init_mlp(
 
     **Arguments:**
 
-    - ``key``: a ``jax.random`` key; the same key gives the same parameters.
+    - ``key``: a ``jax.random`` key, or an int seed; the same key gives the same parameters.
     - ``sizes``: ``(n_in, h1, ..., n_out)``, e.g. ``(2, 3, 1)`` or ``(30, 64, 32, 1)``.
     - ``dtype``: float dtype of every array (default: JAX's default float).
     - ``init``: ``"he"`` (He-normal, ``std = sqrt(2 / fan_in)``, for ReLU) or
@@ -94,14 +110,13 @@ def init_mlp(
     >>> p["W1"].shape, p["b2"].shape
     ((16, 30), (1,))
     """
+    key = as_key(key)
     sizes = check_sizes(sizes)
-    if init not in _INITS:
+    if not isinstance(init, str) or init not in _INITS:
         raise ValueError(f"init: expected one of {sorted(_INITS)}, got {init!r}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+    dtype = _float_dtype(dtype)
     params = _init_jit(key, sizes, dtype, init)
-    return {f"{p}{l}": params[f"{p}{l}"] for l in range(1, len(sizes)) for p in "Wb"}  # jit sorts dict keys
+    return {k: params[k] for k in param_keys(len(sizes) - 1)}  # jit sorts dict keys
 
 
 @partial(jax.jit, static_argnums=(1, 2, 3))
@@ -115,71 +130,89 @@ def _init_jit(key: jax.Array, sizes: tuple[int, ...], dtype: Any, init: str) -> 
     return params
 
 
-def num_layers(params: Params) -> int:
-    """Number of layers ``L`` (weight matrices) in ``params``."""
-    return len(params) // 2
-
-
 def layer_sizes(params: Params) -> tuple[int, ...]:
-    """Layer widths ``(n_in, h1, ..., n_out)`` of ``params``.
+    """Layer widths ``(n_in, h1, ..., n_out)`` of ``params`` (checked: keys, shapes and dtypes).
 
     >>> import jaxnet
     >>> jaxnet.layer_sizes(jaxnet.seed_example()[0])
     (2, 3, 1)
     """
-    L = num_layers(params)
-    return (int(params["W1"].shape[1]),) + tuple(int(params[f"W{l}"].shape[0]) for l in range(1, L + 1))
+    return check_params(params)
 
 
-def dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
-    """One layer's pre-activation ``z = W a + b`` for ``a`` of shape ``(in,)`` or ``(N, in)``."""
-    return a @ w.T + b.reshape((1,) * (a.ndim - 1) + b.shape)
+_trace_jit = jax.jit(kernels.forward_trace, static_argnames=("activation", "head"))
 
 
-def trace_forward(params: Params, x: jax.Array) -> dict[str, jax.Array]:
-    """Unchecked :func:`forward_trace` (for use inside jitted code)."""
-    L = num_layers(params)
-    out: dict[str, jax.Array] = {}
-    a = x
-    for l in range(1, L + 1):
-        z = dense(params[f"W{l}"], params[f"b{l}"], a)
-        out[f"z{l}"] = z
-        if l < L:
-            a = out[f"a{l}"] = jax.nn.relu(z)
-    out["y_hat"] = jax.nn.sigmoid(out[f"z{L}"])
-    return out
-
-
-def logits(params: Params, x: jax.Array) -> jax.Array:
-    """Unchecked output pre-activation ``z_L`` (for use inside jitted code)."""
-    return trace_forward(params, x)[f"z{num_layers(params)}"]
-
-
-_trace_jit = jax.jit(trace_forward)
-
-
-def forward_trace(params: Params, x: Any) -> dict[str, jax.Array]:
+def forward_trace(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> dict[str, jax.Array]:
     """Every intermediate of the forward pass: ``z1, a1, ..., zL, y_hat``.
 
-    ``z_l = W_l a_{l-1} + b_l`` (``a_0 = x``), ``a_l = relu(z_l)`` for hidden
-    layers and ``y_hat = sigmoid(z_L)``. Shapes are ``(width,)`` for one
-    example ``x`` of shape ``(in,)`` and ``(N, width)`` for a batch.
+    ``z_l = W_l a_{l-1} + b_l`` (``a_0 = x``), ``a_l = f(z_l)`` for hidden
+    layers (``f`` is ``activation``) and ``y_hat = g(z_L)`` (``g`` is the
+    ``head``'s output: sigmoid, softmax or identity). Shapes are ``(width,)``
+    for one example ``x`` of shape ``(in,)`` and ``(N, width)`` for a batch.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> sorted(jaxnet.forward_trace(params, x))
     ['a1', 'y_hat', 'z1', 'z2']
     """
-    params, x, _, _ = prepare(params, x)
-    return _trace_jit(params, x)
+    params, x, _, _ = prepare(params, x, activation=activation, head=head)
+    return _trace_jit(params, x, activation, head)
 
 
-def forward(params: Params, x: Any) -> jax.Array:
-    """Network output ``y_hat = sigmoid(z_L)``, shape ``(n_out,)`` or ``(N, n_out)``.
+def forward(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+    """Network output ``y_hat = g(z_L)``, shape ``(n_out,)`` for ``x`` of shape ``(in,)``, ``(N, n_out)`` for ``(N, in)``.
+
+    Note the trailing axis: with one output, ``forward`` returns ``(N, 1)``;
+    compare predictions with :func:`predict` (shape ``(N,)``) or use
+    :func:`jaxnet.accuracy`, never ``forward(...) == y`` with ``y`` of shape ``(N,)``.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> jaxnet.forward(params, x).shape
     (1,)
     """
-    return forward_trace(params, x)["y_hat"]
+    return forward_trace(params, x, activation=activation, head=head)["y_hat"]
+
+
+def predict_proba(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+    """Class probabilities: ``(N, C)`` for softmax, ``(N, n_out)`` for sigmoid (``P(y_o = 1)``).
+
+    The same as :func:`forward` for the two classifier heads; the identity
+    head has no probabilities and is refused.
+
+    >>> import jaxnet
+    >>> params, x, y = jaxnet.seed_example()
+    >>> [round(float(p), 4) for p in jaxnet.predict_proba(params, x)]
+    [0.5182]
+    """
+    if head == "identity":
+        raise ValueError("head: 'identity' is a regression head with no class probabilities; use predict")
+    return forward(params, x, activation=activation, head=head)
+
+
+def predict(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+    """Predictions in the labels' own form.
+
+    - ``"sigmoid"``: 0/1 labels, ``y_hat >= 0.5``: shape ``(N,)`` for one
+      output unit (``(N, n_out)`` for several, multi-label), int32;
+    - ``"softmax"``: the class ``argmax_c y_hat_c``, shape ``(N,)``, int32;
+    - ``"identity"``: the values ``z_L``, shape ``(N,)`` for one output, else ``(N, n_out)``.
+
+    For one example ``x`` of shape ``(in,)`` the batch axis is dropped.
+
+    >>> import jaxnet
+    >>> params, x, y = jaxnet.seed_example()
+    >>> int(jaxnet.predict(params, x))
+    1
+    """
+    y_hat = forward(params, x, activation=activation, head=head)
+    return _labels_from_outputs(y_hat, head)
+
+
+def _labels_from_outputs(y_hat: jax.Array, head: str) -> jax.Array:
+    """``predict`` from the output ``y_hat`` (the trailing axis dropped where it has one unit)."""
+    if head == "softmax":
+        return jnp.argmax(y_hat, axis=-1).astype(jnp.int32)
+    out = (y_hat >= 0.5).astype(jnp.int32) if head == "sigmoid" else y_hat
+    return out[..., 0] if out.shape[-1] == 1 else out

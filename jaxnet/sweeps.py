@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet._validate import Params, prepare
-from jaxnet.losses import bce_with_logits
 from jaxnet.model import init_mlp
-from jaxnet.training import steps_recording_first
+from jaxnet.network import ACTIVATIONS, HEADS
+from jaxnet.steps import steps_recording_first
 
 __all__ = ["sweep"]
 
@@ -50,34 +50,43 @@ def _sum(a: jax.Array, axis: int) -> jax.Array:
     return total
 
 
-def _forward(soa: Params, x: jax.Array) -> list[jax.Array]:
+def _forward(soa: Params, x: jax.Array, activation: str) -> list[jax.Array]:
     """Pre-activations ``z_l`` of every net: ``z_l[n, o, k] = sum_i W_l[o, i, k] a[n, i, k] + b_l[o, k]``."""
+    f = ACTIVATIONS[activation].fn
     L = len(soa) // 2
     a, zs = x[:, :, None], []
     for l in range(1, L + 1):
         z = _sum(soa[f"W{l}"][None] * a[:, None, :, :], axis=2) + soa[f"b{l}"][None]
         zs.append(z)
-        a = jax.nn.relu(z)
+        a = f(z)
     return zs
 
 
-def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool):
+def _over_units(fn, *arrays: jax.Array) -> jax.Array:
+    """Apply a head function of the table (which works on the last axis) to ``(N, out, K)`` arrays."""
+    out = fn(*(jnp.moveaxis(a, 1, -1) for a in arrays))
+    return jnp.moveaxis(out, -1, 1) if out.ndim == 3 else out
+
+
+def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str):
     """One SGD step for every net (the delta recursion of :func:`jaxnet.manual_grads`)."""
+    act, out = ACTIVATIONS[activation], HEADS[head]
     L = len(soa) // 2
-    zs = _forward(soa, x)
-    r = 1.0 / (y.shape[0] * y.shape[1])  # each element's share of the mean
-    delta = r * (jax.nn.sigmoid(zs[-1]) - y[:, :, None])  # dL/dz_L
+    zs = _forward(soa, x, activation)
+    r = 1.0 / (y.shape[0] * (y.shape[1] if out.per_unit else 1))  # each example's share of the mean
+    delta = r * (_over_units(out.output, zs[-1]) - y[:, :, None])  # dL/dz_L = r (g(z_L) - y)
     new: Params = {}
     for l in range(L, 0, -1):
-        a_prev = x[:, :, None] if l == 1 else jax.nn.relu(zs[l - 2])
+        a_prev = x[:, :, None] if l == 1 else act.fn(zs[l - 2])
         gW = _sum(delta[:, :, None, :] * a_prev[:, None, :, :], axis=0)  # sum_n delta a_{l-1}^T
         gb = _sum(delta, axis=0)
-        if l > 1:  # (W_l^T delta_l) * relu'(z_{l-1})
-            delta = jnp.where(zs[l - 2] > 0, _sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1), 0)
+        if l > 1:  # (W_l^T delta_l) * f'(z_{l-1})
+            delta = _sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1) * act.grad(zs[l - 2])
         new[f"W{l}"] = soa[f"W{l}"] - lr[None, None, :] * gW
         new[f"b{l}"] = soa[f"b{l}"] - lr[None, :] * gb
-    loss = jnp.sum(bce_with_logits(zs[-1], y[:, :, None]), axis=(0, 1)) * r if with_loss else None
-    return new, loss
+    if not with_loss:
+        return new, None
+    return new, jnp.sum(_over_units(out.loss, zs[-1], jnp.broadcast_to(y[:, :, None], zs[-1].shape)), axis=0) * r
 
 
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
@@ -97,18 +106,19 @@ def _unpack(theta: jax.Array, shapes: Shapes) -> Params:
     return soa
 
 
-def _train_block(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int):
+def _train_block(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, activation: str, head: str):
     """Every step for one block of nets; returns ``(theta, losses (n_records, nets))``."""
 
     def step(theta, with_loss):
-        soa, loss = _sgd_step(_unpack(theta, shapes), x, y, lr, with_loss=with_loss)
+        soa, loss = _sgd_step(_unpack(theta, shapes), x, y, lr, with_loss, activation, head)
         return _pack(soa, shapes), loss
 
     return jax.lax.scan(lambda theta, _: steps_recording_first(step, theta, record_every), theta, length=n_records)
 
 
-@partial(jax.jit, static_argnames=("shapes", "n_records", "record_every", "block"), donate_argnames="theta")
-def _run(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, block: int):
+@partial(jax.jit, static_argnames=("shapes", "n_records", "record_every", "block", "activation", "head"),
+         donate_argnames="theta")
+def _run(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, block: int, activation: str, head: str):
     """Train the K nets ``block`` at a time (all steps for one block, then the next).
 
     The parameters live in one ``(P, K)`` buffer (one update kernel per step,
@@ -119,7 +129,8 @@ def _run(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, blo
     split = lambda v: jnp.moveaxis(v.reshape(v.shape[:-1] + (k // block, block)), -2, 0)  # noqa: E731
     join = lambda v: jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (k,))  # noqa: E731
     thetas, losses = jax.lax.map(
-        lambda args: _train_block(args[0], x, y, args[1], shapes, n_records, record_every), (split(theta), split(lr))
+        lambda args: _train_block(args[0], x, y, args[1], shapes, n_records, record_every, activation, head),
+        (split(theta), split(lr)),
     )
     return join(thetas), join(losses)
 
@@ -151,6 +162,8 @@ def sweep(
     init: str = "he",
     record_every: int = 1,
     dtype: Any = None,
+    activation: str = "relu",
+    head: str = "sigmoid",
 ) -> tuple[Params, jax.Array]:
     """Train K networks at once with full-batch SGD; one compiled program.
 
@@ -194,7 +207,7 @@ def sweep(
         stacked = {n: jnp.asarray(v)[None] for n, v in params.items()} if single else params
     k = int(stacked["W1"].shape[0])
     one = {n: v[0] for n, v in stacked.items()}
-    one, x, y, _ = prepare(one, x, y)
+    one, x, y, _ = prepare(one, x, y, activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
     y = y.reshape((x.shape[0], -1))  # (N, n_out)
     lr = jnp.asarray(learning_rates, dtype=x.dtype).reshape(-1)
@@ -211,6 +224,7 @@ def sweep(
     soa = _to_soa(stacked)
     shapes = tuple((n, tuple(v.shape[:-1])) for n, v in soa.items())
     theta, losses = _run(
-        _pack(soa, shapes), x, y, lr, shapes=shapes, n_records=steps // record_every, record_every=int(record_every), block=block
+        _pack(soa, shapes), x, y, lr, shapes=shapes, n_records=steps // record_every, record_every=int(record_every), block=block,
+        activation=activation, head=head,
     )
     return {n: v[:k] for n, v in _from_soa(_unpack(theta, shapes)).items()}, losses.T[:k]

@@ -19,7 +19,7 @@ import optax
 from jaxnet.gradients import grads, manual_grads, numerical_grads
 from jaxnet.losses import loss
 from jaxnet.model import forward_trace, seed_example
-from jaxnet.training import make_train_step
+from jaxnet.steps import make_train_step
 
 __all__ = ["NOTEBOOK", "walkthrough_numbers", "report", "main"]
 

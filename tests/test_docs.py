@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = [
-    "jaxnet", "jaxnet._validate", "jaxnet.model", "jaxnet.losses", "jaxnet.gradients", "jaxnet.training",
+    "jaxnet", "jaxnet._validate", "jaxnet.model", "jaxnet.losses", "jaxnet.gradients", "jaxnet.steps", "jaxnet.network",
     "jaxnet.fitting", "jaxnet.sweeps", "jaxnet.parallel", "jaxnet.checkpoints", "jaxnet.data",
 ]
 

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet.training import Config, State, _batch
+from jaxnet.steps import Config, State, _batch
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_minibatches_are_deterministic_and_key_dependent(toy):
 def test_each_epoch_visits_every_example_once():
     n, b = 12, 4
     x = jnp.arange(n, dtype=jnp.float64)[:, None]
-    cfg = Config(optax.sgd(0.1), "manual", None, 1, 1, b, None)
+    cfg = Config(optax.sgd(0.1), None, 1, 1, b, None)
     state = State({}, None, jnp.zeros((), jnp.int32), jnp.arange(n, dtype=jnp.int32))
     seen = []
     for step in range(2 * n // b):
@@ -178,7 +178,7 @@ def test_custom_loss_uses_autodiff(toy):
     params, x, y = toy
 
     def l2_bce(p, x, y, w):
-        return jaxnet.losses.loss_unchecked(p, x, y, w) + 1e-2 * sum(jnp.sum(p[k] ** 2) for k in p if k[0] == "W")
+        return jaxnet._kernels.loss(p, x, y, w) + 1e-2 * sum(jnp.sum(p[k] ** 2) for k in p if k[0] == "W")
 
     fitted, _, history = jaxnet.fit(params, x, y, loss_fn=l2_bce, steps=10, progress=False)
     reference = jaxnet.make_train_step(optax.sgd(0.1), loss_fn=l2_bce)

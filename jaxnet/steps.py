@@ -9,20 +9,21 @@ so one compiled program serves every chunk length and every ``steps``.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxnet import _kernels as kernels
 from jaxnet._validate import Params
-from jaxnet.gradients import manual_value_and_grads
-from jaxnet.losses import loss_unchecked
+from jaxnet.network import ActivationName, HeadName, activation_named, head_named
 
 __all__ = ["sgd", "make_train_step"]
 
 LossFn = Callable[[Params, jax.Array, jax.Array, "jax.Array | None"], jax.Array]
+ValueAndGrads = Callable[..., tuple["jax.Array | None", Params]]
 
 
 def sgd(learning_rate: float = 0.1) -> optax.GradientTransformation:
@@ -36,16 +37,36 @@ def sgd(learning_rate: float = 0.1) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
 
 
-def value_and_grads(
-    params: Params, x: jax.Array, y: jax.Array, w: jax.Array | None, *, gradients: str, loss_fn: LossFn | None, with_value: bool
-) -> tuple[jax.Array | None, Params]:
-    """Loss (if ``with_value``) and gradient by the hand-derived pass or by autodiff."""
+def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
+    """``"manual"`` or ``"autodiff"`` from the ``gradients=`` option (``"auto"``: manual unless ``loss_fn``)."""
+    if gradients not in ("auto", "manual", "autodiff"):
+        raise ValueError(f"gradients: expected 'auto', 'manual' or 'autodiff', got {gradients!r}")
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn: expected a function (params, x, y, sample_weight) -> scalar, got {type(loss_fn).__name__}")
+    if gradients == "manual" and loss_fn is not None:
+        raise ValueError("gradients: 'manual' is the hand-derived gradient of the built-in loss; use 'autodiff' with loss_fn")
+    return ("manual" if loss_fn is None else "autodiff") if gradients == "auto" else gradients
+
+
+@lru_cache(maxsize=None)
+def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str) -> ValueAndGrads:
+    """``vg(params, x, y, w, with_value) -> (loss or None, grads)``, resolved once in Python before ``jit``.
+
+    Cached, so equal options give the same function object (a ``jit`` cache hit).
+    """
     if gradients == "manual":
-        return manual_value_and_grads(params, x, y, w, with_value=with_value)
-    fn = loss_fn or loss_unchecked
-    if with_value:
-        return jax.value_and_grad(fn)(params, x, y, w)
-    return None, jax.grad(fn)(params, x, y, w)
+        def manual(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
+            return kernels.value_and_grads(params, x, y, w, activation, head, with_value=with_value)
+
+        return manual
+    fn = loss_fn or partial(kernels.loss, activation=activation, head=head)
+
+    def autodiff(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
+        if with_value:
+            return jax.value_and_grad(fn)(params, x, y, w)
+        return None, jax.grad(fn)(params, x, y, w)
+
+    return autodiff
 
 
 def apply_update(
@@ -69,14 +90,18 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 
 
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None
+    optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None,
+    gradients: str = "auto", activation: ActivationName = "relu", head: HeadName = "sigmoid",
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
     ``loss`` is the loss at the parameters passed in (before the update).
-    ``loss_fn(params, x, y, sample_weight)`` defaults to :func:`jaxnet.loss`'s
-    BCE; the gradient is ``jax.value_and_grad``. ``x`` and ``y`` are cast to
-    the params' dtype and ``y`` is reshaped to the output's shape inside.
+    ``loss_fn(params, x, y, sample_weight)`` defaults to :func:`jaxnet.loss`
+    for ``activation`` and ``head``. ``gradients`` is the option of
+    :func:`jaxnet.fit`: ``"auto"`` (default) takes the hand-derived pass for
+    the built-in loss and autodiff for ``loss_fn``. ``x`` and ``y`` are cast to
+    the params' dtype and ``y`` is reshaped to the output's shape inside (for
+    softmax, pass one-hot rows).
 
     The step is the hot path: it does not validate. Call
     :func:`jaxnet.validate` once before your loop.
@@ -85,16 +110,21 @@ def make_train_step(
     >>> params, x, y = jaxnet.seed_example()
     >>> opt = optax.sgd(0.1)
     >>> step = jaxnet.make_train_step(opt)
-    >>> params, state, l0 = step(params, opt.init(params), x, y)
-    >>> round(float(l0), 6)
+    >>> params, state, loss_before = step(params, opt.init(params), x, y)
+    >>> round(float(loss_before), 6)
     0.657313
     """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
+    activation_named(activation)
+    head_named(head)
+    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head)
 
     @jax.jit
     def step(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
         dtype = params["W1"].dtype
         x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
-        value, g = value_and_grads(params, x, y, None, gradients="autodiff", loss_fn=loss_fn, with_value=True)
+        value, g = vg(params, x, y, None, True)
         params, opt_state = apply_update(optimizer, params, opt_state, g)
         return params, opt_state, value
 
@@ -105,8 +135,7 @@ class Config(NamedTuple):
     """Static configuration of a compiled training loop (hashable: a ``jit`` static argument)."""
 
     optimizer: optax.GradientTransformation
-    gradients: str  # "manual" or "autodiff"
-    loss_fn: LossFn | None
+    value_and_grads: ValueAndGrads  # from gradient_fn
     record_every: int  # steps per block; the loss is recorded at each block's first step
     buffer: int  # blocks per compiled call at most (the loss buffer's length)
     batch_size: int | None  # None: full batch
@@ -145,9 +174,7 @@ def _batch(cfg: Config, key: jax.Array, state: State, data: tuple) -> tuple[tupl
 
 def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bool) -> tuple[State, jax.Array | None]:
     (x, y, w), perm = _batch(cfg, key, state, data)
-    value, g = value_and_grads(
-        state.params, x, y, w, gradients=cfg.gradients, loss_fn=cfg.loss_fn, with_value=with_value
-    )
+    value, g = cfg.value_and_grads(state.params, x, y, w, with_value)
     params, opt_state = apply_update(cfg.optimizer, state.params, state.opt_state, g)
     step = None if state.step is None else state.step + 1
     return State(params, opt_state, step, perm), value

@@ -1,0 +1,132 @@
+"""The unchecked kernels: pure, jittable, no Python checks (one naming rule).
+
+Every function here has the name of the public function it implements and
+does exactly its math with no validation: ``_kernels.loss`` is
+:func:`jaxnet.loss` without the boundary checks. The public modules check
+their arguments (:mod:`jaxnet._validate`) and then call these, jitted. Inside
+your own ``jax.jit`` code you may call them directly. ``activation`` and
+``head`` are names from :mod:`jaxnet.network` (static under ``jit``); ``y``
+always has the output's shape ``(..., n_out)``, one-hot for the softmax head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from jaxnet.network import ACTIVATIONS, HEADS
+
+Params = dict[str, jax.Array]
+
+__all__ = ["dense", "forward_trace", "logits", "shares", "loss", "value_and_grads", "manual_grads", "numerical_grads"]
+
+
+def dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
+    """One layer's pre-activation ``z = W a + b`` for ``a`` of shape ``(in,)`` or ``(N, in)``."""
+    return a @ w.T + b.reshape((1,) * (a.ndim - 1) + b.shape)
+
+
+def forward_trace(params: Params, x: jax.Array, activation: str = "relu", head: str = "sigmoid") -> dict[str, jax.Array]:
+    """``z1, a1, ..., zL, y_hat``: ``z_l = W_l a_{l-1} + b_l``, ``a_l = f(z_l)``, ``y_hat = g(z_L)``."""
+    f = ACTIVATIONS[activation].fn
+    L = len(params) // 2
+    out: dict[str, jax.Array] = {}
+    a = x
+    for l in range(1, L + 1):
+        z = out[f"z{l}"] = dense(params[f"W{l}"], params[f"b{l}"], a)
+        if l < L:
+            a = out[f"a{l}"] = f(z)
+    out["y_hat"] = HEADS[head].output(out[f"z{L}"])
+    return out
+
+
+def logits(params: Params, x: jax.Array, activation: str = "relu") -> jax.Array:
+    """The output pre-activation ``z_L`` (the output function is not applied)."""
+    f = ACTIVATIONS[activation].fn
+    L = len(params) // 2
+    a = x
+    for l in range(1, L):
+        a = f(dense(params[f"W{l}"], params[f"b{l}"], a))
+    return dense(params[f"W{L}"], params[f"b{L}"], a)
+
+
+def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid") -> jax.Array:
+    """Each example's share of the mean, ``r_n = w_n / (m sum_n w_n)``, shape ``z.shape[:-1] + (1,)``.
+
+    ``m = n_out`` for per-unit heads, 1 for softmax. Unweighted ``r = 1 / (N m)``.
+    Weights are divided by their largest first, so neither ``[3e38, 3e38]``
+    nor ``[1e-45, 1e-45]`` (float32) overflows or underflows: equal weights
+    always give the unweighted mean.
+    """
+    m = z.shape[-1] if HEADS[head].per_unit else 1
+    if sample_weight is None:
+        n = 1 if z.ndim == 1 else z.shape[0]
+        return jnp.full(z.shape[:-1] + (1,), 1.0 / (n * m), z.dtype)
+    w = jnp.reshape(sample_weight, z.shape[:-1] + (1,))
+    w = w / jnp.max(w)
+    return w / (jnp.sum(w) * m)
+
+
+def loss(
+    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
+    activation: str = "relu", head: str = "sigmoid",
+) -> jax.Array:
+    """``L = sum_n r_n l(z_n, y_n)``, the head's loss from the logits (see :mod:`jaxnet.network`)."""
+    z = logits(params, x, activation)
+    y = jnp.reshape(y, z.shape)
+    r = shares(z, sample_weight, head)
+    return jnp.sum(r[..., 0] * HEADS[head].loss(z, y))
+
+
+def value_and_grads(
+    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
+    activation: str = "relu", head: str = "sigmoid", *, with_value: bool = True,
+) -> tuple[jax.Array | None, Params]:
+    """The hand-derived backward pass (the delta recursion); returns ``(loss or None, grads)``.
+
+    One line per equation; loop-free over examples, unrolled over layers.
+    """
+    act, out = ACTIVATIONS[activation], HEADS[head]
+    L = len(params) // 2
+    if x.ndim == 1:  # one example is a batch of one
+        x = x[None]
+        sample_weight = None if sample_weight is None else jnp.reshape(sample_weight, (1,))
+    t = forward_trace(params, x, activation, head)
+    y = jnp.reshape(y, t["y_hat"].shape)
+    a = [x] + [t[f"a{l}"] for l in range(1, L)]  # a[l] = a_l, a_0 = x
+    r = shares(t[f"z{L}"], sample_weight, head)  # each example's share of the mean
+    delta = r * (t["y_hat"] - y)  # dL/dz_L = r (g(z_L) - y), every head
+    g: Params = {}
+    for l in range(L, 0, -1):  # over layers (unrolled when traced), never over examples
+        g[f"W{l}"] = delta.T @ a[l - 1]  # dL/dW_l = sum_n delta_l a_{l-1}^T
+        g[f"b{l}"] = jnp.sum(delta, axis=0)  # dL/db_l = sum_n delta_l
+        if l > 1:  # dL/dz_{l-1} = (W_l^T delta_l) * f'(z_{l-1})
+            delta = (delta @ params[f"W{l}"]) * act.grad(t[f"z{l - 1}"])
+    value = jnp.sum(r[:, 0] * out.loss(t[f"z{L}"], y)) if with_value else None
+    return value, {k: g[k] for k in params}
+
+
+def manual_grads(
+    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
+    activation: str = "relu", head: str = "sigmoid",
+) -> Params:
+    """The hand-derived gradient alone."""
+    return value_and_grads(params, x, y, sample_weight, activation, head, with_value=False)[1]
+
+
+def numerical_grads(
+    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None, eps: Any,
+    activation: str = "relu", head: str = "sigmoid",
+) -> Params:
+    """Central differences ``(L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)`` for every ``i``."""
+    theta, unravel = ravel_pytree(params)
+    steps = eps * jnp.eye(theta.size, dtype=theta.dtype)
+
+    def loss_at(t: jax.Array) -> jax.Array:
+        return loss(unravel(t), x, y, sample_weight, activation, head)
+
+    diffs = jax.vmap(lambda e: loss_at(theta + e) - loss_at(theta - e))(steps)
+    return unravel(diffs / (2 * eps))

@@ -1,0 +1,242 @@
+"""The network as data: one table of hidden activations, one of output heads, one key parser.
+
+Every compute path (the forward pass, the hand-derived backward pass, the
+sweep kernel, validation, checkpoints, plotting, the CLI) reads these tables;
+nothing else in jaxnet names an activation or parses ``"W1"``-style keys.
+
+A network is ``L`` dense layers ``z_l = W_l a_{l-1} + b_l`` (``a_0 = x``); the
+hidden layers apply ``a_l = f(z_l)`` with ``f`` from :data:`ACTIVATIONS`, the
+output layer a head from :data:`HEADS`. Each head is a *canonical pair* of an
+output function and a loss computed from the logits, so the output delta of
+backpropagation is the same line for all of them::
+
+    y_hat = g(z_L)                 sigmoid | softmax | identity
+    L     = sum_n r_n l(z_n, y_n)  r_n = w_n / (m sum_n w_n), m = n_out for
+                                   per-unit heads (sigmoid, identity), 1 for softmax
+    dL/dz_L = r (g(z_L) - y)       for every head
+
+    head      l(z, y) per example                         labels
+    sigmoid   sum_o softplus(z_o) - y_o z_o   (BCE)        in [0, 1] (soft, multi-label)
+    softmax   logsumexp(z) - sum_o y_o z_o    (CE)         classes 0..C-1, or rows summing to 1
+    identity  sum_o (z_o - y_o)^2 / 2         (half MSE)   any finite value
+
+So the identity head's loss is *half* the mean squared error,
+``L = sum_{n,o} (z_no - y_no)^2 / (2 N n_out)`` (as scikit-learn's
+``MLPRegressor``), whose derivative is exactly ``(z - y) / (N n_out)``.
+
+Adding an activation is one entry in :data:`ACTIVATIONS` (the function and its
+derivative, both of ``z``) plus its name in the tests' parameter list.
+
+>>> import jax.numpy as jnp
+>>> sorted(ACTIVATIONS), sorted(HEADS)
+(['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'tanh'], ['identity', 'sigmoid', 'softmax'])
+>>> float(ACTIVATIONS["relu"].grad(jnp.array(0.0)))
+0.0
+>>> param_keys(2)
+['W1', 'b1', 'W2', 'b2']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "ACTIVATIONS",
+    "HEADS",
+    "Activation",
+    "ActivationName",
+    "Head",
+    "HeadName",
+    "activation_named",
+    "head_named",
+    "layer_count",
+    "param_keys",
+    "sigmoid",
+    "softplus",
+]
+
+ActivationName = Literal["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "identity"]
+HeadName = Literal["sigmoid", "softmax", "identity"]
+Fn = Callable[[jax.Array], jax.Array]
+
+
+def sigmoid(z: jax.Array) -> jax.Array:
+    """``1 / (1 + e^-z)`` computed as ``0.5 tanh(z / 2) + 0.5``.
+
+    The same function to the last bit or two, but XLA's ``tanh`` needs one
+    division where ``exp`` plus ``1 / (1 + e)`` need two: about 15% of a
+    worked-example step on a CPU.
+    """
+    return 0.5 * jnp.tanh(0.5 * z) + 0.5
+
+
+@jax.custom_jvp
+def softplus(z: jax.Array) -> jax.Array:
+    """``log(1 + e^z)``, exact for any ``z`` (``logaddexp(z, 0)``), with derivative ``sigmoid(z)``.
+
+    The custom derivative makes ``jax.grad`` of a loss built on it cost what
+    the hand-derived pass costs (``logaddexp``'s own derivative evaluates
+    ``exp``, ``log1p`` and ``exp`` again).
+    """
+    return jnp.logaddexp(z, 0.0)
+
+
+@softplus.defjvp
+def _softplus_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    (z,), (dz,) = primals, tangents
+    return softplus(z), sigmoid(z) * dz
+
+
+class Activation(NamedTuple):
+    """A hidden activation ``a = fn(z)`` and its derivative ``grad(z) = da/dz`` (a function of ``z``)."""
+
+    fn: Fn
+    grad: Fn
+    math: str
+
+
+class Head(NamedTuple):
+    """An output head: ``output(z) = y_hat``, ``loss(z, y)`` per example (summed over outputs), label kind.
+
+    ``per_unit``: the mean runs over outputs too (``m = n_out`` in ``r_n``).
+    ``labels``: ``"probabilities"`` (in [0, 1]), ``"classes"`` (integer
+    classes or rows summing to 1) or ``"values"`` (any finite number).
+    """
+
+    output: Fn
+    loss: Callable[[jax.Array, jax.Array], jax.Array]
+    per_unit: bool
+    labels: str
+    math: str
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(z: jax.Array) -> jax.Array:
+    return jax.nn.gelu(z, approximate=True)
+
+
+def _gelu_grad(z: jax.Array) -> jax.Array:
+    """d/dz of ``z/2 (1 + tanh(u))``, ``u = c (z + 0.044715 z^3)``: ``(1 + t)/2 + z/2 (1 - t^2) du/dz``."""
+    t = jnp.tanh(_GELU_C * (z + 0.044715 * z**3))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * z * z)
+
+
+def _sigmoid_grad(z: jax.Array) -> jax.Array:
+    s = sigmoid(z)
+    return s * (1 - s)
+
+
+def _tanh_grad(z: jax.Array) -> jax.Array:
+    t = jnp.tanh(z)
+    return 1 - t * t
+
+
+ACTIVATIONS: MappingProxyType[str, Activation] = MappingProxyType(
+    {
+        "relu": Activation(jax.nn.relu, lambda z: (z > 0).astype(z.dtype), "max(z, 0); f' = [z > 0] (0 at 0)"),
+        "tanh": Activation(jnp.tanh, _tanh_grad, "tanh(z); f' = 1 - tanh(z)^2"),
+        "sigmoid": Activation(sigmoid, _sigmoid_grad, "1 / (1 + e^-z); f' = s (1 - s)"),
+        "gelu": Activation(_gelu, _gelu_grad, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (jax.nn.gelu, tanh form)"),
+        "leaky_relu": Activation(
+            lambda z: jnp.where(z >= 0, z, 0.01 * z),
+            lambda z: jnp.where(z >= 0, 1.0, 0.01).astype(z.dtype),
+            "z if z >= 0 else 0.01 z; f' = 1 if z >= 0 else 0.01",
+        ),
+        "identity": Activation(lambda z: z, jnp.ones_like, "z; f' = 1"),
+    }
+)
+"""Hidden activations by name: ``ACTIVATIONS[name].fn`` and ``.grad``."""
+
+
+def _softmax(z: jax.Array) -> jax.Array:
+    return jax.nn.softmax(z, axis=-1)
+
+
+HEADS: MappingProxyType[str, Head] = MappingProxyType(
+    {
+        "sigmoid": Head(
+            sigmoid,
+            lambda z, y: jnp.sum(softplus(z) - y * z, axis=-1),
+            True,
+            "probabilities",
+            "independent sigmoids, binary cross-entropy softplus(z) - y z",
+        ),
+        "softmax": Head(
+            _softmax,
+            lambda z, y: jax.nn.logsumexp(z, axis=-1) - jnp.sum(y * z, axis=-1),
+            False,
+            "classes",
+            "softmax, categorical cross-entropy logsumexp(z) - y . z",
+        ),
+        "identity": Head(
+            lambda z: z,
+            lambda z, y: 0.5 * jnp.sum(jnp.square(z - y), axis=-1),
+            True,
+            "values",
+            "linear output, half squared error (z - y)^2 / 2",
+        ),
+    }
+)
+"""Output heads by name: ``HEADS[name].output``, ``.loss`` (from logits), ``.per_unit``, ``.labels``."""
+
+
+def activation_named(name: Any, argument: str = "activation") -> Activation:
+    """The table entry for ``name``, or a ValueError naming the argument and the choices."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"{argument}: expected one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def head_named(name: Any, argument: str = "head") -> Head:
+    """The table entry for ``name``, or a ValueError naming the argument and the choices."""
+    if not isinstance(name, str) or name not in HEADS:
+        raise ValueError(f"{argument}: expected one of {sorted(HEADS)}, got {name!r}")
+    return HEADS[name]
+
+
+_KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
+
+
+def param_keys(n_layers: int) -> list[str]:
+    """``["W1", "b1", ..., "WL", "bL"]``, the parameter dict's keys in layer order."""
+    return [f"{c}{l}" for l in range(1, n_layers + 1) for c in "Wb"]
+
+
+def layer_count(keys: Iterable[Any], argument: str = "params") -> int:
+    """The number of layers ``L`` of a parameter dict with these keys: the one parser of ``W{l}``/``b{l}``.
+
+    Raises ValueError naming ``argument`` for an unknown key or a gap in the
+    numbering (``{W1, b1, W3, b3}`` is missing layer 2).
+
+    >>> layer_count(["W1", "b1", "W2", "b2"])
+    2
+    >>> layer_count(["W1", "b1", "W3", "b3"])
+    Traceback (most recent call last):
+    ...
+    ValueError: params: missing key(s) ['W2', 'b2']; layers must be numbered 1..L without gaps (got keys ['W1', 'W3', 'b1', 'b3'])
+    """
+    keys = list(keys)
+    if not keys:
+        raise ValueError(f"{argument}: expected at least one layer ('W1', 'b1'), got an empty dict")
+    numbers = []
+    for key in keys:
+        m = _KEY.match(key) if isinstance(key, str) else None
+        if m is None:
+            raise ValueError(f"{argument}: unexpected key {key!r}; expected keys 'W1', 'b1', ..., 'WL', 'bL'")
+        numbers.append(int(m.group(2)))
+    depth = max(numbers)
+    missing = [k for k in param_keys(depth) if k not in set(keys)]
+    if missing:
+        raise ValueError(
+            f"{argument}: missing key(s) {missing}; layers must be numbered 1..L without gaps (got keys {sorted(keys)})"
+        )
+    return depth
