@@ -1,22 +1,44 @@
 """The ``jaxnet`` command: walkthrough, train, predict, check.
 
-Every command prints a one-line ``jaxnet: error: …`` and exits with code 2
-for bad arguments, bad data files or unreadable checkpoints (never a
-traceback); ``check`` exits with 1 when the gradients disagree.
+Exit codes (the same for every command):
+
+====  =====================================================================
+0     success
+1     ``check`` found a problem (gradients disagree, a corrupted checkpoint,
+      data columns that do not fit the model)
+2     bad arguments, bad data files or unreadable checkpoints: one line
+      ``jaxnet: error: ...``, before any training starts (never a traceback)
+3     ``train``: the training diverged (the step reached and what was saved
+      are printed; a checkpoint whose predictions are NaN is never written)
+4     ``train``: a failed training, no better than the majority class (or
+      than predicting the mean, for regression) on the train or test set
+70    an internal error (a bug in jaxnet): one line; ``JAXNET_DEBUG=1``
+      shows the traceback
+130   interrupted (Ctrl-C); ``train`` saves the training so far to ``--out``
+====  =====================================================================
+
+On a machine whose default JAX backend is not the CPU, problems smaller than
+:data:`GPU_CROSSOVER` multiply-adds per step run on the CPU, with one line
+saying so: a tiny network is many times slower on a GPU, where every step
+costs several kernel launches.
 
 >>> main(["--version"])  # doctest: +SKIP
-jaxnet 0.1.0
+jaxnet 0.2.0
 0
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import math
+import os
 import sys
 import textwrap
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 import jax
 import jax.numpy as jnp
@@ -24,12 +46,33 @@ import numpy as np
 import optax
 
 import jaxnet
-from jaxnet import checkpoints, data
+from jaxnet import _validate, checkpoints, data
 from jaxnet.cache import enable_compilation_cache
+from jaxnet.network import ACTIVATIONS, HEADS, param_keys
 
-__all__ = ["main"]
+__all__ = ["main", "GPU_CROSSOVER", "EXIT_CHECK_FAILED", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_FAILED_TRAINING",
+           "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
+
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+EXIT_FAILED_TRAINING = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+GPU_CROSSOVER = 2**24
+"""Multiply-adds per training step (rows x weights) below which the CLI runs on the CPU on a GPU machine."""
+
+SEED_MAX = 2**63 - 1
+NUMERICAL_MAX_PARAMS = 4096  # central differences need one loss pair per parameter
+CHECK_ROWS = 32  # rows of --data used by `check` (fewer rows, fewer ReLU inputs near their kink)
 
 _CACHE_HELP = """\
+exit codes:
+  0 success, 1 check failed, 2 bad arguments or files, 3 training diverged,
+  4 training failed (no better than the majority class / the mean),
+  70 internal error, 130 interrupted (train saves the training so far).
+
 compilation cache:
   jaxnet keeps JAX's persistent compilation cache on by default, so a second
   run with the same shapes skips XLA compilation. The folder is --cache-dir,
@@ -62,24 +105,95 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 0
     try:
         _setup_cache(args)
-        return args.run(args)
-    except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError, ImportError) as e:
+        return int(args.run(args))
+    except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError,
+            ImportError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         print("jaxnet: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug: one line, the traceback on request
+        if os.environ.get("JAXNET_DEBUG"):
+            raise
+        print(f"jaxnet: internal error (please report it; JAXNET_DEBUG=1 shows the traceback): "
+              f"{type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _fail(message: str) -> int:
     line = " ".join(message.split())  # one line, whatever the exception said
     print(f"jaxnet: error: {line}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 def _wrap(text: str) -> str:
     return textwrap.fill(text, 78)
 
 
+# ---------------------------------------------------------------- option types (checked while parsing)
+def _int_text(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _count(text: str) -> int:
+    """A positive count, checked by the library's one checker of counts."""
+    try:
+        return _validate.positive_int("value", _int_text(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("value: ", "")) from None
+
+
+def _seed(text: str) -> int:
+    value = _int_text(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, 2**63 - 1], got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str, *, zero: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not ((0.0 <= value < 1.0) if zero else (0.0 < value < 1.0)):
+        interval = "[0, 1)" if zero else "(0, 1)"
+        raise argparse.ArgumentTypeError(f"expected a fraction in {interval}, got {text!r}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    parts = [t.strip() for t in text.split(",")] if text.strip() else []
+    if not all(t.isdigit() and 1 <= int(t) <= 1_000_000 for t in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths 1..1000000 like 16,16 ('' for none), "
+                                         f"got {text!r}")
+    return tuple(int(t) for t in parts)
+
+
+def _names(values: Sequence[str] | None, flag: str) -> list[str]:
+    """``--label a,b --label c`` as ``['a', 'b', 'c']``, refusing empty and repeated names."""
+    names = [n.strip() for v in values or () for n in v.split(",")]
+    if any(not n for n in names):
+        raise _UsageError(f"argument {flag}: expected column names separated by commas, got {','.join(values or [])!r}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise _UsageError(f"argument {flag}: column(s) {twice} named twice")
+    return names
+
+
+# ---------------------------------------------------------------- the parser
 def _build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="jaxnet", description="jaxnet: a small, exact neural-network library in JAX.",
@@ -99,38 +213,62 @@ def _build_parser() -> argparse.ArgumentParser:
     p = command("walkthrough", _walkthrough, "the worked 2-3-1 example, every number checked against the notebook",
                 "Print the worked example: forward pass, loss, gradients, one SGD step.")
     p.add_argument("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")
-
-    p = command("train", _train, "train a classifier on a CSV file or the shipped breast-cancer data",
-                "Standardise the features, split train/test (stratified), train with jaxnet.fit, print accuracy "
-                "and loss, save a checkpoint (with the standardisation and the feature names).")
-    p.add_argument("--data", required=True, metavar="breast_cancer|PATH.csv",
-                   help="'breast_cancer' (shipped) or a CSV with a header, feature columns and a 0/1 label column")
-    p.add_argument("--label", metavar="NAME", help="label column of the CSV (default: the last column)")
-    p.add_argument("--hidden", default="16,16", metavar="N,N,…", help="hidden layer widths (default 16,16; '' for none)")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
-    p.add_argument("--batch-size", type=int, metavar="B", help="minibatch size (default: the full training set)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="fraction held out for testing (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, the initialisation and the batches")
-    p.add_argument("--out", default="model.safetensors", metavar="PATH", help="checkpoint to write (default model.safetensors)")
-    p.add_argument("--plot", metavar="PNG", help="save the loss curve")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    p = command("predict", _predict, "probabilities from a checkpoint for the rows of a CSV",
-                "Print one probability per CSV row (or write them to --out), using the checkpoint's feature "
-                "columns and standardisation.")
+    _train_options(command("train", _train, "train a classifier or regressor on a CSV file (or breast_cancer)",
+                           "Split train/validation/test, standardise the features with the training part, train "
+                           "with jaxnet.fit (early stopping on the validation part if asked), then report accuracy "
+                           "(classifiers) or RMSE and R² (regression) on train and test, and save a checkpoint "
+                           "with the standardisation, the feature and label names, the head and the activation."))
+    p = command("predict", _predict, "predictions from a checkpoint for the rows of a CSV",
+                "Write a CSV with the row number, the predicted class and one probability column per class "
+                "(or the predicted values, for regression), using the checkpoint's feature columns and "
+                "standardisation. When the CSV still has the model's label column(s), the metrics are "
+                "reported on stderr.")
     p.add_argument("checkpoint", help="a checkpoint written by 'jaxnet train'")
     p.add_argument("--data", required=True, metavar="PATH.csv", help="CSV with (at least) the model's feature columns")
-    p.add_argument("--out", metavar="PATH.csv", help="write a CSV with a 'probability' column instead of printing")
-
-    p = command("check", _check, "three-way gradient check (autodiff, hand-derived, finite differences) in float64",
-                "Compare jaxnet.grads, jaxnet.manual_grads and jaxnet.numerical_grads on random networks in "
-                "float64; exit 1 if they disagree by more than --tol.")
-    p.add_argument("--nets", type=int, default=5, help="how many random networks (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the networks and data (default 0)")
-    p.add_argument("--tol", type=float, default=1e-6, help="largest allowed absolute disagreement (default 1e-6)")
+    p.add_argument("--out", metavar="PATH.csv", help="write the predictions to this file instead of stdout")
+    p = command("check", _check, "verify a checkpoint, or the three gradient paths on random networks",
+                "With MODEL: verify the checkpoint (checksum, shapes, metadata), compare jaxnet.grads, "
+                "jaxnet.manual_grads and jaxnet.numerical_grads on its own weights in float64 (on the rows of "
+                "--data, else on random inputs), and check that --data has the model's feature columns. "
+                "Without MODEL: the same three-way comparison on --nets random networks. Exit 1 on any problem.")
+    p.add_argument("model", nargs="?", metavar="MODEL.safetensors", help="a checkpoint to verify")
+    p.add_argument("--data", metavar="PATH.csv", help="with MODEL: rows to check the gradients on, and its columns")
+    p.add_argument("--nets", type=_count, default=5, help="without MODEL: how many random networks (default 5)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the networks and data (default 0)")
+    p.add_argument("--tol", type=_positive_float, default=1e-6,
+                   help="largest allowed disagreement, relative to max(1, largest gradient) (default 1e-6)")
     return parser
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="breast_cancer|PATH.csv",
+                   help="'breast_cancer' (shipped) or a CSV with a header line")
+    p.add_argument("--label", action="append", metavar="COL[,COL…]",
+                   help="label column(s); several make a multi-label (sigmoid) or one-hot model (default: the "
+                        "last column)")
+    p.add_argument("--ignore", action="append", metavar="COL[,COL…]", help="columns to drop (ids, notes, …)")
+    p.add_argument("--head", choices=sorted(HEADS),
+                   help="output head (default: inferred from the labels: 0/1 -> sigmoid, classes 0..C-1 with "
+                        "C > 2 -> softmax, anything else -> identity, i.e. regression)")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation (default relu)")
+    p.add_argument("--hidden", type=_hidden, default=(16, 16), metavar="N,N,…",
+                   help="hidden layer widths (default 16,16; '' for none)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
+    p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
+    p.add_argument("--steps", type=_count, default=500, help="training steps (default 500)")
+    p.add_argument("--batch-size", type=_count, metavar="B", help="minibatch size (default: the full training set)")
+    p.add_argument("--test-fraction", type=_fraction, default=0.2, help="fraction held out for testing (default 0.2)")
+    p.add_argument("--val-fraction", type=lambda t: _fraction(t, zero=True), default=0.1,
+                   help="fraction of the training part held out for validation (default 0.1; 0 for none)")
+    p.add_argument("--early-stopping", type=_count, metavar="N",
+                   help="stop after N evaluations without a better validation loss; keep the best parameters")
+    p.add_argument("--eval-every", type=_count, metavar="STEPS",
+                   help="evaluate the validation loss every STEPS steps (default: steps / 50)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the splits, the initialisation and the batches")
+    p.add_argument("--out", default="model.safetensors", metavar="PATH",
+                   help="checkpoint to write (default model.safetensors)")
+    p.add_argument("--plot", metavar="PNG", help="save the train and validation loss curves")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _setup_cache(args: argparse.Namespace) -> None:
@@ -140,11 +278,48 @@ def _setup_cache(args: argparse.Namespace) -> None:
     enable_compilation_cache(args.cache_dir)
 
 
-def _need_matplotlib(flag: str) -> None:
+# ---------------------------------------------------------------- checks of output paths, before any work
+def _check_writable(flag: str, path: str) -> None:
+    """Refuse an output path whose folder is missing or read-only, or that is a folder itself."""
+    full = os.path.abspath(path)
+    folder = os.path.dirname(full)
+    if os.path.isdir(full):
+        raise _UsageError(f"argument {flag}: {path!r} is a folder, expected a file name")
+    if not os.path.isdir(folder):
+        raise _UsageError(f"argument {flag}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _UsageError(f"argument {flag}: the folder {folder!r} is not writable")
+    if os.path.exists(full) and not os.access(full, os.W_OK):
+        raise _UsageError(f"argument {flag}: {path!r} exists and is not writable")
+
+
+def _check_plot(flag: str, path: str) -> None:
     try:
-        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(f"{flag} needs matplotlib, which is not installed (pip install matplotlib)") from None
+    _check_writable(flag, path)
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    formats = Figure().canvas.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise _UsageError(f"argument {flag}: cannot write a {suffix!r} picture; use one of {sorted(formats)}")
+
+
+# ---------------------------------------------------------------- small problems on the CPU
+@contextlib.contextmanager
+def _on_cpu_if_small(macs: float, what: str, out: TextIO) -> Iterator[None]:
+    """Run the block on the CPU when the default backend is not the CPU and ``macs`` is below the crossover."""
+    if jax.default_backend() == "cpu" or macs >= GPU_CROSSOVER:
+        yield
+        return
+    print(f"running on the CPU: {what} ({macs:.2g} multiply-adds per step) is below the GPU crossover "
+          f"({GPU_CROSSOVER:.2g})", file=out)
+    with jax.default_device(jax.devices("cpu")[0]):
+        yield
+
+
+def _macs(sizes: Sequence[int], rows: int) -> float:
+    return float(rows) * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 # ---------------------------------------------------------------- walkthrough
@@ -152,9 +327,10 @@ def _walkthrough(args: argparse.Namespace) -> int:
     from jaxnet import plotting, walkthrough
 
     if args.plot:
-        _need_matplotlib("--plot")
-    numbers = walkthrough.walkthrough_numbers()  # computed once, for the report and the picture
-    code = walkthrough.report(numbers)
+        _check_plot("--plot", args.plot)
+    with _on_cpu_if_small(_macs((2, 3, 1), 1), "the 2-3-1 worked example", sys.stdout):
+        numbers = walkthrough.walkthrough_numbers()  # computed once, for the report and the picture
+        code = walkthrough.report(numbers)
     if args.plot:
         plotting.plot_network(numbers, args.plot)
         print(f"saved the network picture to {args.plot}")
@@ -162,121 +338,479 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    if not all(t.isdigit() and int(t) >= 1 for t in parts):
-        raise _UsageError(f"argument --hidden: expected comma-separated positive widths like 16,16, got {text!r}")
-    return tuple(int(t) for t in parts)
+def _csv_header(path: str) -> list[str]:
+    """The column names of a CSV's header line (the data module reports a bad file in detail)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            for row in csv.reader(f):
+                if any(c.strip() for c in row):
+                    return [c.strip() for c in row]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return []
+
+
+def _load_training_data(source: str, labels: list[str], ignore: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """``(x, y, feature names, label names)`` of ``--data``: y is ``(N,)`` for one label column, else ``(N, k)``."""
+    if source == "breast_cancer":
+        if labels not in ([], ["target"]) or ignore:
+            raise _UsageError("argument --label/--ignore: the breast_cancer data has 30 features and the label "
+                              "'target'; use a CSV file for other columns")
+        x, y, names = data.load_breast_cancer()
+        return x, y, list(names), ["target"]
+    header = _csv_header(source)
+    if not labels and header:
+        kept = [c for c in header if c not in ignore]
+        labels = kept[-1:]  # the last column that is not ignored
+    label: Any = labels[0] if len(labels) == 1 else (labels or None)
+    x, y, names = data.load_csv(source, label=label, ignore=ignore or None)
+    return x, y, list(names), labels
+
+
+def _is_integral(y: np.ndarray) -> bool:
+    return bool(np.all(y == np.round(y)))
+
+
+def _targets(head: str, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, int, str]:
+    """Labels in the form ``fit`` takes for ``head``, the number of outputs and a few words on them.
+
+    Refuses labels that the head cannot learn (naming ``--head`` and the column).
+    """
+    cols = ", ".join(repr(n) for n in labels)
+    if head == "sigmoid":
+        if np.any((y < 0) | (y > 1)):
+            raise _UsageError(f"argument --head: 'sigmoid' needs labels in [0, 1] in {cols}, got values in "
+                              f"[{y.min():g}, {y.max():g}]; use --head softmax for classes or identity for values")
+        y2 = y.reshape(len(y), -1)
+        pos = ", ".join(str(int(v)) for v in (y2 >= 0.5).sum(axis=0))
+        return y2, y2.shape[1], f"0/1 ({pos} positive)"
+    if head == "softmax":
+        if y.ndim == 2:
+            if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, atol=1e-6):
+                raise _UsageError(f"argument --head: 'softmax' with several label columns ({cols}) needs one-hot "
+                                  "or probability rows that sum to 1")
+            return y, y.shape[1], f"{y.shape[1]} classes (one column each)"
+        if np.any(y < 0) or not _is_integral(y):
+            raise _UsageError(f"argument --head: 'softmax' needs integer class labels 0, 1, ... in {cols}, "
+                              f"got values in [{y.min():g}, {y.max():g}]")
+        classes = int(y.max()) + 1
+        if classes < 2:
+            raise _UsageError(f"argument --head: 'softmax' needs at least 2 classes in {cols}, got only class 0")
+        return y.astype(np.int32), classes, f"{classes} classes"
+    y2 = y.reshape(len(y), -1)
+    return y2, y2.shape[1], f"values in [{y.min():.4g}, {y.max():.4g}]"
+
+
+def _split(x: np.ndarray, y: np.ndarray, head: str, args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train / validation / test parts: the test part first, the validation part from what is left."""
+    stratify = head == "softmax" or (head == "sigmoid" and y.shape[-1] == 1)
+
+    def cut(x: np.ndarray, y: np.ndarray, fraction: float, flag: str) -> tuple[np.ndarray, ...]:
+        try:
+            return data.train_test_split(x, y, test_fraction=fraction, seed=args.seed, stratify=stratify)
+        except ValueError as e:
+            raise _UsageError(f"argument {flag}: {str(e).split(': ', 1)[-1]}") from None
+
+    x_rest, x_te, y_rest, y_te = cut(x, y, args.test_fraction, "--test-fraction")
+    parts = {"test": (x_te, y_te)}
+    if args.val_fraction > 0:
+        x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, args.val_fraction, "--val-fraction")
+        parts["validation"] = (x_va, y_va)
+    else:
+        x_tr, y_tr = x_rest, y_rest
+    parts["train"] = (x_tr, y_tr)
+    return parts
+
+
+def _check_train_options(args: argparse.Namespace, labels: list[str], ignore: list[str]) -> None:
+    """Every check that needs no data: run before anything is loaded or trained."""
+    both = sorted(set(labels) & set(ignore))
+    if both:
+        raise _UsageError(f"argument --ignore: column(s) {both} are also given as --label")
+    if args.val_fraction == 0:
+        for flag, value in (("--early-stopping", args.early_stopping), ("--eval-every", args.eval_every)):
+            if value is not None:
+                raise _UsageError(f"argument {flag}: needs a validation part, got --val-fraction 0")
+    if args.eval_every is not None and args.eval_every > args.steps:
+        raise _UsageError(f"argument --eval-every: expected at most --steps ({args.steps}), got {args.eval_every}")
+    _check_writable("--out", args.out)
+    if args.plot:
+        _check_plot("--plot", args.plot)
+        if os.path.abspath(args.plot) == os.path.abspath(args.out):
+            raise _UsageError("argument --plot: the same file as --out")
+
+
+def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
+    leaks = data.leaky_columns(x, y, features)
+    if leaks:
+        shown = ", ".join(repr(n) for n in leaks[:10]) + (f", … ({len(leaks)} in all)" if len(leaks) > 10 else "")
+        print(f"jaxnet: warning: feature column(s) {shown} predict the label almost perfectly (possible label "
+              "leakage); if they are labels too, name them in --label, or drop them with --ignore", file=sys.stderr)
 
 
 def _train(args: argparse.Namespace) -> int:
-    hidden = _parse_hidden(args.hidden)
-    for name, value, low in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1)):
-        if value is not None and value < low:
-            raise _UsageError(f"argument {name}: expected an integer >= {low}, got {value}")
-    if not args.lr > 0:
-        raise _UsageError(f"argument --lr: expected a positive number, got {args.lr}")
-    if args.plot:
-        _need_matplotlib("--plot")
-    if args.data == "breast_cancer":
-        if args.label not in (None, "target"):
-            raise _UsageError(f"argument --label: the breast_cancer data's label is 'target', got {args.label!r}")
-        x, y, names = data.load_breast_cancer()
-        label = "target"
-    else:
-        x, y, names = data.load_csv(args.data, label=args.label)
-        label = args.label or "(last column)"
-    x_tr, x_te, y_tr, y_te = data.train_test_split(x, y, test_fraction=args.test_fraction, seed=args.seed)
-    if args.batch_size is not None and args.batch_size > len(x_tr):
-        raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {len(x_tr)} training samples")
-    mean, std = data.fit_standardize(x_tr)
-    dtype = jnp.float32
-    xs_tr = jnp.asarray(data.apply_standardize(x_tr, mean, std), dtype)
-    xs_te = jnp.asarray(data.apply_standardize(x_te, mean, std), dtype)
-    ys_tr, ys_te = jnp.asarray(y_tr[:, None], dtype), jnp.asarray(y_te[:, None], dtype)
-    sizes = (x.shape[1], *hidden, 1)
-    print(f"data: {args.data}: {len(x)} samples, {x.shape[1]} features, label {label} ({int(y.sum())} positive)")
-    print(f"split: {len(x_tr)} train / {len(x_te)} test (stratified, seed {args.seed})")
-    print(f"net: {'-'.join(map(str, sizes))}, float32, {args.optimizer} lr={args.lr:g}, {args.steps} steps, "
-          f"batch {args.batch_size or 'full'}")
-    sys.stdout.flush()
+    labels, ignore = _names(args.label, "--label"), _names(args.ignore, "--ignore")
+    _check_train_options(args, labels, ignore)
+    x, y_raw, features, labels = _load_training_data(args.data, labels, ignore)
+    head = args.head or data.infer_head(y_raw)
+    y, n_out, about = _targets(head, y_raw, labels)
+    _warn_leaks(x, y_raw, features)
+    parts = _split(x, y, head, args)
+    n_train = len(parts["train"][0])
+    if args.batch_size is not None and args.batch_size > n_train:
+        raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
+    sizes = (x.shape[1], *args.hidden, n_out)
+    net = "-".join(map(str, sizes))
+    print(f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
+          + (f"; ignored {', '.join(map(repr, ignore))}" if ignore else ""))
+    print("split: " + " / ".join(f"{len(parts[k][0])} {k}" for k in ("train", "validation", "test") if k in parts)
+          + f" ({'stratified, ' if head == 'softmax' or y.shape[-1:] == (1,) and head == 'sigmoid' else ''}"
+          f"seed {args.seed})")
+    print(f"net: {net}, {args.activation} hidden, {head} head, float32, {args.optimizer} lr={args.lr:g}, "
+          f"{args.steps} steps, batch {args.batch_size or 'full'}"
+          + (f", early stopping after {args.early_stopping} evaluations without improvement"
+             if args.early_stopping else ""))
+    rows = args.batch_size or n_train
+    with _on_cpu_if_small(_macs(sizes, rows), f"a {net} network on {rows} rows", sys.stdout):
+        return _train_parts(args, parts, sizes, head, features, labels, ignore)
 
+
+def _train_parts(args: argparse.Namespace, parts: dict, sizes: tuple[int, ...], head: str,
+                 features: list[str], labels: list[str], ignore: list[str]) -> int:
+    """Standardise, train, score and save; the exit code."""
+    mean, std = data.fit_standardize(parts["train"][0])
+    ydtype = jnp.int32 if head == "softmax" and parts["train"][1].ndim == 1 else jnp.float32
+    xs = {k: jnp.asarray(data.apply_standardize(a, mean, std), jnp.float32) for k, (a, _) in parts.items()}
+    ys = {k: jnp.asarray(b, ydtype) for k, (_, b) in parts.items()}
+    scale = data.fit_standardize(parts["train"][1]) if head == "identity" else None  # targets in units of std
+    ys_fit = ys if scale is None else {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32)
+                                       for k, (_, b) in parts.items()}
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
-    params = jaxnet.init_mlp(key_init, sizes, dtype=dtype)
-    optimizer = optax.sgd(args.lr) if args.optimizer == "sgd" else optax.adam(args.lr)
-    with warnings.catch_warnings():  # divergence is reported below, in one line
-        warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
-        params, _, history = jaxnet.fit(params, xs_tr, ys_tr, optimizer=optimizer, steps=args.steps,
-                                        batch_size=args.batch_size, key=key_fit, progress=not args.no_progress,
-                                        validation=(xs_te, ys_te), chunk=max(1, args.steps // 25))
-    if history.get("diverged"):
-        print("warning: training diverged (non-finite loss); try a smaller --lr", file=sys.stderr)
-    scores = {}
-    for part, xs, ys in (("train", xs_tr, ys_tr), ("test", xs_te, ys_te)):
-        acc = float(jnp.mean((jaxnet.forward(params, xs) >= 0.5) == (ys >= 0.5)))
-        scores[part] = (float(jaxnet.loss(params, xs, ys)), acc)
-        print(f"{part + ':':6s} loss {scores[part][0]:.4f}  accuracy {acc:.4f}")
-
-    metadata = {
-        "step": args.steps, "data": args.data, "label": label, "feature_names": list(names),
-        "standardize_mean": mean.tolist(), "standardize_std": std.tolist(),
-        "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
-        "test_fraction": args.test_fraction, "train_loss": scores["train"][0], "train_accuracy": scores["train"][1],
-        "test_loss": scores["test"][0], "test_accuracy": scores["test"][1],
-    }
-    metadata = {k: (v if v == v else None) if isinstance(v, float) else v for k, v in metadata.items()}  # NaN -> null
-    checkpoints.save(args.out, params, metadata=metadata)
+    params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
+    params, history, status, message = _fit(args, params, xs, ys_fit, head, key_fit)
+    if scale is not None:
+        params = _unscale_output(params, *scale)
+    meta = _metadata(args, history, status, head, sizes, features, labels, ignore, mean, std)
+    if status in ("diverged", "interrupted"):
+        return _save_unfinished(args, params, xs["train"], head, meta, status, message)
+    scores, baseline = _scores(params, xs, ys, head, args.activation, parts["train"][1])
+    failed = _report_scores(scores, baseline, head)
+    meta.update(_json_safe({f"{part}_{k}": v for part in scores for k, v in scores[part].items()}))
+    meta.update(_json_safe({f"baseline_{part}_{k}": v for part in baseline for k, v in baseline[part].items()}))
+    meta["status"] = "failed" if failed else "ok"
+    checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
     print(f"saved {args.out}")
     if args.plot:
         from jaxnet import plotting
 
         plotting.plot_loss(history, args.plot, title=f"jaxnet train {args.data}: {'-'.join(map(str, sizes))}",
-                           val_label="test loss")
-        print(f"saved the loss curve to {args.plot}")
+                           val_label="validation loss")
+        print(f"saved the loss curves (train and validation) to {args.plot}")
+    if failed:
+        print(f"jaxnet: training failed: {failed} Hint: try a smaller --lr (now {args.lr:g}), more --steps, "
+              f"--optimizer adam, or check the label column(s). The model was saved to {args.out} anyway, marked "
+              "'failed' in its metadata.", file=sys.stderr)
+        return EXIT_FAILED_TRAINING
     return 0
+
+
+def _fit(args: argparse.Namespace, params: dict, xs: dict, ys: dict, head: str,
+         key: jax.Array) -> tuple[dict, dict, str, str]:
+    """``jaxnet.fit`` on the train part: ``(params, history, status, message)``; status is fit's
+    ``history["stopped"]``, or ``"diverged"``/``"interrupted"`` with the last good state."""
+    optimizer = optax.sgd(args.lr) if args.optimizer == "sgd" else optax.adam(args.lr)
+    kwargs: dict[str, Any] = dict(steps=args.steps, optimizer=optimizer, batch_size=args.batch_size, key=key,
+                                  progress=False if args.no_progress else "auto", activation=args.activation,
+                                  head=head, on_divergence="raise")
+    if "validation" in xs:
+        kwargs.update(validation=(xs["validation"], ys["validation"]),
+                      eval_every=args.eval_every or max(1, args.steps // 50), early_stopping=args.early_stopping)
+    print("training …", flush=True)
+    try:
+        with warnings.catch_warnings():  # divergence is reported by the caller, in a few lines
+            warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
+            params, _, history = jaxnet.fit(params, xs["train"], ys["train"], **kwargs)
+    except jaxnet.DivergenceError as e:
+        return e.params, e.history, "diverged", str(e)
+    except jaxnet.TrainingInterrupted as e:
+        return e.params, e.history, "interrupted", str(e)
+    status = str(history.get("stopped", "completed"))
+    if status == "early_stopping":
+        print(f"early stopping at step {history['steps_done']}: no better validation loss for "
+              f"{args.early_stopping} evaluations; kept the best parameters, from step {history.get('best_step')}")
+    return params, history, status, ""
+
+
+def _unscale_output(params: dict, mean: np.ndarray, std: np.ndarray) -> dict:
+    """Fold a target standardisation ``t = (y - mean) / std`` into the linear output layer: it then predicts ``y``."""
+    last = len(params) // 2
+    w, b = params[f"W{last}"], params[f"b{last}"]
+    s, m = jnp.asarray(std, w.dtype), jnp.asarray(mean, w.dtype)
+    return {**params, f"W{last}": w * s[:, None], f"b{last}": b * s + m}
+
+
+def _finite_model(params: dict, x: jax.Array, head: str, activation: str) -> bool:
+    """Every parameter and every prediction on ``x`` is finite."""
+    if not all(bool(jnp.all(jnp.isfinite(v))) for v in params.values()):
+        return False
+    return bool(jnp.all(jnp.isfinite(jaxnet.forward(params, x, activation=activation, head=head))))
+
+
+def _save_unfinished(args: argparse.Namespace, params: dict, x_train: jax.Array, head: str, meta: dict,
+                     status: str, message: str) -> int:
+    """Save a diverged or interrupted training (when it trained at all and predicts finite values)."""
+    done = int(meta["step"])
+    code = EXIT_DIVERGED if status == "diverged" else EXIT_INTERRUPTED
+    what = (f"training diverged after step {done} of {args.steps} (the loss or the parameters became NaN/inf, or "
+            f"the loss grew over 1000 times its start); try a smaller --lr (now {args.lr:g})"
+            if status == "diverged" else f"interrupted at step {done} of {args.steps}")
+    if done == 0:
+        print(f"jaxnet: {what}; nothing trained yet, nothing saved", file=sys.stderr)
+        return code
+    if not _finite_model(params, x_train, head, args.activation):
+        print(f"jaxnet: {what}; the parameters predict NaN/inf, nothing saved", file=sys.stderr)
+        return code
+    checkpoints.save(args.out, params, metadata={**meta, "status": status}, activation=args.activation, head=head)
+    kept = "the last finite parameters" if status == "diverged" else "the training so far"
+    print(f"jaxnet: {what}; saved {kept} (step {done}) to {args.out}", file=sys.stderr)
+    return code
+
+
+def _metadata(args: argparse.Namespace, history: dict, status: str, head: str, sizes: tuple[int, ...],
+              features: list[str], labels: list[str], ignore: list[str], mean: np.ndarray, std: np.ndarray) -> dict:
+    best = history.get("best_step")
+    meta = {
+        "step": int(history.get("steps_done", 0)), "data": args.data, "label": labels, "ignored": ignore,
+        "feature_names": features, "standardize_mean": mean.tolist(), "standardize_std": std.tolist(),
+        "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
+        "test_fraction": args.test_fraction, "val_fraction": args.val_fraction,
+        "early_stopping": args.early_stopping, "stopped": status, "best_step": None if best is None else int(best),
+    }
+    if head == "softmax":
+        meta["classes"] = int(sizes[-1])
+    return meta
+
+
+def _json_safe(values: dict) -> dict:
+    """Python floats, NaN/inf as None (JSON has no NaN)."""
+    return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
+
+
+def _baseline_params(head: str, y_train: np.ndarray, n_in: int, n_out: int) -> dict:
+    """A one-layer net with zero weights that always predicts the majority class (or the training mean).
+
+    Scoring it with ``jaxnet.evaluate`` gives the baseline in exactly the metric the model is scored in.
+    """
+    if head == "identity":
+        bias = y_train.reshape(len(y_train), -1).mean(axis=0)
+    elif head == "sigmoid":
+        bias = np.where(y_train.reshape(len(y_train), -1).mean(axis=0) >= 0.5, 30.0, -30.0)
+    else:
+        counts = y_train.sum(axis=0) if y_train.ndim == 2 else np.bincount(y_train.astype(int), minlength=n_out)
+        bias = 30.0 * (np.arange(n_out) == int(np.argmax(counts)))
+    return {"W1": jnp.zeros((n_out, n_in), jnp.float32), "b1": jnp.asarray(bias, jnp.float32)}
+
+
+def _scores(params: dict, xs: dict, ys: dict, head: str, activation: str,
+            y_train: np.ndarray) -> tuple[dict, dict]:
+    """``jaxnet.evaluate`` of the model and of the baseline on the train and test parts."""
+    n_in, n_out = params["W1"].shape[1], params[f"W{len(params) // 2}"].shape[0]
+    base = _baseline_params(head, y_train, n_in, n_out)
+    scores, baseline = {}, {}
+    for part in ("train", "test"):
+        scores[part] = jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
+        baseline[part] = jaxnet.evaluate(base, xs[part], ys[part], head=head)
+    return scores, baseline
+
+
+def _report_scores(scores: dict, baseline: dict, head: str) -> str:
+    """Print one line per part; return why the training failed ('' when it did not)."""
+    failed = []
+    for part in ("train", "test"):
+        s, b = scores[part], baseline[part]
+        if head == "identity":
+            line = f"loss {s['loss']:.4f}  rmse {s['rmse']:.4g}  r2 {s['r2']:.4f}  (predicting the mean: rmse {b['rmse']:.4g})"
+            if not s["rmse"] < b["rmse"]:
+                failed.append(f"the {part} RMSE {s['rmse']:.4g} is no better than predicting the training mean "
+                              f"({b['rmse']:.4g}).")
+        else:
+            line = f"loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}  (majority class: {b['accuracy']:.4f})"
+            if not s["accuracy"] > b["accuracy"]:
+                failed.append(f"the {part} accuracy {s['accuracy']:.4f} is no better than always predicting the "
+                              f"majority class ({b['accuracy']:.4f}).")
+        print(f"{part + ':':6s} {line}")
+    return " ".join(failed)
 
 
 # ---------------------------------------------------------------- predict
-def _predict(args: argparse.Namespace) -> int:
-    params, meta = checkpoints.load(args.checkpoint)
+def _label_names(meta: dict) -> list[str]:
+    """The label column names a checkpoint records (older checkpoints: one name, or none)."""
+    label = meta.get("label")
+    if isinstance(label, str):
+        return [] if label.startswith("(") else [label]
+    return [str(n) for n in label] if isinstance(label, list) else []
+
+
+def _model_inputs(path: str, meta: dict) -> np.ndarray:
+    """The model's feature columns of the CSV at ``path``, standardised as in training (float64)."""
     n_in = meta["layer_sizes"][0]
     names = meta.get("feature_names")
     if names is not None:
-        x = data.load_features(args.data, names)
+        x = data.load_features(path, names)
     else:  # saved by jaxnet.checkpoints.save directly: the CSV's columns in order, maybe a last label column
-        x, _ = data.read_csv(args.data)
+        x, _ = data.read_csv(path)
         if x.shape[1] == n_in + 1:
             x = x[:, :n_in]
     if x.shape[1] != n_in:
-        raise data.DataError(f"{args.data}: has {x.shape[1]} feature columns, the model expects {n_in}")
+        raise data.DataError(f"{path}: has {x.shape[1]} feature columns, the model expects {n_in}")
     mean, std = meta.get("standardize_mean"), meta.get("standardize_std")
     if mean is not None and std is not None:
         x = data.apply_standardize(x, np.asarray(mean), np.asarray(std))
-    dtype = params["W1"].dtype
-    probs = np.asarray(jaxnet.forward(params, jnp.asarray(x, dtype)), dtype=np.float64)
-    lines = [",".join(f"{p:.8g}" for p in row) for row in probs.reshape(len(x), -1)]
-    if args.out:
-        n_out = probs.reshape(len(x), -1).shape[1]
-        head = "probability" if n_out == 1 else ",".join(f"probability_{i + 1}" for i in range(n_out))
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write("\n".join([head, *lines]) + "\n")
-        print(f"wrote {len(lines)} probabilities to {args.out}", file=sys.stderr)
+    return x
+
+
+def _column_names(head: str, labels: list[str], n_out: int) -> list[str]:
+    """Names for the model's outputs: the label columns when there is one per output."""
+    if len(labels) == n_out and (head != "softmax" or n_out > 1):
+        return labels
+    if head == "softmax":
+        return [str(c) for c in range(n_out)]
+    return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
+
+
+def _prediction_table(out: np.ndarray, head: str, labels: list[str]) -> list[list[str]]:
+    """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values."""
+    n, k = out.shape
+    fmt = np.vectorize(lambda v: f"{v:.8g}", otypes=[object])
+    number = np.arange(1, n + 1).astype(str)[:, None]
+    if head == "sigmoid" and k == 1:
+        header = ["row", "class", "probability_0", "probability_1"]
+        body = np.hstack([number, (out >= 0.5).astype(int).astype(str), fmt(1.0 - out), fmt(out)])
+    elif head == "sigmoid":
+        names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
+        header = ["row", *names, *(f"probability_{m}" for m in names)]
+        body = np.hstack([number, (out >= 0.5).astype(int).astype(str), fmt(out)])
+    elif head == "softmax":
+        names = _column_names(head, labels, k)
+        header = ["row", "class", *(f"probability_{m}" for m in names)]
+        body = np.hstack([number, np.asarray(names, dtype=object)[np.argmax(out, axis=1)][:, None], fmt(out)])
     else:
-        sys.stdout.write("".join(line + "\n" for line in lines))
+        header = ["row", *_column_names(head, labels, k)]
+        body = np.hstack([number, fmt(out)])
+    return [header, *body.tolist()]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.out:
+        _check_writable("--out", args.out)
+    params, meta = checkpoints.load(args.checkpoint)
+    head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
+    x = _model_inputs(args.data, meta)
+    labels = _label_names(meta)
+    sizes = meta["layer_sizes"]
+    with _on_cpu_if_small(_macs(sizes, len(x)), f"{len(x)} rows through a {'-'.join(map(str, sizes))} network",
+                          sys.stderr):
+        xj = jnp.asarray(x, params["W1"].dtype)
+        out = np.asarray(jaxnet.forward(params, xj, activation=activation, head=head), np.float64)
+        table = _prediction_table(out.reshape(len(x), -1), head, labels)
+        text = "".join(",".join(row) + "\n" for row in table)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                f.write(text)
+            print(f"wrote {len(table) - 1} predictions to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        _score_labelled(args.data, params, xj, labels, head, activation)
     return 0
+
+
+def _labelled_targets(y: np.ndarray, head: str) -> np.ndarray:
+    """Label columns ``(N, k)`` read from a CSV in the form ``jaxnet.evaluate`` takes for ``head``."""
+    return y[:, 0] if head == "softmax" and y.shape[1] == 1 else y
+
+
+def _score_labelled(path: str, params: dict, x: jax.Array, labels: list[str], head: str, activation: str) -> None:
+    """When the CSV has the model's label column(s), print the metrics on them to stderr."""
+    header = _csv_header(path)
+    present = [n for n in labels if n in header]
+    if not present:
+        return
+    cols = ", ".join(map(repr, labels))
+    if len(present) < len(labels):
+        missing = ", ".join(repr(n) for n in labels if n not in header)
+        print(f"jaxnet: warning: the CSV has some of the label columns ({cols}) but not {missing}; not scored",
+              file=sys.stderr)
+        return
+    try:
+        y = _labelled_targets(data.load_features(path, labels), head)
+        m = jaxnet.evaluate(params, x, y, activation=activation, head=head)
+    except ValueError as e:
+        print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
+        return
+    shown = (f"rmse {m['rmse']:.6g}, r2 {m['r2']:.4f}" if head == "identity" else f"accuracy {m['accuracy']:.4f}")
+    print(f"labelled data: the CSV has the label column(s) {cols}: {shown}, loss {m['loss']:.4f} on {len(x)} rows",
+          file=sys.stderr)
 
 
 # ---------------------------------------------------------------- check
 def _check(args: argparse.Namespace) -> int:
-    if args.nets < 1:
-        raise _UsageError(f"argument --nets: expected an integer >= 1, got {args.nets}")
-    jax.config.update("jax_enable_x64", True)
+    if args.model is None and args.data is not None:
+        raise _UsageError("argument --data: needs a MODEL to check the data against (jaxnet check MODEL --data CSV)")
+    if args.model is not None and args.nets != 5:
+        raise _UsageError("argument --nets: only without MODEL (random networks)")
+    jax.config.update("jax_enable_x64", True)  # the comparison runs in float64
+    with _on_cpu_if_small(0.0, "the float64 gradient check", sys.stdout):
+        return _check_model(args) if args.model is not None else _check_random(args)
+
+
+def _max_abs_diff(a: dict, b: dict) -> float:
+    return max(float(jnp.max(jnp.abs(a[k] - b[k]))) for k in a)
+
+
+def _three_way(params: dict, x: jax.Array, y: Any, w: Any, activation: str, head: str,
+               eps: float | None = None, seed: int = 0) -> tuple[float, float, str]:
+    """``(|autodiff - manual|, |autodiff - numerical|, how)``, both relative to ``max(1, max|gradient|)``.
+
+    Central differences for every parameter up to :data:`NUMERICAL_MAX_PARAMS` of them; beyond, along 8
+    random unit directions (``(L(t + e v) - L(t - e v)) / 2e`` against ``g . v``).
+    """
+    kw = dict(activation=activation, head=head)
+    g_auto = jaxnet.grads(params, x, y, w, **kw)
+    g_manual = jaxnet.manual_grads(params, x, y, w, **kw)
+    scale = max(1.0, max(float(jnp.max(jnp.abs(v))) for v in g_auto.values()))
+    count = sum(int(v.size) for v in params.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxnet.NumericalPrecisionWarning)  # the bound is checked by --tol here
+        if count <= NUMERICAL_MAX_PARAMS:
+            d_num = _max_abs_diff(g_auto, jaxnet.numerical_grads(params, x, y, eps, sample_weight=w, **kw))
+            how = "central differences"
+        else:
+            d_num, how = _directional(params, x, y, w, g_auto, kw, seed), "central differences along 8 directions"
+    return _max_abs_diff(g_auto, g_manual) / scale, d_num / scale, how
+
+
+def _directional(params: dict, x: jax.Array, y: Any, w: Any, g: dict, kw: dict, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    eps = np.finfo(np.float64).eps ** (1 / 3) * max(1.0, max(float(jnp.max(jnp.abs(v))) for v in params.values()))
+    worst = 0.0
+    for _ in range(8):
+        v = {k: rng.normal(size=p.shape) for k, p in params.items()}
+        norm = math.sqrt(sum(float(np.sum(a * a)) for a in v.values()))
+        v = {k: jnp.asarray(a / norm, jnp.float64) for k, a in v.items()}
+        up = jaxnet.loss({k: params[k] + eps * v[k] for k in params}, x, y, w, **kw)
+        down = jaxnet.loss({k: params[k] - eps * v[k] for k in params}, x, y, w, **kw)
+        along = sum(float(jnp.sum(g[k] * v[k])) for k in params)
+        worst = max(worst, abs(float(up - down) / (2 * eps) - along))
+    return worst
+
+
+def _check_random(args: argparse.Namespace) -> int:
+    """The three gradient paths on ``--nets`` random networks of ONE random shape (one compilation for all)."""
     rng = np.random.default_rng(args.seed)
+    sizes = (int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(1, 3)))
+    n, eps = 8, 1e-5  # a fixed eps: numerical_grads compiles once (its step is static)
     worst = 0.0
     for i in range(args.nets):
-        sizes = tuple(int(s) for s in rng.integers(1, 7, size=int(rng.integers(2, 5))))
-        sizes = (*sizes[:-1], int(rng.integers(1, 3)))
-        n = int(rng.integers(1, 9))
         params = jaxnet.init_mlp(jax.random.key(int(rng.integers(2**31))), sizes, dtype=jnp.float64)
         # random biases: with zero biases a layer whose inputs are all inactive sits exactly on
         # the ReLU kink, where finite differences and the (sub)gradient rightly differ
@@ -284,19 +818,125 @@ def _check(args: argparse.Namespace) -> int:
                   for k, v in params.items()}
         x = jnp.asarray(rng.normal(size=(n, sizes[0])), jnp.float64)
         y = jnp.asarray(rng.integers(0, 2, size=(n, sizes[-1])), jnp.float64)
-        w = jnp.asarray(rng.uniform(0.5, 2.0, size=n), jnp.float64) if i % 2 else None
-        g_auto = jaxnet.grads(params, x, y, w)
-        g_manual = jaxnet.manual_grads(params, x, y, w)
-        g_num = jaxnet.numerical_grads(params, x, y, sample_weight=w)
-        d_manual = max(float(jnp.max(jnp.abs(g_auto[k] - g_manual[k]))) for k in params)
-        d_num = max(float(jnp.max(jnp.abs(g_auto[k] - g_num[k]))) for k in params)
+        w = jnp.asarray(rng.uniform(0.5, 2.0, size=n), jnp.float64)
+        d_manual, d_num, _ = _three_way(params, x, y, w, "relu", "sigmoid", eps)
         worst = max(worst, d_manual, d_num)
-        print(f"net {i + 1}: sizes {'-'.join(map(str, sizes))}, {n} samples{', weighted' if w is not None else ''}: "
+        print(f"net {i + 1}: sizes {'-'.join(map(str, sizes))}, {n} weighted samples: "
               f"|autodiff - manual| {d_manual:.2e}, |autodiff - numerical| {d_num:.2e}")
     ok = worst <= args.tol
     print(f"largest disagreement: {worst:.2e} (tolerance {args.tol:g}): {'OK' if ok else 'FAILED'}")
-    return 0 if ok else 1
+    return 0 if ok else EXIT_CHECK_FAILED
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _metadata_problems(params: dict, meta: dict) -> list[str]:
+    """What in a loaded checkpoint does not fit together: names, standardisation, labels, finite weights."""
+    sizes, head = tuple(meta["layer_sizes"]), meta.get("head", "sigmoid")
+    n_in, n_out = sizes[0], sizes[-1]
+    problems = []
+    if head not in HEADS or meta.get("activation", "relu") not in ACTIVATIONS:
+        problems.append(f"unknown head {head!r} or activation {meta.get('activation')!r}")
+    bad = [k for k, v in params.items() if not bool(jnp.all(jnp.isfinite(v)))]
+    if bad:
+        problems.append(f"tensor(s) {bad} hold NaN or inf")
+    names = meta.get("feature_names")
+    if names is not None and (not isinstance(names, list) or len(names) != n_in or len(set(names)) != len(names)):
+        problems.append(f"feature_names: expected {n_in} distinct names for {n_in} inputs, got {names!r:.200}")
+    for key in ("standardize_mean", "standardize_std"):
+        v = meta.get(key)
+        if v is not None and (not isinstance(v, list) or len(v) != n_in
+                              or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in v)
+                              or (key.endswith("std") and not all(a > 0 for a in v))):
+            problems.append(f"{key}: expected {n_in} finite numbers{' > 0' if key.endswith('std') else ''}")
+    labels = _label_names(meta)
+    fits = (len(labels) in (0, n_out) if head != "softmax" else len(labels) in (0, 1, n_out) and n_out >= 2)
+    if not fits:
+        problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
+    return problems
+
+
+def _random_labels(rng: np.random.Generator, head: str, n: int, n_out: int) -> np.ndarray:
+    if head == "softmax":
+        return rng.integers(0, n_out, size=n)
+    if head == "sigmoid":
+        return rng.integers(0, 2, size=(n, n_out)).astype(np.float64)
+    return rng.normal(size=(n, n_out))
+
+
+def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The data's rows (standardised) and labels (when it has the label columns); prints what it found."""
+    try:
+        x = _model_inputs(path, meta)
+    except data.DataError as e:
+        problems.append(f"data: {e}")
+        print(f"data: FAILED: {' '.join(str(e).split())}")
+        return None, None
+    header, labels = _csv_header(path), _label_names(meta)
+    features = meta.get("feature_names") or []
+    has_labels = bool(labels) and all(n in header for n in labels)
+    y = _labelled_targets(data.load_features(path, labels), meta.get("head", "sigmoid")) if has_labels else None
+    extra = [c for c in header if c not in features and c not in labels] if features else []
+    print(f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"
+          + (f", label column(s) {', '.join(map(repr, labels))}" if has_labels else ", no label column")
+          + (f"; not used: {', '.join(map(repr, extra[:8]))}{' …' if len(extra) > 8 else ''}" if extra else ""))
+    if meta.get("standardize_mean") is not None:
+        shift = np.abs(x.mean(axis=0))
+        far = [str(features[j]) if features else str(j) for j in np.flatnonzero(shift > 3.0)]
+        if far:
+            print(f"data: warning: column(s) {', '.join(map(repr, far[:8]))} lie more than 3 training standard "
+                  "deviations from the training mean on average: is this the data the model was trained on?")
+    return x, y
+
+
+def _away_from_kinks(params: dict, x: jax.Array, activation: str) -> np.ndarray:
+    """A mask of the rows whose hidden ReLU inputs are all at least 1e-3 from the kink (where differences are valid)."""
+    if activation not in ("relu", "leaky_relu") or len(params) == 2:
+        return np.ones(len(x), dtype=bool)
+    trace = jaxnet.forward_trace(params, x, activation=activation, head="identity")
+    z = [np.abs(np.asarray(trace[f"z{l}"])).min(axis=1) for l in range(1, len(params) // 2)]
+    return np.min(np.stack(z), axis=0) > 1e-3
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    try:
+        params, meta = checkpoints.load(args.model)
+    except checkpoints.CheckpointError as e:
+        print(f"checkpoint: FAILED: {' '.join(str(e).split())}")
+        return EXIT_CHECK_FAILED
+    sizes, head, activation = tuple(meta["layer_sizes"]), meta.get("head", "sigmoid"), meta.get("activation", "relu")
+    print(f"checkpoint: OK: {args.model}: checksum, tensor names and shapes; layers {'-'.join(map(str, sizes))}, "
+          f"{meta['dtype']}, {activation} hidden, {head} head")
+    problems = _metadata_problems(params, meta)
+    print("metadata: " + ("FAILED: " + "; ".join(problems) if problems else "OK"))
+    if problems:
+        return EXIT_CHECK_FAILED
+    rng = np.random.default_rng(args.seed)
+    x, y = _check_data(args.data, meta, problems) if args.data else (None, None)
+    what = f"{min(len(x), CHECK_ROWS)} rows of {args.data}" if x is not None else f"{CHECK_ROWS} random rows"
+    if x is None:
+        x = rng.normal(size=(CHECK_ROWS, sizes[0]))
+    p64 = {k: jnp.asarray(np.asarray(v), jnp.float64) for k, v in params.items()}
+    order = rng.permutation(len(x))[:CHECK_ROWS]
+    x64 = jnp.asarray(x[order], jnp.float64)
+    y = y[order] if y is not None else None
+    keep = _away_from_kinks(p64, x64, activation)
+    if not keep.all():
+        print(f"note: {int((~keep).sum())} of the rows have a ReLU input within 1e-3 of its kink (where central "
+              "differences do not apply) and are left out")
+        x64, y = x64[keep], (y[keep] if y is not None else None)
+    if len(x64) == 0:
+        x64, y, what = jnp.asarray(rng.normal(size=(CHECK_ROWS, sizes[0])), jnp.float64), None, f"{CHECK_ROWS} random rows"
+    if y is None:
+        y, what = _random_labels(rng, head, len(x64), sizes[-1]), what + " with random labels"
+    try:
+        d_manual, d_num, how = _three_way(p64, x64, jnp.asarray(y, jnp.float64), None, activation, head, seed=args.seed)
+    except ValueError as e:
+        problems.append(f"labels: {e}")
+        print(f"gradients: FAILED: the data's labels do not fit the model: {' '.join(str(e).split())}")
+        return EXIT_CHECK_FAILED
+    ok = max(d_manual, d_num) <= args.tol
+    print(f"gradients: {'OK' if ok else 'FAILED'}: on {what}, float64: |autodiff - manual| {d_manual:.2e}, "
+          f"|autodiff - numerical| {d_num:.2e} ({how}; relative to max(1, largest gradient), tolerance {args.tol:g})")
+    if not ok:
+        problems.append("gradients")
+    print(f"check: {'OK' if not problems else 'FAILED: ' + ', '.join(p.split(':')[0] for p in problems)}")
+    return 0 if not problems else EXIT_CHECK_FAILED
