@@ -1,5 +1,6 @@
 """jaxnet.checkpoints: exact round trips, atomic writes, refusal of bad files."""
 
+import hashlib
 import json
 import os
 
@@ -18,12 +19,14 @@ def net(dtype, sizes=(4, 5, 3, 2), seed=0):
     return jaxnet.init_mlp(jax.random.key(seed), sizes, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_round_trip_is_exact(tmp_path, dtype):
+@pytest.mark.parametrize("dtype, activation, head", [
+    (jnp.float32, "relu", "sigmoid"), (jnp.float64, "tanh", "softmax"), (jnp.float64, "gelu", "identity"),
+])
+def test_round_trip_is_exact(tmp_path, dtype, activation, head):
     params = net(dtype)
     user = {"step": 7, "note": "hello", "nested": {"a": [1, 2.5, None]}, "flag": True, "lr": 0.1}
     path = tmp_path / "net.safetensors"
-    checkpoints.save(path, params, metadata=user)
+    checkpoints.save(path, params, metadata=user, activation=activation, head=head)
     loaded, meta = checkpoints.load(path)
     assert sorted(loaded) == sorted(params)
     for k in params:
@@ -32,7 +35,7 @@ def test_round_trip_is_exact(tmp_path, dtype):
         assert loaded[k].shape == params[k].shape
         np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
     assert meta == {**user, "layer_sizes": (4, 5, 3, 2), "dtype": jnp.dtype(dtype).name,
-                    "jaxnet_version": jaxnet.__version__}
+                    "activation": activation, "head": head, "jaxnet_version": jaxnet.__version__}
     assert os.listdir(tmp_path) == ["net.safetensors"]  # no temporary file left
 
 
@@ -93,7 +96,20 @@ def test_crash_mid_save_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch,
     np.testing.assert_array_equal(np.asarray(loaded["W2"]), np.asarray(old["W2"]))
 
 
-def _write_raw(path, tensors, record):
+def documented_sha256(record, tensors):
+    """The checksum as the module docstring defines it, written out independently of jaxnet."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    h = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(tensors):
+        t = np.asarray(tensors[name])
+        h.update(f"\n{name}:{t.dtype.name}:{list(t.shape)}\n".encode() + t.astype(t.dtype.newbyteorder("<")).tobytes())
+    return h.hexdigest()
+
+
+def _write_raw(path, tensors, record, *, seal=True):
+    """A checkpoint with these tensors and record; ``seal``: with a valid checksum (a crafted, not corrupted, file)."""
+    if record is not None and seal and isinstance(record, dict):
+        record = {**record, "sha256": documented_sha256(record, tensors)}
     meta = None if record is None else {"jaxnet": json.dumps(record)}
     path.write_bytes(safetensors.numpy.save(tensors, metadata=meta))
 
