@@ -1,210 +1,455 @@
-"""The ``jaxnet`` command line: every command in a subprocess (as users run it),
-argument and data errors in-process (cheap) and once in a subprocess."""
+"""The ``jaxnet`` command line, in-process through ``jaxnet.cli.main`` (fast).
 
-import importlib.util
+The same commands run as users run them (``python -m jaxnet.cli`` in a
+subprocess, Ctrl-C included) in ``test_cli_subprocess.py`` (slow).
+"""
+
 import os
 import re
-import shutil
-import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
 
-from jaxnet import checkpoints, cli
+import jaxnet
+from jaxnet import checkpoints, cli, data
 
 PNG = b"\x89PNG\r\n\x1a\n"
-HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+
+
+# ---------------------------------------------------------------- data files
+def write_csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    return path
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A small separable CSV (40 rows, 3 features, label 'label' in the middle)."""
+def files(tmp_path_factory):
+    """Small CSVs: a separable binary set (label in the middle, a text id column), 3 classes, a regression,
+    one-hot label columns, and a set whose features carry no information."""
     d = tmp_path_factory.mktemp("cli")
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 3))
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    lines = ["f1,f2,label,f3"] + [f"{a:.6f},{b:.6f},{t},{c:.6f}" for (a, b, c), t in zip(x, y)]
-    (d / "train.csv").write_text("\n".join(lines) + "\n")
-    # prediction input: feature columns only, in another order
-    (d / "new.csv").write_text("f3,f2,f1\n" + "".join(f"{c},{b},{a}\n" for a, b, c in x[:7]))
+    x = rng.normal(size=(200, 3))
+    binary = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    write_csv(d / "binary.csv", ["f1", "f2", "label", "f3"],
+              [(f"{a:.6f}", f"{b:.6f}", t, f"{c:.6f}") for (a, b, c), t in zip(x, binary)])
+    write_csv(d / "with_id.csv", ["id", "f1", "f2", "f3", "label"],
+              [(f"s{i}", *(f"{v:.6f}" for v in row), t) for i, (row, t) in enumerate(zip(x, binary))])
+    classes = np.digitize(x[:, 0] - x[:, 2], [-0.6, 0.6])  # 0, 1, 2
+    write_csv(d / "classes.csv", ["f1", "f2", "f3", "kind"], [(*row, c) for row, c in zip(x, classes)])
+    target = 3.0 * x[:, 0] - 2.0 * x[:, 1] + 0.5 * x[:, 2] + 100.0
+    write_csv(d / "regression.csv", ["f1", "f2", "f3", "price"], [(*row, f"{t:.6f}") for row, t in zip(x, target)])
+    onehot = np.eye(3, dtype=int)[classes]
+    write_csv(d / "onehot.csv", ["f1", "f2", "f3", "is_0", "is_1", "is_2"],
+              [(*row, *oh) for row, oh in zip(x, onehot)])
+    write_csv(d / "two_labels.csv", ["f1", "f2", "f3", "a", "b"],
+              [(*row, int(row[0] > 0), int(row[1] > 0)) for row in x])
+    write_csv(d / "no_signal.csv", ["f1", "f2", "label"],
+              [(1.0, 2.0, int(i % 5 < 2)) for i in range(100)])
+    write_csv(d / "new.csv", ["f3", "f2", "f1"], [(c, b, a) for a, b, c in x[:7]])  # features only, other order
     return d
 
 
-def env(cache):
-    e = dict(os.environ, JAXNET_CACHE_DIR=str(cache), PYTHONWARNINGS="ignore")
-    e.pop("XDG_CACHE_HOME", None)
-    return e
-
-
-def run(args, cwd, cache, script=False):
-    cmd = [shutil.which("jaxnet")] if script else [sys.executable, "-m", "jaxnet.cli"]
-    return subprocess.run(cmd + list(args), cwd=cwd, env=env(cache), capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def trained(workdir):
-    """``jaxnet train`` through the installed console script (once for the module)."""
-    if shutil.which("jaxnet") is None:
-        pytest.skip("the jaxnet console script is not installed (pip install -e .)")
-    plot = ["--plot", "loss.png"] if HAVE_MPL else []
-    r = run(["train", "--data", "train.csv", "--label", "label", "--hidden", "4", "--steps", "60",
-             "--optimizer", "adam", "--lr", "0.05", "--seed", "1", "--out", "m.safetensors",
-             *plot, "--no-progress"], workdir, workdir / "cache", script=True)
-    assert r.returncode == 0, r.stderr
-    return r
-
-
-def test_train_writes_a_checkpoint_that_loads(workdir, trained):
-    out = trained.stdout
-    assert "split: 32 train / 8 test" in out
-    acc = float(re.search(r"test:\s+loss [0-9.]+\s+accuracy ([0-9.]+)", out).group(1))
-    assert 0.0 <= acc <= 1.0
-    assert "Traceback" not in trained.stderr
-    params, meta = checkpoints.load(workdir / "m.safetensors")
-    assert meta["layer_sizes"] == (3, 4, 1) and meta["dtype"] == "float32" and meta["step"] == 60
-    assert meta["feature_names"] == ["f1", "f2", "f3"]
-    assert len(meta["standardize_mean"]) == len(meta["standardize_std"]) == 3
-    assert meta["test_accuracy"] == pytest.approx(acc, abs=1e-4)
-    if HAVE_MPL:
-        assert (workdir / "loss.png").read_bytes()[:8] == PNG
-
-
-def test_train_turns_on_the_persistent_cache_in_the_env_folder(workdir, trained):
-    cache = workdir / "cache"
-    assert cache.is_dir() and any(cache.iterdir())
-
-
-def test_predict_prints_probabilities_with_the_saved_standardisation(workdir, trained):
-    r = run(["predict", "m.safetensors", "--data", "new.csv", "--no-cache"], workdir, workdir / "nocache")
-    assert r.returncode == 0, r.stderr
-    probs = np.array([float(v) for v in r.stdout.split()])
-    assert probs.shape == (7,) and np.all((probs >= 0) & (probs <= 1))
-    assert not (workdir / "nocache").exists()  # --no-cache: nothing written
-    # the same numbers in-process, from the checkpoint and its standardisation
-    import jaxnet
-    from jaxnet import data
-
-    params, meta = checkpoints.load(workdir / "m.safetensors")
-    x = data.apply_standardize(data.load_features(workdir / "new.csv", meta["feature_names"]),
-                               np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
-    expected = np.asarray(jaxnet.forward(params, x.astype(np.float32))).ravel()
-    np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)
-
-
 @pytest.fixture
-def inproc(monkeypatch):
-    """Run ``cli.main`` in this process without leaving JAX config changed."""
+def run(monkeypatch, tmp_path, capsys):
+    """``run(*argv) -> (code, stdout, stderr)`` in this process, in ``tmp_path``, JAX config restored after."""
     before = jax.config.jax_enable_compilation_cache
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    yield cli.main
+
+    def call(*argv):
+        code = cli.main([*argv, "--no-cache"] if argv and argv[0] in ("train", "predict", "check", "walkthrough") else list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield call
     jax.config.update("jax_enable_compilation_cache", before)
 
 
-def test_predict_out_file_in_process(workdir, trained, inproc, capsys):
-    out = workdir / "probs.csv"
-    assert inproc(["predict", str(workdir / "m.safetensors"), "--data", str(workdir / "train.csv"),
-                   "--out", str(out), "--no-cache"]) == 0
-    lines = out.read_text().splitlines()
-    assert lines[0] == "probability" and len(lines) == 41
-    assert all(0.0 <= float(v) <= 1.0 for v in lines[1:])
-    assert capsys.readouterr().out == ""
+def one_error_line(err):
+    assert err.count("\n") == 1 and err.startswith("jaxnet: error: "), err
+    return err
 
 
-@pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
-def test_walkthrough_with_plot(tmp_path):
-    r = run(["walkthrough", "--plot", "net.png"], tmp_path, tmp_path / "cache")
-    assert r.returncode == 0, r.stderr
-    assert len(r.stdout.splitlines()) > 5
-    assert (tmp_path / "net.png").read_bytes()[:8] == PNG
+TRAIN = ["--hidden", "8", "--steps", "300", "--optimizer", "adam", "--lr", "0.02", "--seed", "1", "--no-progress"]
 
 
-def test_check_reports_a_small_disagreement(tmp_path):
-    r = run(["check", "--nets", "2", "--seed", "1"], tmp_path, tmp_path / "cache")
-    assert r.returncode == 0, r.stderr
-    assert len(re.findall(r"^net \d+: sizes", r.stdout, re.M)) == 2
-    worst = float(re.search(r"largest disagreement: (\S+)", r.stdout).group(1))
-    assert worst < 1e-6
+# ---------------------------------------------------------------- options checked before any work
+@pytest.mark.parametrize("argv,words", [
+    ([], "required: COMMAND"),
+    (["nonsense"], "invalid choice"),
+    (["train"], "required: --data"),
+    (["train", "--data", "D", "--seed", "1180591620717411303424"], "--seed"),
+    (["train", "--data", "D", "--seed", "-1"], "--seed"),
+    (["train", "--data", "D", "--steps", "100000000000"], "--steps"),
+    (["train", "--data", "D", "--steps", "0"], "--steps"),
+    (["train", "--data", "D", "--steps", "ten"], "--steps: expected an integer, got 'ten'"),
+    (["train", "--data", "D", "--lr", "inf"], "--lr"),
+    (["train", "--data", "D", "--lr", "nan"], "--lr"),
+    (["train", "--data", "D", "--lr", "0"], "--lr"),
+    (["train", "--data", "D", "--lr", "-1"], "--lr"),
+    (["train", "--data", "D", "--hidden", "16,x"], "--hidden"),
+    (["train", "--data", "D", "--hidden", "16,0"], "--hidden"),
+    (["train", "--data", "D", "--test-fraction", "0"], "--test-fraction"),
+    (["train", "--data", "D", "--test-fraction", "1"], "--test-fraction"),
+    (["train", "--data", "D", "--test-fraction", "nan"], "--test-fraction"),
+    (["train", "--data", "D", "--val-fraction", "1"], "--val-fraction"),
+    (["train", "--data", "D", "--val-fraction", "-0.1"], "--val-fraction"),
+    (["train", "--data", "D", "--batch-size", "0"], "--batch-size"),
+    (["train", "--data", "D", "--early-stopping", "0"], "--early-stopping"),
+    (["train", "--data", "D", "--early-stopping", "3", "--val-fraction", "0"], "--early-stopping: needs a validation"),
+    (["train", "--data", "D", "--eval-every", "600", "--steps", "500"], "--eval-every"),
+    (["train", "--data", "D", "--optimizer", "rmsprop"], "invalid choice"),
+    (["train", "--data", "D", "--head", "tanh"], "invalid choice"),
+    (["train", "--data", "D", "--activation", "swish"], "invalid choice"),
+    (["train", "--data", "D", "--label", "a,a"], "--label: column(s) ['a'] named twice"),
+    (["train", "--data", "D", "--label", "a,"], "--label"),
+    (["train", "--data", "D", "--label", "a", "--ignore", "a"], "--ignore"),
+    (["train", "--data", "D", "--out", "/nonexistent/m.safetensors"], "--out: the folder '/nonexistent' does not exist"),
+    (["train", "--data", "D", "--out", "."], "--out: '.' is a folder"),
+    (["check", "--nets", "0"], "--nets"),
+    (["check", "--tol", "nan"], "--tol"),
+    (["check", "--data", "x.csv"], "--data: needs a MODEL"),
+    (["predict", "missing.safetensors", "--data", "x.csv"], "missing.safetensors"),
+    (["predict", "m.safetensors", "--data", "x.csv", "--out", "/nonexistent/p.csv"], "--out"),
+])
+def test_bad_options_are_one_line_exit_2_before_any_work(run, argv, words):
+    code, out, err = run(*argv)
+    assert code == 2
+    assert words in one_error_line(err)
+    assert out == ""  # nothing loaded, nothing trained
 
 
-def test_bad_csv_in_a_subprocess_is_one_line_exit_2(tmp_path):
-    (tmp_path / "bad.csv").write_text("a,b,y\n1,2,0\n3,x,1\n")
-    r = run(["train", "--data", "bad.csv", "--no-progress"], tmp_path, tmp_path / "cache")
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["jaxnet: error: bad.csv: line 3, column 'b': 'x' is not a finite number"]
-    assert "Traceback" not in r.stderr + r.stdout
+def test_plot_into_a_missing_folder_is_refused_before_training(run, files):
+    pytest.importorskip("matplotlib")
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--plot", "/nonexistent/dir/x.png")
+    assert code == 2 and "--plot: the folder '/nonexistent/dir' does not exist" in one_error_line(err)
+    assert out == "" and not os.path.exists("model.safetensors")
+
+
+def test_plot_with_an_unknown_picture_format_is_refused_before_training(run, files):
+    pytest.importorskip("matplotlib")
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--plot", "loss.xyz")
+    assert code == 2 and "--plot: cannot write a 'xyz' picture" in one_error_line(err) and out == ""
+
+
+def test_read_only_output_folder_is_refused_before_training(run, files, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        code, out, err = run("train", "--data", str(files / "binary.csv"), "--out", str(ro / "m.safetensors"))
+    finally:
+        ro.chmod(0o700)
+    assert code == 2 and "is not writable" in one_error_line(err) and out == ""
+
+
+def test_batch_size_larger_than_the_training_part(run, files):
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--batch-size", "100000", "--no-progress")
+    assert code == 2 and "--batch-size: 100000 is more than the" in one_error_line(err)
+    assert "training" not in out and not os.path.exists("model.safetensors")
 
 
 BAD_CSV = {
-    "missing_label": ("a,b\n1,0\n", ["--label", "target"], "no label column 'target'"),
-    "non_numeric": ("a,y\n1,0\nfoo,1\n", [], "'foo' is not a finite number"),
-    "labels_not_01": ("a,y\n1,0\n2,3\n", [], "label 3 is not 0 or 1"),
+    "missing_label": ("a,b\n1,0\n", ["--label", "target"], "target"),
+    "non_numeric": ("a,y\n1,0\nfoo,1\n", [], "'foo'"),
     "empty": ("", [], "empty"),
     "ragged": ("a,b,y\n1,2\n", [], "2 cells, expected 3"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CSV))
-def test_bad_csv_files_in_process(tmp_path, inproc, capsys, case):
+def test_bad_csv_files_are_one_line_exit_2(run, tmp_path, case):
     text, extra, words = BAD_CSV[case]
     (tmp_path / "d.csv").write_text(text)
-    code = inproc(["train", "--data", str(tmp_path / "d.csv"), "--no-cache", "--out", str(tmp_path / "m"), *extra])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("jaxnet: error: ") and words in err
+    code, out, err = run("train", "--data", "d.csv", "--out", "m", *extra)
+    assert code == 2 and words in one_error_line(err)
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("argv,words", [
-    ([], "required: COMMAND"),
-    (["nonsense"], "invalid choice"),
-    (["train"], "required: --data"),
-    (["train", "--data", "breast_cancer", "--hidden", "16,x"], "--hidden"),
-    (["train", "--data", "breast_cancer", "--steps", "0"], "--steps"),
-    (["train", "--data", "breast_cancer", "--steps", "ten"], "invalid int value"),
-    (["train", "--data", "breast_cancer", "--lr", "-1"], "--lr"),
-    (["train", "--data", "breast_cancer", "--optimizer", "rmsprop"], "invalid choice"),
-    (["train", "--data", "breast_cancer", "--batch-size", "100000"], "--batch-size"),
-    (["check", "--nets", "0"], "--nets"),
-    (["predict", "missing.safetensors", "--data", "x.csv"], "missing.safetensors: no such checkpoint"),
-])
-def test_bad_arguments_one_line_exit_2(inproc, capsys, argv, words):
-    code = inproc([*argv, "--no-cache"] if argv and argv[0] in ("train", "check", "predict") else argv)
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("jaxnet: error: ") and words in err
+def test_a_text_id_column_is_refused_without_ignore_and_fine_with_it(run, files):
+    code, _, err = run("train", "--data", str(files / "with_id.csv"), *TRAIN)
+    assert code == 2 and "'id'" in one_error_line(err)
+    code, out, err = run("train", "--data", str(files / "with_id.csv"), "--ignore", "id", *TRAIN)
+    assert code == 0, err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["feature_names"] == ["f1", "f2", "f3"] and meta["label"] == ["label"] and meta["ignored"] == ["id"]
 
 
-def test_unreadable_checkpoint_exit_2(tmp_path, inproc, capsys, workdir):
-    bad = tmp_path / "m.safetensors"
-    bad.write_bytes(b"\x00" * 5)
-    code = inproc(["predict", str(bad), "--data", str(workdir / "new.csv"), "--no-cache"])
-    err = capsys.readouterr().err
-    assert code == 2 and str(bad) in err and err.count("\n") == 1
+def test_softmax_labels_that_are_not_classes_are_refused(run, files):
+    code, out, err = run("train", "--data", str(files / "regression.csv"), "--head", "softmax", *TRAIN)
+    assert code == 2 and "--head: 'softmax' needs integer class labels" in one_error_line(err)
+    assert "training" not in out
 
 
-def test_predict_missing_feature_column_exit_2(tmp_path, inproc, capsys, workdir, trained):
+# ---------------------------------------------------------------- train: heads, splits, metrics, metadata
+def test_binary_train_reports_real_test_accuracy_and_saves_names(run, files):
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    assert code == 0, err
+    assert "split: 144 train / 16 validation / 40 test (stratified, seed 1)" in out
+    params, meta = checkpoints.load("model.safetensors")
+    assert meta["label"] == ["label"] and meta["feature_names"] == ["f1", "f2", "f3"]
+    assert meta["head"] == "sigmoid" and meta["activation"] == "relu" and meta["layer_sizes"] == (3, 8, 1)
+    assert meta["step"] == 300 and meta["status"] == "ok"
+    # the reported test accuracy is the model's on the held-out part, recomputed from the checkpoint
+    x, y, _ = data.load_csv(files / "binary.csv", label="label")
+    _, x_te, _, y_te = data.train_test_split(x, y, test_fraction=0.2, seed=1, stratify=True)
+    xs = data.apply_standardize(x_te, np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
+    acc = jaxnet.accuracy(params, xs.astype(np.float32), y_te.astype(np.float32))
+    assert meta["test_accuracy"] == pytest.approx(acc, abs=1e-6)
+    assert f"accuracy {acc:.4f}" in re.search(r"^test: .*$", out, re.M).group(0)
+    assert acc >= 0.9  # a linearly separable set: the net learned it
+
+
+def test_multiclass_labels_train_a_softmax_head(run, files):
+    code, out, err = run("train", "--data", str(files / "classes.csv"), *TRAIN)
+    assert code == 0, err
+    assert "softmax head" in out and "3 classes" in out
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["head"] == "softmax" and meta["layer_sizes"][-1] == 3 and meta["classes"] == 3
+    assert meta["label"] == ["kind"] and meta["test_accuracy"] > meta["baseline_test_accuracy"]
+
+
+def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, files):
+    code, out, err = run("train", "--data", str(files / "regression.csv"), *TRAIN)
+    assert code == 0, err
+    assert re.search(r"^test: +loss \S+  rmse \S+  r2 \S+", out, re.M)
+    params, meta = checkpoints.load("model.safetensors")
+    assert meta["head"] == "identity" and meta["label"] == ["price"]
+    assert meta["test_r2"] > 0.95 and meta["test_rmse"] < meta["baseline_test_rmse"] / 4
+    # the checkpoint alone predicts prices (the target scaling is folded into the last layer)
+    code, pred, err = run("predict", "model.safetensors", "--data", str(files / "regression.csv"))
+    assert code == 0
+    rows = [line.split(",") for line in pred.splitlines()]
+    assert rows[0] == ["row", "price"]
+    values = np.array([float(r[1]) for r in rows[1:]])
+    target = np.loadtxt(files / "regression.csv", delimiter=",", skiprows=1)[:, 3]
+    assert np.sqrt(np.mean((values - target) ** 2)) < 0.25 * target.std()
+    assert re.search(r"label column\(s\) 'price': rmse \S+, r2 0\.9", err)
+
+
+def test_head_and_activation_overrides_are_stored(run, files):
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--head", "identity", "--activation", "tanh",
+                         *TRAIN)
+    assert code == 0, err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["head"] == "identity" and meta["activation"] == "tanh"
+
+
+def test_several_label_columns_make_a_multi_label_model(run, files):
+    code, out, err = run("train", "--data", str(files / "two_labels.csv"), "--label", "a,b", *TRAIN)
+    assert code == 0, err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["label"] == ["a", "b"] and meta["layer_sizes"] == (3, 8, 2) and meta["head"] == "sigmoid"
+    code, pred, err = run("predict", "model.safetensors", "--data", str(files / "two_labels.csv"))
+    assert pred.splitlines()[0] == "row,a,b,probability_a,probability_b"
+    assert "label column(s) 'a', 'b': accuracy" in err
+
+
+def test_label_leakage_is_warned_and_avoided_with_several_labels(run, files):
+    code, out, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_2", *TRAIN)
+    assert code == 0, err
+    assert "warning: feature column(s)" in err and "'is_0'" in err and "'is_1'" in err and "leakage" in err
+    code, out, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_0,is_1,is_2",
+                         "--head", "softmax", *TRAIN)
+    assert code == 0, err
+    assert "leakage" not in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["feature_names"] == ["f1", "f2", "f3"] and meta["label"] == ["is_0", "is_1", "is_2"]
+    code, pred, err = run("predict", "model.safetensors", "--data", str(files / "onehot.csv"))
+    assert pred.splitlines()[0] == "row,class,probability_is_0,probability_is_1,probability_is_2"
+    assert pred.splitlines()[1].split(",")[1] in ("is_0", "is_1", "is_2")
+
+
+def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files):
+    pytest.importorskip("matplotlib")
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--hidden", "32", "--optimizer", "adam",
+                         "--lr", "0.05", "--steps", "3000", "--eval-every", "20", "--early-stopping", "3",
+                         "--val-fraction", "0.3", "--plot", "loss.png", "--no-progress")
+    assert code == 0, err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["stopped"] == "early_stopping" and meta["best_step"] < meta["step"] < 3000
+    assert f"kept the best parameters, from step {meta['best_step']}" in out
+    assert open("loss.png", "rb").read(8) == PNG
+
+
+def test_a_training_no_better_than_the_majority_class_exits_4(run, files):
+    code, out, err = run("train", "--data", str(files / "no_signal.csv"), *TRAIN)
+    assert code == cli.EXIT_FAILED_TRAINING == 4
+    assert "training failed" in err and "majority class" in err and "Hint" in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["status"] == "failed" and meta["test_accuracy"] <= meta["baseline_test_accuracy"]
+
+
+def test_a_regression_no_better_than_the_mean_exits_4(run, files):
+    code, out, err = run("train", "--data", str(files / "regression.csv"), "--steps", "1", "--lr", "1e-9",
+                         "--no-progress")
+    assert code == 4 and "no better than predicting the training mean" in err
+
+
+def test_divergence_exits_3_and_never_saves_nan_predictions(run, files):
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--lr", "1e30", "--steps", "50",
+                         "--no-progress")
+    assert code == cli.EXIT_DIVERGED == 3
+    line = err.strip().splitlines()[-1]
+    assert re.search(r"training diverged after step \d+ of 50", line)
+    if "saved" in line:  # the last finite parameters, with finite predictions
+        params, meta = checkpoints.load("model.safetensors")
+        assert meta["status"] == "diverged" and f"(step {meta['step']})" in line
+        x = np.loadtxt(files / "binary.csv", delimiter=",", skiprows=1)[:, [0, 1, 3]]
+        assert np.isfinite(np.asarray(jaxnet.forward(params, x.astype(np.float32)))).all()
+    else:
+        assert "nothing saved" in line and not os.path.exists("model.safetensors")
+
+
+def test_interrupt_during_fit_saves_the_training_so_far(run, files, monkeypatch):
+    """Ctrl-C as fit reports it (TrainingInterrupted with the last chunk's state): saved, exit 130."""
+    real_fit = jaxnet.fit
+
+    def interrupted_fit(params, x, y, **kw):
+        p, s, h = real_fit(params, x, y, **{**kw, "steps": 40})
+        raise jaxnet.TrainingInterrupted("interrupted", p, s, h)
+
+    monkeypatch.setattr(jaxnet, "fit", interrupted_fit)
+    code, out, err = run("train", "--data", str(files / "binary.csv"), *TRAIN)
+    assert code == 130
+    assert "interrupted at step 40 of 300; saved the training so far (step 40) to model.safetensors" in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["status"] == "interrupted" and meta["step"] == 40
+
+
+def test_small_problems_run_on_the_cpu_with_one_line_only_off_cpu(run, files, monkeypatch):
+    code, out, _ = run("train", "--data", str(files / "binary.csv"), *TRAIN)
+    assert code == 0 and "running on the CPU" not in out  # this machine's default backend is the CPU
+    monkeypatch.setattr(cli.jax, "default_backend", lambda: "gpu")
+    code, out, _ = run("train", "--data", str(files / "binary.csv"), *TRAIN)
+    assert code == 0 and len(re.findall("running on the CPU", out)) == 1
+    code, out, _ = run("walkthrough")
+    assert code == 0 and out.splitlines()[0].startswith("running on the CPU: the 2-3-1 worked example")
+
+
+# ---------------------------------------------------------------- predict
+@pytest.fixture
+def binary_model(run, files):
+    code, _, err = run("train", "--data", str(files / "binary.csv"), *TRAIN)
+    assert code == 0, err
+    return "model.safetensors"
+
+
+def test_predict_writes_row_class_and_one_probability_per_class(run, files, binary_model):
+    code, out, err = run("predict", binary_model, "--data", str(files / "new.csv"))
+    assert code == 0 and err == ""  # no label column: no metrics
+    lines = out.splitlines()
+    assert lines[0] == "row,class,probability_0,probability_1" and len(lines) == 8
+    table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    assert table[:, 0].tolist() == list(range(1, 8))
+    np.testing.assert_allclose(table[:, 2] + table[:, 3], 1.0, atol=1e-7)
+    assert (table[:, 1] == (table[:, 3] >= 0.5)).all()
+    params, meta = checkpoints.load(binary_model)
+    x = data.apply_standardize(data.load_features(files / "new.csv", meta["feature_names"]),
+                               np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
+    expected = np.asarray(jaxnet.predict_proba(params, x.astype(np.float32))).ravel()
+    np.testing.assert_allclose(table[:, 3], expected, rtol=1e-6, atol=1e-7)
+
+
+def test_predict_reports_metrics_when_the_label_column_is_there(run, files, binary_model, tmp_path):
+    code, out, err = run("predict", binary_model, "--data", str(files / "binary.csv"), "--out", "p.csv")
+    assert code == 0 and out == ""
+    acc = float(re.search(r"label column\(s\) 'label': accuracy ([0-9.]+)", err).group(1))
+    params, meta = checkpoints.load(binary_model)
+    x, y, _ = data.load_csv(files / "binary.csv", label="label")
+    xs = data.apply_standardize(x, np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
+    assert acc == pytest.approx(jaxnet.accuracy(params, xs.astype(np.float32), y.astype(np.float32)), abs=1e-4)
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 201
+
+
+def test_predict_missing_feature_column_exit_2(run, tmp_path, binary_model):
     (tmp_path / "d.csv").write_text("f1,f2\n1,2\n")
-    code = inproc(["predict", str(workdir / "m.safetensors"), "--data", str(tmp_path / "d.csv"), "--no-cache"])
-    assert code == 2 and "missing feature column(s) 'f3'" in capsys.readouterr().err
+    code, _, err = run("predict", binary_model, "--data", "d.csv")
+    assert code == 2 and "'f3'" in one_error_line(err)
+
+
+def test_predict_unreadable_checkpoint_exit_2(run, tmp_path, files):
+    (tmp_path / "m.safetensors").write_bytes(b"\x00" * 5)
+    code, _, err = run("predict", "m.safetensors", "--data", str(files / "new.csv"))
+    assert code == 2 and "m.safetensors" in one_error_line(err)
+
+
+# ---------------------------------------------------------------- check
+def test_check_a_model_on_its_data(run, files, binary_model):
+    code, out, err = run("check", binary_model, "--data", str(files / "binary.csv"))
+    assert code == 0, out + err
+    assert out.startswith(f"checkpoint: OK: {binary_model}")
+    assert "data: OK" in out and "label column(s) 'label'" in out
+    d = re.search(r"gradients: OK: .*\|autodiff - manual\| (\S+), \|autodiff - numerical\| (\S+)", out)
+    assert float(d.group(1)) < 1e-10 and float(d.group(2)) < 1e-6
+    assert out.strip().endswith("check: OK")
+
+
+def test_check_a_model_without_data_uses_random_inputs(run, binary_model):
+    code, out, _ = run("check", binary_model)
+    assert code == 0 and "random rows with random labels" in out
+
+
+def test_check_finds_a_corrupted_checkpoint(run, binary_model):
+    raw = bytearray(open(binary_model, "rb").read())
+    raw[-3] ^= 0x10  # one bit of the last tensor
+    open(binary_model, "wb").write(bytes(raw))
+    code, out, _ = run("check", binary_model)
+    assert code == 1 and out.startswith("checkpoint: FAILED")
+
+
+def test_check_finds_data_without_the_models_columns(run, binary_model, tmp_path):
+    (tmp_path / "d.csv").write_text("f1,f2,label\n1,2,0\n")
+    code, out, _ = run("check", binary_model, "--data", "d.csv")
+    assert code == 1 and "data: FAILED" in out and "'f3'" in out and "check: FAILED" in out
+
+
+def test_check_random_nets_share_one_shape_and_its_compilations(run, count_compiles):
+    with count_compiles() as one:
+        code, out, _ = run("check", "--nets", "1", "--seed", "11")
+    assert code == 0
+    with count_compiles() as many:
+        code, out6, _ = run("check", "--nets", "6", "--seed", "12")
+    assert code == 0
+    shapes = re.findall(r"sizes (\S+),", out6)
+    assert len(shapes) == 6 and len(set(shapes)) == 1 and shapes[0] not in out  # a new shape, compiled once
+    assert many() <= one()
+    assert float(re.search(r"largest disagreement: (\S+)", out6).group(1)) < 1e-6
+
+
+def test_check_tolerance_is_honoured(run):
+    code, out, _ = run("check", "--nets", "1", "--tol", "1e-300")
+    assert code == 1 and "FAILED" in out
+
+
+# ---------------------------------------------------------------- misc
+def test_version_and_help(run):
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"jaxnet {jaxnet.__version__}"
+    code, out, _ = run("train", "--help")
+    assert code == 0
+    for words in ("--label", "--ignore", "--early-stopping", "--val-fraction", "JAXNET_CACHE_DIR", "exit codes"):
+        assert words in out
 
 
 @pytest.mark.parametrize("argv", [["walkthrough", "--plot", "n.png"],
                                   ["train", "--data", "breast_cancer", "--plot", "l.png"]])
-def test_plot_without_matplotlib_exit_2(tmp_path, inproc, capsys, monkeypatch, argv):
+def test_plot_without_matplotlib_exit_2(run, monkeypatch, tmp_path, argv):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    monkeypatch.chdir(tmp_path)
-    code = inproc([*argv, "--no-cache"])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "matplotlib" in err
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    code, out, err = run(*argv)
+    assert code == 2 and "matplotlib" in one_error_line(err)
     assert os.listdir(tmp_path) == []
 
 
-def test_help_documents_the_cache(inproc, capsys):
-    assert inproc(["train", "--help"]) == 0
-    out = capsys.readouterr().out
-    for words in ("--cache-dir", "--no-cache", "JAXNET_CACHE_DIR", "XDG_CACHE_HOME", "~/.cache/jaxnet/xla"):
-        assert words in out
-    assert inproc(["--version"]) == 0
-    assert capsys.readouterr().out.strip().startswith("jaxnet ")
+def test_an_internal_error_is_one_line_exit_70(run, monkeypatch, files):
+    def broken(*a, **k):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(data, "fit_standardize", broken)
+    code, out, err = run("train", "--data", str(files / "binary.csv"), *TRAIN)
+    assert code == 70 and err.count("\n") == 1 and "internal error" in err and "RuntimeError: boom second line" in err

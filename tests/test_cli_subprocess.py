@@ -1,0 +1,134 @@
+"""The ``jaxnet`` command as users run it: ``python -m jaxnet.cli`` in a subprocess (slow).
+
+Never the ``jaxnet`` script on PATH (it may be missing or belong to another
+checkout): ``python -m`` with this checkout first on ``PYTHONPATH``.
+"""
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jaxnet
+from jaxnet import checkpoints
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+
+
+def env(cache):
+    e = dict(os.environ, JAXNET_CACHE_DIR=str(cache), PYTHONWARNINGS="ignore", XLA_PYTHON_CLIENT_PREALLOCATE="false")
+    e["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    e.pop("XDG_CACHE_HOME", None)
+    return e
+
+
+def cli(args, cwd, cache=None, **kw):
+    return subprocess.run([sys.executable, "-m", "jaxnet.cli", *args], cwd=cwd, env=env(cache or cwd / "cache"),
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_sub")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    (d / "train.csv").write_text("f1,f2,label,f3\n" + "".join(f"{a:.6f},{b:.6f},{t},{c:.6f}\n"
+                                                               for (a, b, c), t in zip(x, y)))
+    return d
+
+
+def test_version_is_the_packages(workdir):
+    r = cli(["--version"], workdir)
+    assert r.returncode == 0 and r.stdout.strip() == f"jaxnet {jaxnet.__version__}"
+
+
+def test_train_then_predict_then_check(workdir):
+    plot = ["--plot", "loss.png"] if HAVE_MPL else []
+    r = cli(["train", "--data", "train.csv", "--label", "label", "--hidden", "4", "--steps", "200", "--optimizer",
+             "adam", "--lr", "0.05", "--seed", "1", "--out", "m.safetensors", *plot, "--no-progress"], workdir)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    _, meta = checkpoints.load(workdir / "m.safetensors")
+    assert meta["label"] == ["label"] and meta["test_accuracy"] > meta["baseline_test_accuracy"]
+    assert (workdir / "cache").is_dir() and any((workdir / "cache").iterdir())  # the persistent cache is on
+    if HAVE_MPL:
+        assert (workdir / "loss.png").read_bytes()[:8] == PNG
+    r = cli(["predict", "m.safetensors", "--data", "train.csv", "--no-cache"], workdir, cache=workdir / "nocache")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "row,class,probability_0,probability_1" and len(r.stdout.splitlines()) == 61
+    assert "label column(s) 'label': accuracy" in r.stderr
+    assert not (workdir / "nocache").exists()
+    r = cli(["check", "m.safetensors", "--data", "train.csv"], workdir)
+    assert r.returncode == 0 and r.stdout.strip().endswith("check: OK"), r.stdout + r.stderr
+
+
+def test_bad_csv_is_one_line_exit_2(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,y\n1,2,0\n3,x,1\n")
+    r = cli(["train", "--data", "bad.csv", "--no-progress"], tmp_path)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("jaxnet: error: bad.csv")
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize("option", [["--seed", "1180591620717411303424"], ["--steps", "100000000000"],
+                                    ["--lr", "inf"], ["--out", "/nonexistent/m.safetensors"]])
+def test_overflowing_options_are_one_line_exit_2(tmp_path, option):
+    r = cli(["train", "--data", "breast_cancer", *option], tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and option[0] in r.stderr
+
+
+def test_walkthrough(tmp_path):
+    r = cli(["walkthrough"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "OK: all" in r.stdout and "running on the CPU" not in r.stdout
+
+
+def _read_into(stream, sink):
+    for chunk in iter(lambda: stream.read(1), ""):
+        sink.append(chunk)
+
+
+def test_ctrl_c_saves_the_training_so_far_and_exits_130(tmp_path):
+    """SIGINT once the bar shows steps done: the checkpoint holds those steps, exit 130 within seconds."""
+    args = ["train", "--data", "breast_cancer", "--hidden", "64,64", "--steps", "2000000", "--out", "m.safetensors"]
+    p = subprocess.Popen([sys.executable, "-m", "jaxnet.cli", *args], cwd=tmp_path, env=env(tmp_path / "cache"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = [], []
+    threads = [threading.Thread(target=_read_into, args=(s, sink), daemon=True)
+               for s, sink in ((p.stdout, out), (p.stderr, err))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 300
+    while not re.search(r"\b[1-9]\d*/2000000\b", "".join(err)):  # the bar has counted steps
+        assert p.poll() is None, "".join(out + err)
+        assert time.monotonic() < deadline, "no progress bar: " + "".join(out + err)
+        time.sleep(0.2)
+    sent = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    code = p.wait(timeout=60)
+    waited = time.monotonic() - sent
+    for t in threads:
+        t.join(timeout=5)
+    err_text = "".join(err)
+    assert code == 130, err_text
+    assert waited < 10
+    m = re.search(r"interrupted at step (\d+) of 2000000; saved the training so far \(step \1\) to m.safetensors",
+                  err_text)
+    assert m, err_text
+    _, meta = checkpoints.load(tmp_path / "m.safetensors")
+    assert meta["step"] == int(m.group(1)) > 0 and meta["status"] == "interrupted"
+    assert "Traceback" not in err_text
