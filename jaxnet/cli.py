@@ -940,3 +940,7 @@ def _check_model(args: argparse.Namespace) -> int:
         problems.append("gradients")
     print(f"check: {'OK' if not problems else 'FAILED: ' + ', '.join(p.split(':')[0] for p in problems)}")
     return 0 if not problems else EXIT_CHECK_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
