@@ -131,9 +131,11 @@ def save(
         "jaxnet_version": _JAXNET_VERSION,
         "metadata": user,
     }
-    record["sha256"] = _digest(json.loads(json.dumps(record, allow_nan=False)), arrays)  # the record as load sees it
+    record["sha256"] = "0" * 64  # a placeholder of the digest's length: the header's size is known before hashing
     raw = json.dumps(record, allow_nan=False)
     _check_header_size(arrays, raw)
+    record["sha256"] = _digest(json.loads(raw), arrays)  # of the record as load will parse it
+    raw = json.dumps(record, allow_nan=False)
     try:
         data = safetensors.numpy.save(arrays, metadata={_KEY: raw})
     except safetensors.SafetensorError as e:  # pragma: no cover - _check_header_size catches the known cause
@@ -312,7 +314,7 @@ def _format_version(p: str, record: Any) -> int:
     if not isinstance(record, dict) or "format_version" not in record:
         raise CheckpointError(f"{p}: corrupted jaxnet metadata (no format_version in the record)")
     version = record["format_version"]
-    if isinstance(version, bool) or version not in _KNOWN_VERSIONS:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in _KNOWN_VERSIONS:
         raise CheckpointError(
             f"{p}: unknown checkpoint format_version {version!r}; this jaxnet ({_JAXNET_VERSION}) reads "
             f"{', '.join(map(str, _KNOWN_VERSIONS))} (a newer jaxnet may have written it)"
