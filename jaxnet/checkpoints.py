@@ -61,7 +61,7 @@ import safetensors.numpy
 from jaxnet._validate import INT32_MAX, prepare
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 
-__all__ = ["CheckpointError", "CheckpointWarning", "MAX_HEADER_BYTES", "save", "load"]
+__all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "save"]
 
 _KEY = "jaxnet"
 _FORMAT_VERSION = 2
@@ -299,7 +299,7 @@ def _parse(p: str, data: bytes) -> tuple[dict[str, np.ndarray], Any]:
         header = json.loads(data[8 : 8 + n])
         stored = header.get("__metadata__") or {}
         raw = stored.get(_KEY)
-    except Exception as e:  # safetensors raises its own SafetensorError
+    except (safetensors.SafetensorError, ValueError, TypeError, AttributeError, RecursionError) as e:
         raise CheckpointError(f"{p}: not a valid safetensors file, truncated or corrupted ({e})") from None
     if not isinstance(raw, str):
         raise CheckpointError(f"{p}: a safetensors file but not a jaxnet checkpoint (no {_KEY!r} metadata)")
