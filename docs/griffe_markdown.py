@@ -28,7 +28,7 @@ def markdown_docstring(text: str) -> str:
             indent = lines[i][: len(lines[i]) - len(stripped)]
             block = []
             while i < len(lines) and lines[i].strip():
-                block.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i].lstrip())
+                block.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i].lstrip())
                 i += 1
             if out and out[-1].strip():
                 out.append("")

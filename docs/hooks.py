@@ -40,7 +40,7 @@ def _activations() -> str:
     from jaxnet.network import ACTIVATIONS
 
     rows = ["| `activation=` | function; derivative `f'(z)` used by the hand-derived pass |", "|---|---|"]
-    rows += [f"| `\"{name}\"` | `{_cell(entry.math)}` |" for name, entry in ACTIVATIONS.items()]
+    rows += [f'| `"{name}"` | `{_cell(entry.math)}` |' for name, entry in ACTIVATIONS.items()]
     return "\n".join(rows)
 
 
@@ -52,7 +52,7 @@ def _heads() -> str:
         "|---|---|---|---|",
     ]
     rows += [
-        f"| `\"{name}\"` | {_cell(h.math)} | {h.labels} | {'yes' if h.per_unit else 'no (`m = 1`)'} |"
+        f'| `"{name}"` | {_cell(h.math)} | {h.labels} | {"yes" if h.per_unit else "no (`m = 1`)"} |'
         for name, h in HEADS.items()
     ]
     return "\n".join(rows)
@@ -86,10 +86,17 @@ def _cli() -> str:
 def _api() -> str:
     import jaxnet
 
-    groups: dict[str, list[str]] = {"Functions": [], "Exceptions and warnings": [], "Constants and tables": []}
+    groups: dict[str, list[str]] = {
+        "Functions": [],
+        "Exceptions and warnings": [],
+        "Constants and tables": [],
+        "Modules": [],
+    }
     for name in jaxnet.__all__:
         obj = getattr(jaxnet, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseException):
+        if inspect.ismodule(obj):
+            groups["Modules"].append(name)
+        elif inspect.isclass(obj) and issubclass(obj, BaseException):
             groups["Exceptions and warnings"].append(name)
         elif callable(obj) and not inspect.isclass(obj):
             groups["Functions"].append(name)

@@ -67,7 +67,9 @@ def test_notebook_runs_and_reproduces_the_golden_values(monkeypatch):
         if cell.cell_type == "code":
             cell.outputs = []
     # raises CellExecutionError (with the cell and traceback) on any error
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     text, images, errors = _outputs(json.loads(nbformat.writes(nb)))
     assert not errors
     for value in GOLDEN:
