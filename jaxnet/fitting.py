@@ -22,7 +22,6 @@ What is kept when things go wrong:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -38,7 +37,20 @@ from jaxnet._validate import Params, as_key, positive_int, prepare
 from jaxnet.metrics import scores
 from jaxnet.network import ActivationName, HeadName
 from jaxnet.parallel import check_mesh, place
-from jaxnet.steps import DIVERGENCE_FACTOR, Batches, Config, Cursor, LossFn, State, gradient_fn, resolve_gradients, run_steps
+from jaxnet.steps import (
+    DIVERGENCE_FACTOR,
+    Batches,
+    Config,
+    Cursor,
+    LossFn,
+    State,
+    check_compute_dtype,
+    execution_context,
+    gradient_fn,
+    resolve_gradients,
+    run_steps,
+    shared_optimizer,
+)
 
 __all__ = ["fit", "DivergenceError", "DivergenceWarning", "TrainingInterrupted", "CallbackError", "DEFAULT_OPTIMIZER"]
 
@@ -48,7 +60,6 @@ DEFAULT_OPTIMIZER = optax.sgd(0.1)
 _BUFFER = 10_000  # recorded losses per compiled call at most
 _TARGET_SECONDS = 0.25  # a chunk lasts about this long (progress, callbacks and Ctrl-C between chunks)
 _RECORDED_POINTS = 1000  # record_every="auto" keeps about this many losses per run
-_PRECISIONS = (None, "default", "high", "highest")
 
 
 class _CarriesState:
@@ -117,6 +128,7 @@ def fit(
     head: HeadName = "sigmoid",
     device: jax.Device | None = None,
     precision: str | None = None,
+    compute_dtype: Any = None,
 ) -> tuple[Params, Any, dict]:
     """Train ``params`` on ``(x, y)`` for ``steps`` optimizer steps.
 
@@ -129,8 +141,9 @@ def fit(
 
     - ``steps``: number of optimizer steps (at most 2**31 - 1).
     - ``optimizer``: any ``optax.GradientTransformation`` (default, or ``None``:
-      ``optax.sgd(0.1)``). Reuse one object: a new one is a new program to
-      compile. To change the learning rate without recompiling, use
+      ``optax.sgd(0.1)``). Structurally equal optimizers (same transform, same
+      hyperparameters, e.g. ``optax.adam(1e-2)`` written inline at each call)
+      share one compilation. To change the learning rate without recompiling, use
       ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
       ``opt_state.hyperparams["learning_rate"]`` between calls.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
@@ -163,7 +176,8 @@ def fit(
       ``jax.Device`` (e.g. ``jax.devices("cpu")[0]`` for tiny nets on a GPU
       machine); ``precision``: ``"default"``, ``"high"`` or ``"highest"``
       matmul precision (``jax.default_matmul_precision``; on GPUs ``"default"``
-      float32 matmuls use TF32).
+      float32 matmuls use TF32); ``compute_dtype=jnp.bfloat16``: matmuls in
+      bfloat16 with float32 accumulation, parameters stay float32.
 
     ``params`` (and every other argument) is neither modified nor donated.
 
@@ -188,21 +202,22 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     activation, head = a["activation"], a["head"]
     params, x, y, w = prepare(a["params"], a["x"], a["y"], a["sample_weight"], activation=activation, head=head)
     r: dict[str, Any] = {"activation": activation, "head": head, "steps": positive_int("steps", a["steps"])}
-    r["optimizer"] = optimizer = DEFAULT_OPTIMIZER if a["optimizer"] is None else a["optimizer"]
+    optimizer = DEFAULT_OPTIMIZER if a["optimizer"] is None else a["optimizer"]
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
+    r["optimizer"] = optimizer = shared_optimizer(optimizer)
     r["gradients"] = resolve_gradients(a["gradients"], a["loss_fn"])
     r["loss_fn"] = a["loss_fn"]
+    r["context"] = execution_context(a["device"], a["precision"])
+    r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
     for name, value, allowed in (("on_divergence", a["on_divergence"], ("warn", "raise")),
-                                 ("progress", a["progress"], (True, False, "auto")), ("precision", a["precision"], _PRECISIONS)):
+                                 ("progress", a["progress"], (True, False, "auto"))):
         if not any(value is v or (isinstance(v, str) and value == v) for v in allowed):
             raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
         r[name] = value
     if a["callback"] is not None and not callable(a["callback"]):
         raise TypeError(f"callback: expected a function (step, params, history) or None, got {type(a['callback']).__name__}")
     r["callback"] = a["callback"]
-    if a["device"] is not None and not isinstance(a["device"], jax.Device):
-        raise TypeError(f"device: expected a jax.Device such as jax.devices('cpu')[0] or None, got {a['device']!r}")
     r["device"] = a["device"]
     r["key"] = None if a["key"] is None else as_key(a["key"])
     x, y, w, r["validation"] = _validation_data(a, params, x, y, w, r["key"])
@@ -307,7 +322,7 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
 
 def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
-    cfg = Config(r["optimizer"], gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"]),
+    cfg = Config(r["optimizer"], gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
                  r["record_every"], r["max_blocks"], r["batches"])
     cursor = None if r["batches"] is None else Cursor(np.zeros((), np.int32), np.arange(r["n"], dtype=np.int32))
     carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
@@ -315,9 +330,8 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     run = {"carry": carry, "good": carry, "limit": jnp.asarray(np.inf, dtype), "done": 0, "good_step": 0,
            "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": 8, "t0": time.perf_counter()}
     hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
-    precision = jax.default_matmul_precision(r["precision"]) if r["precision"] else contextlib.nullcontext()
     try:
-        with precision:
+        with r["context"]:
             while run["done"] < r["steps"] and run["stopped"] == "completed":
                 _run_chunk(r, cfg, run, hist, data, key)
     except KeyboardInterrupt:

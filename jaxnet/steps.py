@@ -9,11 +9,13 @@ so one compiled program serves every chunk length and every ``steps``.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnet import _kernels as kernels
@@ -49,17 +51,17 @@ def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str) -> ValueAndGrads:
+def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None) -> ValueAndGrads:
     """``vg(params, x, y, w, with_value) -> (loss or None, grads)``, resolved once in Python before ``jit``.
 
     Cached, so equal options give the same function object (a ``jit`` cache hit).
     """
     if gradients == "manual":
         def manual(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
-            return kernels.value_and_grads(params, x, y, w, activation, head, with_value=with_value)
+            return kernels.value_and_grads(params, x, y, w, activation, head, compute_dtype, with_value=with_value)
 
         return manual
-    fn = loss_fn or partial(kernels.loss, activation=activation, head=head)
+    fn = loss_fn or partial(kernels.loss, activation=activation, head=head, compute_dtype=compute_dtype)
 
     def autodiff(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
         if with_value:
@@ -67,6 +69,52 @@ def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: s
         return None, jax.grad(fn)(params, x, y, w)
 
     return autodiff
+
+
+_SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
+
+
+def _fingerprint(value: Any, depth: int = 0) -> Any:
+    """A hashable description of what a closure computes, or a unique token where it cannot tell.
+
+    Functions are described by their code and the fingerprints of their
+    closure cells, defaults and partial arguments; numbers, strings and arrays
+    by value. Anything else gets ``id()``: two optimizers that hold it never share.
+    """
+    if depth > 12:
+        return ("deep", id(value))
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, jnp.dtype, type)):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__,) + tuple(_fingerprint(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return ("dict",) + tuple((k, _fingerprint(v, depth + 1)) for k, v in sorted(value.items(), key=repr))
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and not isinstance(value, jax.core.Tracer):
+        a = np.asarray(value)
+        return ("array", a.dtype.str, a.shape, a.tobytes())
+    if isinstance(value, partial):
+        return ("partial", _fingerprint(value.func, depth + 1), _fingerprint(value.args, depth + 1),
+                _fingerprint(value.keywords, depth + 1))
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
+        return ("fn", code, cells, _fingerprint(value.__defaults__, depth + 1), _fingerprint(value.__kwdefaults__, depth + 1))
+    return ("object", id(value))
+
+
+def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+    """The first optimizer object seen that computes the same thing (same code, same hyperparameters).
+
+    A new optimizer object is a new program for ``jit``: ``fit(..., optimizer=optax.adam(1e-2))``
+    written inline would compile again at every call. Structurally equal
+    optimizers share the first one's compilation instead.
+    """
+    try:
+        key = _fingerprint((optimizer.init, optimizer.update))
+        hash(key)
+    except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
+        return optimizer
+    return _SHARED.setdefault(key, optimizer)
 
 
 def apply_update(
@@ -92,6 +140,7 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 def make_train_step(
     optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None,
     gradients: str = "auto", activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    device: jax.Device | None = None, precision: str | None = None, compute_dtype: Any = None,
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
@@ -102,6 +151,12 @@ def make_train_step(
     the built-in loss and autodiff for ``loss_fn``. ``x`` and ``y`` are cast to
     the params' dtype and ``y`` is reshaped to the output's shape inside (for
     softmax, pass one-hot rows).
+
+    ``device`` runs the step there (arguments are moved to it);
+    ``precision`` (``"default"``, ``"high"``, ``"highest"``) sets
+    ``jax.default_matmul_precision`` (on GPUs ``"default"`` float32 matmuls use
+    TF32); ``compute_dtype=jnp.bfloat16`` computes the matmuls in bfloat16 with
+    float32 accumulation and float32 parameters (mixed precision).
 
     The step is the hot path: it does not validate. Call
     :func:`jaxnet.validate` once before your loop.
@@ -118,7 +173,9 @@ def make_train_step(
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
     activation_named(activation)
     head_named(head)
-    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head)
+    compute_dtype = check_compute_dtype(compute_dtype)
+    context = execution_context(device, precision)
+    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head, compute_dtype)
 
     @jax.jit
     def step(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
@@ -128,7 +185,42 @@ def make_train_step(
         params, opt_state = apply_update(optimizer, params, opt_state, g)
         return params, opt_state, value
 
-    return step
+    if device is None and precision is None:
+        return step
+
+    def placed(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
+        args = (params, opt_state, x, y) if device is None else jax.device_put((params, opt_state, x, y), device)
+        with context:
+            return step(*args)
+
+    return placed
+
+
+_PRECISIONS = ("default", "high", "highest")
+
+
+def execution_context(device: Any, precision: Any) -> contextlib.AbstractContextManager:
+    """Check ``device``/``precision``; the context that applies ``precision`` (matmul precision) to a call."""
+    if device is not None and not isinstance(device, jax.Device):
+        raise TypeError(f"device: expected a jax.Device such as jax.devices('cpu')[0] or None, got {device!r}")
+    if precision is None:
+        return contextlib.nullcontext()
+    if not isinstance(precision, str) or precision not in _PRECISIONS:
+        raise ValueError(f"precision: expected one of {list(_PRECISIONS)} or None, got {precision!r}")
+    return jax.default_matmul_precision(precision)
+
+
+def check_compute_dtype(compute_dtype: Any) -> Any:
+    """``None`` or a floating dtype for the matmuls (``jnp.bfloat16``, ``jnp.float16``)."""
+    if compute_dtype is None:
+        return None
+    try:
+        dtype = jnp.dtype(compute_dtype)
+    except TypeError:
+        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {dtype}")
+    return dtype
 
 
 DIVERGENCE_FACTOR = 1e3

@@ -227,3 +227,27 @@ def test_float32_fit_keeps_float32(toy):
     p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
     out, _, history = jaxnet.fit(p32, x, y, steps=5, progress=False)
     assert all(v.dtype == jnp.float32 for v in out.values()) and history["loss"].dtype == np.float32
+
+
+def test_structurally_equal_optimizers_share_one_compilation(toy, count_compiles):
+    params, x, y = toy
+    with optax_promotion():
+        first = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)
+        with count_compiles() as compiles:
+            again = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)  # a new object
+        assert compiles() == 0
+        other = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-3), steps=5, progress=False)
+    assert_same(first[0], again[0])
+    assert not np.allclose(first[0]["W1"], other[0]["W1"])  # a different learning rate is not shared
+
+
+def test_an_optimizer_holding_an_unknown_object_is_never_shared():
+    class Opaque:
+        scale = 0.1
+
+    def make(o):
+        return optax.GradientTransformation(lambda p: optax.EmptyState(),
+                                            lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s))
+
+    a, b = make(Opaque()), make(Opaque())
+    assert jaxnet.steps.shared_optimizer(a) is a and jaxnet.steps.shared_optimizer(b) is b
