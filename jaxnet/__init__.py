@@ -10,7 +10,8 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 """
 
 from jaxnet._validate import validate
-from jaxnet.checkpoints import CheckpointError, load, save
+from jaxnet._version import __version__
+from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
 from jaxnet.data import DataError, load_breast_cancer, load_csv
 from jaxnet.fitting import (
     DEFAULT_OPTIMIZER,
@@ -29,9 +30,10 @@ from jaxnet.parallel import data_parallel_mesh
 from jaxnet.sweeps import sweep
 from jaxnet.steps import make_train_step, sgd
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointWarning",
+    "__version__",
     "CallbackError",
     "TrainingInterrupted",
     "accuracy",

@@ -4,7 +4,7 @@ A checkpoint holds the tensors ``W1, b1, …, WL, bL`` and, in the safetensors
 metadata under the key ``"jaxnet"``, a JSON record (``format_version`` 2)::
 
     {"format_version": 2, "layer_sizes": [2, 3, 1], "dtype": "float32",
-     "activation": "relu", "head": "sigmoid", "jaxnet_version": "0.1.0",
+     "activation": "relu", "head": "sigmoid", "jaxnet_version": "0.2.0",
      "metadata": {...the caller's own JSON...}, "sha256": "<64 hex digits>"}
 
 **Checksum.** ``sha256`` is the SHA-256 of the record without that field, as
@@ -36,7 +36,6 @@ non-finite. :func:`save` refuses the same things up front (``ValueError`` /
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -58,6 +57,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from jaxnet._version import __version__
 from jaxnet._validate import INT32_MAX, prepare
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 
@@ -74,14 +74,7 @@ MAX_HEADER_BYTES = 100_000_000
 _TMP_GRACE_S = 2.0 if fcntl is not None else 600.0  # see _remove_stale_temps
 
 
-def _installed_version() -> str:
-    try:
-        return importlib.metadata.version("jaxnet")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-        return "unknown"
-
-
-_JAXNET_VERSION = _installed_version()
+_JAXNET_VERSION = __version__
 
 
 class CheckpointError(ValueError):
