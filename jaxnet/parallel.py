@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-__all__ = ["data_parallel_mesh", "check_mesh", "place"]
+__all__ = ["data_parallel_mesh", "check_mesh", "place", "small_problem_device", "CROSSOVER_WORK"]
 
 
 def data_parallel_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
@@ -69,3 +69,24 @@ def place(mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, 
     if device is not None:
         return jax.device_put((carry, data, key), device)
     return carry, data, key
+
+
+CROSSOVER_WORK = 1 << 20
+"""Multiply-adds per training step (batch x sum of in x out over layers) below which a CPU core beats an
+accelerator: there a step is a few kernel launches of microseconds each, while the CPU runs the whole
+worked-example step in ~70 ns. An estimate, to be refined by the GPU benchmark (``benchmarks/``)."""
+
+
+def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device | None, str]:
+    """``(jax.devices("cpu")[0], one line saying so)`` for a problem below :data:`CROSSOVER_WORK` when JAX's
+    default backend is an accelerator; ``(None, "")`` otherwise (CPU-only machines, big problems).
+
+    >>> small_problem_device((2, 3, 1), 1)[0] is None or small_problem_device((2, 3, 1), 1)[0].platform == "cpu"
+    True
+    """
+    work = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if jax.default_backend() == "cpu" or work >= CROSSOVER_WORK:
+        return None, ""
+    note = (f"running on the CPU: {work:,} multiply-adds per step is below the {jax.default_backend().upper()} "
+            f"crossover ({CROSSOVER_WORK:,}), where kernel launches cost more than the arithmetic")
+    return jax.devices("cpu")[0], note
