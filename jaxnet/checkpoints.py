@@ -4,7 +4,7 @@ A checkpoint holds the tensors ``W1, b1, …, WL, bL`` and, in the safetensors
 metadata under the key ``"jaxnet"``, a JSON record (``format_version`` 2)::
 
     {"format_version": 2, "layer_sizes": [2, 3, 1], "dtype": "float32",
-     "activation": "relu", "head": "sigmoid", "jaxnet_version": "0.1.0",
+     "activation": "relu", "head": "sigmoid", "jaxnet_version": "0.2.0",
      "metadata": {...the caller's own JSON...}, "sha256": "<64 hex digits>"}
 
 **Checksum.** ``sha256`` is the SHA-256 of the record without that field, as
@@ -36,7 +36,6 @@ non-finite. :func:`save` refuses the same things up front (``ValueError`` /
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -58,10 +57,11 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from jaxnet._version import __version__
 from jaxnet._validate import INT32_MAX, prepare
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 
-__all__ = ["CheckpointError", "CheckpointWarning", "MAX_HEADER_BYTES", "save", "load"]
+__all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "save"]
 
 _KEY = "jaxnet"
 _FORMAT_VERSION = 2
@@ -74,14 +74,7 @@ MAX_HEADER_BYTES = 100_000_000
 _TMP_GRACE_S = 2.0 if fcntl is not None else 600.0  # see _remove_stale_temps
 
 
-def _installed_version() -> str:
-    try:
-        return importlib.metadata.version("jaxnet")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-        return "unknown"
-
-
-_JAXNET_VERSION = _installed_version()
+_JAXNET_VERSION = __version__
 
 
 class CheckpointError(ValueError):
@@ -131,9 +124,11 @@ def save(
         "jaxnet_version": _JAXNET_VERSION,
         "metadata": user,
     }
-    record["sha256"] = _digest(json.loads(json.dumps(record, allow_nan=False)), arrays)  # the record as load sees it
+    record["sha256"] = "0" * 64  # a placeholder of the digest's length: the header's size is known before hashing
     raw = json.dumps(record, allow_nan=False)
     _check_header_size(arrays, raw)
+    record["sha256"] = _digest(json.loads(raw), arrays)  # of the record as load will parse it
+    raw = json.dumps(record, allow_nan=False)
     try:
         data = safetensors.numpy.save(arrays, metadata={_KEY: raw})
     except safetensors.SafetensorError as e:  # pragma: no cover - _check_header_size catches the known cause
@@ -297,7 +292,7 @@ def _parse(p: str, data: bytes) -> tuple[dict[str, np.ndarray], Any]:
         header = json.loads(data[8 : 8 + n])
         stored = header.get("__metadata__") or {}
         raw = stored.get(_KEY)
-    except Exception as e:  # safetensors raises its own SafetensorError
+    except (safetensors.SafetensorError, ValueError, TypeError, AttributeError, RecursionError) as e:
         raise CheckpointError(f"{p}: not a valid safetensors file, truncated or corrupted ({e})") from None
     if not isinstance(raw, str):
         raise CheckpointError(f"{p}: a safetensors file but not a jaxnet checkpoint (no {_KEY!r} metadata)")
@@ -312,7 +307,7 @@ def _format_version(p: str, record: Any) -> int:
     if not isinstance(record, dict) or "format_version" not in record:
         raise CheckpointError(f"{p}: corrupted jaxnet metadata (no format_version in the record)")
     version = record["format_version"]
-    if isinstance(version, bool) or version not in _KNOWN_VERSIONS:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in _KNOWN_VERSIONS:
         raise CheckpointError(
             f"{p}: unknown checkpoint format_version {version!r}; this jaxnet ({_JAXNET_VERSION}) reads "
             f"{', '.join(map(str, _KNOWN_VERSIONS))} (a newer jaxnet may have written it)"
