@@ -489,15 +489,33 @@ def _balanced(pred: np.ndarray, t: np.ndarray) -> float:
 
 def _complement_group(b: np.ndarray, t: np.ndarray, threshold: float) -> np.ndarray:
     """Columns of boolean ``b`` (N, m) that, with ``t``, form a one-hot group
-    (``t`` is on exactly when none of them is), or an empty index array."""
-    group = np.flatnonzero((b & t[:, None]).sum(axis=0) <= (1.0 - threshold) * t.sum())
-    while group.size >= 2:  # drop the column that most often shares a row with another
-        on = b[:, group]
-        alone = (on & (on.sum(axis=1) == 1)[:, None]).sum(axis=0) / on.sum(axis=0)
-        worst = int(np.argmin(alone))
-        if alone[worst] >= threshold:
+    (``t`` is on exactly when none of them is), or an empty index array.
+
+    Candidates are the columns almost never on with ``t``; the one that least
+    often is the only candidate on in its rows is dropped until each is alone
+    in >= ``threshold`` of its rows (counts updated on the dropped column's
+    rows only, so the cost is O(N m + ones * m)).
+    """
+    with_t = np.count_nonzero(b[t], axis=0)
+    group = np.flatnonzero((with_t <= (1.0 - threshold) * t.sum()) & b.any(axis=0))
+    if group.size < 2:
+        return group[:0]
+    on = b[:, group]
+    count = np.count_nonzero(on, axis=1)
+    alone = np.count_nonzero(on[count == 1], axis=0)
+    total = np.count_nonzero(on, axis=0)
+    active = np.ones(group.size, dtype=bool)
+    while active.sum() >= 2:
+        share = np.where(active, alone / total, np.inf)
+        worst = int(np.argmin(share))
+        if share[worst] >= threshold:
             break
-        group = np.delete(group, worst)
+        active[worst] = False
+        rows = np.flatnonzero(on[:, worst])
+        count[rows] -= 1
+        now_alone = rows[count[rows] == 1]
+        np.add.at(alone, (on[now_alone] & active).argmax(axis=1), 1)
+    group = group[active]
     if group.size >= 2 and _balanced(~b[:, group].any(axis=1), t) >= threshold:
         return group
     return group[:0]
@@ -546,12 +564,19 @@ def leaky_columns(
         )
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.5 < threshold <= 1.0:
         raise ValueError(f"threshold: expected a number in (0.5, 1], got {threshold!r}")
-    binary = np.flatnonzero(((x == 0.0) | (x == 1.0)).all(axis=0) & (x.min(axis=0) < x.max(axis=0)))
-    b = x[:, binary] == 1.0
+    one = x == 1.0
+    is_binary = (one | (x == 0.0)).all(axis=0) & one.any(axis=0) & ~one.all(axis=0)  # 0/1, both present
+    binary = np.flatnonzero(is_binary)
+    b = np.compress(is_binary, one, axis=1)
     flagged = np.zeros(binary.size, dtype=bool)
+    ones = np.count_nonzero(b, axis=0)
     for t in _binary_targets(y):
-        same = np.array([_balanced(b[:, j], t) >= threshold for j in range(binary.size)], dtype=bool)
-        opposite = np.array([_balanced(~b[:, j], t) >= threshold for j in range(binary.size)], dtype=bool)
+        n1 = int(t.sum())
+        n0 = t.size - n1
+        on_t = np.count_nonzero(b[t], axis=0)  # rows where c and t are on
+        on_not_t = ones - on_t  # c on, t off
+        same = (on_t / n1 >= threshold) & ((n0 - on_not_t) / n0 >= threshold)
+        opposite = ((n1 - on_t) / n1 >= threshold) & (on_not_t / n0 >= threshold)
         flagged |= same | opposite
         flagged[_complement_group(b, t, threshold)] = True
     if y.ndim == 2 and y.shape[1] >= 2 and ((y == 0.0) | (y == 1.0)).all():

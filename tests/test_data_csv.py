@@ -410,3 +410,11 @@ def test_standardize_rejects_non_finite_data_and_bad_statistics():
         data.apply_standardize(np.zeros((2, 1)), np.zeros(1), np.zeros(1))
     with pytest.raises(ValueError, match="mean, std"):
         data.apply_standardize(np.zeros((2, 1)), np.array([np.nan]), np.ones(1))
+
+
+def test_several_labels_with_an_all_zero_label_column_warn_nothing_spurious():
+    cls, pixels, one_hot = digits_like()
+    y = np.concatenate([one_hot[:, :3], np.zeros((len(cls), 1))], axis=1)  # a label column never on
+    x = np.concatenate([pixels, (cls[:, None] >= 3).astype(float)], axis=1)  # "none of is_0..is_2"
+    with np.errstate(all="raise"):
+        assert data.leaky_columns(x, y, ["p0", "p1", "p2", "p3", "other"]) == ["other"]
