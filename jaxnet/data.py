@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from importlib import resources
-from itertools import chain
+from itertools import chain, islice
 from typing import Literal, TextIO
 
 import numpy as np
@@ -207,23 +207,36 @@ def _store(outs: list[np.ndarray], n: int, parts: list[np.ndarray]) -> list[np.n
     return outs
 
 
-def _chunks(p: str, reader, width: int, size: int) -> Iterator[tuple[list[list[str]], list[int]]]:
-    """``(rows, line numbers)`` of at most ``size`` rows of ``width`` cells; blank lines skipped."""
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    for row in reader:
-        if len(row) != width:
-            if not any(c.strip() for c in row):
-                continue  # blank line
-            raise DataError(f"{p}: line {reader.line_num}: has {len(row)} cells, expected {width} "
-                            f"(one per header column)")
-        rows.append(row)
-        lines.append(reader.line_num)
-        if len(rows) == size:
-            yield rows, lines
-            rows, lines = [], []
-    if rows:
-        yield rows, lines
+def _line_breaks(cells: list[str]) -> int:
+    """Line breaks inside a row's (quoted) cells, counted as ``csv.reader.line_num`` does."""
+    return sum(c.count("\n") + c.count("\r") - c.count("\r\n") for c in cells)
+
+
+def _chunks(p: str, reader, width: int, size: int) -> Iterator[tuple[list[list[str]], Sequence[int]]]:
+    """``(rows, line numbers)`` of at most ``size`` rows of ``width`` cells; blank lines skipped.
+
+    Rows are taken in bulk; the line of each row is worked out only for a
+    chunk that is not one row per line (blank lines, quoted line breaks).
+    """
+    start = reader.line_num
+    while rows := list(islice(reader, size)):
+        end = reader.line_num
+        if end - start == len(rows) and set(map(len, rows)) == {width}:
+            yield rows, range(start + 1, end + 1)
+        else:
+            kept, lines, line = [], [], start
+            for row in rows:
+                line += 1 + _line_breaks(row)
+                if len(row) != width:
+                    if not any(c.strip() for c in row):
+                        continue  # blank line
+                    raise DataError(f"{p}: line {line}: has {len(row)} cells, expected {width} "
+                                    f"(one per header column)")
+                kept.append(row)
+                lines.append(line)
+            if kept:
+                yield kept, lines
+        start = end
 
 
 def _read_columns(p: str, groups: Sequence[tuple[Sequence[str], np.dtype]], progress: Progress) -> list[np.ndarray]:

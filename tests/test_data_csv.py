@@ -418,3 +418,19 @@ def test_several_labels_with_an_all_zero_label_column_warn_nothing_spurious():
     x = np.concatenate([pixels, (cls[:, None] >= 3).astype(float)], axis=1)  # "none of is_0..is_2"
     with np.errstate(all="raise"):
         assert data.leaky_columns(x, y, ["p0", "p1", "p2", "p3", "other"]) == ["other"]
+
+
+@pytest.mark.parametrize("chunk_cells", [7, 1 << 16])
+def test_line_numbers_count_quoted_line_breaks_and_blank_lines(tmp_path, monkeypatch, chunk_cells):
+    monkeypatch.setattr(data, "_CHUNK_CELLS", chunk_cells)
+    p = tmp_path / "q.csv"
+    head = b'id,a,y\n"x\ny",1,0\n"p\r\nq",2,1\n\n  \n"r\rs",3,0\n'  # rows end on lines 3, 5, 9 (csv's line_num)
+    p.write_bytes(head)
+    x, y, _ = data.load_csv(p, ignore="id")
+    np.testing.assert_array_equal(x[:, 0], [1.0, 2.0, 3.0])
+    p.write_bytes(head + b"z,bad,1\n")
+    raises_data_error(p, "line 10,", "column 2 ('a')", "'bad'", ignore="id")
+    p.write_bytes(head + b"z,1\n")
+    raises_data_error(p, "line 10:", "2 cells", ignore="id")
+    p.write_bytes(b'id,a,y\n"x\ny",1,0\n' + b"z,1,1\n" * 5 + b"z,1e999,1\n")
+    raises_data_error(p, "line 9,", "overflows float64", ignore="id")
