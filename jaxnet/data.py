@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import operator
 import os
 import re
@@ -101,11 +102,13 @@ def _header(p: str, reader: Iterator[list[str]], line_num) -> list[str]:
             f"{p}: line {line_num()} looks like data, not a header (every cell is a number: {shown}); "
             f"the first line must hold the column names"
         )
+    seen: set[str] = set()
     for j, name in enumerate(header):
         if not name:
             raise DataError(f"{p}: line {line_num()}: column {j + 1} has an empty name")
-        if name in header[:j]:
+        if name in seen:
             raise DataError(f"{p}: line {line_num()}: column name {name!r} appears twice")
+        seen.add(name)
     return header
 
 
@@ -160,7 +163,7 @@ def _why_not_a_number(cell: str, name: str) -> str:
     except ValueError:
         return (f"text; if {name!r} is an id or other text column, leave it out with "
                 f"ignore=[{name!r}] (jaxnet train --ignore {name})")
-    if v != v or v in (float("inf"), float("-inf")):
+    if not math.isfinite(v):
         return "NaN and infinity are not data"
     return "write plain decimal or scientific notation such as 12, -0.5 or 3e-4"
 
@@ -253,7 +256,8 @@ def _read_columns(p: str, groups: Sequence[tuple[Sequence[str], np.dtype]], prog
         try:
             reader = csv.reader(_lines(f, bar))
             header = _header(p, reader, lambda: reader.line_num)
-            idx = [header.index(name) for names, _ in groups for name in names]
+            where = {name: j for j, name in enumerate(header)}
+            idx = [where[name] for names, _ in groups for name in names]
             bounds = np.cumsum([0] + [len(names) for names, _ in groups])
             getter = operator.itemgetter(*idx)
             for rows, lines in _chunks(p, reader, len(header), max(1, _CHUNK_CELLS // len(header))):
@@ -292,14 +296,16 @@ def _names(value: ColumnNames, what: str) -> list[str] | None:
         )
     if not names or not all(names):
         raise ValueError(f"{what}: expected non-empty column names, got {value!r}")
-    twice = sorted({s for s in names if names.count(s) > 1})
+    seen: set[str] = set()
+    twice = sorted({s for s in names if s in seen or seen.add(s)})
     if twice:
         raise ValueError(f"{what}: column(s) {_short_list(twice)} named twice in {value!r}")
     return names
 
 
 def _missing(p: str, header: list[str], names: Sequence[str], what: str) -> None:
-    missing = [s for s in names if s not in header]
+    present = set(header)
+    missing = [s for s in names if s not in present]
     if missing:
         noun = "column" if len(missing) == 1 else "columns"
         raise DataError(f"{p}: no {what} {noun} {_short_list(missing)} (columns: {_short_list(header)})")
@@ -323,7 +329,8 @@ def _split_columns(p: str, header: list[str], label: ColumnNames, ignore: Column
     if both:
         raise ValueError(f"label, ignore: column(s) {_short_list(both)} are both a label and ignored")
     _missing(p, header, labels, "label")
-    features = [h for h in header if h not in labels and h not in ignored]
+    dropped = set(labels) | set(ignored)
+    features = [h for h in header if h not in dropped]
     if not features:
         raise DataError(f"{p}: only the label column(s) {_short_list(labels)}, expected feature columns too")
     return features, labels, one
@@ -438,7 +445,8 @@ def load_features(
     if names is None:
         raise TypeError("feature_names: expected column names, got None")
     header = csv_header(p)
-    missing = [n for n in names if n not in header]
+    present = set(header)
+    missing = [n for n in names if n not in present]
     if missing:
         raise DataError(
             f"{p}: missing feature column(s) {_short_list(missing)} (columns: {_short_list(header)})"
