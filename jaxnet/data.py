@@ -27,6 +27,7 @@ import math
 import operator
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from itertools import chain, islice
@@ -296,8 +297,7 @@ def _names(value: ColumnNames, what: str) -> list[str] | None:
         )
     if not names or not all(names):
         raise ValueError(f"{what}: expected non-empty column names, got {value!r}")
-    seen: set[str] = set()
-    twice = sorted({s for s in names if s in seen or seen.add(s)})
+    twice = sorted(s for s, k in Counter(names).items() if k > 1)
     if twice:
         raise ValueError(f"{what}: column(s) {_short_list(twice)} named twice in {value!r}")
     return names
@@ -315,16 +315,13 @@ def _split_columns(p: str, header: list[str], label: ColumnNames, ignore: Column
     """``(feature names, label names, one_label)`` for a header; ``one_label``: y is (N,)."""
     ignored = _names(ignore, "ignore") or []
     _missing(p, header, ignored, "ignore")
-    if isinstance(label, str) and label.strip() in header:
-        labels, one = [label.strip()], True  # a name that itself holds a comma
-    else:
-        labels = _names(label, "label")
-        one = labels is None or (isinstance(label, str) and len(labels) == 1)
-        if labels is None:
-            kept = [h for h in header if h not in ignored]
-            labels = kept[-1:]
-            if not labels:
-                raise DataError(f"{p}: every column is ignored, no label left")
+    named = [label.strip()] if isinstance(label, str) and label.strip() in header else _names(label, "label")
+    one = label is None or isinstance(label, str) and len(named or ()) == 1  # y (N,), else (N, k)
+    if named is None:  # the default: the last column not ignored
+        named = [h for h in header if h not in ignored][-1:]
+        if not named:
+            raise DataError(f"{p}: every column is ignored, no label left")
+    labels: list[str] = named
     both = [s for s in labels if s in ignored]
     if both:
         raise ValueError(f"label, ignore: column(s) {_short_list(both)} are both a label and ignored")
@@ -537,7 +534,7 @@ def _complement_group(b: np.ndarray, t: np.ndarray, threshold: float) -> np.ndar
         now_alone = rows[count[rows] == 1]
         np.add.at(alone, (on[now_alone] & active).argmax(axis=1), 1)
     group = group[active]
-    if group.size >= 2 and _balanced(~b[:, group].any(axis=1), t) >= threshold:
+    if group.size >= 2 and _balanced(np.logical_not(b[:, group].any(axis=1)), t) >= threshold:
         return group
     return group[:0]
 
