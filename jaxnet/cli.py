@@ -17,10 +17,10 @@ Exit codes (the same for every command):
 130   interrupted (Ctrl-C); ``train`` saves the training so far to ``--out``
 ====  =====================================================================
 
-On a machine whose default JAX backend is not the CPU, problems smaller than
-:data:`GPU_CROSSOVER` multiply-adds per step run on the CPU, with one line
-saying so: a tiny network is many times slower on a GPU, where every step
-costs several kernel launches.
+On a machine whose default JAX backend is an accelerator, problems below
+:data:`jaxnet.parallel.CROSSOVER_WORK` multiply-adds per step run on the CPU,
+with one line saying so: a tiny network is many times slower on a GPU, where
+every step costs several kernel launches.
 
 >>> main(["--version"])  # doctest: +SKIP
 jaxnet 0.2.0
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
 import math
 import os
@@ -49,9 +48,10 @@ import optax
 import jaxnet
 from jaxnet import _validate, checkpoints, data
 from jaxnet.cache import enable_compilation_cache
-from jaxnet.network import ACTIVATIONS, HEADS, param_keys
+from jaxnet.network import ACTIVATIONS, HEADS
+from jaxnet.parallel import small_problem_device
 
-__all__ = ["main", "GPU_CROSSOVER", "EXIT_CHECK_FAILED", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_FAILED_TRAINING",
+__all__ = ["main", "EXIT_CHECK_FAILED", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_FAILED_TRAINING",
            "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
 
 EXIT_CHECK_FAILED = 1
@@ -60,9 +60,6 @@ EXIT_DIVERGED = 3
 EXIT_FAILED_TRAINING = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
-
-GPU_CROSSOVER = 2**24
-"""Multiply-adds per training step (rows x weights) below which the CLI runs on the CPU on a GPU machine."""
 
 SEED_MAX = 2**63 - 1
 NUMERICAL_MAX_PARAMS = 4096  # central differences need one loss pair per parameter
@@ -308,19 +305,16 @@ def _check_plot(flag: str, path: str) -> None:
 
 # ---------------------------------------------------------------- small problems on the CPU
 @contextlib.contextmanager
-def _on_cpu_if_small(macs: float, what: str, out: TextIO) -> Iterator[None]:
-    """Run the block on the CPU when the default backend is not the CPU and ``macs`` is below the crossover."""
-    if jax.default_backend() == "cpu" or macs >= GPU_CROSSOVER:
+def _small_on_cpu(sizes: Sequence[int], rows: int, out: TextIO) -> Iterator[None]:
+    """Run the block on the CPU, saying so in one line, when the default backend is an accelerator and the
+    problem is below its crossover (:func:`jaxnet.parallel.small_problem_device`); else where JAX puts it."""
+    device, note = small_problem_device(sizes, rows)
+    if device is None:
         yield
         return
-    print(f"running on the CPU: {what} ({macs:.2g} multiply-adds per step) is below the GPU crossover "
-          f"({GPU_CROSSOVER:.2g})", file=out)
-    with jax.default_device(jax.devices("cpu")[0]):
+    print(note, file=out, flush=True)
+    with jax.default_device(device):
         yield
-
-
-def _macs(sizes: Sequence[int], rows: int) -> float:
-    return float(rows) * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 # ---------------------------------------------------------------- walkthrough
@@ -329,7 +323,7 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
     if args.plot:
         _check_plot("--plot", args.plot)
-    with _on_cpu_if_small(_macs((2, 3, 1), 1), "the 2-3-1 worked example", sys.stdout):
+    with _small_on_cpu((2, 3, 1), 1, sys.stdout):
         numbers = walkthrough.walkthrough_numbers()  # computed once, for the report and the picture
         code = walkthrough.report(numbers)
     if args.plot:
@@ -339,18 +333,6 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def _csv_header(path: str) -> list[str]:
-    """The column names of a CSV's header line (the data module reports a bad file in detail)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            for row in csv.reader(f):
-                if any(c.strip() for c in row):
-                    return [c.strip() for c in row]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    return []
-
-
 def _load_training_data(source: str, labels: list[str], ignore: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """``(x, y, feature names, label names)`` of ``--data``: y is ``(N,)`` for one label column, else ``(N, k)``."""
     if source == "breast_cancer":
@@ -359,12 +341,8 @@ def _load_training_data(source: str, labels: list[str], ignore: list[str]) -> tu
                               "'target'; use a CSV file for other columns")
         x, y, names = data.load_breast_cancer()
         return x, y, list(names), ["target"]
-    header = _csv_header(source)
-    if not labels and header:
-        kept = [c for c in header if c not in ignore]
-        labels = kept[-1:]  # the last column that is not ignored
-    label: Any = labels[0] if len(labels) == 1 else (labels or None)
-    x, y, names = data.load_csv(source, label=label, ignore=ignore or None)
+    _, labels = data.csv_columns(source, label=labels or None, ignore=ignore or None)  # default: the last column
+    x, y, names = data.load_csv(source, label=labels[0] if len(labels) == 1 else labels, ignore=ignore or None)
     return x, y, list(names), labels
 
 
@@ -472,7 +450,7 @@ def _train(args: argparse.Namespace) -> int:
           + (f", early stopping after {args.early_stopping} evaluations without improvement"
              if args.early_stopping else ""))
     rows = args.batch_size or n_train
-    with _on_cpu_if_small(_macs(sizes, rows), f"a {net} network on {rows} rows", sys.stdout):
+    with _small_on_cpu(sizes, rows, sys.stdout):
         return _train_parts(args, parts, sizes, head, features, labels, ignore)
 
 
@@ -716,8 +694,7 @@ def _predict(args: argparse.Namespace) -> int:
     x = _model_inputs(args.data, meta)
     labels = _label_names(meta)
     sizes = meta["layer_sizes"]
-    with _on_cpu_if_small(_macs(sizes, len(x)), f"{len(x)} rows through a {'-'.join(map(str, sizes))} network",
-                          sys.stderr):
+    with _small_on_cpu(sizes, len(x), sys.stderr):
         xj = jnp.asarray(x, params["W1"].dtype)
         out = np.asarray(jaxnet.forward(params, xj, activation=activation, head=head), np.float64)
         table = _prediction_table(out.reshape(len(x), -1), head, labels)
@@ -739,7 +716,7 @@ def _labelled_targets(y: np.ndarray, head: str) -> np.ndarray:
 
 def _score_labelled(path: str, params: dict, x: jax.Array, labels: list[str], head: str, activation: str) -> None:
     """When the CSV has the model's label column(s), print the metrics on them to stderr."""
-    header = _csv_header(path)
+    header = data.csv_header(path)
     present = [n for n in labels if n in header]
     if not present:
         return
@@ -767,7 +744,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.model is not None and args.nets != 5:
         raise _UsageError("argument --nets: only without MODEL (random networks)")
     jax.config.update("jax_enable_x64", True)  # the comparison runs in float64
-    with _on_cpu_if_small(0.0, "the float64 gradient check", sys.stdout):
+    with _small_on_cpu((1, 1), 1, sys.stdout):  # a few small float64 nets: always below the crossover
         return _check_model(args) if args.model is not None else _check_random(args)
 
 
@@ -881,7 +858,7 @@ def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray 
         problems.append(f"data: {e}")
         print(f"data: FAILED: {' '.join(str(e).split())}")
         return None, None
-    header, labels = _csv_header(path), _label_names(meta)
+    header, labels = data.csv_header(path), _label_names(meta)
     features = meta.get("feature_names") or []
     has_labels = bool(labels) and all(n in header for n in labels)
     y = _labelled_targets(data.load_features(path, labels), meta.get("head", "sigmoid")) if has_labels else None
