@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
+import itertools
 import math
 import os
 import sys
@@ -48,11 +48,18 @@ import optax
 import jaxnet
 from jaxnet import _validate, checkpoints, data
 from jaxnet.cache import enable_compilation_cache
-from jaxnet.network import ACTIVATIONS, HEADS
+from jaxnet.network import ACTIVATIONS, HEADS, ActivationName, HeadName
 from jaxnet.parallel import small_problem_device
 
-__all__ = ["main", "EXIT_CHECK_FAILED", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_FAILED_TRAINING",
-           "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
+__all__ = [
+    "EXIT_CHECK_FAILED",
+    "EXIT_DIVERGED",
+    "EXIT_FAILED_TRAINING",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "main",
+]
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -104,8 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _setup_cache(args)
         return int(args.run(args))
-    except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError,
-            ImportError) as e:
+    except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError, ImportError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         print("jaxnet: interrupted", file=sys.stderr)
@@ -113,8 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug: one line, the traceback on request
         if os.environ.get("JAXNET_DEBUG"):
             raise
-        print(f"jaxnet: internal error (please report it; JAXNET_DEBUG=1 shows the traceback): "
-              f"{type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(
+            f"jaxnet: internal error (please report it; JAXNET_DEBUG=1 shows the traceback): "
+            f"{type(e).__name__}: {' '.join(str(e).split())}",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 
@@ -172,11 +181,16 @@ def _fraction(text: str, *, zero: bool = False) -> float:
     return value
 
 
+def _fraction_or_zero(text: str) -> float:
+    return _fraction(text, zero=True)
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     parts = [t.strip() for t in text.split(",")] if text.strip() else []
     if not all(t.isdigit() and 1 <= int(t) <= 1_000_000 for t in parts):
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths 1..1000000 like 16,16 ('' for none), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated widths 1..1000000 like 16,16 ('' for none), got {text!r}"
+        )
     return tuple(int(t) for t in parts)
 
 
@@ -192,81 +206,153 @@ def _names(values: Sequence[str] | None, flag: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- the parser
+def _option(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return flags, kwargs
+
+
+_TRAIN_OPTIONS = [
+    _option(
+        "--data",
+        required=True,
+        metavar="breast_cancer|PATH.csv",
+        help="'breast_cancer' (shipped) or a CSV with a header line",
+    ),
+    _option(
+        "--label",
+        action="append",
+        metavar="COL[,COL…]",
+        help="label column(s); several make a multi-label (sigmoid) or one-hot model (default: the last column)",
+    ),
+    _option("--ignore", action="append", metavar="COL[,COL…]", help="columns to drop (ids, notes, …)"),
+    _option(
+        "--head",
+        choices=sorted(HEADS),
+        help="output head (default: inferred from the labels: 0/1 -> sigmoid, classes 0..C-1 with C > 2 -> "
+        "softmax, anything else -> identity, i.e. regression)",
+    ),
+    _option("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation (default relu)"),
+    _option(
+        "--hidden",
+        type=_hidden,
+        default=(16, 16),
+        metavar="N,N,…",
+        help="hidden layer widths (default 16,16; '' for none)",
+    ),
+    _option("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)"),
+    _option("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)"),
+    _option("--steps", type=_count, default=500, help="training steps (default 500)"),
+    _option("--batch-size", type=_count, metavar="B", help="minibatch size (default: the full training set)"),
+    _option("--test-fraction", type=_fraction, default=0.2, help="fraction held out for testing (default 0.2)"),
+    _option(
+        "--val-fraction",
+        type=_fraction_or_zero,
+        default=0.1,
+        help="fraction of the training part held out for validation (default 0.1; 0 for none)",
+    ),
+    _option(
+        "--early-stopping",
+        type=_count,
+        metavar="N",
+        help="stop after N evaluations without a better validation loss; keep the best parameters",
+    ),
+    _option(
+        "--eval-every",
+        type=_count,
+        metavar="STEPS",
+        help="evaluate on the validation part every STEPS steps (default: steps / 20)",
+    ),
+    _option("--seed", type=_seed, default=0, help="seed for the splits, the initialisation and the batches"),
+    _option(
+        "--out", default="model.safetensors", metavar="PATH", help="checkpoint to write (default model.safetensors)"
+    ),
+    _option("--plot", metavar="PNG", help="save the train and validation loss curves"),
+    _option("--no-progress", action="store_true", help="no progress bar"),
+]
+
+_PREDICT_OPTIONS = [
+    _option("checkpoint", help="a checkpoint written by 'jaxnet train'"),
+    _option("--data", required=True, metavar="PATH.csv", help="CSV with (at least) the model's feature columns"),
+    _option("--out", metavar="PATH.csv", help="write the predictions to this file instead of stdout"),
+]
+
+_CHECK_OPTIONS = [
+    _option("model", nargs="?", metavar="MODEL.safetensors", help="a checkpoint to verify"),
+    _option("--data", metavar="PATH.csv", help="with MODEL: rows to check the gradients on, and its columns"),
+    _option("--nets", type=_count, default=5, help="without MODEL: how many random networks (default 5)"),
+    _option("--seed", type=_seed, default=0, help="seed for the networks and data (default 0)"),
+    _option(
+        "--tol",
+        type=_positive_float,
+        default=1e-6,
+        help="largest allowed disagreement, relative to max(1, largest gradient) (default 1e-6)",
+    ),
+]
+
+_COMMANDS = {  # name: (summary, description, options); the functions are looked up by name in _build_parser
+    "walkthrough": (
+        "the worked 2-3-1 example, every number checked against the notebook",
+        "Print the worked example: forward pass, loss, gradients, one SGD step.",
+        [_option("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")],
+    ),
+    "train": (
+        "train a classifier or regressor on a CSV file (or breast_cancer)",
+        (
+            "Split train/validation/test, standardise the features with the training part, train with jaxnet.fit "
+            "(early stopping on the validation part if asked), then report accuracy (classifiers) or RMSE and R² "
+            "(regression) on train and test, and save a checkpoint with the standardisation, the feature and label "
+            "names, the head and the activation."
+        ),
+        _TRAIN_OPTIONS,
+    ),
+    "predict": (
+        "predictions from a checkpoint for the rows of a CSV",
+        (
+            "Write a CSV with the row number, the predicted class and one probability column per class (or the "
+            "predicted values, for regression), using the checkpoint's feature columns and standardisation. When the "
+            "CSV still has the model's label column(s), the metrics are reported on stderr."
+        ),
+        _PREDICT_OPTIONS,
+    ),
+    "check": (
+        "verify a checkpoint, or the three gradient paths on random networks",
+        (
+            "With MODEL: verify the checkpoint (checksum, shapes, metadata), compare jaxnet.grads, "
+            "jaxnet.manual_grads and jaxnet.numerical_grads on its own weights in float64 (on the rows of --data, "
+            "else on random inputs), and check that --data has the model's feature columns. Without MODEL: the same "
+            "three-way comparison on --nets random networks. Exit 1 on any problem."
+        ),
+        _CHECK_OPTIONS,
+    ),
+}
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    """The ``jaxnet`` parser: one subcommand per entry of ``_COMMANDS``, run by ``_<name>``."""
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(prog="jaxnet", description="jaxnet: a small, exact neural-network library in JAX.",
-                     epilog=_CACHE_HELP, formatter_class=fmt)
+    parser = _Parser(
+        prog="jaxnet",
+        description="jaxnet: a small, exact neural-network library in JAX.",
+        epilog=_CACHE_HELP,
+        formatter_class=fmt,
+    )
     parser.add_argument("--version", action="version", version=f"jaxnet {jaxnet.__version__}")
     common = _Parser(add_help=False)
     common.add_argument("--cache-dir", metavar="DIR", help="persistent compilation cache folder (see below)")
     common.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-
-    def command(name: str, run: Any, summary: str, description: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], formatter_class=fmt, epilog=_CACHE_HELP, help=summary,
-                           description=_wrap(description))
-        p.set_defaults(run=run)
-        return p
-
-    p = command("walkthrough", _walkthrough, "the worked 2-3-1 example, every number checked against the notebook",
-                "Print the worked example: forward pass, loss, gradients, one SGD step.")
-    p.add_argument("--plot", metavar="PNG", help="also draw the network, weights before → after and gradients")
-    _train_options(command("train", _train, "train a classifier or regressor on a CSV file (or breast_cancer)",
-                           "Split train/validation/test, standardise the features with the training part, train "
-                           "with jaxnet.fit (early stopping on the validation part if asked), then report accuracy "
-                           "(classifiers) or RMSE and R² (regression) on train and test, and save a checkpoint "
-                           "with the standardisation, the feature and label names, the head and the activation."))
-    p = command("predict", _predict, "predictions from a checkpoint for the rows of a CSV",
-                "Write a CSV with the row number, the predicted class and one probability column per class "
-                "(or the predicted values, for regression), using the checkpoint's feature columns and "
-                "standardisation. When the CSV still has the model's label column(s), the metrics are "
-                "reported on stderr.")
-    p.add_argument("checkpoint", help="a checkpoint written by 'jaxnet train'")
-    p.add_argument("--data", required=True, metavar="PATH.csv", help="CSV with (at least) the model's feature columns")
-    p.add_argument("--out", metavar="PATH.csv", help="write the predictions to this file instead of stdout")
-    p = command("check", _check, "verify a checkpoint, or the three gradient paths on random networks",
-                "With MODEL: verify the checkpoint (checksum, shapes, metadata), compare jaxnet.grads, "
-                "jaxnet.manual_grads and jaxnet.numerical_grads on its own weights in float64 (on the rows of "
-                "--data, else on random inputs), and check that --data has the model's feature columns. "
-                "Without MODEL: the same three-way comparison on --nets random networks. Exit 1 on any problem.")
-    p.add_argument("model", nargs="?", metavar="MODEL.safetensors", help="a checkpoint to verify")
-    p.add_argument("--data", metavar="PATH.csv", help="with MODEL: rows to check the gradients on, and its columns")
-    p.add_argument("--nets", type=_count, default=5, help="without MODEL: how many random networks (default 5)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed for the networks and data (default 0)")
-    p.add_argument("--tol", type=_positive_float, default=1e-6,
-                   help="largest allowed disagreement, relative to max(1, largest gradient) (default 1e-6)")
+    for name, (summary, description, options) in _COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            formatter_class=fmt,
+            epilog=_CACHE_HELP,
+            help=summary,
+            description=_wrap(description),
+        )
+        p.set_defaults(run=globals()[f"_{name}"])
+        for flags, kwargs in options:
+            p.add_argument(*flags, **kwargs)
     return parser
-
-
-def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="breast_cancer|PATH.csv",
-                   help="'breast_cancer' (shipped) or a CSV with a header line")
-    p.add_argument("--label", action="append", metavar="COL[,COL…]",
-                   help="label column(s); several make a multi-label (sigmoid) or one-hot model (default: the "
-                        "last column)")
-    p.add_argument("--ignore", action="append", metavar="COL[,COL…]", help="columns to drop (ids, notes, …)")
-    p.add_argument("--head", choices=sorted(HEADS),
-                   help="output head (default: inferred from the labels: 0/1 -> sigmoid, classes 0..C-1 with "
-                        "C > 2 -> softmax, anything else -> identity, i.e. regression)")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation (default relu)")
-    p.add_argument("--hidden", type=_hidden, default=(16, 16), metavar="N,N,…",
-                   help="hidden layer widths (default 16,16; '' for none)")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
-    p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--steps", type=_count, default=500, help="training steps (default 500)")
-    p.add_argument("--batch-size", type=_count, metavar="B", help="minibatch size (default: the full training set)")
-    p.add_argument("--test-fraction", type=_fraction, default=0.2, help="fraction held out for testing (default 0.2)")
-    p.add_argument("--val-fraction", type=lambda t: _fraction(t, zero=True), default=0.1,
-                   help="fraction of the training part held out for validation (default 0.1; 0 for none)")
-    p.add_argument("--early-stopping", type=_count, metavar="N",
-                   help="stop after N evaluations without a better validation loss; keep the best parameters")
-    p.add_argument("--eval-every", type=_count, metavar="STEPS",
-                   help="evaluate the validation loss every STEPS steps (default: steps / 20)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed for the splits, the initialisation and the batches")
-    p.add_argument("--out", default="model.safetensors", metavar="PATH",
-                   help="checkpoint to write (default model.safetensors)")
-    p.add_argument("--plot", metavar="PNG", help="save the train and validation loss curves")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _setup_cache(args: argparse.Namespace) -> None:
@@ -333,12 +419,16 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def _load_training_data(source: str, labels: list[str], ignore: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def _load_training_data(
+    source: str, labels: list[str], ignore: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """``(x, y, feature names, label names)`` of ``--data``: y is ``(N,)`` for one label column, else ``(N, k)``."""
     if source == "breast_cancer":
         if labels not in ([], ["target"]) or ignore:
-            raise _UsageError("argument --label/--ignore: the breast_cancer data has 30 features and the label "
-                              "'target'; use a CSV file for other columns")
+            raise _UsageError(
+                "argument --label/--ignore: the breast_cancer data has 30 features and the label "
+                "'target'; use a CSV file for other columns"
+            )
         x, y, names = data.load_breast_cancer()
         return x, y, list(names), ["target"]
     _, labels = data.csv_columns(source, label=labels or None, ignore=ignore or None)  # default: the last column
@@ -350,7 +440,7 @@ def _is_integral(y: np.ndarray) -> bool:
     return bool(np.all(y == np.round(y)))
 
 
-def _targets(head: str, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, int, str]:
+def _targets(head: HeadName, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, int, str]:
     """Labels in the form ``fit`` takes for ``head``, the number of outputs and a few words on them.
 
     Refuses labels that the head cannot learn (naming ``--head`` and the column).
@@ -358,20 +448,26 @@ def _targets(head: str, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, i
     cols = ", ".join(repr(n) for n in labels)
     if head == "sigmoid":
         if np.any((y < 0) | (y > 1)):
-            raise _UsageError(f"argument --head: 'sigmoid' needs labels in [0, 1] in {cols}, got values in "
-                              f"[{y.min():g}, {y.max():g}]; use --head softmax for classes or identity for values")
+            raise _UsageError(
+                f"argument --head: 'sigmoid' needs labels in [0, 1] in {cols}, got values in "
+                f"[{y.min():g}, {y.max():g}]; use --head softmax for classes or identity for values"
+            )
         y2 = y.reshape(len(y), -1)
         pos = ", ".join(str(int(v)) for v in (y2 >= 0.5).sum(axis=0))
         return y2, y2.shape[1], f"0/1 ({pos} positive)"
     if head == "softmax":
         if y.ndim == 2:
             if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, atol=1e-6):
-                raise _UsageError(f"argument --head: 'softmax' with several label columns ({cols}) needs one-hot "
-                                  "or probability rows that sum to 1")
+                raise _UsageError(
+                    f"argument --head: 'softmax' with several label columns ({cols}) needs one-hot "
+                    "or probability rows that sum to 1"
+                )
             return y, y.shape[1], f"{y.shape[1]} classes (one column each)"
         if np.any(y < 0) or not _is_integral(y):
-            raise _UsageError(f"argument --head: 'softmax' needs integer class labels 0, 1, ... in {cols}, "
-                              f"got values in [{y.min():g}, {y.max():g}]")
+            raise _UsageError(
+                f"argument --head: 'softmax' needs integer class labels 0, 1, ... in {cols}, "
+                f"got values in [{y.min():g}, {y.max():g}]"
+            )
         classes = int(y.max()) + 1
         if classes < 2:
             raise _UsageError(f"argument --head: 'softmax' needs at least 2 classes in {cols}, got only class 0")
@@ -380,7 +476,9 @@ def _targets(head: str, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, i
     return y2, y2.shape[1], f"values in [{y.min():.4g}, {y.max():.4g}]"
 
 
-def _split(x: np.ndarray, y: np.ndarray, head: str, args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _split(
+    x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Train / validation / test parts: the test part first, the validation part from what is left."""
     stratify = head == "softmax" or (head == "sigmoid" and y.shape[-1] == 1)
 
@@ -423,8 +521,11 @@ def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
     leaks = data.leaky_columns(x, y, features)
     if leaks:
         shown = ", ".join(repr(n) for n in leaks[:10]) + (f", … ({len(leaks)} in all)" if len(leaks) > 10 else "")
-        print(f"jaxnet: warning: feature column(s) {shown} predict the label almost perfectly (possible label "
-              "leakage); if they are labels too, name them in --label, or drop them with --ignore", file=sys.stderr)
+        print(
+            f"jaxnet: warning: feature column(s) {shown} predict the label almost perfectly (possible label "
+            "leakage); if they are labels too, name them in --label, or drop them with --ignore",
+            file=sys.stderr,
+        )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -440,91 +541,117 @@ def _train(args: argparse.Namespace) -> int:
         raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
     sizes = (x.shape[1], *args.hidden, n_out)
     net = "-".join(map(str, sizes))
-    print(f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
-          + (f"; ignored {', '.join(map(repr, ignore))}" if ignore else ""))
-    print("split: " + " / ".join(f"{len(parts[k][0])} {k}" for k in ("train", "validation", "test") if k in parts)
-          + f" ({'stratified, ' if head == 'softmax' or y.shape[-1:] == (1,) and head == 'sigmoid' else ''}"
-          f"seed {args.seed})")
-    print(f"net: {net}, {args.activation} hidden, {head} head, float32, {args.optimizer} lr={args.lr:g}, "
-          f"{args.steps} steps, batch {args.batch_size or 'full'}"
-          + (f", early stopping after {args.early_stopping} evaluations without improvement"
-             if args.early_stopping else ""))
+    print(
+        f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
+        + (f"; ignored {', '.join(map(repr, ignore))}" if ignore else "")
+    )
+    print(
+        "split: "
+        + " / ".join(f"{len(parts[k][0])} {k}" for k in ("train", "validation", "test") if k in parts)
+        + f" ({'stratified, ' if head == 'softmax' or y.shape[-1:] == (1,) and head == 'sigmoid' else ''}"
+        f"seed {args.seed})"
+    )
+    print(
+        f"net: {net}, {args.activation} hidden, {head} head, float32, {args.optimizer} lr={args.lr:g}, "
+        f"{args.steps} steps, batch {args.batch_size or 'full'}"
+        + (
+            f", early stopping after {args.early_stopping} evaluations without improvement"
+            if args.early_stopping
+            else ""
+        )
+    )
     rows = args.batch_size or n_train
     with _small_on_cpu(sizes, rows, sys.stdout):
-        return _train_parts(args, parts, sizes, head, features, labels, ignore)
+        return _train_parts(args, parts, sizes, head, (features, labels, ignore))
 
 
-def _train_parts(args: argparse.Namespace, parts: dict, sizes: tuple[int, ...], head: str,
-                 features: list[str], labels: list[str], ignore: list[str]) -> int:
-    """Standardise, train, score and save; the exit code."""
+def _train_parts(
+    args: argparse.Namespace, parts: dict, sizes: tuple[int, ...], head: HeadName, names: tuple[list[str], ...]
+) -> int:
+    """Standardise, train, then score and save (or save what there is); the exit code.
+
+    ``names``: the feature, label and ignored column names.
+    """
     mean, std = data.fit_standardize(parts["train"][0])
     ydtype = jnp.int32 if head == "softmax" and parts["train"][1].ndim == 1 else jnp.float32
     xs = {k: jnp.asarray(data.apply_standardize(a, mean, std), jnp.float32) for k, (a, _) in parts.items()}
     ys = {k: jnp.asarray(b, ydtype) for k, (_, b) in parts.items()}
     scale = data.fit_standardize(parts["train"][1]) if head == "identity" else None  # targets in units of std
-    ys_fit = ys if scale is None else {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32)
-                                       for k, (_, b) in parts.items()}
+    ys_fit = ys
+    if scale is not None:
+        ys_fit = {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32) for k, (_, b) in parts.items()}
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
     params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
-    params, history, status, message = _fit(args, params, xs, ys_fit, head, key_fit)
+    params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)
     if scale is not None:
         params = _unscale_output(params, *scale)
-    meta = _metadata(args, history, status, head, sizes, features, labels, ignore, mean, std)
+    meta = _metadata(args, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
-        return _save_unfinished(args, params, xs["train"], head, meta, status, message)
-    scores, baseline = _scores(params, xs, ys, head, args.activation, parts["train"][1])
+        return _save_unfinished(args, params, xs["train"], head, meta, status)
+    return _score_and_save(args, params, history, head, meta, (xs, ys, parts["train"][1]))
+
+
+def _score_and_save(
+    args: argparse.Namespace, params: dict, history: dict, head: HeadName, meta: dict, sets: tuple
+) -> int:
+    """Report and record the scores, save the checkpoint and the plot; exit 4 for a failed training."""
+    xs, ys, y_train = sets
+    scores, baseline = _scores(params, xs, ys, head, args.activation, y_train)
     failed = _report_scores(scores, baseline, head)
-    meta.update(_json_safe({f"{part}_{k}": v for part in scores for k, v in scores[part].items()}))
-    meta.update(_json_safe({f"baseline_{part}_{k}": v for part in baseline for k, v in baseline[part].items()
-                            if k != "compared"}))
+    for part in scores:
+        meta.update(_json_safe({f"{part}_{k}": v for k, v in scores[part].items()}))
+        meta.update(_json_safe({f"baseline_{part}_{k}": v for k, v in baseline[part].items() if k != "compared"}))
     meta["status"] = "failed" if failed else "ok"
     checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
     print(f"saved {args.out}")
     if args.plot:
         from jaxnet import plotting
 
-        plotting.plot_loss(history, args.plot, title=f"jaxnet train {args.data}: {'-'.join(map(str, sizes))}",
-                           val_label="validation loss")
+        title = f"jaxnet train {args.data}: {'-'.join(map(str, jaxnet.layer_sizes(params)))}"
+        plotting.plot_loss(history, args.plot, title=title, val_label="validation loss")
         print(f"saved the loss curves (train and validation) to {args.plot}")
     if failed:
-        print(f"jaxnet: training failed: {failed} Hint: try a smaller --lr (now {args.lr:g}), more --steps, "
-              f"--optimizer adam, or check the label column(s). The model was saved to {args.out} anyway, marked "
-              "'failed' in its metadata.", file=sys.stderr)
+        print(
+            f"jaxnet: training failed: {failed} Hint: try a smaller --lr (now {args.lr:g}), more --steps, "
+            f"--optimizer adam, or check the label column(s). The model was saved to {args.out} anyway, marked "
+            "'failed' in its metadata.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED_TRAINING
     return 0
 
 
-def _fit(args: argparse.Namespace, params: dict, xs: dict, ys: dict, head: str,
-         key: jax.Array) -> tuple[dict, dict, str, str]:
-    """``jaxnet.fit`` on the train part: ``(params, history, status, message)``; status is fit's
-    ``history["stopped"]``, or ``"diverged"``/``"interrupted"`` with the last good state."""
-    optimizer = _optimizer(args.optimizer, args.lr)
-    kwargs: dict[str, Any] = dict(steps=args.steps, optimizer=optimizer, batch_size=args.batch_size, key=key,
-                                  progress=False if args.no_progress else "auto", activation=args.activation,
-                                  head=head, on_divergence="raise")
+def _fit(
+    args: argparse.Namespace, params: dict, xs: dict, ys: dict, head: HeadName, key: jax.Array
+) -> tuple[dict, dict, str]:
+    """``jaxnet.fit`` on the train part: ``(params, history, status)``; status is fit's ``history["stopped"]``,
+    or ``"diverged"``/``"interrupted"`` with the last good state that fit hands back."""
+    optimizer = optax.sgd(args.lr) if args.optimizer == "sgd" else optax.adam(args.lr)
+    kwargs: dict[str, Any] = {
+        "steps": args.steps, "optimizer": optimizer, "batch_size": args.batch_size, "key": key,
+        "progress": False if args.no_progress else "auto", "activation": args.activation, "head": head,
+        "on_divergence": "raise",
+    }  # fmt: skip
     if "validation" in xs:
-        kwargs.update(validation=(xs["validation"], ys["validation"]),
-                      eval_every=args.eval_every or max(1, args.steps // 20), early_stopping=args.early_stopping)
+        kwargs["validation"] = (xs["validation"], ys["validation"])
+        kwargs["eval_every"] = args.eval_every or max(1, args.steps // 20)
+        kwargs["early_stopping"] = args.early_stopping
     print("training …", flush=True)
     try:
         with warnings.catch_warnings():  # divergence is reported by the caller, in a few lines
             warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
             params, _, history = jaxnet.fit(params, xs["train"], ys["train"], **kwargs)
     except jaxnet.DivergenceError as e:
-        return e.params, e.history, "diverged", str(e)
+        return e.params, e.history, "diverged"
     except jaxnet.TrainingInterrupted as e:
-        return e.params, e.history, "interrupted", str(e)
+        return e.params, e.history, "interrupted"
     status = str(history.get("stopped", "completed"))
     if status == "early_stopping":
-        print(f"early stopping at step {history['steps_done']}: no better validation loss for "
-              f"{args.early_stopping} evaluations; kept the best parameters, from step {history.get('best_step')}")
-    return params, history, status, ""
-
-
-@functools.lru_cache(maxsize=16)
-def _optimizer(name: str, lr: float) -> optax.GradientTransformation:
-    """One optimizer object per (name, lr): fit compiles once per object, so a second run in-process reuses it."""
-    return optax.sgd(lr) if name == "sgd" else optax.adam(lr)
+        print(
+            f"early stopping at step {history['steps_done']}: no better validation loss for "
+            f"{args.early_stopping} evaluations; kept the best parameters, from step {history.get('best_step')}"
+        )
+    return params, history, status
 
 
 def _unscale_output(params: dict, mean: np.ndarray, std: np.ndarray) -> dict:
@@ -535,21 +662,25 @@ def _unscale_output(params: dict, mean: np.ndarray, std: np.ndarray) -> dict:
     return {**params, f"W{last}": w * s[:, None], f"b{last}": b * s + m}
 
 
-def _finite_model(params: dict, x: jax.Array, head: str, activation: str) -> bool:
+def _finite_model(params: dict, x: jax.Array, head: HeadName, activation: ActivationName) -> bool:
     """Every parameter and every prediction on ``x`` is finite."""
     if not all(bool(jnp.all(jnp.isfinite(v))) for v in params.values()):
         return False
     return bool(jnp.all(jnp.isfinite(jaxnet.forward(params, x, activation=activation, head=head))))
 
 
-def _save_unfinished(args: argparse.Namespace, params: dict, x_train: jax.Array, head: str, meta: dict,
-                     status: str, message: str) -> int:
+def _save_unfinished(
+    args: argparse.Namespace, params: dict, x_train: jax.Array, head: HeadName, meta: dict, status: str
+) -> int:
     """Save a diverged or interrupted training (when it trained at all and predicts finite values)."""
     done = int(meta["step"])
     code = EXIT_DIVERGED if status == "diverged" else EXIT_INTERRUPTED
-    what = (f"training diverged after step {done} of {args.steps} (the loss or the parameters became NaN/inf, or "
-            f"the loss grew over 1000 times its start); try a smaller --lr (now {args.lr:g})"
-            if status == "diverged" else f"interrupted at step {done} of {args.steps}")
+    what = (
+        f"training diverged after step {done} of {args.steps} (the loss or the parameters became NaN/inf, or "
+        f"the loss grew over 1000 times its start); try a smaller --lr (now {args.lr:g})"
+        if status == "diverged"
+        else f"interrupted at step {done} of {args.steps}"
+    )
     if done == 0:
         print(f"jaxnet: {what}; nothing trained yet, nothing saved", file=sys.stderr)
         return code
@@ -562,15 +693,36 @@ def _save_unfinished(args: argparse.Namespace, params: dict, x_train: jax.Array,
     return code
 
 
-def _metadata(args: argparse.Namespace, history: dict, status: str, head: str, sizes: tuple[int, ...],
-              features: list[str], labels: list[str], ignore: list[str], mean: np.ndarray, std: np.ndarray) -> dict:
+def _metadata(
+    args: argparse.Namespace,
+    history: dict,
+    status: str,
+    head: HeadName,
+    sizes: tuple[int, ...],
+    names: tuple[list[str], ...],
+    mean: np.ndarray,
+    std: np.ndarray,
+) -> dict:
+    """What the checkpoint records besides the tensors (checkpoints.save adds sizes, dtype, head, activation)."""
+    features, labels, ignore = names
     best = history.get("best_step")
     meta = {
-        "step": int(history.get("steps_done", 0)), "data": args.data, "label": labels, "ignored": ignore,
-        "feature_names": features, "standardize_mean": mean.tolist(), "standardize_std": std.tolist(),
-        "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
-        "test_fraction": args.test_fraction, "val_fraction": args.val_fraction,
-        "early_stopping": args.early_stopping, "stopped": status, "best_step": None if best is None else int(best),
+        "step": int(history.get("steps_done", 0)),
+        "data": args.data,
+        "label": labels,
+        "ignored": ignore,
+        "feature_names": features,
+        "standardize_mean": mean.tolist(),
+        "standardize_std": std.tolist(),
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "test_fraction": args.test_fraction,
+        "val_fraction": args.val_fraction,
+        "early_stopping": args.early_stopping,
+        "stopped": status,
+        "best_step": None if best is None else int(best),
     }
     if head == "softmax":
         meta["classes"] = int(sizes[-1])
@@ -582,7 +734,7 @@ def _json_safe(values: dict) -> dict:
     return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
 
 
-def _baseline(head: str, y_train: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _baseline(head: HeadName, y_train: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The score of always predicting the training part's majority class (or mean) on labels ``y``.
 
     The same definitions as :func:`jaxnet.evaluate`: the fraction of matching elements (sigmoid), of
@@ -600,16 +752,19 @@ def _baseline(head: str, y_train: np.ndarray, y: np.ndarray) -> dict[str, float]
     return {"accuracy": float(np.mean(hits)), "compared": int(hits.size)}
 
 
-def _scores(params: dict, xs: dict, ys: dict, head: str, activation: str,
-            y_train: np.ndarray) -> tuple[dict, dict]:
+def _scores(
+    params: dict, xs: dict, ys: dict, head: HeadName, activation: ActivationName, y_train: np.ndarray
+) -> tuple[dict, dict]:
     """``jaxnet.evaluate`` of the model, and the baseline's score, on the train and test parts."""
-    scores = {part: jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
-              for part in ("train", "test")}
+    scores = {
+        part: jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
+        for part in ("train", "test")
+    }
     baseline = {part: _baseline(head, y_train, np.asarray(ys[part])) for part in ("train", "test")}
     return scores, baseline
 
 
-def _report_scores(scores: dict, baseline: dict, head: str) -> str:
+def _report_scores(scores: dict, baseline: dict, head: HeadName) -> str:
     """Print one line per part; return why the training failed ('' when it did not)."""
     failed = []
     for part in ("train", "test"):
@@ -617,13 +772,16 @@ def _report_scores(scores: dict, baseline: dict, head: str) -> str:
         if head == "identity":
             line = f"loss {s['loss']:.4f}  rmse {s['rmse']:.4g}  r2 {s['r2']:.4f}  (predicting the mean: rmse {b['rmse']:.4g})"
             if not s["rmse"] < b["rmse"] * (1 - 1e-4):  # a float32 RMSE of the same prediction may differ a little
-                failed.append(f"the {part} RMSE {s['rmse']:.4g} is no better than predicting the training mean "
-                              f"({b['rmse']:.4g}).")
+                failed.append(
+                    f"the {part} RMSE {s['rmse']:.4g} is no better than predicting the training mean ({b['rmse']:.4g})."
+                )
         else:
             line = f"loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}  (majority class: {b['accuracy']:.4f})"
             if not s["accuracy"] > b["accuracy"] + 0.5 / b["compared"]:  # better by at least one element
-                failed.append(f"the {part} accuracy {s['accuracy']:.4f} is no better than always predicting the "
-                              f"majority class ({b['accuracy']:.4f}).")
+                failed.append(
+                    f"the {part} accuracy {s['accuracy']:.4f} is no better than always predicting the "
+                    f"majority class ({b['accuracy']:.4f})."
+                )
         print(f"{part + ':':6s} {line}")
     return " ".join(failed)
 
@@ -655,7 +813,7 @@ def _model_inputs(path: str, meta: dict) -> np.ndarray:
     return x
 
 
-def _column_names(head: str, labels: list[str], n_out: int) -> list[str]:
+def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
     """Names for the model's outputs: the label columns when there is one per output."""
     if len(labels) == n_out and (head != "softmax" or n_out > 1):
         return labels
@@ -664,7 +822,7 @@ def _column_names(head: str, labels: list[str], n_out: int) -> list[str]:
     return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
 
 
-def _prediction_table(out: np.ndarray, head: str, labels: list[str]) -> list[list[str]]:
+def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> list[list[str]]:
     """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values."""
     n, k = out.shape
     fmt = np.vectorize(lambda v: f"{v:.8g}", otypes=[object])
@@ -709,12 +867,14 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_targets(y: np.ndarray, head: str) -> np.ndarray:
+def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
     """Label columns ``(N, k)`` read from a CSV in the form ``jaxnet.evaluate`` takes for ``head``."""
     return y[:, 0] if head == "softmax" and y.shape[1] == 1 else y
 
 
-def _score_labelled(path: str, params: dict, x: jax.Array, labels: list[str], head: str, activation: str) -> None:
+def _score_labelled(
+    path: str, params: dict, x: jax.Array, labels: list[str], head: HeadName, activation: ActivationName
+) -> None:
     """When the CSV has the model's label column(s), print the metrics on them to stderr."""
     header = data.csv_header(path)
     present = [n for n in labels if n in header]
@@ -723,8 +883,10 @@ def _score_labelled(path: str, params: dict, x: jax.Array, labels: list[str], he
     cols = ", ".join(map(repr, labels))
     if len(present) < len(labels):
         missing = ", ".join(repr(n) for n in labels if n not in header)
-        print(f"jaxnet: warning: the CSV has some of the label columns ({cols}) but not {missing}; not scored",
-              file=sys.stderr)
+        print(
+            f"jaxnet: warning: the CSV has some of the label columns ({cols}) but not {missing}; not scored",
+            file=sys.stderr,
+        )
         return
     try:
         y = _labelled_targets(data.load_features(path, labels), head)
@@ -732,9 +894,11 @@ def _score_labelled(path: str, params: dict, x: jax.Array, labels: list[str], he
     except ValueError as e:
         print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
         return
-    shown = (f"rmse {m['rmse']:.6g}, r2 {m['r2']:.4f}" if head == "identity" else f"accuracy {m['accuracy']:.4f}")
-    print(f"labelled data: the CSV has the label column(s) {cols}: {shown}, loss {m['loss']:.4f} on {len(x)} rows",
-          file=sys.stderr)
+    shown = f"rmse {m['rmse']:.6g}, r2 {m['r2']:.4f}" if head == "identity" else f"accuracy {m['accuracy']:.4f}"
+    print(
+        f"labelled data: the CSV has the label column(s) {cols}: {shown}, loss {m['loss']:.4f} on {len(x)} rows",
+        file=sys.stderr,
+    )
 
 
 # ---------------------------------------------------------------- check
@@ -752,30 +916,33 @@ def _max_abs_diff(a: dict, b: dict) -> float:
     return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
 
 
-def _three_way(params: dict, x: jax.Array, y: Any, w: Any, activation: str, head: str,
-               eps: float | None = None, seed: int = 0) -> tuple[float, float, str]:
+def _three_way(
+    params: dict, x: Any, y: Any, w: Any, activation: ActivationName, head: HeadName, eps: float | None = None,
+    seed: int = 0,
+) -> tuple[float, float, str]:  # fmt: skip
     """``(|autodiff - manual|, |autodiff - numerical|, how)``, both relative to ``max(1, max|gradient|)``.
 
     Central differences for every parameter up to :data:`NUMERICAL_MAX_PARAMS` of them; beyond, along 8
     random unit directions (``(L(t + e v) - L(t - e v)) / 2e`` against ``g . v``). The comparisons run in
     numpy: no eager JAX op, so nothing but the three gradient functions is compiled.
     """
-    kw = dict(activation=activation, head=head)
-    g_auto = {k: np.asarray(v) for k, v in jaxnet.grads(params, x, y, w, **kw).items()}
-    g_manual = jaxnet.manual_grads(params, x, y, w, **kw)
+    g_auto = {k: np.asarray(v) for k, v in jaxnet.grads(params, x, y, w, activation=activation, head=head).items()}
+    g_manual = jaxnet.manual_grads(params, x, y, w, activation=activation, head=head)
     scale = max(1.0, max(float(np.max(np.abs(v))) for v in g_auto.values()))
     count = sum(int(v.size) for v in params.values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxnet.NumericalPrecisionWarning)  # the bound is checked by --tol here
         if count <= NUMERICAL_MAX_PARAMS:
-            d_num = _max_abs_diff(g_auto, jaxnet.numerical_grads(params, x, y, eps, sample_weight=w, **kw))
-            how = "central differences"
+            g_num = jaxnet.numerical_grads(params, x, y, eps, sample_weight=w, activation=activation, head=head)
+            d_num, how = _max_abs_diff(g_auto, g_num), "central differences"
         else:
-            d_num, how = _directional(params, x, y, w, g_auto, kw, seed), "central differences along 8 directions"
+            d_num = _directional(params, (x, y, w), g_auto, activation, head, seed)
+            how = "central differences along 8 random directions"
     return _max_abs_diff(g_auto, g_manual) / scale, d_num / scale, how
 
 
-def _directional(params: dict, x: jax.Array, y: Any, w: Any, g: dict, kw: dict, seed: int) -> float:
+def _directional(params: dict, batch: tuple, g: dict, activation: ActivationName, head: HeadName, seed: int) -> float:
+    """The largest ``|(L(t + e v) - L(t - e v)) / 2e - g . v|`` over 8 random unit directions ``v``."""
     rng = np.random.default_rng(seed)
     theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
     eps = np.finfo(np.float64).eps ** (1 / 3) * max(1.0, max(float(np.max(np.abs(v))) for v in theta.values()))
@@ -783,11 +950,10 @@ def _directional(params: dict, x: jax.Array, y: Any, w: Any, g: dict, kw: dict, 
     for _ in range(8):
         v = {k: rng.normal(size=p.shape) for k, p in theta.items()}
         norm = math.sqrt(sum(float(np.sum(a * a)) for a in v.values()))
-        v = {k: a / norm for k, a in v.items()}
-        up = float(jaxnet.loss({k: theta[k] + eps * v[k] for k in theta}, x, y, w, **kw))
-        down = float(jaxnet.loss({k: theta[k] - eps * v[k] for k in theta}, x, y, w, **kw))
-        along = sum(float(np.sum(g[k] * v[k])) for k in theta)
-        worst = max(worst, abs((up - down) / (2 * eps) - along))
+        up, down = ({k: jnp.asarray(theta[k] + sign * eps * v[k] / norm) for k in theta} for sign in (1.0, -1.0))
+        slope = (float(jaxnet.loss(up, *batch, activation=activation, head=head))
+                 - float(jaxnet.loss(down, *batch, activation=activation, head=head))) / (2 * eps)  # fmt: skip
+        worst = max(worst, abs(slope - sum(float(np.sum(g[k] * v[k])) for k in theta) / norm))
     return worst
 
 
@@ -801,7 +967,7 @@ def _check_random(args: argparse.Namespace) -> int:
         # He-initialised weights and random biases, drawn in numpy (no compilation): with zero biases a layer
         # whose inputs are all inactive sits exactly on the ReLU kink, where differences rightly disagree
         params = {}
-        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        for l, (a, b) in enumerate(itertools.pairwise(sizes), start=1):
             params[f"W{l}"] = rng.normal(0.0, math.sqrt(2.0 / a), size=(b, a))
             params[f"b{l}"] = rng.normal(0.0, 0.5, size=b)
         x = rng.normal(size=(n, sizes[0]))
@@ -809,8 +975,10 @@ def _check_random(args: argparse.Namespace) -> int:
         w = rng.uniform(0.5, 2.0, size=n)
         d_manual, d_num, _ = _three_way(params, x, y, w, "relu", "sigmoid", eps)
         worst = max(worst, d_manual, d_num)
-        print(f"net {i + 1}: sizes {'-'.join(map(str, sizes))}, {n} weighted samples: "
-              f"|autodiff - manual| {d_manual:.2e}, |autodiff - numerical| {d_num:.2e}")
+        print(
+            f"net {i + 1}: sizes {'-'.join(map(str, sizes))}, {n} weighted samples: "
+            f"|autodiff - manual| {d_manual:.2e}, |autodiff - numerical| {d_num:.2e}"
+        )
     ok = worst <= args.tol
     print(f"largest disagreement: {worst:.2e} (tolerance {args.tol:g}): {'OK' if ok else 'FAILED'}")
     return 0 if ok else EXIT_CHECK_FAILED
@@ -831,18 +999,21 @@ def _metadata_problems(params: dict, meta: dict) -> list[str]:
         problems.append(f"feature_names: expected {n_in} distinct names for {n_in} inputs, got {names!r:.200}")
     for key in ("standardize_mean", "standardize_std"):
         v = meta.get(key)
-        if v is not None and (not isinstance(v, list) or len(v) != n_in
-                              or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in v)
-                              or (key.endswith("std") and not all(a > 0 for a in v))):
+        if v is not None and (
+            not isinstance(v, list)
+            or len(v) != n_in
+            or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in v)
+            or (key.endswith("std") and not all(a > 0 for a in v))
+        ):
             problems.append(f"{key}: expected {n_in} finite numbers{' > 0' if key.endswith('std') else ''}")
     labels = _label_names(meta)
-    fits = (len(labels) in (0, n_out) if head != "softmax" else len(labels) in (0, 1, n_out) and n_out >= 2)
+    fits = len(labels) in (0, n_out) if head != "softmax" else len(labels) in (0, 1, n_out) and n_out >= 2
     if not fits:
         problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
     return problems
 
 
-def _random_labels(rng: np.random.Generator, head: str, n: int, n_out: int) -> np.ndarray:
+def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int) -> np.ndarray:
     if head == "softmax":
         return rng.integers(0, n_out, size=n)
     if head == "sigmoid":
@@ -863,19 +1034,23 @@ def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray 
     has_labels = bool(labels) and all(n in header for n in labels)
     y = _labelled_targets(data.load_features(path, labels), meta.get("head", "sigmoid")) if has_labels else None
     extra = [c for c in header if c not in features and c not in labels] if features else []
-    print(f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"
-          + (f", label column(s) {', '.join(map(repr, labels))}" if has_labels else ", no label column")
-          + (f"; not used: {', '.join(map(repr, extra[:8]))}{' …' if len(extra) > 8 else ''}" if extra else ""))
+    print(
+        f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"
+        + (f", label column(s) {', '.join(map(repr, labels))}" if has_labels else ", no label column")
+        + (f"; not used: {', '.join(map(repr, extra[:8]))}{' …' if len(extra) > 8 else ''}" if extra else "")
+    )
     if meta.get("standardize_mean") is not None:
         shift = np.abs(x.mean(axis=0))
         far = [str(features[j]) if features else str(j) for j in np.flatnonzero(shift > 3.0)]
         if far:
-            print(f"data: warning: column(s) {', '.join(map(repr, far[:8]))} lie more than 3 training standard "
-                  "deviations from the training mean on average: is this the data the model was trained on?")
+            print(
+                f"data: warning: column(s) {', '.join(map(repr, far[:8]))} lie more than 3 training standard "
+                "deviations from the training mean on average: is this the data the model was trained on?"
+            )
     return x, y
 
 
-def _away_from_kinks(params: dict, x: jax.Array, activation: str) -> np.ndarray:
+def _away_from_kinks(params: dict, x: Any, activation: ActivationName) -> np.ndarray:
     """A mask of the rows whose hidden ReLU inputs are all at least 1e-3 from the kink (where differences are valid)."""
     if activation not in ("relu", "leaky_relu") or len(params) == 2:
         return np.ones(len(x), dtype=bool)
@@ -884,46 +1059,61 @@ def _away_from_kinks(params: dict, x: jax.Array, activation: str) -> np.ndarray:
     return np.min(np.stack(z), axis=0) > 1e-3
 
 
+def _gradient_rows(
+    args: argparse.Namespace, meta: dict, params: dict, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Up to CHECK_ROWS rows (of --data, standardised, else random) away from ReLU kinks, their labels
+    (the data's when it has the label columns, else random ones) and a few words on what they are."""
+    sizes, head = tuple(meta["layer_sizes"]), meta["head"]
+    rng = np.random.default_rng(args.seed)
+    x, y = _check_data(args.data, meta, problems) if args.data else (None, None)
+    if x is None:
+        x, what = rng.normal(size=(CHECK_ROWS, sizes[0])), f"{CHECK_ROWS} random rows"
+    else:
+        order = rng.permutation(len(x))[:CHECK_ROWS]
+        x, y, what = x[order], (None if y is None else y[order]), f"{len(order)} rows of {args.data}"
+    keep = _away_from_kinks(params, x, meta["activation"])
+    if not keep.all():
+        print(
+            f"note: {int((~keep).sum())} of the rows have a ReLU input within 1e-3 of its kink (where central "
+            "differences do not apply) and are left out"
+        )
+        x, y = x[keep], (None if y is None else y[keep])
+    if len(x) == 0:
+        x, y, what = rng.normal(size=(CHECK_ROWS, sizes[0])), None, f"{CHECK_ROWS} random rows"
+    if y is None:
+        y, what = _random_labels(rng, head, len(x), sizes[-1]), what + " with random labels"
+    return x, y, what
+
+
 def _check_model(args: argparse.Namespace) -> int:
+    """``jaxnet check MODEL [--data CSV]``: checkpoint, metadata, data columns, the three gradients; exit 1 on a problem."""
     try:
         params, meta = checkpoints.load(args.model)
     except checkpoints.CheckpointError as e:
         print(f"checkpoint: FAILED: {' '.join(str(e).split())}")
         return EXIT_CHECK_FAILED
-    sizes, head, activation = tuple(meta["layer_sizes"]), meta.get("head", "sigmoid"), meta.get("activation", "relu")
-    print(f"checkpoint: OK: {args.model}: checksum, tensor names and shapes; layers {'-'.join(map(str, sizes))}, "
-          f"{meta['dtype']}, {activation} hidden, {head} head")
+    net = "-".join(map(str, meta["layer_sizes"]))
+    print(
+        f"checkpoint: OK: {args.model}: checksum, tensor names and shapes; layers {net}, {meta['dtype']}, "
+        f"{meta['activation']} hidden, {meta['head']} head"
+    )
     problems = _metadata_problems(params, meta)
     print("metadata: " + ("FAILED: " + "; ".join(problems) if problems else "OK"))
     if problems:
         return EXIT_CHECK_FAILED
-    rng = np.random.default_rng(args.seed)
-    x, y = _check_data(args.data, meta, problems) if args.data else (None, None)
-    what = f"{min(len(x), CHECK_ROWS)} rows of {args.data}" if x is not None else f"{CHECK_ROWS} random rows"
-    if x is None:
-        x = rng.normal(size=(CHECK_ROWS, sizes[0]))
-    p64 = {k: jnp.asarray(np.asarray(v), jnp.float64) for k, v in params.items()}
-    order = rng.permutation(len(x))[:CHECK_ROWS]
-    x64 = jnp.asarray(x[order], jnp.float64)
-    y = y[order] if y is not None else None
-    keep = _away_from_kinks(p64, x64, activation)
-    if not keep.all():
-        print(f"note: {int((~keep).sum())} of the rows have a ReLU input within 1e-3 of its kink (where central "
-              "differences do not apply) and are left out")
-        x64, y = x64[keep], (y[keep] if y is not None else None)
-    if len(x64) == 0:
-        x64, y, what = jnp.asarray(rng.normal(size=(CHECK_ROWS, sizes[0])), jnp.float64), None, f"{CHECK_ROWS} random rows"
-    if y is None:
-        y, what = _random_labels(rng, head, len(x64), sizes[-1]), what + " with random labels"
+    p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    x, y, what = _gradient_rows(args, meta, p64, problems)
     try:
-        d_manual, d_num, how = _three_way(p64, x64, jnp.asarray(y, jnp.float64), None, activation, head, seed=args.seed)
+        d_manual, d_num, how = _three_way(p64, x, y, None, meta["activation"], meta["head"], seed=args.seed)
     except ValueError as e:
-        problems.append(f"labels: {e}")
         print(f"gradients: FAILED: the data's labels do not fit the model: {' '.join(str(e).split())}")
         return EXIT_CHECK_FAILED
     ok = max(d_manual, d_num) <= args.tol
-    print(f"gradients: {'OK' if ok else 'FAILED'}: on {what}, float64: |autodiff - manual| {d_manual:.2e}, "
-          f"|autodiff - numerical| {d_num:.2e} ({how}; relative to max(1, largest gradient), tolerance {args.tol:g})")
+    print(
+        f"gradients: {'OK' if ok else 'FAILED'}: on {what}, float64: |autodiff - manual| {d_manual:.2e}, "
+        f"|autodiff - numerical| {d_num:.2e} ({how}; relative to max(1, largest gradient), tolerance {args.tol:g})"
+    )
     if not ok:
         problems.append("gradients")
     print(f"check: {'OK' if not problems else 'FAILED: ' + ', '.join(p.split(':')[0] for p in problems)}")

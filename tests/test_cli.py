@@ -7,6 +7,7 @@ subprocess, Ctrl-C included) in ``test_cli_subprocess.py`` (slow).
 import os
 import re
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -32,21 +33,44 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     binary = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    write_csv(d / "binary.csv", ["f1", "f2", "label", "f3"],
-              [(f"{a:.6f}", f"{b:.6f}", t, f"{c:.6f}") for (a, b, c), t in zip(x, binary)])
-    write_csv(d / "with_id.csv", ["id", "f1", "f2", "f3", "label"],
-              [(f"s{i}", *(f"{v:.6f}" for v in row), t) for i, (row, t) in enumerate(zip(x, binary))])
+    write_csv(
+        d / "binary.csv",
+        ["f1", "f2", "label", "f3"],
+        [(f"{a:.6f}", f"{b:.6f}", t, f"{c:.6f}") for (a, b, c), t in zip(x, binary)],
+    )
+    write_csv(
+        d / "with_id.csv",
+        ["id", "f1", "f2", "f3", "label"],
+        [(f"s{i}", *(f"{v:.6f}" for v in row), t) for i, (row, t) in enumerate(zip(x, binary))],
+    )
     classes = np.digitize(x[:, 0] - x[:, 2], [-0.6, 0.6])  # 0, 1, 2
-    write_csv(d / "classes.csv", ["f1", "f2", "f3", "kind"], [(*row, c) for row, c in zip(x, classes)])
+    write_csv(
+        d / "classes.csv",
+        ["f1", "f2", "f3", "kind"],
+        [(*row, c) for row, c in zip(x, classes)],
+    )
     target = 3.0 * x[:, 0] - 2.0 * x[:, 1] + 0.5 * x[:, 2] + 100.0
-    write_csv(d / "regression.csv", ["f1", "f2", "f3", "price"], [(*row, f"{t:.6f}") for row, t in zip(x, target)])
+    write_csv(
+        d / "regression.csv",
+        ["f1", "f2", "f3", "price"],
+        [(*row, f"{t:.6f}") for row, t in zip(x, target)],
+    )
     onehot = np.eye(3, dtype=int)[classes]
-    write_csv(d / "onehot.csv", ["f1", "f2", "f3", "is_0", "is_1", "is_2"],
-              [(*row, *oh) for row, oh in zip(x, onehot)])
-    write_csv(d / "two_labels.csv", ["f1", "f2", "f3", "a", "b"],
-              [(*row, int(row[0] > 0), int(row[1] > 0)) for row in x])
-    write_csv(d / "no_signal.csv", ["f1", "f2", "label"],
-              [(1.0, 2.0, int(i % 5 < 2)) for i in range(100)])
+    write_csv(
+        d / "onehot.csv",
+        ["f1", "f2", "f3", "is_0", "is_1", "is_2"],
+        [(*row, *oh) for row, oh in zip(x, onehot)],
+    )
+    write_csv(
+        d / "two_labels.csv",
+        ["f1", "f2", "f3", "a", "b"],
+        [(*row, int(row[0] > 0), int(row[1] > 0)) for row in x],
+    )
+    write_csv(
+        d / "no_signal.csv",
+        ["f1", "f2", "label"],
+        [(1.0, 2.0, int(i % 5 < 2)) for i in range(100)],
+    )
     write_csv(d / "new.csv", ["f3", "f2", "f1"], [(c, b, a) for a, b, c in x[:7]])  # features only, other order
     return d
 
@@ -59,7 +83,9 @@ def run(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
 
     def call(*argv):
-        code = cli.main([*argv, "--no-cache"] if argv and argv[0] in ("train", "predict", "check", "walkthrough") else list(argv))
+        code = cli.main(
+            [*argv, "--no-cache"] if argv and argv[0] in ("train", "predict", "check", "walkthrough") else list(argv)
+        )
         out, err = capsys.readouterr()
         return code, out, err
 
@@ -72,48 +98,86 @@ def one_error_line(err):
     return err
 
 
-TRAIN = ["--hidden", "8", "--steps", "300", "--lr", "0.5", "--seed", "1", "--no-progress"]
+TRAIN = [
+    "--hidden",
+    "8",
+    "--steps",
+    "300",
+    "--lr",
+    "0.5",
+    "--seed",
+    "1",
+    "--no-progress",
+]
 
 
 # ---------------------------------------------------------------- options checked before any work
-@pytest.mark.parametrize("argv,words", [
-    ([], "required: COMMAND"),
-    (["nonsense"], "invalid choice"),
-    (["train"], "required: --data"),
-    (["train", "--data", "D", "--seed", "1180591620717411303424"], "--seed"),
-    (["train", "--data", "D", "--seed", "-1"], "--seed"),
-    (["train", "--data", "D", "--steps", "100000000000"], "--steps"),
-    (["train", "--data", "D", "--steps", "0"], "--steps"),
-    (["train", "--data", "D", "--steps", "ten"], "--steps: expected an integer, got 'ten'"),
-    (["train", "--data", "D", "--lr", "inf"], "--lr"),
-    (["train", "--data", "D", "--lr", "nan"], "--lr"),
-    (["train", "--data", "D", "--lr", "0"], "--lr"),
-    (["train", "--data", "D", "--lr", "-1"], "--lr"),
-    (["train", "--data", "D", "--hidden", "16,x"], "--hidden"),
-    (["train", "--data", "D", "--hidden", "16,0"], "--hidden"),
-    (["train", "--data", "D", "--test-fraction", "0"], "--test-fraction"),
-    (["train", "--data", "D", "--test-fraction", "1"], "--test-fraction"),
-    (["train", "--data", "D", "--test-fraction", "nan"], "--test-fraction"),
-    (["train", "--data", "D", "--val-fraction", "1"], "--val-fraction"),
-    (["train", "--data", "D", "--val-fraction", "-0.1"], "--val-fraction"),
-    (["train", "--data", "D", "--batch-size", "0"], "--batch-size"),
-    (["train", "--data", "D", "--early-stopping", "0"], "--early-stopping"),
-    (["train", "--data", "D", "--early-stopping", "3", "--val-fraction", "0"], "--early-stopping: needs a validation"),
-    (["train", "--data", "D", "--eval-every", "600", "--steps", "500"], "--eval-every"),
-    (["train", "--data", "D", "--optimizer", "rmsprop"], "invalid choice"),
-    (["train", "--data", "D", "--head", "tanh"], "invalid choice"),
-    (["train", "--data", "D", "--activation", "swish"], "invalid choice"),
-    (["train", "--data", "D", "--label", "a,a"], "--label: column(s) ['a'] named twice"),
-    (["train", "--data", "D", "--label", "a,"], "--label"),
-    (["train", "--data", "D", "--label", "a", "--ignore", "a"], "--ignore"),
-    (["train", "--data", "D", "--out", "/nonexistent/m.safetensors"], "--out: the folder '/nonexistent' does not exist"),
-    (["train", "--data", "D", "--out", "."], "--out: '.' is a folder"),
-    (["check", "--nets", "0"], "--nets"),
-    (["check", "--tol", "nan"], "--tol"),
-    (["check", "--data", "x.csv"], "--data: needs a MODEL"),
-    (["predict", "missing.safetensors", "--data", "x.csv"], "missing.safetensors"),
-    (["predict", "m.safetensors", "--data", "x.csv", "--out", "/nonexistent/p.csv"], "--out"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        ([], "required: COMMAND"),
+        (["nonsense"], "invalid choice"),
+        (["train"], "required: --data"),
+        (["train", "--data", "D", "--seed", "1180591620717411303424"], "--seed"),
+        (["train", "--data", "D", "--seed", "-1"], "--seed"),
+        (["train", "--data", "D", "--steps", "100000000000"], "--steps"),
+        (["train", "--data", "D", "--steps", "0"], "--steps"),
+        (
+            ["train", "--data", "D", "--steps", "ten"],
+            "--steps: expected an integer, got 'ten'",
+        ),
+        (["train", "--data", "D", "--lr", "inf"], "--lr"),
+        (["train", "--data", "D", "--lr", "nan"], "--lr"),
+        (["train", "--data", "D", "--lr", "0"], "--lr"),
+        (["train", "--data", "D", "--lr", "-1"], "--lr"),
+        (["train", "--data", "D", "--hidden", "16,x"], "--hidden"),
+        (["train", "--data", "D", "--hidden", "16,0"], "--hidden"),
+        (["train", "--data", "D", "--test-fraction", "0"], "--test-fraction"),
+        (["train", "--data", "D", "--test-fraction", "1"], "--test-fraction"),
+        (["train", "--data", "D", "--test-fraction", "nan"], "--test-fraction"),
+        (["train", "--data", "D", "--val-fraction", "1"], "--val-fraction"),
+        (["train", "--data", "D", "--val-fraction", "-0.1"], "--val-fraction"),
+        (["train", "--data", "D", "--batch-size", "0"], "--batch-size"),
+        (["train", "--data", "D", "--early-stopping", "0"], "--early-stopping"),
+        (
+            ["train", "--data", "D", "--early-stopping", "3", "--val-fraction", "0"],
+            "--early-stopping: needs a validation",
+        ),
+        (
+            ["train", "--data", "D", "--eval-every", "600", "--steps", "500"],
+            "--eval-every",
+        ),
+        (["train", "--data", "D", "--optimizer", "rmsprop"], "invalid choice"),
+        (["train", "--data", "D", "--head", "tanh"], "invalid choice"),
+        (["train", "--data", "D", "--activation", "swish"], "invalid choice"),
+        (
+            ["train", "--data", "D", "--label", "a,a"],
+            "--label: column(s) ['a'] named twice",
+        ),
+        (["train", "--data", "D", "--label", "a,"], "--label"),
+        (["train", "--data", "D", "--label", "a", "--ignore", "a"], "--ignore"),
+        (
+            ["train", "--data", "D", "--out", "/nonexistent/m.safetensors"],
+            "--out: the folder '/nonexistent' does not exist",
+        ),
+        (["train", "--data", "D", "--out", "."], "--out: '.' is a folder"),
+        (["check", "--nets", "0"], "--nets"),
+        (["check", "--tol", "nan"], "--tol"),
+        (["check", "--data", "x.csv"], "--data: needs a MODEL"),
+        (["predict", "missing.safetensors", "--data", "x.csv"], "missing.safetensors"),
+        (
+            [
+                "predict",
+                "m.safetensors",
+                "--data",
+                "x.csv",
+                "--out",
+                "/nonexistent/p.csv",
+            ],
+            "--out",
+        ),
+    ],
+)
 def test_bad_options_are_one_line_exit_2_before_any_work(run, argv, words):
     code, out, err = run(*argv)
     assert code == 2
@@ -123,14 +187,30 @@ def test_bad_options_are_one_line_exit_2_before_any_work(run, argv, words):
 
 def test_plot_into_a_missing_folder_is_refused_before_training(run, files):
     pytest.importorskip("matplotlib")
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--plot", "/nonexistent/dir/x.png")
+    code, out, err = run(
+        "train",
+        "--data",
+        str(files / "binary.csv"),
+        "--label",
+        "label",
+        "--plot",
+        "/nonexistent/dir/x.png",
+    )
     assert code == 2 and "--plot: the folder '/nonexistent/dir' does not exist" in one_error_line(err)
     assert out == "" and not os.path.exists("model.safetensors")
 
 
 def test_plot_with_an_unknown_picture_format_is_refused_before_training(run, files):
     pytest.importorskip("matplotlib")
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--plot", "loss.xyz")
+    code, out, err = run(
+        "train",
+        "--data",
+        str(files / "binary.csv"),
+        "--label",
+        "label",
+        "--plot",
+        "loss.xyz",
+    )
     assert code == 2 and "--plot: cannot write a 'xyz' picture" in one_error_line(err) and out == ""
 
 
@@ -141,14 +221,31 @@ def test_read_only_output_folder_is_refused_before_training(run, files, tmp_path
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--out", str(ro / "m.safetensors"))
+        code, out, err = run(
+            "train",
+            "--data",
+            str(files / "binary.csv"),
+            "--label",
+            "label",
+            "--out",
+            str(ro / "m.safetensors"),
+        )
     finally:
         ro.chmod(0o700)
     assert code == 2 and "is not writable" in one_error_line(err) and out == ""
 
 
 def test_batch_size_larger_than_the_training_part(run, files):
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--batch-size", "100000", "--no-progress")
+    code, out, err = run(
+        "train",
+        "--data",
+        str(files / "binary.csv"),
+        "--label",
+        "label",
+        "--batch-size",
+        "100000",
+        "--no-progress",
+    )
     assert code == 2 and "--batch-size: 100000 is more than the" in one_error_line(err)
     assert "training" not in out and not os.path.exists("model.safetensors")
 
@@ -165,7 +262,7 @@ BAD_CSV = {
 def test_bad_csv_files_are_one_line_exit_2(run, tmp_path, case):
     text, extra, words = BAD_CSV[case]
     (tmp_path / "d.csv").write_text(text)
-    code, out, err = run("train", "--data", "d.csv", "--out", "m", *extra)
+    code, _out, err = run("train", "--data", "d.csv", "--out", "m", *extra)
     assert code == 2 and words in one_error_line(err)
     assert not (tmp_path / "m").exists()
 
@@ -173,7 +270,7 @@ def test_bad_csv_files_are_one_line_exit_2(run, tmp_path, case):
 def test_a_text_id_column_is_refused_without_ignore_and_fine_with_it(run, files):
     code, _, err = run("train", "--data", str(files / "with_id.csv"), *TRAIN)
     assert code == 2 and "'id'" in one_error_line(err)
-    code, out, err = run("train", "--data", str(files / "with_id.csv"), "--ignore", "id", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "with_id.csv"), "--ignore", "id", *TRAIN)
     assert code == 0, err
     _, meta = checkpoints.load("model.safetensors")
     assert meta["feature_names"] == ["f1", "f2", "f3"] and meta["label"] == ["label"] and meta["ignored"] == ["id"]
@@ -200,7 +297,7 @@ def test_binary_train_reports_real_test_accuracy_and_saves_names(run, files):
     xs = data.apply_standardize(x_te, np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
     acc = jaxnet.accuracy(params, xs.astype(np.float32), y_te.astype(np.float32))
     assert meta["test_accuracy"] == pytest.approx(acc, abs=1e-6)
-    assert f"accuracy {acc:.4f}" in re.search(r"^test: .*$", out, re.M).group(0)
+    assert f"accuracy {acc:.4f}" in re.search(r"^test: .*$", out, re.MULTILINE).group(0)
     assert acc >= 0.9  # a linearly separable set: the net learned it
 
 
@@ -216,8 +313,8 @@ def test_multiclass_labels_train_a_softmax_head(run, files):
 def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, files):
     code, out, err = run("train", "--data", str(files / "regression.csv"), *TRAIN)
     assert code == 0, err
-    assert re.search(r"^test: +loss \S+  rmse \S+  r2 \S+", out, re.M)
-    params, meta = checkpoints.load("model.safetensors")
+    assert re.search(r"^test: +loss \S+  rmse \S+  r2 \S+", out, re.MULTILINE)
+    _params, meta = checkpoints.load("model.safetensors")
     assert meta["head"] == "identity" and meta["label"] == ["price"]
     assert meta["test_r2"] > 0.95 and meta["test_rmse"] < meta["baseline_test_rmse"] / 4
     # the checkpoint alone predicts prices (the target scaling is folded into the last layer)
@@ -232,15 +329,25 @@ def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, f
 
 
 def test_head_and_activation_overrides_are_stored(run, files):
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--head", "identity", "--activation", "tanh",
-                         *TRAIN)
+    code, _out, err = run(
+        "train",
+        "--data",
+        str(files / "binary.csv"),
+        "--label",
+        "label",
+        "--head",
+        "identity",
+        "--activation",
+        "tanh",
+        *TRAIN,
+    )
     assert code == 0, err
     _, meta = checkpoints.load("model.safetensors")
     assert meta["head"] == "identity" and meta["activation"] == "tanh"
 
 
 def test_several_label_columns_make_a_multi_label_model(run, files):
-    code, out, err = run("train", "--data", str(files / "two_labels.csv"), "--label", "a,b", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "two_labels.csv"), "--label", "a,b", *TRAIN)
     assert code == 0, err
     _, meta = checkpoints.load("model.safetensors")
     assert meta["label"] == ["a", "b"] and meta["layer_sizes"] == (3, 8, 2) and meta["head"] == "sigmoid"
@@ -250,35 +357,68 @@ def test_several_label_columns_make_a_multi_label_model(run, files):
 
 
 def test_label_leakage_is_warned_and_avoided_with_several_labels(run, files):
-    code, out, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_2", *TRAIN)
+    code, _, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_2", *TRAIN)
     assert code == 0, err
     assert "warning: feature column(s)" in err and "'is_0'" in err and "'is_1'" in err and "leakage" in err
-    code, out, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_0,is_1,is_2",
-                         "--head", "softmax", *TRAIN)
+    code, _out, err = run(
+        "train",
+        "--data",
+        str(files / "onehot.csv"),
+        "--label",
+        "is_0,is_1,is_2",
+        "--head",
+        "softmax",
+        *TRAIN,
+    )
     assert code == 0, err
     assert "leakage" not in err
     _, meta = checkpoints.load("model.safetensors")
-    assert meta["feature_names"] == ["f1", "f2", "f3"] and meta["label"] == ["is_0", "is_1", "is_2"]
+    assert meta["feature_names"] == ["f1", "f2", "f3"] and meta["label"] == [
+        "is_0",
+        "is_1",
+        "is_2",
+    ]
     code, pred, err = run("predict", "model.safetensors", "--data", str(files / "onehot.csv"))
     assert pred.splitlines()[0] == "row,class,probability_is_0,probability_is_1,probability_is_2"
     assert pred.splitlines()[1].split(",")[1] in ("is_0", "is_1", "is_2")
 
 
-def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files):
+def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files, tmp_path):
     pytest.importorskip("matplotlib")
     with jax.numpy_dtype_promotion("standard"):  # optax.adam mixes a Python float with an int32 count
-        code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--hidden", "32", "--optimizer", "adam",
-                             "--lr", "0.05", "--steps", "3000", "--eval-every", "20", "--early-stopping", "3",
-                             "--val-fraction", "0.3", "--plot", "loss.png", "--no-progress")
+        code, out, err = run(
+            "train",
+            "--data",
+            str(files / "binary.csv"),
+            "--label",
+            "label",
+            "--hidden",
+            "32",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--steps",
+            "3000",
+            "--eval-every",
+            "20",
+            "--early-stopping",
+            "3",
+            "--val-fraction",
+            "0.3",
+            "--plot",
+            "loss.png",
+            "--no-progress",
+        )
     assert code == 0, err
     _, meta = checkpoints.load("model.safetensors")
     assert meta["stopped"] == "early_stopping" and meta["best_step"] < meta["step"] < 3000
     assert f"kept the best parameters, from step {meta['best_step']}" in out
-    assert open("loss.png", "rb").read(8) == PNG
+    assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
 
 
 def test_a_training_no_better_than_the_majority_class_exits_4(run, files):
-    code, out, err = run("train", "--data", str(files / "no_signal.csv"), *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "no_signal.csv"), *TRAIN)
     assert code == cli.EXIT_FAILED_TRAINING == 4
     assert "training failed" in err and "majority class" in err and "Hint" in err
     _, meta = checkpoints.load("model.safetensors")
@@ -286,43 +426,66 @@ def test_a_training_no_better_than_the_majority_class_exits_4(run, files):
 
 
 def test_a_regression_no_better_than_the_mean_exits_4(run, files):
-    code, out, err = run("train", "--data", str(files / "regression.csv"), "--steps", "1", "--lr", "1e-9",
-                         "--no-progress")
+    code, _out, err = run(
+        "train",
+        "--data",
+        str(files / "regression.csv"),
+        "--steps",
+        "1",
+        "--lr",
+        "1e-9",
+        "--no-progress",
+    )
     assert code == 4 and "no better than predicting the training mean" in err
 
 
 def test_divergence_exits_3_and_says_nothing_was_saved(run, files):
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--lr", "1e30",
-                         "--steps", "50", "--no-progress")
+    code, _out, err = run(
+        "train",
+        "--data",
+        str(files / "binary.csv"),
+        "--label",
+        "label",
+        "--lr",
+        "1e30",
+        "--steps",
+        "50",
+        "--no-progress",
+    )
     assert code == cli.EXIT_DIVERGED == 3
     line = err.strip().splitlines()[-1]
-    assert re.search(r"training diverged after step 0 of 50 .*--lr.*nothing trained yet, nothing saved", line)
+    assert re.search(
+        r"training diverged after step 0 of 50 .*--lr.*nothing trained yet, nothing saved",
+        line,
+    )
     assert not os.path.exists("model.safetensors")
 
 
 def diverging_fit(real_fit, nan):
     """fit that trains 40 steps, then reports divergence (with NaN parameters if ``nan``)."""
+
     def fit(params, x, y, **kw):
         p, s, h = real_fit(params, x, y, **{**kw, "steps": 40})
         if nan:
             p = {k: v * np.float32(np.nan) for k, v in p.items()}
         raise jaxnet.DivergenceError("diverged", p, s, h)
+
     return fit
 
 
 def test_divergence_after_some_steps_saves_the_last_finite_parameters(run, files, monkeypatch):
     monkeypatch.setattr(jaxnet, "fit", diverging_fit(jaxnet.fit, nan=False))
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
     assert code == 3
     assert "training diverged after step 40 of 300" in err
     assert "saved the last finite parameters (step 40) to model.safetensors" in err
-    params, meta = checkpoints.load("model.safetensors")
+    _params, meta = checkpoints.load("model.safetensors")
     assert meta["status"] == "diverged" and meta["step"] == 40
 
 
 def test_divergence_never_saves_a_model_that_predicts_nan(run, files, monkeypatch):
     monkeypatch.setattr(jaxnet, "fit", diverging_fit(jaxnet.fit, nan=True))
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
     assert code == 3 and "predict NaN/inf, nothing saved" in err
     assert not os.path.exists("model.safetensors")
 
@@ -336,7 +499,7 @@ def test_interrupt_during_fit_saves_the_training_so_far(run, files, monkeypatch)
         raise jaxnet.TrainingInterrupted("interrupted", p, s, h)
 
     monkeypatch.setattr(jaxnet, "fit", interrupted_fit)
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
     assert code == 130
     assert "interrupted at step 40 of 300; saved the training so far (step 40) to model.safetensors" in err
     _, meta = checkpoints.load("model.safetensors")
@@ -359,8 +522,19 @@ def binary_model(files, tmp_path_factory):
     """One binary model for the predict and check tests (trained once)."""
     path = tmp_path_factory.mktemp("model") / "m.safetensors"
     before = jax.config.jax_enable_compilation_cache
-    code = cli.main(["train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN, "--out", str(path),
-                     "--no-cache"])
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            str(files / "binary.csv"),
+            "--label",
+            "label",
+            *TRAIN,
+            "--out",
+            str(path),
+            "--no-cache",
+        ]
+    )
     jax.config.update("jax_enable_compilation_cache", before)
     assert code == 0
     return str(path)
@@ -376,8 +550,11 @@ def test_predict_writes_row_class_and_one_probability_per_class(run, files, bina
     np.testing.assert_allclose(table[:, 2] + table[:, 3], 1.0, atol=1e-7)
     assert (table[:, 1] == (table[:, 3] >= 0.5)).all()
     params, meta = checkpoints.load(binary_model)
-    x = data.apply_standardize(data.load_features(files / "new.csv", meta["feature_names"]),
-                               np.array(meta["standardize_mean"]), np.array(meta["standardize_std"]))
+    x = data.apply_standardize(
+        data.load_features(files / "new.csv", meta["feature_names"]),
+        np.array(meta["standardize_mean"]),
+        np.array(meta["standardize_std"]),
+    )
     expected = np.asarray(jaxnet.predict_proba(params, x.astype(np.float32))).ravel()
     np.testing.assert_allclose(table[:, 3], expected, rtol=1e-6, atol=1e-7)
 
@@ -411,7 +588,10 @@ def test_check_a_model_on_its_data(run, files, binary_model):
     assert code == 0, out + err
     assert out.startswith(f"checkpoint: OK: {binary_model}")
     assert "data: OK" in out and "label column(s) 'label'" in out
-    d = re.search(r"gradients: OK: .*\|autodiff - manual\| (\S+), \|autodiff - numerical\| (\S+)", out)
+    d = re.search(
+        r"gradients: OK: .*\|autodiff - manual\| (\S+), \|autodiff - numerical\| (\S+)",
+        out,
+    )
     assert float(d.group(1)) < 1e-10 and float(d.group(2)) < 1e-6
     assert out.strip().endswith("check: OK")
 
@@ -421,10 +601,10 @@ def test_check_a_model_without_data_uses_random_inputs(run, binary_model):
     assert code == 0 and "random rows with random labels" in out
 
 
-def test_check_finds_a_corrupted_checkpoint(run, binary_model):
-    raw = bytearray(open(binary_model, "rb").read())
+def test_check_finds_a_corrupted_checkpoint(run, binary_model, tmp_path):
+    raw = bytearray(Path(binary_model).read_bytes())
     raw[-3] ^= 0x10  # one bit of the last tensor
-    open("bad.safetensors", "wb").write(bytes(raw))
+    (tmp_path / "bad.safetensors").write_bytes(bytes(raw))
     code, out, _ = run("check", "bad.safetensors")
     assert code == 1 and out.startswith("checkpoint: FAILED")
 
@@ -459,16 +639,28 @@ def test_version_and_help(run):
     assert code == 0 and out.strip() == f"jaxnet {jaxnet.__version__}"
     code, out, _ = run("train", "--help")
     assert code == 0
-    for words in ("--label", "--ignore", "--early-stopping", "--val-fraction", "JAXNET_CACHE_DIR", "exit codes"):
+    for words in (
+        "--label",
+        "--ignore",
+        "--early-stopping",
+        "--val-fraction",
+        "JAXNET_CACHE_DIR",
+        "exit codes",
+    ):
         assert words in out
 
 
-@pytest.mark.parametrize("argv", [["walkthrough", "--plot", "n.png"],
-                                  ["train", "--data", "breast_cancer", "--plot", "l.png"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["walkthrough", "--plot", "n.png"],
+        ["train", "--data", "breast_cancer", "--plot", "l.png"],
+    ],
+)
 def test_plot_without_matplotlib_exit_2(run, monkeypatch, tmp_path, argv):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    code, out, err = run(*argv)
+    code, _out, err = run(*argv)
     assert code == 2 and "matplotlib" in one_error_line(err)
     assert os.listdir(tmp_path) == []
 
@@ -478,5 +670,5 @@ def test_an_internal_error_is_one_line_exit_70(run, monkeypatch, files):
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.setattr(data, "fit_standardize", broken)
-    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    code, _out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
     assert code == 70 and err.count("\n") == 1 and "internal error" in err and "RuntimeError: boom second line" in err

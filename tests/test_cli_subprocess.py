@@ -28,15 +28,28 @@ HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 
 def env(cache):
-    e = dict(os.environ, JAXNET_CACHE_DIR=str(cache), PYTHONWARNINGS="ignore", XLA_PYTHON_CLIENT_PREALLOCATE="false")
+    e = dict(
+        os.environ,
+        JAXNET_CACHE_DIR=str(cache),
+        PYTHONWARNINGS="ignore",
+        XLA_PYTHON_CLIENT_PREALLOCATE="false",
+    )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     e.pop("XDG_CACHE_HOME", None)
     return e
 
 
 def cli(args, cwd, cache=None, **kw):
-    return subprocess.run([sys.executable, "-m", "jaxnet.cli", *args], cwd=cwd, env=env(cache or cwd / "cache"),
-                          capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "jaxnet.cli", *args],
+        check=False,
+        cwd=cwd,
+        env=env(cache or cwd / "cache"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +58,9 @@ def workdir(tmp_path_factory):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    (d / "train.csv").write_text("f1,f2,label,f3\n" + "".join(f"{a:.6f},{b:.6f},{t},{c:.6f}\n"
-                                                               for (a, b, c), t in zip(x, y)))
+    (d / "train.csv").write_text(
+        "f1,f2,label,f3\n" + "".join(f"{a:.6f},{b:.6f},{t},{c:.6f}\n" for (a, b, c), t in zip(x, y))
+    )
     return d
 
 
@@ -57,8 +71,30 @@ def test_version_is_the_packages(workdir):
 
 def test_train_then_predict_then_check(workdir):
     plot = ["--plot", "loss.png"] if HAVE_MPL else []
-    r = cli(["train", "--data", "train.csv", "--label", "label", "--hidden", "4", "--steps", "200", "--optimizer",
-             "adam", "--lr", "0.05", "--seed", "1", "--out", "m.safetensors", *plot, "--no-progress"], workdir)
+    r = cli(
+        [
+            "train",
+            "--data",
+            "train.csv",
+            "--label",
+            "label",
+            "--hidden",
+            "4",
+            "--steps",
+            "200",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--seed",
+            "1",
+            "--out",
+            "m.safetensors",
+            *plot,
+            "--no-progress",
+        ],
+        workdir,
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     _, meta = checkpoints.load(workdir / "m.safetensors")
@@ -66,7 +102,11 @@ def test_train_then_predict_then_check(workdir):
     assert (workdir / "cache").is_dir() and any((workdir / "cache").iterdir())  # the persistent cache is on
     if HAVE_MPL:
         assert (workdir / "loss.png").read_bytes()[:8] == PNG
-    r = cli(["predict", "m.safetensors", "--data", "train.csv", "--no-cache"], workdir, cache=workdir / "nocache")
+    r = cli(
+        ["predict", "m.safetensors", "--data", "train.csv", "--no-cache"],
+        workdir,
+        cache=workdir / "nocache",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "row,class,probability_0,probability_1" and len(r.stdout.splitlines()) == 61
     assert "label column(s) 'label': accuracy" in r.stderr
@@ -83,8 +123,15 @@ def test_bad_csv_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in r.stderr + r.stdout
 
 
-@pytest.mark.parametrize("option", [["--seed", "1180591620717411303424"], ["--steps", "100000000000"],
-                                    ["--lr", "inf"], ["--out", "/nonexistent/m.safetensors"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--seed", "1180591620717411303424"],
+        ["--steps", "100000000000"],
+        ["--lr", "inf"],
+        ["--out", "/nonexistent/m.safetensors"],
+    ],
+)
 def test_overflowing_options_are_one_line_exit_2(tmp_path, option):
     r = cli(["train", "--data", "breast_cancer", *option], tmp_path)
     assert r.returncode == 2 and r.stdout == ""
@@ -104,12 +151,30 @@ def _read_into(stream, sink):
 
 def test_ctrl_c_saves_the_training_so_far_and_exits_130(tmp_path):
     """SIGINT once the bar shows steps done: the checkpoint holds those steps, exit 130 within seconds."""
-    args = ["train", "--data", "breast_cancer", "--hidden", "64,64", "--steps", "2000000", "--out", "m.safetensors"]
-    p = subprocess.Popen([sys.executable, "-m", "jaxnet.cli", *args], cwd=tmp_path, env=env(tmp_path / "cache"),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "train",
+        "--data",
+        "breast_cancer",
+        "--hidden",
+        "64,64",
+        "--steps",
+        "2000000",
+        "--out",
+        "m.safetensors",
+    ]
+    p = subprocess.Popen(
+        [sys.executable, "-m", "jaxnet.cli", *args],
+        cwd=tmp_path,
+        env=env(tmp_path / "cache"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = [], []
-    threads = [threading.Thread(target=_read_into, args=(s, sink), daemon=True)
-               for s, sink in ((p.stdout, out), (p.stderr, err))]
+    threads = [
+        threading.Thread(target=_read_into, args=(s, sink), daemon=True)
+        for s, sink in ((p.stdout, out), (p.stderr, err))
+    ]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 300
@@ -126,8 +191,10 @@ def test_ctrl_c_saves_the_training_so_far_and_exits_130(tmp_path):
     err_text = "".join(err)
     assert code == 130, err_text
     assert waited < 10
-    m = re.search(r"interrupted at step (\d+) of 2000000; saved the training so far \(step \1\) to m.safetensors",
-                  err_text)
+    m = re.search(
+        r"interrupted at step (\d+) of 2000000; saved the training so far \(step \1\) to m.safetensors",
+        err_text,
+    )
     assert m, err_text
     _, meta = checkpoints.load(tmp_path / "m.safetensors")
     assert meta["step"] == int(m.group(1)) > 0 and meta["status"] == "interrupted"
