@@ -116,15 +116,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxnet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as e:  # a bug: one line, the traceback on request
-        if os.environ.get("JAXNET_DEBUG"):
-            raise
-        print(
-            f"jaxnet: internal error (please report it; JAXNET_DEBUG=1 shows the traceback): "
-            f"{type(e).__name__}: {' '.join(str(e).split())}",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
+            return _fail(f"out of memory; try a smaller --hidden or --batch-size ({str(e).splitlines()[0]})")
+        return _internal_error(e)
+    except Exception as e:  # noqa: BLE001  (a bug: one line, the traceback on request)
+        return _internal_error(e)
+
+
+def _internal_error(e: Exception) -> int:
+    if os.environ.get("JAXNET_DEBUG"):
+        raise e
+    print(f"jaxnet: internal error (please report it; JAXNET_DEBUG=1 shows the traceback): {type(e).__name__}: "
+          f"{' '.join(str(e).split())}", file=sys.stderr)  # fmt: skip
+    return EXIT_INTERNAL
 
 
 def _fail(message: str) -> int:
@@ -540,6 +545,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size > n_train:
         raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
     sizes = (x.shape[1], *args.hidden, n_out)
+    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    if count > _validate.INT32_MAX:
+        raise _UsageError(
+            f"argument --hidden: a {'-'.join(map(str, sizes))} network has {count:,} parameters, more "
+            f"than {_validate.INT32_MAX:,}"
+        )
     net = "-".join(map(str, sizes))
     print(
         f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
@@ -706,8 +717,10 @@ def _metadata(
     """What the checkpoint records besides the tensors (checkpoints.save adds sizes, dtype, head, activation)."""
     features, labels, ignore = names
     best = history.get("best_step")
+    run = int(history.get("steps_done", 0))
     meta = {
-        "step": int(history.get("steps_done", 0)),
+        "step": int(best) if status == "early_stopping" and best is not None else run,  # the parameters' step
+        "steps_run": run,
         "data": args.data,
         "label": labels,
         "ignored": ignore,
@@ -1079,6 +1092,7 @@ def _gradient_rows(
             "differences do not apply) and are left out"
         )
         x, y = x[keep], (None if y is None else y[keep])
+        what = f"{len(x)} {what.split(' ', 1)[1]}"
     if len(x) == 0:
         x, y, what = rng.normal(size=(CHECK_ROWS, sizes[0])), None, f"{CHECK_ROWS} random rows"
     if y is None:

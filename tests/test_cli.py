@@ -161,6 +161,8 @@ TRAIN = [
             "--out: the folder '/nonexistent' does not exist",
         ),
         (["train", "--data", "D", "--out", "."], "--out: '.' is a folder"),
+        (["train", "--data", "breast_cancer", "--hidden", "1000000,1000000"], "--hidden: a 30-1000000-1000000-1"),
+        (["train", "--data", "breast_cancer", "--label", "mean radius"], "--label/--ignore"),
         (["check", "--nets", "0"], "--nets"),
         (["check", "--tol", "nan"], "--tol"),
         (["check", "--data", "x.csv"], "--data: needs a MODEL"),
@@ -383,37 +385,38 @@ def test_label_leakage_is_warned_and_avoided_with_several_labels(run, files):
     assert pred.splitlines()[1].split(",")[1] in ("is_0", "is_1", "is_2")
 
 
-def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files, tmp_path):
+def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    from jaxnet import plotting
+
+    seen = {}
+    real_fit, real_plot = jaxnet.fit, plotting.plot_loss
+
+    def spy_fit(params, x, y, **kw):
+        seen["train"], seen["validation"] = np.asarray(x), np.asarray(kw["validation"][0])
+        return real_fit(params, x, y, **kw)
+
+    def spy_plot(history, path, **kw):
+        seen["history"], seen["val_label"] = history, kw.get("val_label")
+        return real_plot(history, path, **kw)
+
+    monkeypatch.setattr(jaxnet, "fit", spy_fit)
+    monkeypatch.setattr(plotting, "plot_loss", spy_plot)
+    argv = ["--hidden", "32", "--optimizer", "adam", "--lr", "0.05", "--steps", "3000", "--eval-every", "20",
+            "--early-stopping", "3", "--val-fraction", "0.3", "--plot", "loss.png", "--no-progress"]  # fmt: skip
     with jax.numpy_dtype_promotion("standard"):  # optax.adam mixes a Python float with an int32 count
-        code, out, err = run(
-            "train",
-            "--data",
-            str(files / "binary.csv"),
-            "--label",
-            "label",
-            "--hidden",
-            "32",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.05",
-            "--steps",
-            "3000",
-            "--eval-every",
-            "20",
-            "--early-stopping",
-            "3",
-            "--val-fraction",
-            "0.3",
-            "--plot",
-            "loss.png",
-            "--no-progress",
-        )
+        code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *argv)
     assert code == 0, err
     _, meta = checkpoints.load("model.safetensors")
-    assert meta["stopped"] == "early_stopping" and meta["best_step"] < meta["step"] < 3000
+    assert meta["stopped"] == "early_stopping" and meta["step"] == meta["best_step"] < meta["steps_run"] < 3000
     assert f"kept the best parameters, from step {meta['best_step']}" in out
+    # validation rows come out of the training part: 200 rows = 40 test + 160 -> 112 train + 48 validation
+    assert len(seen["train"]) == 112 and len(seen["validation"]) == 48
+    assert not (seen["validation"][:, None, :] == seen["train"][None, :, :]).all(axis=2).any()
+    # the plot shows the train and validation curves, evaluated every 20 steps
+    h = seen["history"]
+    assert seen["val_label"] == "validation loss" and len(h["val_loss"]) == len(h["val_step"]) > 3
+    assert (np.asarray(h["val_step"]) % 20 == 0).all()
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
 
 
@@ -507,13 +510,23 @@ def test_interrupt_during_fit_saves_the_training_so_far(run, files, monkeypatch)
 
 
 def test_small_problems_run_on_the_cpu_with_one_line_only_off_cpu(run, files, monkeypatch):
+    on_accelerator = jax.default_backend() != "cpu"
     code, out, _ = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
-    assert code == 0 and "running on the CPU" not in out  # this machine's default backend is the CPU
-    monkeypatch.setattr(cli.jax, "default_backend", lambda: "gpu")
+    assert code == 0 and out.count("running on the CPU") == on_accelerator  # nothing on a CPU-only machine
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")  # as on a GPU machine
     code, out, _ = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
-    assert code == 0 and len(re.findall("running on the CPU", out)) == 1
+    assert code == 0 and out.count("running on the CPU") == 1
     code, out, _ = run("walkthrough")
     assert code == 0 and out.splitlines()[0].startswith("running on the CPU: ") and out.count("running on the CPU") == 1
+    code, out, err = run("predict", "model.safetensors", "--data", str(files / "new.csv"))
+    assert code == 0 and err.count("running on the CPU") == 1 and "running" not in out  # stdout is the CSV
+
+
+def test_big_problems_stay_on_the_default_device(run, files, monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")  # as on a GPU machine
+    big = ["--hidden", "1024,1024", "--steps", "1", "--no-progress"]  # 144 rows x ~1.05M weights per step
+    code, out, _ = run("train", "--data", str(files / "binary.csv"), "--label", "label", *big)
+    assert code in (0, 4) and "training" in out and "running on the CPU" not in out
 
 
 # ---------------------------------------------------------------- predict
@@ -663,6 +676,15 @@ def test_plot_without_matplotlib_exit_2(run, monkeypatch, tmp_path, argv):
     code, _out, err = run(*argv)
     assert code == 2 and "matplotlib" in one_error_line(err)
     assert os.listdir(tmp_path) == []
+
+
+def test_out_of_memory_is_one_line_exit_2(run, files, monkeypatch):
+    def oom(*a, **k):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 4000000000000 bytes.\nmore")
+
+    monkeypatch.setattr(jaxnet, "init_mlp", oom)
+    code, _, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
+    assert code == 2 and "out of memory; try a smaller --hidden or --batch-size" in one_error_line(err)
 
 
 def test_an_internal_error_is_one_line_exit_70(run, monkeypatch, files):
