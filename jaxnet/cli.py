@@ -826,6 +826,19 @@ def _model_inputs(path: str, meta: dict) -> np.ndarray:
     return x
 
 
+def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
+    """``x`` cast to the model's dtype, or a DataError naming the first row whose values overflow it."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = x.astype(dtype)
+    bad = np.flatnonzero(~np.isfinite(cast).all(axis=1))
+    if bad.size:
+        raise data.DataError(
+            f"{path}: data row {bad[0] + 1} (and {bad.size - 1} more): a feature value, standardised, overflows "
+            f"the model's {np.dtype(dtype).name} (|value| > {float(np.finfo(dtype).max):.3g})"
+        )
+    return cast
+
+
 def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
     """Names for the model's outputs: the label columns when there is one per output."""
     if len(labels) == n_out and (head != "softmax" or n_out > 1):
@@ -840,17 +853,22 @@ def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> lis
     n, k = out.shape
     fmt = np.vectorize(lambda v: f"{v:.8g}", otypes=[object])
     number = np.arange(1, n + 1).astype(str)[:, None]
+    unknown = ~np.isfinite(out).all(axis=1, keepdims=True)  # no class for a NaN/inf row: an empty cell
+
+    def classes(c: np.ndarray) -> np.ndarray:
+        return np.where(unknown, "", c.astype(str))
+
     if head == "sigmoid" and k == 1:
         header = ["row", "class", "probability_0", "probability_1"]
-        body = np.hstack([number, (out >= 0.5).astype(int).astype(str), fmt(1.0 - out), fmt(out)])
+        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(1.0 - out), fmt(out)])
     elif head == "sigmoid":
         names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
         header = ["row", *names, *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, (out >= 0.5).astype(int).astype(str), fmt(out)])
+        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(out)])
     elif head == "softmax":
         names = _column_names(head, labels, k)
         header = ["row", "class", *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, np.asarray(names, dtype=object)[np.argmax(out, axis=1)][:, None], fmt(out)])
+        body = np.hstack([number, classes(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
     else:
         header = ["row", *_column_names(head, labels, k)]
         body = np.hstack([number, fmt(out)])
@@ -866,8 +884,12 @@ def _predict(args: argparse.Namespace) -> int:
     labels = _label_names(meta)
     sizes = meta["layer_sizes"]
     with _small_on_cpu(sizes, len(x), sys.stderr):
-        xj = jnp.asarray(x, params["W1"].dtype)
+        xj = jnp.asarray(_in_dtype(x, params["W1"].dtype, args.data))
         out = np.asarray(jaxnet.forward(params, xj, activation=activation, head=head), np.float64)
+        bad = int((~np.isfinite(out.reshape(len(x), -1))).any(axis=1).sum())
+        if bad:
+            print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
+                  "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
         table = _prediction_table(out.reshape(len(x), -1), head, labels)
         text = "".join(",".join(row) + "\n" for row in table)
         if args.out:

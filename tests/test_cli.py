@@ -310,6 +310,28 @@ def test_multiclass_labels_train_a_softmax_head(run, files):
     _, meta = checkpoints.load("model.safetensors")
     assert meta["head"] == "softmax" and meta["layer_sizes"][-1] == 3 and meta["classes"] == 3
     assert meta["label"] == ["kind"] and meta["test_accuracy"] > meta["baseline_test_accuracy"]
+    code, pred, err = run("predict", "model.safetensors", "--data", str(files / "classes.csv"))
+    lines = pred.splitlines()
+    assert code == 0 and lines[0] == "row,class,probability_0,probability_1,probability_2" and len(lines) == 201
+    table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    assert (table[:, 1] == np.argmax(table[:, 2:], axis=1)).all()
+    np.testing.assert_allclose(table[:, 2:].sum(axis=1), 1.0, atol=1e-6)
+    assert re.search(r"label column\(s\) 'kind': accuracy 0\.[89]", err)
+
+
+def test_predict_refuses_values_that_overflow_the_models_dtype(run, binary_model, tmp_path):
+    (tmp_path / "far.csv").write_text("f1,f2,f3\n0,0,0\n1e39,0,0\n")
+    code, out, err = run("predict", binary_model, "--data", "far.csv")
+    assert code == 2 and "far.csv: data row 2 (and 0 more)" in one_error_line(err) and "float32" in err
+    assert out == ""
+
+
+def test_predict_warns_about_nan_predictions(run, binary_model, files, monkeypatch):
+    real = jaxnet.forward
+    monkeypatch.setattr(jaxnet, "forward", lambda *a, **k: real(*a, **k).at[2].set(np.nan))
+    code, out, err = run("predict", binary_model, "--data", str(files / "new.csv"))
+    assert code == 0 and "warning: 1 of 7 rows have NaN/inf predictions" in err
+    assert out.splitlines()[3].split(",")[1:] == ["", "nan", "nan"]
 
 
 def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, files):
