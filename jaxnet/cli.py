@@ -109,8 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
     try:
-        _setup_cache(args)
-        return int(args.run(args))
+        with warnings.catch_warnings():  # restores the default display afterwards
+            warnings.showwarning = _show_warning
+            _setup_cache(args)
+            return int(args.run(args))
     except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError, ImportError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
@@ -122,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(e)
     except Exception as e:  # noqa: BLE001  (a bug: one line, the traceback on request)
         return _internal_error(e)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning as one line ``jaxnet: warning: ...`` (not Python's file:line and source)."""
+    print(f"jaxnet: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _internal_error(e: Exception) -> int:

@@ -7,6 +7,7 @@ subprocess, Ctrl-C included) in ``test_cli_subprocess.py`` (slow).
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -707,6 +708,18 @@ def test_out_of_memory_is_one_line_exit_2(run, files, monkeypatch):
     monkeypatch.setattr(jaxnet, "init_mlp", oom)
     code, _, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
     assert code == 2 and "out of memory; try a smaller --hidden or --batch-size" in one_error_line(err)
+
+
+def test_warnings_are_one_line(run, binary_model, files, monkeypatch):
+    real = checkpoints.load
+
+    def load(path):
+        warnings.warn("format 1 checkpoint:\nno checksum", checkpoints.CheckpointWarning, stacklevel=2)
+        return real(path)
+
+    monkeypatch.setattr(checkpoints, "load", load)
+    code, _, err = run("predict", binary_model, "--data", str(files / "new.csv"))
+    assert code == 0 and err == "jaxnet: warning: format 1 checkpoint: no checksum\n"
 
 
 def test_an_internal_error_is_one_line_exit_70(run, monkeypatch, files):
