@@ -10,6 +10,7 @@ so one compiled program serves every chunk length and every ``steps``.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
@@ -72,6 +73,8 @@ def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: s
 
 
 _SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
+_RESOLVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> its shared optimizer
+_RESOLVED_INIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> the init it came with
 
 
 def _fingerprint(value: Any, depth: int = 0) -> Any:
@@ -110,11 +113,22 @@ def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientT
     optimizers share the first one's compilation instead.
     """
     try:
+        shared = _RESOLVED.get(optimizer.update)
+    except TypeError:  # an update that cannot be weakly referenced: look it up each time
+        shared = None
+    if shared is not None and shared.init is not None:
+        return shared if _RESOLVED_INIT.get(optimizer.update) is optimizer.init else optimizer
+    try:
         key = _fingerprint((optimizer.init, optimizer.update))
         hash(key)
     except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
         return optimizer
-    return _SHARED.setdefault(key, optimizer)
+    shared = _SHARED.setdefault(key, optimizer)
+    try:
+        _RESOLVED[optimizer.update], _RESOLVED_INIT[optimizer.update] = shared, optimizer.init
+    except TypeError:
+        pass
+    return shared
 
 
 def apply_update(
