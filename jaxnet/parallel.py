@@ -14,12 +14,12 @@ the number of devices; ``fit`` raises a ``ValueError`` otherwise.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import numpy as np
 
-__all__ = ["data_parallel_mesh"]
+__all__ = ["data_parallel_mesh", "check_mesh", "place"]
 
 
 def data_parallel_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
@@ -37,3 +37,35 @@ def data_parallel_mesh(devices: Sequence[jax.Device] | None = None) -> jax.shard
     if not devices:
         raise ValueError("devices: expected at least one jax.Device, got an empty sequence")
     return jax.sharding.Mesh(np.asarray(devices), ("data",))
+
+
+def check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
+    """The batch (all ``n`` examples, or ``batch_size``) must split evenly over the ``"data"`` devices.
+
+    With minibatches, the full set's ``n`` must split too (the rows are placed
+    before they are drawn).
+    """
+    devices = int(mesh.shape["data"])
+    for rows, what in ((batch_size, "batch_size"), (n, "the number of examples (x.shape[0])")):
+        if rows is not None and rows % devices:
+            raise ValueError(
+                f"mesh: {what} = {rows} is not divisible by the mesh's {devices} 'data' devices; "
+                f"use a multiple of {devices} (drop or pad examples)"
+            )
+
+
+def place(mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, key: Any) -> tuple[Any, tuple, Any]:
+    """Put the training carry, the data and the key where ``fit`` runs.
+
+    On a mesh: examples split over ``"data"`` (``PartitionSpec("data")``), the
+    rest replicated (``PartitionSpec()``). On a ``device``: everything there.
+    Otherwise: unchanged (JAX's default device).
+    """
+    if mesh is not None:
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+        put = lambda a, where: None if a is None else jax.device_put(a, where)  # noqa: E731
+        return put(carry, replicated), tuple(put(a, rows) for a in data), put(key, replicated)
+    if device is not None:
+        return jax.device_put((carry, data, key), device)
+    return carry, data, key

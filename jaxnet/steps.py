@@ -131,6 +131,17 @@ def make_train_step(
     return step
 
 
+DIVERGENCE_FACTOR = 1e3
+"""Training has diverged when the loss exceeds ``DIVERGENCE_FACTOR * max(initial loss, 1)`` (or is NaN/inf)."""
+
+
+class Batches(NamedTuple):
+    """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis."""
+
+    size: int
+    mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
+
+
 class Config(NamedTuple):
     """Static configuration of a compiled training loop (hashable: a ``jit`` static argument)."""
 
@@ -138,69 +149,85 @@ class Config(NamedTuple):
     value_and_grads: ValueAndGrads  # from gradient_fn
     record_every: int  # steps per block; the loss is recorded at each block's first step
     buffer: int  # blocks per compiled call at most (the loss buffer's length)
-    batch_size: int | None  # None: full batch
-    mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
+    batches: Batches | None  # None: full batch
 
 
 class State(NamedTuple):
-    """What the loop carries: parameters, optimizer state, global step, epoch permutation."""
+    """The training state: parameters and optimizer state."""
 
     params: Params
     opt_state: Any
-    step: jax.Array | None  # int32 global step count (minibatches only)
-    perm: jax.Array | None  # int32 (N,) the current epoch's order (minibatches only)
 
 
-def _batch(cfg: Config, key: jax.Array, state: State, data: tuple) -> tuple[tuple, jax.Array]:
-    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle."""
+class Cursor(NamedTuple):
+    """Where minibatching is: the global step count and the current epoch's order (its own carry)."""
+
+    step: jax.Array  # int32
+    perm: jax.Array  # int32 (N,)
+
+
+def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
     x, y, w = data
-    if cfg.batch_size is None:
-        return data, state.perm
+    size, mesh = cfg.batches
     n = x.shape[0]
-    per_epoch = n // cfg.batch_size
-    epoch, pos = jnp.divmod(state.step, per_epoch)
+    epoch, pos = jnp.divmod(cursor.step, n // size)
     perm = jax.lax.cond(
         pos == 0,
         lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32),
-        lambda: state.perm,
+        lambda: cursor.perm,
     )
-    idx = jax.lax.dynamic_slice_in_dim(perm, pos * cfg.batch_size, cfg.batch_size)
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
     batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in (x, y, w))
-    if cfg.mesh is not None:
-        spec = jax.sharding.NamedSharding(cfg.mesh, jax.sharding.PartitionSpec("data"))
+    if mesh is not None:
+        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
-    return batch, perm
+    return batch, Cursor(cursor.step + 1, perm)
 
 
-def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bool) -> tuple[State, jax.Array | None]:
-    (x, y, w), perm = _batch(cfg, key, state, data)
-    value, g = cfg.value_and_grads(state.params, x, y, w, with_value)
-    params, opt_state = apply_update(cfg.optimizer, state.params, state.opt_state, g)
-    step = None if state.step is None else state.step + 1
-    return State(params, opt_state, step, perm), value
+def _step(cfg: Config, key: jax.Array, data: tuple, carry: tuple, with_value: bool) -> tuple[tuple, Any]:
+    state, cursor = carry
+    batch, cursor = (data, None) if cfg.batches is None else _batch(cfg, key, cursor, data)
+    value, g = cfg.value_and_grads(state.params, *batch, with_value)
+    return (State(*apply_update(cfg.optimizer, state.params, state.opt_state, g)), cursor), value
 
 
-def _block(cfg: Config, key: jax.Array, data: tuple, state: State) -> tuple[State, jax.Array]:
-    """``record_every`` steps; returns the loss before the first of them."""
-    return steps_recording_first(lambda s, with_value: _step(cfg, key, data, s, with_value), state, cfg.record_every)
+def _finite(tree: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 @partial(jax.jit, static_argnames="cfg")
-def run_steps(cfg: Config, state: State, data: tuple, key: jax.Array, n_blocks: jax.Array):
-    """Run ``n_blocks * cfg.record_every`` steps as one compiled program.
+def run_steps(cfg: Config, carry: tuple, good: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array):
+    """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
-    Returns ``(state, losses, finite)``: ``losses`` has length ``cfg.buffer``
-    (entries past ``n_blocks`` are NaN) and ``finite`` says whether every
-    parameter is still finite.
+    ``carry = (state, cursor)`` is where training is; ``good`` the last
+    carry whose recorded loss was acceptable. Each block records the loss at
+    its start; a loss that is NaN/inf or above ``limit`` (set from the first
+    loss when ``limit`` is inf: ``DIVERGENCE_FACTOR * max(loss, 1)``) stops the
+    loop there, and that carry is not kept. Returns ``(carry, good, losses,
+    done, limit, ok)``: ``losses`` has length ``cfg.buffer`` (its first ``done``
+    entries are real) and ``ok`` is False when training diverged (then
+    ``good`` is the carry to return, its loss ``losses[done - 1]``).
     """
-    dtype = state.params["W1"].dtype
+    dtype = carry[0].params["W1"].dtype
     losses = jnp.full((cfg.buffer,), jnp.nan, dtype)
 
-    def body(i, carry):
-        state, losses = carry
-        state, value = _block(cfg, key, data, state)
-        return state, losses.at[i].set(value)
+    def block(c: tuple) -> tuple[tuple, jax.Array]:
+        return steps_recording_first(lambda s, with_value: _step(cfg, key, data, s, with_value), c, cfg.record_every)
 
-    state, losses = jax.lax.fori_loop(0, n_blocks, body, (state, losses))
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(state.params)]))
-    return state, losses, finite
+    def cond(loop: tuple) -> jax.Array:
+        i, _, _, _, _, ok = loop
+        return (i < n_blocks) & ok
+
+    def body(loop: tuple) -> tuple:
+        i, carry, good, losses, limit, _ = loop
+        new, value = block(carry)
+        limit = jnp.where(jnp.isinf(limit), DIVERGENCE_FACTOR * jnp.maximum(value, 1), limit)
+        ok = jnp.isfinite(value) & (value <= limit)
+        keep = partial(jax.tree.map, lambda a, b: jnp.where(ok, a, b))
+        return i + ok.astype(i.dtype), keep(new, carry), keep(carry, good), losses.at[i].set(value), limit, ok
+
+    start = (jnp.zeros((), jnp.int32), carry, good, losses, limit, jnp.bool_(True))
+    done, carry, good, losses, limit, ok = jax.lax.while_loop(cond, body, start)
+    ok = ok & _finite(carry[0].params)
+    return carry, good, losses, done, limit, ok
