@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     params, _, history = jaxnet.fit(
         params, *train, steps=args.max_steps, optimizer=optax.adam(args.lr), batch_size=args.batch_size,
         key=jax.random.key(args.seed + 1), validation=val, eval_every=args.eval_every,
-        early_stopping=args.patience, progress=args.progress,
+        early_stopping=args.patience, record_every=1, progress=args.progress,  # every minibatch loss, for the plot
     )
     val_loss = np.asarray(history["val_loss"])
     val_step = np.asarray(history["val_step"])

@@ -106,7 +106,8 @@ def loss_figure(
     if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1):
         raise ValueError(f"steps_per_epoch: expected a positive integer or None, got {steps_per_epoch!r}")
     if smoothing is None:  # minibatch losses are noisy: average over ~1/50 of the run; a full-batch curve is not
-        smoothing = 1.0 - 50.0 / loss.size if steps_per_epoch is not None and loss.size > 100 else 0.0
+        window = max(loss.size / 50.0, min(10.0, loss.size / 10.0))  # in recorded points; short runs: up to 10
+        smoothing = 1.0 - 1.0 / window if steps_per_epoch is not None and window > 1.0 else 0.0
     finite = loss[np.isfinite(loss)]
     log = bool(finite.size and np.all(finite > 0))
     smooth = ema(np.where(np.isfinite(loss), loss, np.nan), smoothing, log=log) if finite.size == loss.size else loss
@@ -166,8 +167,9 @@ def plot_loss(
       per epoch (``N // batch_size``): an epoch axis is drawn on top, and the
       minibatch losses become a faint raw line under their moving average.
     - ``smoothing``: the average's factor ``beta`` in [0, 1) (see :func:`ema`;
-      on a log axis it averages ``log loss``). ``None``: ``1 - 50 / len(loss)``
-      when minibatched (a window of about 1/50 of the run), else 0 (no smoothing).
+      on a log axis it averages ``log loss``). ``None``: ``1 - 1 / w`` when
+      minibatched, with a window of ``w = max(n / 50, min(10, n / 10))`` of the
+      ``n`` recorded losses (1/50 of a long run), else 0 (no smoothing).
     - ``ylabel``: the loss's name, e.g. ``"cross-entropy"`` (default ``"loss"``).
     - ``best_step``: draw a dashed vertical line there, labelled
       ``f"{best_label} {best_step}"`` (e.g. the step early stopping restored).
