@@ -56,6 +56,7 @@ def test_digits_accuracy_is_at_least_mlpclassifiers_minus_001(digits, tmp_path, 
     assert (tmp_path / "d.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow  # compiles two training programs: 5-11 s on a busy 2-core machine
 def test_digits_without_sklearn_comparison(digits, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     m = digits.main(["--no-sklearn", "--no-plot"])
@@ -87,6 +88,7 @@ def test_diabetes_r2_is_at_least_mlpregressors_minus_002(diabetes, tmp_path, cap
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow  # compiles two training programs: 3-9 s on a busy 2-core machine
 def test_diabetes_without_sklearn_comparison(diabetes, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     m = diabetes.main(["--no-sklearn", "--no-plot"])
@@ -122,6 +124,7 @@ def test_diabetes_r2_agrees_with_jaxnet_evaluate(diabetes):
 
 
 # ---------------------------------------------------------------- early stopping
+@pytest.mark.slow  # 6-15 s on a busy 2-core machine: compiles the minibatch loop with validation
 def test_early_stopping_restores_the_best_validation_step_and_draws_it(early_stopping, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "es.png"

@@ -15,6 +15,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 CLEAR_SIZES = [(2, 3, 1), (2, 2, 1), (3, 2, 1), (2, 3, 2), (1, 2, 1), (2, 4, 1)]  # the walkthrough's net and its size
 
 
+@pytest.fixture(scope="module")
+def numbers():
+    """The worked example's numbers (computed once: each call compiles its steps)."""
+    from jaxnet.walkthrough import walkthrough_numbers
+
+    return walkthrough_numbers()
+
+
 def _label_box(centre):
     return P._box_at(np.asarray(centre), P.EDGE_LABEL_BOX)
 
@@ -56,12 +64,10 @@ def test_walkthrough_labels_are_not_stacked_and_not_on_the_crossings():
             assert not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
 
 
-def test_rendered_labels_fit_the_boxes_the_placement_planned_for():
+def test_rendered_labels_fit_the_boxes_the_placement_planned_for(numbers):
     """The geometric test above is about the real picture only if each drawn label (frame included) fits EDGE_LABEL_BOX."""
     pytest.importorskip("matplotlib")
-    from jaxnet.walkthrough import walkthrough_numbers
-
-    fig, texts = P.network_figure(walkthrough_numbers())
+    fig, texts = P.network_figure(numbers)
     fig.draw_without_rendering()
     renderer = fig._get_renderer()
     to_data = fig.axes[0].transData.inverted()
@@ -101,24 +107,19 @@ def test_edge_label_positions_refuses_a_bad_shape():
         P.edge_label_positions(np.zeros((3, 2)), (1.0, 0.3))
 
 
-def test_network_picture_reads_keys_through_the_network_table(tmp_path):
+def test_network_picture_reads_keys_through_the_network_table(tmp_path, numbers):
     pytest.importorskip("matplotlib")
-    from jaxnet.walkthrough import walkthrough_numbers
-
-    numbers = walkthrough_numbers()
-    numbers["params_before"] = dict(numbers["params_before"], W9=np.zeros((1, 1)))
+    bad = dict(numbers, params_before=dict(numbers["params_before"], W9=np.zeros((1, 1))))
     with pytest.raises(ValueError, match="params_before: .*missing key"):
-        P.plot_network(numbers, tmp_path / "n.png")
+        P.plot_network(bad, tmp_path / "n.png")
     source = pathlib.Path(P.__file__).read_text()
     assert 'f"W{' not in source and 'f"b{' not in source and "startswith(" not in source
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_plot_network_writes_a_png(tmp_path, activation):
+def test_plot_network_writes_a_png(tmp_path, numbers, activation):
     pytest.importorskip("matplotlib")
-    from jaxnet.walkthrough import walkthrough_numbers
-
-    P.plot_network(walkthrough_numbers(), tmp_path / "n.png", activation=activation)
+    P.plot_network(numbers, tmp_path / "n.png", activation=activation)
     assert (tmp_path / "n.png").read_bytes()[:8] == PNG
 
 
