@@ -23,11 +23,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.network import activation_named, layer_count, param_keys
 
-__all__ = ["plot_network", "plot_loss", "ema", "network_layout", "edge_label_positions"]
+__all__ = ["edge_label_positions", "ema", "network_layout", "plot_loss", "plot_network"]
 
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1), x0 <= x1, y0 <= y1
 
@@ -110,9 +111,9 @@ def loss_figure(
         smoothing = 1.0 - 1.0 / window if steps_per_epoch is not None and window > 1.0 else 0.0
     finite = loss[np.isfinite(loss)]
     log = bool(finite.size and np.all(finite > 0))
-    smooth = ema(np.where(np.isfinite(loss), loss, np.nan), smoothing, log=log) if finite.size == loss.size else loss
+    smooth = ema(loss, smoothing, log=log) if finite.size == loss.size else loss
     val = _history_series(history, "val_loss", "val_step")
-    log = log and np.nanmax(smooth) / np.nanmin(smooth) > 20 and (val is None or np.all(val[1] > 0))
+    log = bool(log and np.nanmax(smooth) / np.nanmin(smooth) > 20 and (val is None or np.all(val[1] > 0)))
 
     fig = _figure((6.4, 4.2))
     ax = fig.add_subplot()
@@ -128,7 +129,7 @@ def loss_figure(
     if log:
         ax.set_yscale("log")
     if smoothing > 0:  # keep the raw line's rare spikes from setting the scale
-        shown = [np.nanpercentile(loss, [1, 99]), [np.nanmin(smooth), np.nanmax(smooth)]]
+        shown: list[Any] = [np.nanpercentile(loss, [1, 99]), [np.nanmin(smooth), np.nanmax(smooth)]]
         if val is not None:
             shown.append([val[1].min(), val[1].max()])
         lo, hi = min(s[0] for s in shown), max(s[1] for s in shown)
@@ -338,7 +339,7 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
     gmax = max(float(np.max(np.abs(np.asarray(grads[k], np.float64)))) for k in param_keys(n_layers)) or 1.0
     slope = activation_named(activation).grad
     # a hidden unit whose activation has zero slope passes no gradient back: drawn grey, its edges dashed
-    inactive = [np.asarray(slope(z[l - 1])) == 0 if 0 < l < len(sizes) - 1 else np.zeros(n, bool) for l, n in enumerate(sizes)]
+    inactive = [np.asarray(slope(jnp.asarray(z[l - 1]))) == 0 if 0 < l < len(sizes) - 1 else np.zeros(n, bool) for l, n in enumerate(sizes)]
 
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -354,7 +355,7 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
     fig = _figure((inch * (xlim[1] - xlim[0]) + 1.6, inch * (ylim[1] - ylim[0]) + 0.7))
     ax = fig.add_subplot()
     ax.set_axis_off()
-    box = dict(boxstyle="round,pad=0.25", fc="white", ec="0.75", alpha=0.92)
+    box = {"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.75", "alpha": 0.92}
     labels = []
     keys = param_keys(n_layers)  # W_l is keys[2l - 2], b_l is keys[2l - 1]
     for (l, j, i), (a, b), c in zip(geo["edges"], geo["segments"], geo["labels"]):

@@ -31,7 +31,7 @@ def _label_box(centre):
 def test_each_edge_label_sits_on_its_own_edge_where_no_other_edge_or_label_passes(sizes):
     geo = P.network_geometry(sizes)
     segs, labels = geo["segments"], geo["labels"]
-    assert len(labels) == len(geo["edges"]) == sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert len(labels) == len(geo["edges"]) == sum(a * b for a, b in itertools.pairwise(sizes))
     for e, c in enumerate(labels):
         assert P._point_segment_distance(c[None], *segs[e])[0] < 1e-12  # on its own edge
         box = _label_box(c)
