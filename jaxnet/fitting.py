@@ -417,8 +417,9 @@ def _keep_last_good(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: d
 def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block: float, loss: float) -> None:
     """The bar appears after the first (compiling) chunk, for ``"auto"`` only if the rest takes over a second."""
     if run["bar"] is None:
+        run["chunks"] = run.get("chunks", 0) + 1  # the first chunk's time includes compiling: no estimate from it
         left = (r["steps"] - run["done"]) / r["record_every"] * per_block
-        if r["progress"] is True or (r["progress"] == "auto" and left > 1.0):
+        if r["progress"] is True or (r["progress"] == "auto" and run["chunks"] > 1 and left > 1.0):
             run["bar"] = tqdm(total=r["steps"], initial=run["done"], unit="step", dynamic_ncols=True)
         return
     run["bar"].update(steps_run)
