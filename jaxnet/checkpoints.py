@@ -368,7 +368,7 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
         raise bad(str(e)) from None
     if head == "softmax" and sizes[-1] < 2:
         raise bad(f"head 'softmax' needs at least 2 outputs, layer_sizes end in {sizes[-1]}")
-    return tuple(sizes), dtype, activation, head, user
+    return tuple(sizes), dtype, str(activation), str(head), user
 
 
 def _check_tensors(p: str, tensors: Mapping[str, np.ndarray], sizes: tuple[int, ...], dtype: str) -> None:

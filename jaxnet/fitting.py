@@ -62,8 +62,8 @@ _TARGET_SECONDS = 0.25  # a chunk lasts about this long (progress, callbacks and
 _RECORDED_POINTS = 1000  # record_every="auto" keeps about this many losses per run
 
 
-class _CarriesState:
-    """Mixin: the exception carries the training state to return (``params``, ``opt_state``, ``history``)."""
+class _CarriesState(BaseException):
+    """Base of the exceptions that carry the training state to return (``params``, ``opt_state``, ``history``)."""
 
     def __init__(self, message: str, params: Params, opt_state: Any, history: dict):
         super().__init__(message)
@@ -254,8 +254,8 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
     tr, va, _, _ = train_test_split(rows, yh, test_fraction=float(split), seed=seed, stratify=hard)
-    tr, va = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
-    return x[tr], y[tr], None if w is None else w[tr], (x[va], y[va])
+    train, val = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
+    return x[train], y[train], None if w is None else w[train], (x[val], y[val])
 
 
 def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
@@ -310,7 +310,7 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
     expected = jax.eval_shape(optimizer.init, params)
     try:
         got = jax.eval_shape(lambda s: s, opt_state)
-        same = jax.tree.structure(got) == jax.tree.structure(expected) and all(
+        same = jax.tree.structure(got) == jax.tree.structure(expected) and all(  # type: ignore[operator]
             (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)))
     except (TypeError, ValueError):
         same = False
@@ -324,7 +324,7 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
     cfg = Config(r["optimizer"], gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
                  r["record_every"], r["max_blocks"], r["batches"])
-    cursor = None if r["batches"] is None else Cursor(np.zeros((), np.int32), np.arange(r["n"], dtype=np.int32))
+    cursor = None if r["batches"] is None else Cursor(jnp.zeros((), jnp.int32), jnp.arange(r["n"], dtype=jnp.int32))
     carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
     run = {"carry": carry, "limit": math.inf, "done": 0, "good_step": 0,
            "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": _first_blocks(r, cfg)}

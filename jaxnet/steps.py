@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from functools import lru_cache, partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -197,7 +197,7 @@ def make_train_step(
         x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
         value, g = vg(params, x, y, None, True)
         params, opt_state = apply_update(optimizer, params, opt_state, g)
-        return params, opt_state, value
+        return params, opt_state, cast(jax.Array, value)
 
     if device is None and precision is None:
         return step
@@ -275,6 +275,7 @@ class Cursor(NamedTuple):
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
     """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
     x, y, w = data
+    assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
     n = x.shape[0]
     epoch, pos = jnp.divmod(cursor.step, n // size)
