@@ -80,7 +80,7 @@ def time_process(cmd: list[str], repeat: int, timeout: float = 120, env: dict[st
 
 def run(quick: bool = False) -> Section:
     """Run benchmark 4 and build its section."""
-    repeat = 5
+    repeat = 2 if quick else 5
     py = sys.executable
     commands = {
         'python -c "pass"': [py, "-c", "pass"],
@@ -115,10 +115,10 @@ def run(quick: bool = False) -> Section:
     section.tables.append(table)
     section.notes.append("The walkthrough uses the persistent compilation cache (jaxnet.cache): the plain row is a "
                          "second run that finds it filled; the 'empty' row gives each run a new empty cache folder.")
-    fits = Table(f"first fit call of a process, breast cancer 30-16-16-1, 300 steps, compile included ({repeat} processes each)",
+    fits = Table(f"first fit call of a process, breast cancer 30-16-16-1, 300 steps, compile included ({1 if quick else repeat} processes each)",
                  ["case", "first fit (median)", "min – max"])
     try:
-        cold, warm = first_fit_stats(3 if quick else repeat)
+        cold, warm = first_fit_stats(1 if quick else repeat)
         fits.add("no persistent cache", fmt_time(cold.median), fmt_spread(cold))
         fits.add("second process, persistent cache filled", fmt_time(warm.median), fmt_spread(warm))
         section.tables.append(fits)
