@@ -261,9 +261,14 @@ def _jax_step(sizes: tuple[int, ...], batch: int, precision: str, repeat: int, b
         kwargs["precision"] = jprec
     opt = optax.sgd(0.1)
     step = jaxnet.make_train_step(opt, **kwargs)
-    params = {k: jnp.asarray(v) for k, v in mlp_params_numpy(sizes).items()}
+    p_np = mlp_params_numpy(sizes)
+
+    def fresh() -> list[Any]:  # new buffers: the step may donate its inputs
+        params = {k: jnp.asarray(v) for k, v in p_np.items()}
+        return [params, opt.init(params)]
+
     x, y = (jnp.asarray(a) for a in mlp_data(sizes[0], batch))
-    state = [params, opt.init(params)]
+    state = fresh()
 
     def call() -> Any:
         with jax.default_matmul_precision(jprec):  # the same setting where precision= does not exist yet
@@ -272,7 +277,7 @@ def _jax_step(sizes: tuple[int, ...], batch: int, precision: str, repeat: int, b
         return jax.block_until_ready(loss)
 
     loss0 = float(call())
-    state[:] = [params, opt.init(params)]
+    state[:] = fresh()
     first, times = timed(call, repeat, budget)
     return {"first": first, "times": times, "loss0": loss0,
             "how": "precision=" if passed else "jax.default_matmul_precision"}
@@ -494,7 +499,7 @@ def crossover(points: list[tuple[int, float]]) -> str:
     return f"the GPU is faster from about {min(above):.0e} multiply-adds per step (CPU faster up to {max(cpu_wins):.0e})"
 
 
-def _fit_table(section: Section, res: dict[str, Any]) -> None:
+def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
     table = Table("`fit` on the GPU vs on the CPU (float32, full batch), time per step",
                   ["net", "batch", "work / step (batch × Σ in·out)", "GPU per step", "CPU per step", "GPU / CPU",
                    "first call GPU / CPU (compile)"])
@@ -509,6 +514,10 @@ def _fit_table(section: Section, res: dict[str, Any]) -> None:
                       "", "")
             section.failures.append(f"gpu fit {net} b{batch}: {_why(g if 'short' not in g else c)}")
             continue
+        on_cpu, on_gpu = (" ".join(one.get("placed", [])).lower() for one in (c, g))
+        if "cpu" not in on_cpu or (not pretend and "cpu" in on_gpu):
+            section.failures.append(f"gpu fit {net} b{batch}: results ended on {on_cpu!r} (CPU run) and "
+                                    f"{on_gpu!r} (GPU run)")
         (gm, gw), (cm, cw) = _per_step(g), _per_step(c)
         both = gm is not None and cm is not None
         r = gm / cm if both else gw / cw
@@ -587,7 +596,7 @@ def run(quick: bool = False, pretend: bool = False) -> Section:
     cfg = PRETEND if pretend else QUICK if quick else FULL
     section.tables.append(_device_table(probe, pretend))
     _sweep_table(section, _part("sweep", cfg, deadline), pretend)
-    _fit_table(section, _part("fit", cfg, deadline))
+    _fit_table(section, _part("fit", cfg, deadline), pretend)
     jx = _part("mlp_jax", cfg, deadline)
     eager = _part("torch", cfg, deadline)
     comp: dict[str, Any] = {}
