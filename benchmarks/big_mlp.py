@@ -289,7 +289,8 @@ def _build(rows: dict[str, Any]) -> Section:
     section.ratios.append(Ratio("big MLP: jaxnet step GFLOP/s / jnp.dot peak", frac,
                                 "≥ 0.9× (90%)", None if frac is None else frac >= 0.9))
     if "fit" in med and "step" in med:
-        section.ratios.append(Ratio("big MLP: jaxnet fit chunk per step / jitted step", ratio(med["fit"], med.get("step"))))
+        section.ratios.append(Ratio("big MLP: jaxnet fit chunk per step / jitted step",
+                                    ratio(med["fit"], med.get("step"))))
     bf16 = rows.get("step bf16", {})
     section.ratios.append(at_least("big MLP bf16: PyTorch eager autocast bf16 / jaxnet bf16 step (speed-up)",
                                    ratio(med.get("torch bf16"), med.get("step bf16")), 1.0,

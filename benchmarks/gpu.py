@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
 import shutil
 import subprocess
 import time
@@ -61,7 +60,8 @@ ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # jax and torch workers share 
 PRECISIONS = ("fp32", "tf32", "bf16")
 JAX_PRECISION = {"fp32": "highest", "tf32": "default", "bf16": "highest"}
 TORCH_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}
-PRECISION_LABEL = {"fp32": 'fp32 (jax "highest")', "tf32": 'TF32 (jax "default")', "bf16": "bf16 (autocast / compute_dtype)"}
+PRECISION_LABEL = {"fp32": 'fp32 (jax "highest")', "tf32": 'TF32 (jax "default")',
+                   "bf16": "bf16 (autocast / compute_dtype)"}
 
 FULL = {
     "sweep": [(10_000, 1_000), (100_000, 500), (1_000_000, 100)],  # (K, steps)
@@ -232,7 +232,8 @@ def part_fit(cfg: dict[str, Any]) -> dict[str, Any]:
         steps = cfg["fit_steps_big"] if work_per_step(sizes, batch) > cfg["big_work"] else cfg["fit_steps"]
         row: dict[str, Any] = {"sizes": list(sizes), "batch": batch}
         for label, dev in (("gpu", gpu), ("cpu", cpu)):
-            row[label] = guard(lambda d=dev: _fit_on(d, sizes, batch, steps, cfg["fit_repeat"], cfg["fit_budget"]))
+            row[label] = guard(lambda d=dev, s=sizes, b=batch, n=steps: _fit_on(d, s, b, n, cfg["fit_repeat"],
+                                                                                 cfg["fit_budget"]))
         rows.append(row)
     return {"rows": rows, "gpu_device": str(gpu), "cpu_device": str(cpu)}
 
@@ -397,7 +398,7 @@ def nvidia_smi() -> str:
         return "nvidia-smi not found"
     try:
         out = subprocess.run([path, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"nvidia-smi failed: {exc}"
     return out.stdout.strip().replace("\n", "; ") or f"nvidia-smi exited {out.returncode}"
@@ -495,8 +496,14 @@ def crossover(points: list[tuple[int, float]]) -> str:
         return f"the GPU was faster at every size measured (from {points[0][0]:.0e} multiply-adds per step)"
     above = [w for w in gpu_wins if w > max(cpu_wins)]
     if not above:
-        return f"no clean crossover: CPU faster up to {max(cpu_wins):.0e}, GPU faster at {', '.join(f'{w:.0e}' for w in gpu_wins)}"
-    return f"the GPU is faster from about {min(above):.0e} multiply-adds per step (CPU faster up to {max(cpu_wins):.0e})"
+        wins = ", ".join(f"{w:.0e}" for w in gpu_wins)
+        return f"no clean crossover: CPU faster up to {max(cpu_wins):.0e}, GPU faster at {wins}"
+    return (f"the GPU is faster from about {min(above):.0e} multiply-adds per step "
+            f"(CPU faster up to {max(cpu_wins):.0e})")
+
+
+def _step_cell(marginal: float | None, whole: float) -> str:
+    return fmt_time(marginal) if marginal is not None else f"{NOT_MEASURABLE}; whole call {fmt_time(whole)}"
 
 
 def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
@@ -510,8 +517,8 @@ def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
         g, c = row["gpu"], row["cpu"]
         net = "-".join(map(str, sizes))
         if "short" not in g or "short" not in c:
-            table.add(net, batch, f"{work:.2g}", _why(g) if "short" not in g else "", _why(c) if "short" not in c else "",
-                      "", "")
+            table.add(net, batch, f"{work:.2g}", _why(g) if "short" not in g else "",
+                      _why(c) if "short" not in c else "", "", "")
             section.failures.append(f"gpu fit {net} b{batch}: {_why(g if 'short' not in g else c)}")
             continue
         on_cpu, on_gpu = (" ".join(one.get("placed", [])).lower() for one in (c, g))
@@ -522,8 +529,7 @@ def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
         both = gm is not None and cm is not None
         r = gm / cm if both else gw / cw
         points.append((work, r))
-        cell = lambda m, w: fmt_time(m) if m is not None else f"{NOT_MEASURABLE}; whole call {fmt_time(w)}"  # noqa: E731
-        table.add(net, batch, f"{work:.2g}", cell(gm, gw), cell(cm, cw),
+        table.add(net, batch, f"{work:.2g}", _step_cell(gm, gw), _step_cell(cm, cw),
                   f"{r:.3g}×{'' if both else ' (whole calls)'}", f"{fmt_time(g['first'])} / {fmt_time(c['first'])}")
         if sizes == (2, 3, 1) and batch == 1:
             section.ratios.append(Ratio("GPU: fit on the worked-example net, GPU / CPU per step", r,
@@ -546,7 +552,8 @@ def _mlp_table(section: Section, jx: dict[str, Any], eager: dict[str, Any], comp
         key0 = _size_key(sizes, batch)
         for prec in PRECISIONS:
             key = f"{key0} {prec}"
-            rows = [src.get(key, {"skip": src.get("skip") or src.get("error") or "no result"}) for src in (jx, eager, comp)]
+            rows = [src.get(key, {"skip": src.get("skip") or src.get("error") or "no result"})
+                    for src in (jx, eager, comp)]
             med = [Stats(r["times"]).median if "times" in r else None for r in rows]
             cells = [fmt_time(m) if m is not None else _why(r) for m, r in zip(med, rows)]
             losses = " / ".join(f"{r['loss0']:.6g}" if "loss0" in r else "—" for r in rows[:2])

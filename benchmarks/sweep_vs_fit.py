@@ -234,7 +234,8 @@ def run(quick: bool = False) -> Section:
     section = Section(NAME, TITLE)
     table = Table(
         f"float32, K = {K} nets (learning rates evenly spaced), {steps} full-batch SGD steps each",
-        ["problem", "net, data", "K × steps", "sweep (median, min – max)", f"{K} separate fits (median, min – max)",
+        ["problem", "net, data", "K × steps", "sweep (median, min – max)",
+         f"{K} separate fits (median, min – max)",
          "sweep / fits", "ns per net-step sweep / fits", "first call: sweep / one fit (compile)",
          "max rel. Δ final loss"],
     )
