@@ -1,13 +1,18 @@
-"""Tabular data for binary classifiers: CSV loading, the shipped breast-cancer
-set, stratified train/test splits and standardisation.
+"""Tabular data: CSV loading, the shipped breast-cancer set, the head a label
+column asks for, label-leak checks, train/test splits and standardisation.
 
-Everything here is plain numpy (float64 arrays); cast to your model's dtype
-when you train. A CSV file has one header line of column names, then one row
-of numbers per sample; the label column holds 0 or 1.
+Everything here is plain numpy; cast to your model's dtype when you train
+(or read the features straight into float32 with ``dtype=np.float32``). A CSV
+file has one header line of column names, then one row of numbers per sample.
+A cell is plain decimal or scientific notation (``12``, ``-0.5``, ``3e-4``,
+spaces around it allowed); ``1_000``, ``inf``, ``nan``, hex and non-ASCII
+digits are refused with the file, line and column named. Large files are
+streamed into one growing array (about the size of the numbers in memory,
+not of the text) with a progress bar over ~50 MB.
 
 >>> x, y, names = load_breast_cancer()
->>> x.shape, y.shape, names[0]
-((569, 30), (569,), 'mean radius')
+>>> x.shape, y.shape, names[0], infer_head(y)
+((569, 30), (569,), 'mean radius', 'sigmoid')
 >>> x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_fraction=0.2, seed=0)
 >>> x_tr, x_te = standardize(x_tr, x_te)
 >>> x_tr.shape, x_te.shape
@@ -16,11 +21,17 @@ of numbers per sample; the label column holds 0 or 1.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import operator
 import os
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from importlib import resources
+from itertools import chain, islice
+from typing import Literal, TextIO
 
 import numpy as np
 
@@ -29,60 +40,43 @@ __all__ = [
     "load_csv",
     "read_csv",
     "load_features",
+    "csv_header",
+    "csv_columns",
     "load_breast_cancer",
+    "infer_head",
+    "leaky_columns",
     "train_test_split",
     "fit_standardize",
     "apply_standardize",
     "standardize",
 ]
 
+Progress = bool | Literal["auto"]
+ColumnNames = str | Sequence[str] | None
+
+#: One cell: plain decimal or scientific notation, optional spaces/tabs around it.
+#: ASCII digits only (``\d`` would take Arabic-Indic digits); possessive
+#: quantifiers keep a failed match linear in the cell's length.
+NUMBER = r"[ \t]*+[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?+[ \t]*+"
+_CELL = re.compile(NUMBER)
+_SEP = "\x1f"  # ASCII unit separator: joins a chunk's cells for one regex pass
+_CHUNK = re.compile(f"(?:{NUMBER}{_SEP})*+")
+_CHUNK_CELLS = 1 << 16  # cells parsed per chunk: bounds the Python objects alive at once
+PROGRESS_BYTES = 50 * 2**20  # progress="auto" shows a bar for files larger than this
+
 
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file, the
-    row/column and the problem on one line."""
+    line/column and the problem on one line."""
 
 
-def _read_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray, list[int]]:
-    """Read a numeric CSV with a header: (names, float64 array (N, C), line numbers)."""
-    p = os.fspath(path)
+# ---------------------------------------------------------------- reading
+@contextlib.contextmanager
+def _open(p: str) -> Iterator[TextIO]:
+    """Open ``p`` for csv, turning OS, decoding and csv errors into one-line DataErrors."""
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            while header is not None and not any(c.strip() for c in header):
-                header = next(reader, None)
-            if header is None:
-                raise DataError(f"{p}: the file is empty (expected a header line of column names)")
-            header = [c.strip() for c in header]
-            for j, name in enumerate(header):
-                if not name:
-                    raise DataError(f"{p}: line {reader.line_num}: column {j + 1} has an empty name")
-                if name in header[:j]:
-                    raise DataError(f"{p}: line {reader.line_num}: column name {name!r} appears twice")
-            rows: list[list[float]] = []
-            lines: list[int] = []
-            for cells in reader:
-                if not any(c.strip() for c in cells):
-                    continue  # blank line
-                line = reader.line_num
-                if len(cells) != len(header):
-                    raise DataError(
-                        f"{p}: line {line}: has {len(cells)} cells, expected {len(header)} "
-                        f"(one per header column)"
-                    )
-                row = []
-                for name, cell in zip(header, cells):
-                    try:
-                        v = float(cell)
-                    except ValueError:
-                        v = math.nan
-                    if not math.isfinite(v):
-                        raise DataError(
-                            f"{p}: line {line}, column {name!r}: {cell.strip()!r} is not a finite number"
-                        )
-                    row.append(v)
-                rows.append(row)
-                lines.append(line)
+            yield f
     except FileNotFoundError:
         raise DataError(f"{p}: no such file") from None
     except IsADirectoryError:
@@ -93,82 +87,369 @@ def _read_table(path: str | os.PathLike) -> tuple[list[str], np.ndarray, list[in
         raise DataError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     except csv.Error as e:
         raise DataError(f"{p}: malformed CSV ({e})") from None
-    if not rows:
+
+
+def _header(p: str, reader: Iterator[list[str]], line_num) -> list[str]:
+    """Read and check the header row (first non-blank row) from ``reader``."""
+    header = next(reader, None)
+    while header is not None and not any(c.strip() for c in header):
+        header = next(reader, None)
+    if header is None:
+        raise DataError(f"{p}: the file is empty (expected a header line of column names)")
+    header = [c.strip() for c in header]
+    if all(_CELL.fullmatch(c) for c in header):
+        shown = ", ".join(header[:4]) + (", …" if len(header) > 4 else "")
+        raise DataError(
+            f"{p}: line {line_num()} looks like data, not a header (every cell is a number: {shown}); "
+            f"the first line must hold the column names"
+        )
+    seen: set[str] = set()
+    for j, name in enumerate(header):
+        if not name:
+            raise DataError(f"{p}: line {line_num()}: column {j + 1} has an empty name")
+        if name in seen:
+            raise DataError(f"{p}: line {line_num()}: column name {name!r} appears twice")
+        seen.add(name)
+    return header
+
+
+def csv_header(path: str | os.PathLike) -> list[str]:
+    """The column names of a CSV file (its first non-blank line), checked.
+
+    Raises :class:`DataError` for a missing or empty file, an empty or repeated
+    name, or a first line of numbers (a file without a header).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write(" id , a,y\\n s0,1,0\\n")
+    >>> csv_header(p)
+    ['id', 'a', 'y']
+    """
+    p = os.fspath(path)
+    with _open(p) as f:
+        reader = csv.reader(f)
+        return _header(p, reader, lambda: reader.line_num)
+
+
+def _lines(f: TextIO, bar) -> Iterator[str]:
+    """The lines of ``f``, read in ~1 MiB blocks, advancing ``bar`` (by characters)."""
+    while block := f.readlines(1 << 20):
+        if bar is not None:
+            bar.update(sum(map(len, block)))
+        yield from block
+
+
+def _progress_bar(progress: Progress, f: TextIO, p: str):
+    if not (isinstance(progress, bool) or progress == "auto"):
+        raise ValueError(f"progress: expected True, False or 'auto', got {progress!r}")
+    size = os.fstat(f.fileno()).st_size
+    if progress is False or (progress == "auto" and size <= PROGRESS_BYTES):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"reading {os.path.basename(p)}")
+
+
+def _cell_error(p: str, line: int, j: int, name: str, cell: str, why: str) -> DataError:
+    return DataError(f"{p}: line {line}, column {j + 1} ({name!r}): {cell.strip()!r} is not a finite number ({why})")
+
+
+def _why_not_a_number(cell: str, name: str) -> str:
+    """Why a cell failed :data:`NUMBER`, with the fix."""
+    s = cell.strip()
+    if not s:
+        return "empty cell; missing values are not supported: fill them in or drop the row"
+    try:
+        v = float(s)
+    except ValueError:
+        return (f"text; if {name!r} is an id or other text column, leave it out with "
+                f"ignore=[{name!r}] (jaxnet train --ignore {name})")
+    if not math.isfinite(v):
+        return "NaN and infinity are not data"
+    return "write plain decimal or scientific notation such as 12, -0.5 or 3e-4"
+
+
+def _parse_chunk(p, header, rows, lines, idx, getter) -> np.ndarray:
+    """Cells ``rows[:][idx]`` as float64 (R, len(idx)), each checked against :data:`NUMBER`."""
+    cells = list(chain.from_iterable(map(getter, rows))) if len(idx) > 1 else list(map(getter, rows))
+    joined = _SEP.join(cells) + _SEP
+    if not (_CHUNK.fullmatch(joined) and joined.count(_SEP) == len(cells)):
+        i = next(i for i, c in enumerate(cells) if not _CELL.fullmatch(c))
+        r, c = divmod(i, len(idx))
+        name = header[idx[c]]
+        raise _cell_error(p, lines[r], idx[c], name, cells[i], _why_not_a_number(cells[i], name))
+    values = np.array(cells, dtype=np.float64).reshape(len(rows), len(idx))
+    _check_finite(p, header, rows, lines, idx, values, np.dtype(np.float64))
+    return values
+
+
+def _check_finite(p, header, rows, lines, idx, values: np.ndarray, dtype: np.dtype) -> None:
+    """Raise naming the first cell that is not finite in ``dtype`` (it overflowed)."""
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        r = int(bad[0])
+        c = int(np.flatnonzero(~np.isfinite(values[r]))[0])
+        limit = np.finfo(dtype).max
+        raise _cell_error(p, lines[r], idx[c], header[idx[c]], rows[r][idx[c]],
+                          f"it overflows {dtype.name}, whose largest value is {limit:.8g}")
+
+
+def _store(outs: list[np.ndarray], n: int, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Write ``parts`` at rows ``n:`` of ``outs``, growing their capacity in place by 1/4 when full.
+
+    ``ndarray.resize`` reallocates (``mremap`` for large blocks: no copy) and
+    zero-fills the new rows, so the memory touched stays within 1.25x of the
+    rows filled; the caller trims the spare rows at the end.
+    """
+    need = n + parts[0].shape[0]
+    if need > outs[0].shape[0]:
+        cap = max(need, outs[0].shape[0] + outs[0].shape[0] // 4)
+        for out in outs:
+            out.resize((cap, out.shape[1]), refcheck=False)
+    for out, part in zip(outs, parts):
+        out[n:need] = part
+    return outs
+
+
+def _line_breaks(cells: list[str]) -> int:
+    """Line breaks inside a row's (quoted) cells, counted as ``csv.reader.line_num`` does."""
+    return sum(c.count("\n") + c.count("\r") - c.count("\r\n") for c in cells)
+
+
+def _chunks(p: str, reader, width: int, size: int) -> Iterator[tuple[list[list[str]], Sequence[int]]]:
+    """``(rows, line numbers)`` of at most ``size`` rows of ``width`` cells; blank lines skipped.
+
+    Rows are taken in bulk; the line of each row is worked out only for a
+    chunk that is not one row per line (blank lines, quoted line breaks).
+    """
+    start = reader.line_num
+    while rows := list(islice(reader, size)):
+        end = reader.line_num
+        if end - start == len(rows) and set(map(len, rows)) == {width}:
+            yield rows, range(start + 1, end + 1)
+        else:
+            kept, lines, line = [], [], start
+            for row in rows:
+                line += 1 + _line_breaks(row)
+                if len(row) != width:
+                    if not any(c.strip() for c in row):
+                        continue  # blank line
+                    raise DataError(f"{p}: line {line}: has {len(row)} cells, expected {width} "
+                                    f"(one per header column)")
+                kept.append(row)
+                lines.append(line)
+            if kept:
+                yield kept, lines
+        start = end
+
+
+def _read_columns(p: str, groups: Sequence[tuple[Sequence[str], np.dtype]], progress: Progress) -> list[np.ndarray]:
+    """Stream the named columns of CSV ``p`` into one (N, k) array per group.
+
+    ``groups``: ``[(column names, dtype), ...]``; other columns are never parsed
+    (they may hold text). Each chunk of rows is checked (cell count, number
+    syntax, finite in float64 and in the group's dtype) before it is stored.
+    """
+    outs = [np.empty((0, len(names)), dtype=dt) for names, dt in groups]
+    n = 0
+    with _open(p) as f:
+        bar = _progress_bar(progress, f, p)
+        try:
+            reader = csv.reader(_lines(f, bar))
+            header = _header(p, reader, lambda: reader.line_num)
+            where = {name: j for j, name in enumerate(header)}
+            idx = [where[name] for names, _ in groups for name in names]
+            bounds = np.cumsum([0] + [len(names) for names, _ in groups])
+            getter = operator.itemgetter(*idx)
+            for rows, lines in _chunks(p, reader, len(header), max(1, _CHUNK_CELLS // len(header))):
+                values = _parse_chunk(p, header, rows, lines, idx, getter)
+                parts = []
+                for (_, dt), a, b in zip(groups, bounds[:-1], bounds[1:]):
+                    with np.errstate(over="ignore"):  # overflow is reported, with its cell, just below
+                        parts.append(values[:, a:b].astype(dt))
+                    _check_finite(p, header, rows, lines, idx[a:b], parts[-1], np.dtype(dt))
+                outs = _store(outs, n, parts)
+                n += len(rows)
+            if bar is not None:
+                bar.update(max(0, bar.total - bar.n))  # the bar counts characters; the file has bytes
+        finally:
+            if bar is not None:
+                bar.close()
+    if n == 0:
         raise DataError(f"{p}: has a header but no data rows")
-    return header, np.asarray(rows, dtype=np.float64), lines
+    for out in outs:
+        out.resize((n, out.shape[1]), refcheck=False)
+    return outs
+
+
+# ---------------------------------------------------------------- columns
+def _names(value: ColumnNames, what: str) -> list[str] | None:
+    """``None``, ``"a"``, ``"a,b"`` or ``["a", "b"]`` as a list of names (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [s.strip() for s in value.split(",")]
+    elif isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
+        names = [s.strip() for s in value]
+    else:
+        raise TypeError(
+            f"{what}: expected a column name, a comma-separated string or a list of names, got {value!r}"
+        )
+    if not names or not all(names):
+        raise ValueError(f"{what}: expected non-empty column names, got {value!r}")
+    twice = sorted(s for s, k in Counter(names).items() if k > 1)
+    if twice:
+        raise ValueError(f"{what}: column(s) {_short_list(twice)} named twice in {value!r}")
+    return names
+
+
+def _missing(p: str, header: list[str], names: Sequence[str], what: str) -> None:
+    present = set(header)
+    missing = [s for s in names if s not in present]
+    if missing:
+        noun = "column" if len(missing) == 1 else "columns"
+        raise DataError(f"{p}: no {what} {noun} {_short_list(missing)} (columns: {_short_list(header)})")
+
+
+def _split_columns(p: str, header: list[str], label: ColumnNames, ignore: ColumnNames) -> tuple[list[str], list[str], bool]:
+    """``(feature names, label names, one_label)`` for a header; ``one_label``: y is (N,)."""
+    ignored = _names(ignore, "ignore") or []
+    _missing(p, header, ignored, "ignore")
+    named = [label.strip()] if isinstance(label, str) and label.strip() in header else _names(label, "label")
+    one = label is None or isinstance(label, str) and len(named or ()) == 1  # y (N,), else (N, k)
+    if named is None:  # the default: the last column not ignored
+        named = [h for h in header if h not in ignored][-1:]
+        if not named:
+            raise DataError(f"{p}: every column is ignored, no label left")
+    labels: list[str] = named
+    both = [s for s in labels if s in ignored]
+    if both:
+        raise ValueError(f"label, ignore: column(s) {_short_list(both)} are both a label and ignored")
+    _missing(p, header, labels, "label")
+    dropped = set(labels) | set(ignored)
+    features = [h for h in header if h not in dropped]
+    if not features:
+        raise DataError(f"{p}: only the label column(s) {_short_list(labels)}, expected feature columns too")
+    return features, labels, one
+
+
+def csv_columns(
+    path: str | os.PathLike, *, label: ColumnNames = None, ignore: ColumnNames = None
+) -> tuple[list[str], list[str]]:
+    """``(feature names, label names)`` that :func:`load_csv` would use, from the header alone.
+
+    Cheap (reads one line): lets a caller name the default label (the last
+    column that is not ignored) or check columns before a long load.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write("id,a,b,is_0,is_1\\ns0,1,2,0,1\\n")
+    >>> csv_columns(p, ignore="id")
+    (['a', 'b', 'is_0'], ['is_1'])
+    >>> csv_columns(p, label="is_0,is_1", ignore=["id"])
+    (['a', 'b'], ['is_0', 'is_1'])
+    """
+    p = os.fspath(path)
+    features, labels, _ = _split_columns(p, csv_header(p), label, ignore)
+    return features, labels
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype: expected float32 or float64, got {dt.name}")
+    return dt
 
 
 def load_csv(
-    path: str | os.PathLike, *, label: str | None = None
+    path: str | os.PathLike,
+    *,
+    label: ColumnNames = None,
+    ignore: ColumnNames = None,
+    dtype=np.float64,
+    progress: Progress = "auto",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Load a labelled CSV: ``(x (N, F) float64, y (N,) float64 of 0/1, feature names)``.
+    """Load a labelled CSV: ``(x (N, F) dtype, y float64, feature names)``.
 
-    ``label`` names the label column (default: the last column); every other
-    column is a feature. Raises :class:`DataError` for a missing, empty,
-    ragged or non-numeric file, a missing label column or labels not 0/1.
+    ``label`` is one column name (y is (N,)), or a comma-separated string
+    ``"a,b"`` or a list of names (y is (N, k): several outputs, e.g. a
+    multi-label sigmoid head); default: the last column not ignored. Label
+    values are any finite numbers (see :func:`infer_head`). ``ignore`` (a
+    name, ``"id,name"`` or a list) drops columns, which may hold text; every
+    other column is a numeric feature. ``progress``: a bar by bytes
+    (``"auto"``: for files over 50 MB). Raises :class:`DataError`, naming the
+    file, line and column, for a missing, empty, headerless, ragged or
+    non-numeric file or a missing column.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
-    >>> _ = open(p, "w").write("a,b,y\\n1,2,0\\n3,4,1\\n")
-    >>> x, y, names = load_csv(p)
+    >>> _ = open(p, "w").write("id,a,b,y\\ns0,1,2,0\\ns1,3,4,2.5\\n")
+    >>> x, y, names = load_csv(p, ignore="id")
     >>> x.tolist(), y.tolist(), names
-    ([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0], ['a', 'b'])
+    ([[1.0, 2.0], [3.0, 4.0]], [0.0, 2.5], ['a', 'b'])
+    >>> x, y, names = load_csv(p, label="b,y", ignore="id", dtype=np.float32)
+    >>> x.dtype, y.shape, names
+    (dtype('float32'), (2, 2), ['a'])
     """
-    if label is not None and not isinstance(label, str):
-        raise TypeError(f"label: expected a column name (str) or None, got {type(label).__name__}")
+    if label is not None and not isinstance(label, (str, list, tuple)):
+        raise TypeError(f"label: expected a column name, a comma-separated string or a list of names, got {label!r}")
     p = os.fspath(path)
-    header, table, lines = _read_table(p)
-    if label is None:
-        label = header[-1]
-    if label not in header:
-        raise DataError(f"{p}: no label column {label!r} (columns: {_short_list(header)})")
-    if len(header) < 2:
-        raise DataError(f"{p}: only the label column {label!r}, expected feature columns too")
-    j = header.index(label)
-    y = table[:, j]
-    bad = np.flatnonzero((y != 0.0) & (y != 1.0))
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{p}: line {lines[i]}, column {label!r}: label {y[i]:g} is not 0 or 1"
-        )
-    names = header[:j] + header[j + 1 :]
-    x = np.delete(table, j, axis=1)
-    return x, y.copy(), names
+    dt = _float_dtype(dtype)
+    features, labels, one = _split_columns(p, csv_header(p), label, ignore)
+    x, y = _read_columns(p, [(features, dt), (labels, np.dtype(np.float64))], progress)
+    return x, (y[:, 0] if one else y), features
 
 
-def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
-    """Every column of a numeric CSV with a header: ``(table (N, C) float64, column names)``.
+def read_csv(
+    path: str | os.PathLike, *, ignore: ColumnNames = None, dtype=np.float64, progress: Progress = "auto"
+) -> tuple[np.ndarray, list[str]]:
+    """Every column of a numeric CSV with a header (less ``ignore``): ``(table (N, C), names)``.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
-    >>> _ = open(p, "w").write("a,b\\n1,2\\n")
-    >>> read_csv(p)
+    >>> _ = open(p, "w").write("id,a,b\\nx7,1,2\\n")
+    >>> read_csv(p, ignore="id")
     (array([[1., 2.]]), ['a', 'b'])
     """
-    header, table, _ = _read_table(path)
-    return table, header
+    p = os.fspath(path)
+    dt = _float_dtype(dtype)
+    header = csv_header(p)
+    ignored = _names(ignore, "ignore") or []
+    _missing(p, header, ignored, "ignore")
+    names = [h for h in header if h not in ignored]
+    if not names:
+        raise DataError(f"{p}: every column is ignored")
+    (table,) = _read_columns(p, [(names, dt)], progress)
+    return table, names
 
 
-def load_features(path: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:
-    """Load the named columns of a CSV, in the given order, as (N, F) float64.
+def load_features(
+    path: str | os.PathLike, feature_names: ColumnNames, *, dtype=np.float64, progress: Progress = "auto"
+) -> np.ndarray:
+    """Load the named columns of a CSV, in the given order, as (N, F).
 
-    Other columns (a label, an id) are ignored but must still be numeric.
+    Other columns (a label, a text id) are skipped unread.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
-    >>> _ = open(p, "w").write("b,a\\n2,1\\n")
+    >>> _ = open(p, "w").write("id,b,a\\ns0,2,1\\n")
     >>> load_features(p, ["a", "b"]).tolist()
     [[1.0, 2.0]]
     """
     p = os.fspath(path)
-    header, table, _ = _read_table(p)
-    missing = [n for n in feature_names if n not in header]
+    dt = _float_dtype(dtype)
+    names = _names(feature_names, "feature_names")
+    if names is None:
+        raise TypeError("feature_names: expected column names, got None")
+    header = csv_header(p)
+    present = set(header)
+    missing = [n for n in names if n not in present]
     if missing:
         raise DataError(
             f"{p}: missing feature column(s) {_short_list(missing)} (columns: {_short_list(header)})"
         )
-    return table[:, [header.index(n) for n in feature_names]]
+    (x,) = _read_columns(p, [(names, dt)], progress)
+    return x
 
 
 def load_breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -184,9 +465,146 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """
     ref = resources.files("jaxnet").joinpath("datasets").joinpath("breast_cancer.csv")
     with resources.as_file(ref) as p:
-        return load_csv(p, label="target")
+        return load_csv(p, label="target", progress=False)
 
 
+# ---------------------------------------------------------------- labels
+def _labels(y, what: str = "y") -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim not in (1, 2) or y.shape[0] == 0 or y.size == 0:
+        raise ValueError(f"{what}: expected a non-empty (N,) or (N, k) array of labels, got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"{what}: expected finite values, got NaN or infinity")
+    return y
+
+
+def infer_head(y: np.ndarray) -> Literal["sigmoid", "softmax", "identity"]:
+    """The output head a label array asks for.
+
+    - every value 0 or 1, y (N,) or (N, k) -> ``"sigmoid"`` (binary, or multi-label);
+    - y (N,) of integers whose values are exactly {0, 1, ..., C-1}, C > 2 -> ``"softmax"``;
+    - anything else (fractions, negatives, classes with gaps) -> ``"identity"`` (regression).
+
+    >>> infer_head(np.array([0.0, 1.0, 1.0])), infer_head(np.array([[0, 1], [1, 1]]))
+    ('sigmoid', 'sigmoid')
+    >>> infer_head(np.array([0, 2, 1, 2])), infer_head(np.array([0, 3, 1])), infer_head(np.array([0.5, 1.0]))
+    ('softmax', 'identity', 'identity')
+    """
+    y = _labels(y)
+    if ((y == 0.0) | (y == 1.0)).all():
+        return "sigmoid"
+    if y.ndim == 1 and (y == np.round(y)).all() and y.min() == 0.0:
+        classes = np.unique(y)
+        if classes.size > 2 and classes[-1] == classes.size - 1:
+            return "softmax"
+    return "identity"
+
+
+def _balanced(pred: np.ndarray, t: np.ndarray) -> float:
+    """min(recall on t, recall on ~t) of boolean prediction ``pred`` for boolean target ``t``."""
+    return float(min((pred & t).sum() / t.sum(), (~pred & ~t).sum() / (~t).sum()))
+
+
+def _complement_group(b: np.ndarray, t: np.ndarray, threshold: float) -> np.ndarray:
+    """Columns of boolean ``b`` (N, m) that, with ``t``, form a one-hot group
+    (``t`` is on exactly when none of them is), or an empty index array.
+
+    Candidates are the columns almost never on with ``t``; the one that least
+    often is the only candidate on in its rows is dropped until each is alone
+    in >= ``threshold`` of its rows (counts updated on the dropped column's
+    rows only, so the cost is O(N m + ones * m)).
+    """
+    with_t = np.count_nonzero(b[t], axis=0)
+    group = np.flatnonzero((with_t <= (1.0 - threshold) * t.sum()) & b.any(axis=0))
+    if group.size < 2:
+        return group[:0]
+    on = b[:, group]
+    count = np.count_nonzero(on, axis=1)
+    alone = np.count_nonzero(on[count == 1], axis=0)
+    total = np.count_nonzero(on, axis=0)
+    active = np.ones(group.size, dtype=bool)
+    while active.sum() >= 2:
+        share = np.where(active, alone / total, np.inf)
+        worst = int(np.argmin(share))
+        if share[worst] >= threshold:
+            break
+        active[worst] = False
+        rows = np.flatnonzero(on[:, worst])
+        count[rows] -= 1
+        now_alone = rows[count[rows] == 1]
+        np.add.at(alone, (on[now_alone] & active).argmax(axis=1), 1)
+    group = group[active]
+    if group.size >= 2 and _balanced(np.logical_not(b[:, group].any(axis=1)), t) >= threshold:
+        return group
+    return group[:0]
+
+
+def _binary_targets(y: np.ndarray) -> list[np.ndarray]:
+    """Boolean one-vs-rest targets of each label column with 2 values or softmax classes."""
+    targets = []
+    for col in y.reshape(y.shape[0], -1).T:
+        values = np.unique(col)
+        if values.size == 2:
+            targets.append(col == values[1])
+        elif infer_head(col) == "softmax":
+            targets.extend(col == v for v in values)
+    return targets
+
+
+def leaky_columns(
+    x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.99
+) -> list[str]:
+    """Feature columns that give the label away: 0/1 columns that predict it almost perfectly.
+
+    For each label column with two values (or each class of softmax labels,
+    one-vs-rest, target ``t``), a 0/1 feature ``c`` is flagged when it is
+    ``t`` or ``not t`` with recall >= ``threshold`` on both sides (so a
+    constant column never "predicts" a rare label), and a group of 0/1
+    features is flagged when, one-hot with the label, ``t == none of them``
+    (``is_9`` taken as the label with ``is_0..is_8`` left as features). With
+    several 0/1 label columns a feature that is on exactly when none of them
+    is (a one-hot column left out of ``label``) is flagged too. x (N, F),
+    y (N,) or (N, k), ``names`` F feature names; returns names in column order.
+
+    >>> x = np.array([[1, 0, 5.0], [0, 1, 3.0], [0, 0, 4.0], [0, 0, 1.0]])
+    >>> y = np.array([0.0, 0.0, 1.0, 1.0])          # is_2, with is_0 and is_1 left in x
+    >>> leaky_columns(x, y, ["is_0", "is_1", "pixel"])
+    ['is_0', 'is_1']
+    >>> leaky_columns(x[:, 2:], y, ["pixel"])
+    []
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = _labels(y)
+    if x.ndim != 2 or x.shape[0] != y.shape[0] or len(names) != x.shape[1]:
+        raise ValueError(
+            f"x, y, names: expected shapes (N, F), (N,) or (N, k) and F names, "
+            f"got {x.shape}, {y.shape} and {len(names)} names"
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.5 < threshold <= 1.0:
+        raise ValueError(f"threshold: expected a number in (0.5, 1], got {threshold!r}")
+    one = x == 1.0
+    is_binary = (one | (x == 0.0)).all(axis=0) & one.any(axis=0) & ~one.all(axis=0)  # 0/1, both present
+    binary = np.flatnonzero(is_binary)
+    b = np.compress(is_binary, one, axis=1)
+    flagged = np.zeros(binary.size, dtype=bool)
+    ones = np.count_nonzero(b, axis=0)
+    for t in _binary_targets(y):
+        n1 = int(t.sum())
+        n0 = t.size - n1
+        on_t = np.count_nonzero(b[t], axis=0)  # rows where c and t are on
+        on_not_t = ones - on_t  # c on, t off
+        same = (on_t / n1 >= threshold) & ((n0 - on_not_t) / n0 >= threshold)
+        opposite = ((n1 - on_t) / n1 >= threshold) & (on_not_t / n0 >= threshold)
+        flagged |= same | opposite
+        flagged[_complement_group(b, t, threshold)] = True
+    if y.ndim == 2 and y.shape[1] >= 2 and ((y == 0.0) | (y == 1.0)).all():
+        yb = y == 1.0
+        for j in range(binary.size):
+            flagged[j] |= _complement_group(yb, b[:, j], threshold).size > 0
+    return [names[int(j)] for j in binary[flagged]]
+
+
+# ---------------------------------------------------------------- split and scale
 def train_test_split(
     x: np.ndarray,
     y: np.ndarray,
@@ -197,10 +615,13 @@ def train_test_split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split into ``(x_train, x_test, y_train, y_test)``, deterministic in ``seed``.
 
-    With ``stratify`` each class (value of ``y``, or row of a 2-D ``y``) puts
-    ``round(test_fraction * count)`` samples in the test set (at least one, and
-    at least one left for training, when the class has two or more), so both
-    sets keep the class ratios.
+    x (N, ...) and y (N,) or (N, k) are split on axis 0 and keep their dtypes.
+    With ``stratify`` and class labels (:func:`infer_head` says sigmoid or
+    softmax: 0/1 or one-hot rows, integer classes) each class (value of
+    ``y``, or row of a 2-D ``y``) puts ``round(test_fraction * count)``
+    samples in the test set (at least one, and at least one left for
+    training, when the class has two or more), so both sets keep the class
+    ratios. Regression targets (identity head) get a plain shuffled split.
 
     >>> x = np.arange(20.0).reshape(10, 2); y = np.array([0.0] * 5 + [1.0] * 5)
     >>> _, _, y_tr, y_te = train_test_split(x, y, test_fraction=0.4, seed=1)
@@ -221,21 +642,20 @@ def train_test_split(
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     n = x.shape[0]
     rng = np.random.default_rng(int(seed))
-    if stratify:
-        keys = y.reshape(n, -1)
-        _, group = np.unique(keys, axis=0, return_inverse=True)
+    if stratify and n and infer_head(y) != "identity":
+        _, group = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
         group = group.reshape(n)
+        by_class = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
         test_parts = []
-        for g in range(int(group.max()) + 1 if n else 0):
-            idx = rng.permutation(np.flatnonzero(group == g))
+        for members in by_class:
+            idx = rng.permutation(members)
             k = int(round(test_fraction * idx.size))
             if idx.size >= 2:
                 k = min(max(k, 1), idx.size - 1)
             test_parts.append(idx[:k])
-        test_idx = np.concatenate(test_parts) if test_parts else np.zeros(0, dtype=np.int64)
+        test_idx = np.concatenate(test_parts)
     else:
-        k = int(round(test_fraction * n))
-        test_idx = rng.permutation(n)[:k]
+        test_idx = rng.permutation(n)[: int(round(test_fraction * n))]
     mask = np.zeros(n, dtype=bool)
     mask[test_idx] = True
     if mask.all() or not mask.any():
@@ -248,45 +668,61 @@ def train_test_split(
 
 
 def fit_standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column ``(mean, std)`` of ``x`` (N, F); a constant column gets std 1.
+    """Per-column ``(mean (F,), std (F,))`` of ``x`` (N, F), in float64; a constant column gets std 1.
+
+    ``std`` is the population standard deviation ``sqrt(mean((x - mean)**2))``
+    (scikit-learn's ``StandardScaler``). Save both (e.g. in checkpoint
+    metadata) and apply them to new data with :func:`apply_standardize`.
 
     >>> fit_standardize(np.array([[1.0, 5.0], [3.0, 5.0]]))
     (array([2., 5.]), array([1., 1.]))
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x: expected a non-empty 2-D array (samples, features), got shape {x.shape}")
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
+    if not np.isfinite(x).all():
+        raise ValueError("x: expected finite values, got NaN or infinity")
+    mean = x.mean(axis=0, dtype=np.float64)
+    std = x.std(axis=0, dtype=np.float64)
     std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
     return mean, std
 
 
 def apply_standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(x - mean) / std`` column-wise, with ``mean``/``std`` from :func:`fit_standardize`.
+    """``(x - mean) / std`` column-wise: x (N, F), mean and std (F,) from :func:`fit_standardize`.
+
+    A float32 ``x`` stays float32 (mean and std are rounded to it); anything
+    else is computed in float64.
 
     >>> apply_standardize(np.array([[3.0]]), np.array([1.0]), np.array([2.0]))
     array([[1.]])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype == np.float32 else np.dtype(np.float64)
+    x = x.astype(dt, copy=False)
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
     if x.ndim != 2 or mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
         raise ValueError(
             f"x, mean, std: expected shapes (N, F), (F,), (F,), got {x.shape}, {mean.shape}, {std.shape}"
         )
-    return (x - mean) / std
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ValueError("mean, std: expected finite values and std > 0")
+    return (x - mean.astype(dt)) / std.astype(dt)
 
 
-def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise both sets with the mean/std of ``x_train`` only.
+def standardize(x_train: np.ndarray, *x_others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Standardise ``x_train`` (N, F) and any other sets with the mean/std of ``x_train`` only.
+
+    Returns ``(x_train, *x_others)`` standardised, same shapes. Fitting on the
+    training set alone keeps the test set unseen.
 
     >>> a, b = standardize(np.array([[0.0], [2.0]]), np.array([[4.0]]))
     >>> a.ravel().tolist(), b.ravel().tolist()
     ([-1.0, 1.0], [3.0])
     """
     mean, std = fit_standardize(x_train)
-    return apply_standardize(x_train, mean, std), apply_standardize(x_test, mean, std)
+    return tuple(apply_standardize(x, mean, std) for x in (x_train, *x_others))
 
 
 def _short_list(names: Sequence[str], limit: int = 8) -> str:

@@ -326,9 +326,8 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
                  r["record_every"], r["max_blocks"], r["batches"])
     cursor = None if r["batches"] is None else Cursor(np.zeros((), np.int32), np.arange(r["n"], dtype=np.int32))
     carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
-    dtype = r["params"]["W1"].dtype
-    run = {"carry": carry, "good": carry, "limit": jnp.asarray(np.inf, dtype), "done": 0, "good_step": 0,
-           "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": 8, "t0": time.perf_counter()}
+    run = {"carry": carry, "limit": math.inf, "done": 0, "good_step": 0,
+           "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": _first_blocks(r, cfg)}
     hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
     try:
         with r["context"]:
@@ -346,29 +345,42 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     return _finish(r, run, hist)
 
 
+def _first_blocks(r: dict[str, Any], cfg: Config) -> int:
+    """Blocks in the first chunk: about 0.1 s at a pessimistic guess of a step's time (1 us plus 2 ns a
+    multiply-add), so that Ctrl-C is honoured soon even before anything has been measured."""
+    p = r["params"]
+    sizes = [p["W1"].shape[1]] + [p[f"W{l}"].shape[0] for l in range(1, len(p) // 2 + 1)]
+    rows = r["batches"].size if r["batches"] else r["n"]
+    step = 1e-6 + 2e-9 * rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return int(max(1, min(cfg.buffer, 0.1 / (step * r["record_every"]))))
+
+
 def _run_chunk(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], data: tuple, key: Any) -> None:
     """One compiled chunk, then the Python work between chunks."""
     re, done = r["record_every"], run["done"]
     n = min(run["blocks"], cfg.buffer, (r["steps"] - done) // re)
     if r["eval_every"]:
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
-    start = time.perf_counter()
-    carry, good, losses, k, run["limit"], ok = run_steps(cfg, run["carry"], run["good"], data, key, np.int32(n), run["limit"])
-    losses, k, ok = jax.device_get((losses, k, ok))
+    start, dtype = time.perf_counter(), r["params"]["W1"].dtype
+    first = run["carry"]
+    carry, losses, blocks, ok = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    losses, blocks, ok = jax.device_get((losses, blocks, ok))
     seconds = time.perf_counter() - start
-    hist["loss"].append(losses[:k])
-    hist["step"].append(done + re * np.arange(k))
-    if not ok:  # keep the last state whose loss was recorded finite (the last history entry)
-        run["carry"], run["stopped"] = good, "diverged"
-        run["good_step"] = done + (k - 1) * re if k else run["good_step"]
+    losses = losses[:blocks]
+    if math.isinf(run["limit"]) and blocks and np.isfinite(losses[0]):  # the run's first loss sets the rule
+        run["limit"] = DIVERGENCE_FACTOR * max(float(losses[0]), 1.0)
+    bad = np.flatnonzero(~np.isfinite(losses) | (losses > run["limit"]))
+    if bad.size or not ok:  # the first unacceptable loss, or final parameters that are not finite
+        _keep_last_good(r, cfg, run, hist, (data, key), first, losses, int(bad[0]) if bad.size else n)
         return
-    run["carry"], run["good"], run["done"] = carry, good, done + n * re
-    run["good_step"] = done + (k - 1) * re
+    hist["loss"].append(losses)
+    hist["step"].append(done + re * np.arange(n))
+    run["previous"], run["carry"], run["done"] = (first, n, done), carry, done + n * re
     if done == 0:  # the first chunk compiled: grow 4x, then aim at _TARGET_SECONDS a chunk
         run["blocks"] = 4 * n
     else:
         run["blocks"] = int(max(1, min(4 * run["blocks"], _TARGET_SECONDS * n / max(seconds, 1e-9))))
-    _progress(r, run, n * re, seconds / n, losses[k - 1])
+    _progress(r, run, n * re, seconds / n, losses[-1])
     if r["eval_every"] and run["done"] % r["eval_every"] == 0:
         _evaluate(r, run, hist)
     if r["callback"] is not None and run["stopped"] == "completed":
@@ -381,6 +393,25 @@ def _run_chunk(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[s
                                 _history(hist, run, r)) from e
         if stop is True:
             run["stopped"] = "callback"
+
+
+def _keep_last_good(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], inputs: tuple,
+                    first: tuple, losses: np.ndarray, k: int) -> None:
+    """Divergence at block ``k`` of the chunk that started from ``first``: keep the state of block ``k - 1``.
+
+    Its loss is the last acceptable one recorded, so the history ends there. The
+    state is recovered by running the same program again from a copy of the start.
+    """
+    re, done = r["record_every"], run["done"]
+    hist["loss"].append(losses[:k])
+    hist["step"].append(done + re * np.arange(k))
+    start, blocks, at = (first, k - 1, done) if k else run.get("previous", (first, 0, done))
+    if not k and "previous" in run:
+        blocks -= 1  # the previous chunk's last block start: its loss is the history's last entry
+    if blocks > 0:
+        start = run_steps(cfg, start, *inputs, np.int32(blocks), np.asarray(np.inf, r["params"]["W1"].dtype))[0]
+    run["carry"], run["stopped"] = start, "diverged"
+    run["good_step"] = at + blocks * re
 
 
 def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block: float, loss: float) -> None:

@@ -22,6 +22,14 @@ def test_load_csv_default_label_is_last_column(tmp_path):
     assert x.dtype == y.dtype == np.float64
 
 
+def test_load_csv_labels_are_any_finite_numbers(tmp_path):
+    # Contract change (issue 12): labels are no longer restricted to 0/1; infer_head picks the head.
+    p = write(tmp_path, "a,b,y\n1,2,0\n3,4,2\n5,6,-0.5\n")
+    x, y, names = data.load_csv(p)
+    np.testing.assert_array_equal(y, [0.0, 2.0, -0.5])
+    assert data.infer_head(y) == "identity"
+
+
 def test_load_csv_named_label_in_the_middle_blank_lines_bom_spaces(tmp_path):
     p = write(tmp_path, "\ufeff a , lab ,c\n1, 1 ,2\n\n3,0,4\n\n", encoding="utf-8")
     x, y, names = data.load_csv(p, label="lab")
@@ -42,8 +50,6 @@ BAD_FILES = [
     ("a,b,y\n1,,0\n", None, ["line 2", "'b'", "not a finite number"]),
     ("a,b,y\n1,nan,0\n", None, ["line 2", "'b'", "'nan'"]),
     ("a,b,y\n1,inf,0\n", None, ["'inf'"]),
-    ("a,b,y\n1,2,0\n3,4,2\n", None, ["line 3", "'y'", "label 2", "not 0 or 1"]),
-    ("a,b,y\n1,2,0.5\n", None, ["'y'", "0.5", "not 0 or 1"]),
     ("a,b,y\n1,2,0\n", "target", ["no label column 'target'", "'a', 'b', 'y'"]),
     ("y\n1\n", None, ["feature columns"]),
     ("a,a,y\n1,2,0\n", None, ["'a' appears twice"]),

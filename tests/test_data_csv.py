@@ -1,0 +1,436 @@
+"""jaxnet.data, issue 9 section 6 and issue 12 data helpers: strict number syntax with the
+file/line/column named, headerless files, streaming in chunks, progress, several label
+columns, ignored (text) columns, infer_head, leaky_columns, regression splits."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxnet import data
+from jaxnet.data import DataError
+
+
+def write(tmp_path, text, name="d.csv"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def raises_data_error(p, *words, **kwargs):
+    """Load ``p`` with load_csv(**kwargs); the one-line DataError must name ``p`` and hold ``words``."""
+    with pytest.raises(DataError) as err:
+        data.load_csv(p, **kwargs)
+    msg = str(err.value)
+    assert "\n" not in msg and str(p) in msg, msg
+    for w in words:
+        assert w in msg, (w, msg)
+    return msg
+
+
+# ---------------------------------------------------------------- number syntax
+BAD_CELLS = [
+    "1_000",  # Python float() takes it
+    "\u0661\u0662",  # Arabic-Indic digits, float() takes them
+    "\u0968",  # Devanagari 2
+    "\uff11",  # full-width 1
+    "0x10",
+    "inf", "-inf", "Infinity", "nan", "NaN",
+    "1e", "e5", ".", "1.2.3", "--1", "+-1", "1 2", "1,5", "1e5.5", "١.5",
+    "",
+    "abc",
+    "1\x1f2",  # the separator the chunk check joins cells with
+    "1e999", "-1e999",  # overflow float64
+]
+
+
+@pytest.mark.parametrize("cell", BAD_CELLS)
+def test_bad_cells_named_with_file_line_and_column(tmp_path, cell):
+    quoted = '"' + cell + '"'
+    p = write(tmp_path, f"a,b,y\n1,2,0\n3,{quoted},1\n")
+    msg = raises_data_error(p, "line 3", "column 2 ('b')", repr(cell.strip()), "not a finite number")
+    if cell in ("1e999", "-1e999"):
+        assert "overflows float64" in msg
+
+
+def test_bad_cell_messages_say_what_to_do(tmp_path):
+    assert "--ignore id" in raises_data_error(write(tmp_path, "id,a,y\ns0,1,0\n"), "line 2", "column 1 ('id')")
+    assert "missing values" in raises_data_error(write(tmp_path, "a,b,y\n1,,0\n"), "column 2 ('b')")
+    assert "scientific notation" in raises_data_error(write(tmp_path, "a,b,y\n1,1_000,0\n"))
+    assert "NaN and infinity" in raises_data_error(write(tmp_path, "a,b,y\n1,inf,0\n"))
+
+
+@pytest.mark.parametrize("cell,value", [
+    (" 1.5 ", 1.5), ("\t-2\t", -2.0), ("+.5", 0.5), ("5.", 5.0), ("1E+3", 1000.0), ("-1e-3", -1e-3),
+    ("007", 7.0), ("0", 0.0), ("-0", -0.0), ("1.7976931348623157e308", 1.7976931348623157e308),
+    ("4.9e-324", 5e-324), ("1e-400", 0.0),  # underflow to zero is a finite number
+])
+def test_plain_and_scientific_cells_parse_as_float(tmp_path, cell, value):
+    p = write(tmp_path, f"a,y\n{cell},1\n")
+    x, _, _ = data.load_csv(p)
+    assert x[0, 0] == value and math.copysign(1.0, x[0, 0]) == math.copysign(1.0, value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
+def test_every_finite_float64_round_trips_through_repr(tmp_path_factory, values):
+    p = tmp_path_factory.mktemp("rt") / "d.csv"
+    p.write_text("a,y\n" + "".join(f"{v!r},0\n" for v in values))
+    x, y, _ = data.load_csv(p)
+    np.testing.assert_array_equal(x[:, 0], np.array(values))
+    assert y.shape == (len(values),)
+
+
+def test_float32_overflow_is_named_but_float64_reads_it(tmp_path):
+    p = write(tmp_path, "a,b,y\n1,2,0\n3,1e300,1\n")
+    msg = raises_data_error(p, "line 3", "column 2 ('b')", "'1e300'", "overflows float32", dtype=np.float32)
+    assert "3.4028235e+38" in msg
+    x, _, _ = data.load_csv(p)
+    assert x[1, 1] == 1e300
+
+
+def test_float32_features_keep_float64_labels(tmp_path):
+    p = write(tmp_path, "a,y\n0.1,0.1\n0.2,0.3\n")
+    x, y, _ = data.load_csv(p, dtype=np.float32)
+    assert x.dtype == np.float32 and y.dtype == np.float64
+    np.testing.assert_array_equal(x[:, 0], np.array([0.1, 0.2], dtype=np.float32))
+    np.testing.assert_array_equal(y, [0.1, 0.3])  # exact float64, not float32-rounded
+
+
+@pytest.mark.parametrize("dtype", ["int32", np.float16, "U5"])
+def test_dtype_must_be_float32_or_float64(tmp_path, dtype):
+    p = write(tmp_path, "a,y\n1,0\n")
+    with pytest.raises(ValueError, match="dtype"):
+        data.load_csv(p, dtype=dtype)
+
+
+# ---------------------------------------------------------------- header
+@pytest.mark.parametrize("text", ["1,2,0\n3,4,1\n", "\n 1.5 , -2e3\n3,4\n", "7\n8\n"])
+def test_a_file_without_header_is_refused(tmp_path, text):
+    p = write(tmp_path, text)
+    raises_data_error(p, "looks like data, not a header", "column names")
+    with pytest.raises(DataError, match="looks like data"):
+        data.read_csv(p)
+    with pytest.raises(DataError, match="looks like data"):
+        data.csv_header(p)
+
+
+def test_a_header_with_some_numeric_names_is_a_header(tmp_path):
+    p = write(tmp_path, "x,2,y\n1,2,0\n")
+    assert data.csv_header(p) == ["x", "2", "y"]
+    assert data.load_csv(p)[2] == ["x", "2"]
+
+
+# ---------------------------------------------------------------- streaming
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(data, "_CHUNK_CELLS", 7)  # 2 rows of 3 cells per chunk: many chunks, many resizes
+
+
+def test_many_chunks_give_the_same_table_as_one(tmp_path, small_chunks):
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(101, 3)) * 10.0 ** rng.integers(-5, 5, size=(101, 3))
+    p = write(tmp_path, "a,b,y\n" + "".join(",".join(map(repr, r)) + ("\n\n" if i % 7 == 0 else "\n")
+                                            for i, r in enumerate(table.tolist())))
+    x, y, names = data.load_csv(p)
+    np.testing.assert_array_equal(x, table[:, :2])
+    np.testing.assert_array_equal(y, table[:, 2])
+    x32, y32, _ = data.load_csv(p, dtype=np.float32)
+    np.testing.assert_array_equal(x32, table[:, :2].astype(np.float32))
+    assert x.flags.owndata and x.flags.c_contiguous and x.shape == (101, 2)
+
+
+def test_errors_in_a_late_chunk_name_their_line(tmp_path, small_chunks):
+    rows = ["1,2,0"] * 40
+    rows[33] = "1,2,x"  # line 35 (header is line 1)
+    p = write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n")
+    raises_data_error(p, "line 35", "column 3 ('y')", "'x'")
+    rows[33] = "1,2"
+    raises_data_error(write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n"), "line 35", "2 cells")
+    rows[33] = "1,1e999,0"
+    raises_data_error(write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n"), "line 35", "column 2 ('b')", "overflows")
+
+
+def test_windows_line_endings_and_quoted_cells(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_bytes(b'id,a,y\r\n"s,0",1.5,0\r\n"multi\r\nline",2,1\r\n')
+    x, y, names = data.load_csv(p, ignore="id")
+    np.testing.assert_array_equal(x, [[1.5], [2.0]])
+    np.testing.assert_array_equal(y, [0.0, 1.0])
+
+
+def test_malformed_csv_is_a_data_error(tmp_path):
+    p = write(tmp_path, "id,a,y\n" + "x" * 200_000 + ",1,0\n")  # over csv's default field size limit
+    raises_data_error(p, "malformed CSV", "field larger than field limit", ignore="id")
+
+
+def test_progress_bar_by_bytes(tmp_path, capsys, monkeypatch):
+    p = write(tmp_path, "a,y\n" + "1,0\n" * 50)
+    data.load_csv(p, progress=True)
+    err = capsys.readouterr().err
+    assert "reading d.csv" in err and "100%" in err
+    data.load_csv(p)  # "auto": a 204-byte file flashes by, no bar
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(data, "PROGRESS_BYTES", 100)
+    data.load_csv(p)
+    assert "reading d.csv" in capsys.readouterr().err
+    data.load_csv(p, progress=False)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="progress"):
+        data.load_csv(p, progress="yes")
+
+
+# ---------------------------------------------------------------- label and ignore
+ONE_HOT = "id,px,is_0,is_1,is_2\ns0,0.5,1,0,0\ns1,0.25,0,1,0\ns2,1,0,0,1\ns3,2,0,1,0\n"
+
+
+@pytest.mark.parametrize("label", ["is_1,is_2", " is_1 , is_2 ", ["is_1", "is_2"], ("is_1", "is_2")])
+def test_several_label_columns_give_y_n_by_k(tmp_path, label):
+    p = write(tmp_path, ONE_HOT)
+    x, y, names = data.load_csv(p, label=label, ignore="id")
+    assert names == ["px", "is_0"] and y.shape == (4, 2) and y.dtype == np.float64
+    np.testing.assert_array_equal(y, [[0, 0], [1, 0], [0, 1], [1, 0]])
+    np.testing.assert_array_equal(x, [[0.5, 1], [0.25, 0], [1, 0], [2, 0]])
+    assert data.csv_columns(p, label=label, ignore="id") == (names, ["is_1", "is_2"])
+
+
+def test_label_order_is_the_callers_and_a_one_name_list_is_2d(tmp_path):
+    p = write(tmp_path, ONE_HOT)
+    _, y, _ = data.load_csv(p, label=["is_2", "is_0"], ignore=["id"])
+    np.testing.assert_array_equal(y, [[0, 1], [0, 0], [1, 0], [0, 0]])
+    _, y, _ = data.load_csv(p, label=["is_2"], ignore=["id"])
+    assert y.shape == (4, 1)
+    _, y, _ = data.load_csv(p, label="is_2", ignore=["id"])
+    assert y.shape == (4,)
+
+
+def test_a_column_name_with_a_comma_can_be_the_label(tmp_path):
+    p = write(tmp_path, 'a,"y,z"\n1,0\n')
+    x, y, names = data.load_csv(p, label="y,z")
+    assert names == ["a"] and y.shape == (1,)
+
+
+def test_default_label_is_last_column_not_ignored(tmp_path):
+    p = write(tmp_path, "a,y,id\n1,0,s0\n2,1,s1\n")
+    x, y, names = data.load_csv(p, ignore="id")
+    assert names == ["a"]
+    np.testing.assert_array_equal(y, [0.0, 1.0])
+    assert data.csv_columns(p, ignore="id") == (["a"], ["y"])
+
+
+def test_text_id_column_refused_unless_ignored(tmp_path):
+    p = write(tmp_path, "id,a,y\ns0,1,0\ns1,2,1\n")
+    msg = raises_data_error(p, "line 2", "column 1 ('id')", "'s0'", "ignore=['id']", "--ignore id")
+    x, _, names = data.load_csv(p, ignore="id")
+    assert names == ["a"] and x.tolist() == [[1.0], [2.0]]
+    table, cols = data.read_csv(p, ignore=["id"])
+    assert cols == ["a", "y"] and table.tolist() == [[1.0, 0.0], [2.0, 1.0]]
+    assert msg.count("\n") == 0
+
+
+def test_load_features_skips_text_and_label_columns_it_was_not_asked_for(tmp_path):
+    p = write(tmp_path, "id,b,a,y\ns0,2,1,yes\ns1,4,3,no\n")
+    np.testing.assert_array_equal(data.load_features(p, ["a", "b"]), [[1.0, 2.0], [3.0, 4.0]])
+    assert data.load_features(p, "b", dtype=np.float32).dtype == np.float32
+    with pytest.raises(DataError, match="line 2, column 1 \\('id'\\)"):
+        data.load_features(p, ["id"])
+
+
+@pytest.mark.parametrize("kwargs,err,words", [
+    ({"label": "is_1,"}, ValueError, ["label", "non-empty"]),
+    ({"label": "is_1,is_1"}, ValueError, ["label", "'is_1' named twice"]),
+    ({"label": ["is_1", 2]}, TypeError, ["label"]),
+    ({"label": 3}, TypeError, ["label"]),
+    ({"label": []}, ValueError, ["label"]),
+    ({"ignore": 5}, TypeError, ["ignore"]),
+    ({"ignore": "id,"}, ValueError, ["ignore"]),
+    ({"label": "is_1", "ignore": "id,is_1"}, ValueError, ["label, ignore", "'is_1'"]),
+])
+def test_bad_label_and_ignore_arguments(tmp_path, kwargs, err, words):
+    p = write(tmp_path, ONE_HOT)
+    with pytest.raises(err) as e:
+        data.load_csv(p, **kwargs)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"ignore": "id,idx"}, ["no ignore column 'idx'", "'id', 'px'"]),
+    ({"label": "is_1,is_9", "ignore": "id"}, ["no label column 'is_9'"]),
+    ({"label": "is_0,is_7,is_9", "ignore": "id"}, ["no label columns 'is_7', 'is_9'"]),
+    ({"ignore": "id,px,is_0,is_1"}, ["only the label column(s) 'is_2'", "feature columns"]),
+    ({"ignore": "id,px,is_0,is_1,is_2"}, ["every column is ignored"]),
+])
+def test_missing_columns_are_data_errors(tmp_path, kwargs, words):
+    raises_data_error(write(tmp_path, ONE_HOT), *words, **kwargs)
+
+
+# ---------------------------------------------------------------- infer_head
+@pytest.mark.parametrize("y,head", [
+    ([0, 1, 1, 0], "sigmoid"),
+    ([1, 1, 1], "sigmoid"),
+    ([[0, 1, 0], [1, 1, 0]], "sigmoid"),  # multi-label
+    ([[0, 1], [1, 0]], "sigmoid"),  # one-hot rows: 0/1 values
+    ([0, 1, 2, 2], "softmax"),
+    (np.arange(10.0).repeat(3), "softmax"),
+    ([0, 1, 3], "identity"),  # a gap: not classes 0..C-1
+    ([1, 2, 3], "identity"),  # no class 0
+    ([0, 1, 2.5], "identity"),
+    ([-1, 0, 1], "identity"),
+    ([[0, 1], [2, 3]], "identity"),
+    ([[0.0], [2.0], [1.0]], "identity"),  # softmax classes come as (N,)
+    ([0.2, 0.7], "identity"),
+])
+def test_infer_head(y, head):
+    assert data.infer_head(np.array(y, dtype=float)) == head
+
+
+@pytest.mark.parametrize("y", [np.zeros(0), np.zeros((2, 2, 2)), np.array([0.0, np.nan]), np.array([1.0, np.inf]), 3.0])
+def test_infer_head_rejects_bad_labels(y):
+    with pytest.raises(ValueError, match="y: expected"):
+        data.infer_head(y)
+
+
+# ---------------------------------------------------------------- leaky_columns
+def digits_like(n=500, seed=0):
+    """Ten classes, 4 noisy pixel features and the one-hot columns is_0..is_9."""
+    rng = np.random.default_rng(seed)
+    cls = rng.integers(0, 10, size=n)
+    pixels = rng.normal(size=(n, 4)) + cls[:, None] * 0.1
+    one_hot = (cls[:, None] == np.arange(10)).astype(float)
+    return cls, pixels, one_hot
+
+
+def test_one_hot_label_taken_from_a_group_is_flagged():
+    cls, pixels, one_hot = digits_like()
+    x = np.concatenate([pixels, one_hot[:, :9]], axis=1)  # is_9 taken as the label, is_0..is_8 left in
+    names = ["p0", "p1", "p2", "p3"] + [f"is_{k}" for k in range(9)]
+    assert data.leaky_columns(x, one_hot[:, 9], names) == [f"is_{k}" for k in range(9)]
+    assert data.leaky_columns(pixels, one_hot[:, 9], names[:4]) == []
+
+
+def test_several_labels_with_one_one_hot_column_left_in_the_features():
+    cls, pixels, one_hot = digits_like()
+    x = np.concatenate([pixels, one_hot[:, 9:]], axis=1)
+    assert data.leaky_columns(x, one_hot[:, :9], ["p0", "p1", "p2", "p3", "is_9"]) == ["is_9"]
+    assert data.leaky_columns(x, one_hot[:, :5], ["p0", "p1", "p2", "p3", "is_9"]) == []
+
+
+def test_softmax_labels_with_their_one_hot_columns_in_the_features():
+    cls, pixels, one_hot = digits_like()
+    x = np.concatenate([one_hot[:, [3]], pixels], axis=1)
+    assert data.leaky_columns(x, cls.astype(float), ["is_3", "p0", "p1", "p2", "p3"]) == ["is_3"]
+
+
+def test_copy_and_complement_flagged_up_to_threshold_noise_and_rare_labels_not():
+    rng = np.random.default_rng(1)
+    y = (rng.random(1000) < 0.3).astype(float)
+    copy, complement, noisy = y.copy(), 1.0 - y, y.copy()
+    noisy[np.flatnonzero(y == 1)[:4]] = 0.0  # 4 of ~300 positives missed: recall ~0.987 < 0.99
+    random_bit = (rng.random(1000) < 0.5).astype(float)
+    x = np.stack([copy, complement, noisy, random_bit, np.zeros(1000), y * 2.0], axis=1)
+    names = ["copy", "complement", "noisy", "random", "zeros", "scaled"]
+    assert data.leaky_columns(x, y, names) == ["copy", "complement"]
+    assert data.leaky_columns(x, y, names, threshold=0.98) == ["copy", "complement", "noisy"]
+    rare = np.zeros(1000)
+    rare[:3] = 1.0  # a constant-zero feature agrees with 99.7% of these labels, yet predicts nothing
+    assert data.leaky_columns(np.zeros((1000, 1)) + np.eye(1000)[:, [500]], rare, ["almost_zero"]) == []
+
+
+def test_regression_labels_are_not_checked_and_two_valued_labels_are():
+    y = np.array([-1.0, 1.0, 1.0, -1.0])
+    x = np.array([[0.0], [1.0], [1.0], [0.0]])
+    assert data.leaky_columns(x, y, ["sign"]) == ["sign"]
+    assert data.leaky_columns(x, np.array([0.1, 0.5, 0.7, 0.2]), ["sign"]) == []
+
+
+@pytest.mark.parametrize("args,err", [
+    ((np.zeros((3, 2)), np.zeros(3), ["a"]), "names"),
+    ((np.zeros((3, 2)), np.zeros(4), ["a", "b"]), "x, y"),
+    ((np.zeros(3), np.zeros(3), ["a"]), "x, y"),
+    ((np.zeros((3, 1)), np.array([0.0, np.nan, 1.0]), ["a"]), "y: expected finite"),
+])
+def test_leaky_columns_rejects_bad_shapes(args, err):
+    with pytest.raises(ValueError, match=err):
+        data.leaky_columns(*args)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 1.5, True, "0.9"])
+def test_leaky_columns_rejects_bad_threshold(threshold):
+    with pytest.raises(ValueError, match="threshold"):
+        data.leaky_columns(np.zeros((3, 1)), np.zeros(3), ["a"], threshold=threshold)
+
+
+# ---------------------------------------------------------------- split and standardise
+def test_regression_targets_get_a_plain_shuffle():
+    x = np.arange(40.0).reshape(20, 2)
+    y = np.linspace(0.0, 1.0, 20) ** 2  # continuous: every value its own "class"
+    a = data.train_test_split(x, y, test_fraction=0.25, seed=4)
+    b = data.train_test_split(x, y, test_fraction=0.25, seed=4, stratify=False)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert len(a[1]) == 5  # stratifying per value would have put every sample in train
+
+
+@pytest.mark.parametrize("as_one_hot", [False, True])
+def test_multiclass_split_is_stratified_by_class_or_one_hot_row(as_one_hot):
+    cls = np.repeat([0, 1, 2], [10, 20, 30])
+    y = np.eye(3)[cls] if as_one_hot else cls.astype(float)
+    x = np.arange(60.0)[:, None]
+    x_tr, x_te, y_tr, y_te = data.train_test_split(x, y, test_fraction=0.2, seed=0)
+    te_cls = y_te.argmax(axis=1) if as_one_hot else y_te
+    assert np.bincount(te_cls.astype(int)).tolist() == [2, 4, 6]
+    np.testing.assert_array_equal(y_te, y[x_te[:, 0].astype(int)])  # rows stay paired
+
+
+def test_split_of_labels_with_nan_is_refused():
+    with pytest.raises(ValueError, match="y: expected finite"):
+        data.train_test_split(np.zeros((4, 1)), np.array([0.0, 1.0, np.nan, 1.0]))
+
+
+def test_standardize_several_sets_and_float32():
+    tr = np.array([[0.0, 1.0], [2.0, 3.0]])
+    a, b, c = data.standardize(tr, np.array([[4.0, 5.0]]), np.array([[1.0, 2.0]]))
+    np.testing.assert_array_equal(a, [[-1.0, -1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(b, [[3.0, 3.0]])
+    np.testing.assert_array_equal(c, [[0.0, 0.0]])
+    mean, std = data.fit_standardize(tr.astype(np.float32))
+    assert mean.dtype == std.dtype == np.float64
+    out = data.apply_standardize(tr.astype(np.float32), mean, std)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, a.astype(np.float32))
+
+
+def test_standardize_rejects_non_finite_data_and_bad_statistics():
+    with pytest.raises(ValueError, match="x: expected finite"):
+        data.fit_standardize(np.array([[1.0], [np.nan]]))
+    with pytest.raises(ValueError, match="std > 0"):
+        data.apply_standardize(np.zeros((2, 1)), np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match="mean, std"):
+        data.apply_standardize(np.zeros((2, 1)), np.array([np.nan]), np.ones(1))
+
+
+def test_several_labels_with_an_all_zero_label_column_warn_nothing_spurious():
+    cls, pixels, one_hot = digits_like()
+    y = np.concatenate([one_hot[:, :3], np.zeros((len(cls), 1))], axis=1)  # a label column never on
+    x = np.concatenate([pixels, (cls[:, None] >= 3).astype(float)], axis=1)  # "none of is_0..is_2"
+    with np.errstate(all="raise"):
+        assert data.leaky_columns(x, y, ["p0", "p1", "p2", "p3", "other"]) == ["other"]
+
+
+@pytest.mark.parametrize("chunk_cells", [7, 1 << 16])
+def test_line_numbers_count_quoted_line_breaks_and_blank_lines(tmp_path, monkeypatch, chunk_cells):
+    monkeypatch.setattr(data, "_CHUNK_CELLS", chunk_cells)
+    p = tmp_path / "q.csv"
+    head = b'id,a,y\n"x\ny",1,0\n"p\r\nq",2,1\n\n  \n"r\rs",3,0\n'  # rows end on lines 3, 5, 9 (csv's line_num)
+    p.write_bytes(head)
+    x, y, _ = data.load_csv(p, ignore="id")
+    np.testing.assert_array_equal(x[:, 0], [1.0, 2.0, 3.0])
+    p.write_bytes(head + b"z,bad,1\n")
+    raises_data_error(p, "line 10,", "column 2 ('a')", "'bad'", ignore="id")
+    p.write_bytes(head + b"z,1\n")
+    raises_data_error(p, "line 10:", "2 cells", ignore="id")
+    p.write_bytes(b'id,a,y\n"x\ny",1,0\n' + b"z,1,1\n" * 5 + b"z,1e999,1\n")
+    raises_data_error(p, "line 9,", "overflows float64", ignore="id")
