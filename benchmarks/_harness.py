@@ -87,6 +87,45 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
+def noise(stats: Stats) -> float:
+    """Timing noise of a measurement: median - min (robust to slow outliers)."""
+    return stats.median - stats.min
+
+
+def marginal_cost(short: Stats, n_short: int, long: Stats, n_long: int) -> float | None:
+    """Cost per unit from two measurements at counts ``n_short < n_long``.
+
+    ``(median(long) - median(short)) / (n_long - n_short)``, or None when the
+    difference is <= 0 or smaller than the noise of the two measurements
+    (median - min of each, added): then the count is too small to see the
+    per-unit cost under the fixed cost, and the caller says so instead of
+    printing a meaningless (e.g. negative) number.
+
+    >>> marginal_cost(Stats([1.0, 1.0]), 10, Stats([2.0, 2.0]), 110)
+    0.01
+    >>> marginal_cost(Stats([1.0, 1.2]), 10, Stats([0.9, 1.0]), 110) is None
+    True
+    """
+    diff = long.median - short.median
+    if n_long <= n_short or diff <= 0 or diff < noise(long) + noise(short):
+        return None
+    return diff / (n_long - n_short)
+
+
+NOT_MEASURABLE = "not measurable at this count"
+
+
+def adaptive_repeat(one_call: float, budget: float, most: int, least: int = 1) -> int:
+    """How many timed repeats fit in ``budget`` seconds when one call takes ``one_call`` s.
+
+    >>> adaptive_repeat(0.1, 1.0, 5), adaptive_repeat(10.0, 1.0, 5)
+    (5, 1)
+    """
+    if one_call <= 0:
+        return most
+    return max(least, min(most, int(budget / one_call)))
+
+
 def guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one measurement; turn an exception into an ``error`` entry (reported in the table, not hidden)."""
     try:
@@ -209,8 +248,24 @@ class Section:
         return "\n".join(parts)
 
 
-def ratio_table(sections: Iterable[Section]) -> Table:
-    """The one summary table: every ratio of every section, with targets."""
+def ratio_table(sections: Iterable[Section], *, comparable: bool = True) -> Table:
+    """The one summary table: every ratio of every section, with targets.
+
+    ``comparable=False`` (a ``--quick`` run: small counts, no waiting for
+    idle CPUs) drops the target and reached columns, so that no rough number
+    reads as a target met or missed.
+    """
+    if not comparable:
+        table = Table(
+            "Ratios measured in this run — NOT comparable with the targets (quick run: small counts, "
+            "no waiting for idle CPUs)",
+            ["ratio", "measured", "note"],
+        )
+        for section in sections:
+            for r in section.ratios:
+                cells = r.cells()
+                table.add(cells[0], cells[1], cells[4])
+        return table
     table = Table(
         "Ratios measured in this run (targets from the project issue)",
         ["ratio", "measured", "target", "reached", "note"],
@@ -348,15 +403,28 @@ class OtherLoad:
         self.fraction = max(0.0, other / (wall * (os.cpu_count() or 1)))
 
 
-def wait_until_quiet(max_wait: float, threshold: float = 0.15) -> float | None:
+def wait_until_quiet(max_wait: float, threshold: float = 0.15,
+                     say: Callable[[str], Any] = print) -> float | None:
     """Wait up to ``max_wait`` s for other work to use < ``threshold`` of the CPUs.
 
-    Returns the last busy fraction seen (None if /proc/stat is unreadable).
+    Says (through ``say``) what it waits for and how the wait ended, so a
+    slow run is never a silent one. Returns the last busy fraction seen
+    (None if /proc/stat is unreadable). ``max_wait <= 0`` only samples once.
     """
-    deadline = time.monotonic() + max_wait
     busy = cpu_busy_fraction()
+    if busy is None or busy < threshold or max_wait <= 0:
+        return busy
+    say(f"    waiting up to {max_wait:.0f} s for idle CPUs (others use {100 * busy:.0f}%, "
+        f"want < {100 * threshold:.0f}%) ...")
+    t0 = time.monotonic()
+    deadline = t0 + max_wait
     while busy is not None and busy >= threshold and time.monotonic() < deadline:
         busy = cpu_busy_fraction(1.0)
+    waited = time.monotonic() - t0
+    if busy is not None and busy >= threshold:
+        say(f"    gave up waiting after {waited:.0f} s: others still use {100 * busy:.0f}% of the CPUs")
+    else:
+        say(f"    CPUs idle after {waited:.0f} s")
     return busy
 
 

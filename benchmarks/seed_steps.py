@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from benchmarks._harness import (
+    NOT_MEASURABLE,
     Ratio,
     Section,
     SEED_LOSS_AFTER_ONE_STEP,
@@ -30,6 +31,7 @@ from benchmarks._harness import (
     fmt_spread,
     fmt_time,
     guard,
+    marginal_cost,
     max_param_diff,
     module_main,
     params_to_json,
@@ -99,8 +101,12 @@ def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     }
 
 
-def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int) -> dict[str, Any]:
-    """jaxnet.fit, the whole run as one compiled call (chunk=steps)."""
+def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int | None) -> dict[str, Any]:
+    """jaxnet.fit, the whole run as one compiled call (chunk=steps).
+
+    ``record_every=None`` leaves both ``record_every`` and ``chunk`` at fit's
+    defaults: what a user who passes neither gets.
+    """
     import jax
     import jax.numpy as jnp
     import optax
@@ -110,10 +116,11 @@ def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every
     params0, x, y = jaxnet.seed_example(dtype=jnp.dtype(dtype))
     opt = optax.sgd(0.1)  # one object for all calls, so a cache keyed on it can hit
 
+    options = {} if record_every is None else {"record_every": record_every, "chunk": steps}
+
     def call(optimizer: Any = opt) -> Any:
         out = jaxnet.fit(  # fit neither mutates nor donates params: no copy needed
-            params0, x, y, optimizer=optimizer, steps=steps, chunk=steps, progress=False,
-            gradients=gradients, record_every=record_every,
+            params0, x, y, optimizer=optimizer, steps=steps, progress=False, gradients=gradients, **options,
         )
         return jax.block_until_ready(out)
 
@@ -230,6 +237,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         for grads in ("manual", "autodiff"):
             for rec in (steps, 1):
                 rows[f"fit {grads} r{rec}"] = guard(lambda g=grads, r=rec: _bench_fit(steps, repeat, dtype, g, r))
+        rows["fit manual default"] = guard(lambda: _bench_fit(steps, repeat, dtype, "manual", None))
         rows["fit slope"] = guard(lambda: _bench_fit_slope(steps, repeat, dtype))
     else:
         rows["jaxnet"] = {"skip": "jaxnet (with fit) is not importable yet"}
@@ -282,6 +290,7 @@ LABELS = {
     "fit manual r1": "jaxnet `fit`, manual grads, loss every step",
     "fit autodiff r{S}": "jaxnet `fit`, autodiff, 1 loss recorded",
     "fit autodiff r1": "jaxnet `fit`, autodiff, loss every step",
+    "fit manual default": "jaxnet `fit`, manual grads, default `record_every` and `chunk`",
     "pure jax": "(not jaxnet) hand-written `jax.lax.fori_loop`, manual grads",
     "torch": "PyTorch eager autograd + optim.SGD (1 thread)",
     "C": "C loop, `cc -O2`",
@@ -355,13 +364,17 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
             )
     fit, slope_row = rows.get(f"fit manual r{steps}", {}), rows.get("fit slope", {})
     if "short_times" in slope_row and "times" in fit:
-        n_short, t_short = slope_row["short_steps"], Stats(slope_row["short_times"]).median
-        t_long = Stats(fit["times"]).median
-        slope = (t_long - t_short) / (steps - n_short)
+        n_short, short = slope_row["short_steps"], Stats(slope_row["short_times"])
+        long = Stats(fit["times"])
+        slope = marginal_cost(short, n_short, long, steps)
+        if slope is None:
+            cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
+        else:
+            cost = (f"marginal cost {fmt_time(slope)} per step, fixed cost per call "
+                    f"≈ {fmt_time(long.median - slope * steps)}")
         notes.append(
-            f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(t_short)}, at {steps:,} steps "
-            f"{fmt_time(t_long)}: marginal cost {fmt_time(slope)} per step, fixed cost per call "
-            f"≈ {fmt_time(t_long - slope * steps)}"
+            f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
+            f"{fmt_time(long.median)}: {cost}"
         )
     step = rows.get("step loop", {})
     if step.get("compile") is not None:
@@ -377,9 +390,16 @@ def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
         fit = med.get(f"fit {grads} r{steps}")
         out.append(at_most(f"{dtype}: fit ({grads}) per step / C -O2", ratio(fit, c), 1.5))
         out.append(at_least(f"{dtype}: numpy loop / fit ({grads}) per step", ratio(numpy, fit), 200))
+    out.append(at_most(f"{dtype}: fit (autodiff) / fit (manual, hand-derived) per step",
+                       ratio(med.get(f"fit autodiff r{steps}"), med.get(f"fit manual r{steps}")), 1.1))
     out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
                      ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
-                     note="cost of recording the loss"))
+                     note="cost of recording the loss every step"))
+    out.append(at_most(f"{dtype}: fit (manual, default record_every) / fit (manual, 1 loss)",
+                       ratio(med.get("fit manual default"), med.get(f"fit manual r{steps}")), 1.1,
+                       note="the default must cost ≤ 10%"))
+    out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, default record_every)",
+                     ratio(med.get("fit manual r1"), med.get("fit manual default"))))
     out.append(Ratio(f"{dtype}: jitted step in Python loop / C -O2", ratio(med.get("step loop"), c),
                      note="dispatch overhead per call"))
     out.append(Ratio(f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",

@@ -101,7 +101,7 @@ def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, tag
     for _ in range(repeat):
         t, out = time_once(call)
         times.append(t)
-    final, losses = out
+    final, losses = out[0], out[1]  # (params, losses) or (params, losses, diverged)
     np.save(out_dir / f"sweep{tag}_{dtype}.npy", rows_from_params(final))
     return {"times": times, "first": first, "loss_shape": list(np.shape(losses))}
 
