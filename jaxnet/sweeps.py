@@ -6,26 +6,31 @@ takes plain SGD steps with the hand-derived gradient (the delta recursion of
 :func:`jaxnet.manual_grads`; activation and head from :mod:`jaxnet.network`).
 
 Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
-(examples times weights):
+(examples times weights, :func:`net_step_work`):
 
-- ``"broadcast"`` (``w <= 4096``: tiny nets and batches, e.g. the worked
-  example's 2-3-1 net, ``w = 9``): every array keeps the net index as its
-  *last* axis (``W_l: (out, in, K)``, activations ``(N, width, K)``) and each
-  layer is a broadcast multiply-add that XLA fuses into a few loops over K,
-  the layout a vectorised C loop would use. Its ``(N, out, in, K)`` products
-  grow with ``w``, so it only suits small ``w``.
-- ``"dense"`` (``w > 4096``, e.g. moons 800 x 2-16-16-1, ``w = 243,200``):
+- ``"broadcast"`` (``w <= 256``: tiny nets and batches, e.g. the worked
+  example's 2-3-1 net on one example, ``w = 9``): every array keeps the net
+  index as its *last* axis (``W_l: (out, in, K)``, activations
+  ``(N, width, K)``) and each layer is a broadcast multiply-add that XLA fuses
+  into a few loops over K, the layout a vectorised C loop would use. Its
+  ``(N, out, in, K)`` products grow with ``w``, so it only suits small ``w``.
+- ``"dense"`` (``w > 256``, e.g. moons 800 x 2-16-16-1, ``w = 243,200``):
   ``jax.vmap`` over nets of the ordinary per-net step
-  (:func:`jaxnet._kernels.value_and_grads`), i.e. batched matrix products
-  (``dot_general`` with the net axis as batch axis) that use the matmul
-  library.
+  (:func:`jaxnet._kernels.value_and_grads`, then ``p - lr g``): the first
+  layer is one matmul for all nets of a block (``x`` is shared), the others
+  ``dot_general`` with the net axis as batch axis.
 
-The threshold was measured on a 2-core CPU, where the two kernels cross
-between ``w`` of a few thousand and a few tens of thousands.
+The threshold was measured on a 2-core CPU (float32, K = 256, ns per
+net-step): at ``w = 72`` (2-3-1, N = 8) broadcast 49 against dense 113; at
+``w = 288`` (2-3-1, N = 32) 284 against 333; at ``w = 304`` (2-16-16-1,
+N = 1) 951 against 376; at ``w = 576`` (2-3-1, N = 64) 1781 against 703.
 
 Blocks of nets: on a CPU the nets are trained a cache-sized block at a time
-(all steps for one block, then the next); on a GPU/TPU all K at once, or in
-as few blocks as a quarter of the device's memory allows.
+(all steps for one block, then the next): 256 nets for the broadcast kernel,
+and for the dense kernel as many nets as fit a 256 KiB working set (one net
+at a time for moons or breast cancer, where batching nets measured slower
+than one net after another). On a GPU/TPU all K nets train at once, or in
+as few equal blocks as a quarter of the device's memory allows.
 """
 
 from __future__ import annotations
@@ -399,8 +404,14 @@ def _stack(params: Any, sizes: Any, keys: Any, init: str, dtype: Any) -> Params:
     if not isinstance(params, dict):
         raise TypeError(f"params: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
     single = len(getattr(params.get("W1"), "shape", (0, 0))) == 2
-    return {n: jnp.asarray(as_array(f"params['{n}']", v))[None] if single else jnp.asarray(as_array(f"params['{n}']", v))
-            for n, v in params.items()}
+    stacked = {n: jnp.asarray(as_array(f"params['{n}']", v)) for n, v in params.items()}
+    if single:
+        return {n: v[None] for n, v in stacked.items()}
+    empty = [n for n, v in stacked.items() if v.ndim == 0 or v.shape[0] == 0]
+    if empty:
+        raise ValueError(f"params: expected one net or a stack with a leading axis of K >= 1 on every array, "
+                         f"got {', '.join(f'{n} of shape {stacked[n].shape}' for n in empty)}")
+    return stacked
 
 
 def _learning_rates(learning_rates: Any, dtype: Any) -> jax.Array:
@@ -515,7 +526,7 @@ def sweep(
       per net and 256 MiB in all (:func:`auto_record_every`). A loss buffer
       over 1 GiB is refused.
     - ``kernel``: ``"auto"`` picks ``"broadcast"`` when one net-step's work
-      ``N * sum(in * out)`` is at most 4096, else ``"dense"`` (see the module
+      ``N * sum(in * out)`` is at most 256, else ``"dense"`` (see the module
       docstring). Both give the same numbers.
     - ``device``: the ``jax.Device`` to train on (default: JAX's default).
       On a CPU the nets are trained in cache-sized blocks, on a GPU/TPU all

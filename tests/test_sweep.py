@@ -229,6 +229,10 @@ def test_bad_arguments():
         jaxnet.sweep(x, y, keys=keys2, sizes=(2, 1), learning_rates=jnp.ones(3), steps=1)
     with pytest.raises(ValueError, match="x: expected shape"):
         jaxnet.sweep(jnp.ones(3), y, params=params, steps=1)
+    with pytest.raises(ValueError, match="params: expected one net or a stack"):
+        jaxnet.sweep(x, y, params={n: jnp.zeros((0,) + v.shape) for n, v in params.items()}, steps=1)
+    with pytest.raises(ValueError, match="params: expected a leading axis of 1 or K=3"):
+        jaxnet.sweep(x, y, params={n: jnp.stack([v] * (3 if n == "W1" else 2)) for n, v in params.items()}, steps=1)
 
 
 @pytest.mark.parametrize(("rates", "error", "message"), [
