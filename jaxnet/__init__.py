@@ -10,9 +10,18 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 """
 
 from jaxnet._validate import validate
-from jaxnet.checkpoints import CheckpointError, load, save
+from jaxnet._version import __version__
+from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
 from jaxnet.data import DataError, load_breast_cancer, load_csv
-from jaxnet.fitting import DEFAULT_OPTIMIZER, DivergenceError, DivergenceWarning, fit
+from jaxnet.fitting import (
+    DEFAULT_OPTIMIZER,
+    CallbackError,
+    DivergenceError,
+    DivergenceWarning,
+    TrainingInterrupted,
+    fit,
+)
+from jaxnet.metrics import accuracy, evaluate
 from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
 from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.losses import bce, loss
@@ -21,9 +30,14 @@ from jaxnet.parallel import data_parallel_mesh
 from jaxnet.sweeps import sweep
 from jaxnet.steps import make_train_step, sgd
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointWarning",
+    "__version__",
+    "CallbackError",
+    "TrainingInterrupted",
+    "accuracy",
+    "evaluate",
     "ACTIVATIONS",
     "HEADS",
     "NumericalPrecisionWarning",

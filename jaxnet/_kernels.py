@@ -24,33 +24,43 @@ Params = dict[str, jax.Array]
 __all__ = ["dense", "forward_trace", "logits", "shares", "loss", "value_and_grads", "manual_grads", "numerical_grads"]
 
 
-def dense(w: jax.Array, b: jax.Array, a: jax.Array) -> jax.Array:
+def matmul(a: jax.Array, b: jax.Array, compute_dtype: Any = None) -> jax.Array:
+    """``a @ b``; with a ``compute_dtype`` (bfloat16) the inputs are rounded to it and the
+    products accumulated in ``a``'s dtype (mixed precision, float32 master parameters)."""
+    if compute_dtype is None:
+        return a @ b
+    return jnp.matmul(a.astype(compute_dtype), b.astype(compute_dtype), preferred_element_type=a.dtype)
+
+
+def dense(w: jax.Array, b: jax.Array, a: jax.Array, compute_dtype: Any = None) -> jax.Array:
     """One layer's pre-activation ``z = W a + b`` for ``a`` of shape ``(in,)`` or ``(N, in)``."""
-    return a @ w.T + b.reshape((1,) * (a.ndim - 1) + b.shape)
+    return matmul(a, w.T, compute_dtype) + b.reshape((1,) * (a.ndim - 1) + b.shape)
 
 
-def forward_trace(params: Params, x: jax.Array, activation: str = "relu", head: str = "sigmoid") -> dict[str, jax.Array]:
+def forward_trace(
+    params: Params, x: jax.Array, activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None
+) -> dict[str, jax.Array]:
     """``z1, a1, ..., zL, y_hat``: ``z_l = W_l a_{l-1} + b_l``, ``a_l = f(z_l)``, ``y_hat = g(z_L)``."""
     f = ACTIVATIONS[activation].fn
     L = len(params) // 2
     out: dict[str, jax.Array] = {}
     a = x
     for l in range(1, L + 1):
-        z = out[f"z{l}"] = dense(params[f"W{l}"], params[f"b{l}"], a)
+        z = out[f"z{l}"] = dense(params[f"W{l}"], params[f"b{l}"], a, compute_dtype)
         if l < L:
             a = out[f"a{l}"] = f(z)
     out["y_hat"] = HEADS[head].output(out[f"z{L}"])
     return out
 
 
-def logits(params: Params, x: jax.Array, activation: str = "relu") -> jax.Array:
+def logits(params: Params, x: jax.Array, activation: str = "relu", compute_dtype: Any = None) -> jax.Array:
     """The output pre-activation ``z_L`` (the output function is not applied)."""
     f = ACTIVATIONS[activation].fn
     L = len(params) // 2
     a = x
     for l in range(1, L):
-        a = f(dense(params[f"W{l}"], params[f"b{l}"], a))
-    return dense(params[f"W{L}"], params[f"b{L}"], a)
+        a = f(dense(params[f"W{l}"], params[f"b{l}"], a, compute_dtype))
+    return dense(params[f"W{L}"], params[f"b{L}"], a, compute_dtype)
 
 
 def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid") -> jax.Array:
@@ -72,10 +82,10 @@ def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid")
 
 def loss(
     params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
-    activation: str = "relu", head: str = "sigmoid",
+    activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None,
 ) -> jax.Array:
     """``L = sum_n r_n l(z_n, y_n)``, the head's loss from the logits (see :mod:`jaxnet.network`)."""
-    z = logits(params, x, activation)
+    z = logits(params, x, activation, compute_dtype)
     y = jnp.reshape(y, z.shape)
     r = shares(z, sample_weight, head)
     return jnp.sum(r[..., 0] * HEADS[head].loss(z, y))
@@ -83,7 +93,7 @@ def loss(
 
 def value_and_grads(
     params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
-    activation: str = "relu", head: str = "sigmoid", *, with_value: bool = True,
+    activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None, *, with_value: bool = True,
 ) -> tuple[jax.Array | None, Params]:
     """The hand-derived backward pass (the delta recursion); returns ``(loss or None, grads)``.
 
@@ -94,17 +104,17 @@ def value_and_grads(
     if x.ndim == 1:  # one example is a batch of one
         x = x[None]
         sample_weight = None if sample_weight is None else jnp.reshape(sample_weight, (1,))
-    t = forward_trace(params, x, activation, head)
+    t = forward_trace(params, x, activation, head, compute_dtype)
     y = jnp.reshape(y, t["y_hat"].shape)
     a = [x] + [t[f"a{l}"] for l in range(1, L)]  # a[l] = a_l, a_0 = x
     r = shares(t[f"z{L}"], sample_weight, head)  # each example's share of the mean
     delta = r * (t["y_hat"] - y)  # dL/dz_L = r (g(z_L) - y), every head
     g: Params = {}
     for l in range(L, 0, -1):  # over layers (unrolled when traced), never over examples
-        g[f"W{l}"] = delta.T @ a[l - 1]  # dL/dW_l = sum_n delta_l a_{l-1}^T
+        g[f"W{l}"] = matmul(delta.T, a[l - 1], compute_dtype)  # dL/dW_l = sum_n delta_l a_{l-1}^T
         g[f"b{l}"] = jnp.sum(delta, axis=0)  # dL/db_l = sum_n delta_l
         if l > 1:  # dL/dz_{l-1} = (W_l^T delta_l) * f'(z_{l-1})
-            delta = (delta @ params[f"W{l}"]) * act.grad(t[f"z{l - 1}"])
+            delta = matmul(delta, params[f"W{l}"], compute_dtype) * act.grad(t[f"z{l - 1}"])
     value = jnp.sum(r[:, 0] * out.loss(t[f"z{L}"], y)) if with_value else None
     return value, {k: g[k] for k in params}
 

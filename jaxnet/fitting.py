@@ -1,64 +1,104 @@
 """``fit``: train for many steps as a few calls of one compiled program.
 
-The steps run inside :func:`jaxnet.training.run_steps` (``lax.scan`` blocks in
-a ``lax.fori_loop`` with a traced trip count). Python only runs between
-chunks: it updates the ``tqdm`` bar, records the history, checks for
-divergence, evaluates the validation set and calls ``callback``.
+The steps run inside :func:`jaxnet.steps.run_steps` (``lax.scan`` blocks in a
+``lax.while_loop`` with a traced trip count). Python only runs between
+chunks: it updates the ``tqdm`` bar, records the history, evaluates the
+validation set at the steps the user chose (``eval_every``), applies early
+stopping and calls ``callback``. Chunks end on every evaluation step and last
+at most about a quarter of a second, so Ctrl-C is honoured quickly and nothing
+depends on the machine's speed.
+
+What is kept when things go wrong:
+
+* **divergence** (the loss or parameters become NaN/inf, or the loss exceeds
+  ``1e3 * max(initial loss, 1)``): ``fit`` returns the last state whose loss
+  and parameters were finite, with a :class:`DivergenceWarning` (or raises
+  :class:`DivergenceError` carrying it); ``history`` ends at that state;
+* **Ctrl-C**: :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying
+  the state at the last completed chunk;
+* **a callback that raises**: :class:`CallbackError` carrying that state,
+  raised from the callback's exception.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import time
 import warnings
 from typing import Any, Callable, Literal
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, prepare
-from jaxnet.steps import Config, LossFn, State, gradient_fn, resolve_gradients, run_steps
+from jaxnet._validate import Params, as_key, positive_int, prepare
+from jaxnet.metrics import scores
+from jaxnet.network import ActivationName, HeadName
+from jaxnet.parallel import check_mesh, place
+from jaxnet.steps import (
+    DIVERGENCE_FACTOR,
+    Batches,
+    Config,
+    Cursor,
+    LossFn,
+    State,
+    check_compute_dtype,
+    execution_context,
+    gradient_fn,
+    resolve_gradients,
+    run_steps,
+    shared_optimizer,
+)
 
-__all__ = ["fit", "DivergenceError", "DivergenceWarning", "DEFAULT_OPTIMIZER"]
+__all__ = ["fit", "DivergenceError", "DivergenceWarning", "TrainingInterrupted", "CallbackError", "DEFAULT_OPTIMIZER"]
 
 DEFAULT_OPTIMIZER = optax.sgd(0.1)
 """``optax.sgd(0.1)``, the worked example's update; one object, so repeated ``fit`` calls reuse its compilation."""
 
-_val_loss_jit = jax.jit(kernels.loss, static_argnames=("activation", "head"))
-_DEFAULT_BUFFER = 10_000  # recorded losses per compiled call at most
-_TARGET_SECONDS = 0.25  # aim for progress/callback about this often when ``chunk`` is not given
+_BUFFER = 10_000  # recorded losses per compiled call at most
+_TARGET_SECONDS = 0.25  # a chunk lasts about this long (progress, callbacks and Ctrl-C between chunks)
+_RECORDED_POINTS = 1000  # record_every="auto" keeps about this many losses per run
 
 
-class DivergenceWarning(RuntimeWarning):
-    """The loss or the parameters became NaN/inf; ``fit`` stopped."""
-
-
-class DivergenceError(RuntimeError):
-    """Raised by ``fit(..., on_divergence="raise")``; carries the last finite ``params``, ``opt_state`` and ``history``."""
+class _CarriesState:
+    """Mixin: the exception carries the training state to return (``params``, ``opt_state``, ``history``)."""
 
     def __init__(self, message: str, params: Params, opt_state: Any, history: dict):
         super().__init__(message)
         self.params, self.opt_state, self.history = params, opt_state, history
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
+class DivergenceWarning(RuntimeWarning):
+    """Training diverged; ``fit`` returned the last finite state."""
 
 
-def _check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
-    """The batch (all ``n`` examples, or ``batch_size``) must split evenly over the ``"data"`` devices."""
-    devices = int(mesh.shape["data"])
-    rows, what = (batch_size, "batch_size") if batch_size else (n, "the number of examples (x.shape[0])")
-    if rows % devices:
-        raise ValueError(
-            f"mesh: {what} = {rows} is not divisible by the mesh's {devices} 'data' devices; "
-            f"use a multiple of {devices} (drop or pad examples)"
-        )
+class DivergenceError(_CarriesState, RuntimeError):
+    """Raised by ``fit(..., on_divergence="raise")``; carries the last finite ``params``, ``opt_state`` and ``history``."""
+
+
+class TrainingInterrupted(_CarriesState, KeyboardInterrupt):
+    """Ctrl-C during ``fit``; carries ``params``, ``opt_state`` and ``history`` of the last completed chunk."""
+
+
+class CallbackError(_CarriesState, RuntimeError):
+    """The ``callback`` raised (see ``__cause__``); carries the state it was called with."""
+
+
+def auto_record_every(steps: int, eval_every: int | None) -> int:
+    """The largest divisor of ``gcd(steps, eval_every)`` at most ``max(1, min(100, steps // 1000))``.
+
+    About 1,000 recorded losses per run, and never more than 100 steps between
+    two (a block is the unit of divergence checks). Recording costs one loss
+    evaluation per block, under 10% of a worked-example step at this rate.
+
+    >>> auto_record_every(500, None), auto_record_every(20_000, None), auto_record_every(20_000, 150)
+    (1, 20, 10)
+    """
+    g = math.gcd(steps, eval_every or steps)
+    cap = max(1, min(100, steps // _RECORDED_POINTS))
+    return max(d for d in range(1, min(g, cap) + 1) if g % d == 0)
 
 
 def fit(
@@ -69,169 +109,365 @@ def fit(
     steps: int,
     optimizer: optax.GradientTransformation | None = DEFAULT_OPTIMIZER,
     batch_size: int | None = None,
-    key: jax.Array | None = None,
+    key: Any = None,
     chunk: int | None = None,
-    progress: bool = True,
+    progress: bool | Literal["auto"] = "auto",
     callback: Callable[[int, Params, dict], Any] | None = None,
     gradients: Literal["auto", "manual", "autodiff"] = "auto",
     loss_fn: LossFn | None = None,
-    record_every: int = 1,
+    record_every: int | Literal["auto"] = "auto",
     opt_state: Any = None,
     sample_weight: Any = None,
     validation: tuple[Any, Any] | None = None,
+    validation_split: float | None = None,
+    eval_every: int | None = None,
+    early_stopping: int | None = None,
     on_divergence: Literal["warn", "raise"] = "warn",
     mesh: jax.sharding.Mesh | None = None,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
+    device: jax.Device | None = None,
+    precision: str | None = None,
+    compute_dtype: Any = None,
 ) -> tuple[Params, Any, dict]:
     """Train ``params`` on ``(x, y)`` for ``steps`` optimizer steps.
 
-    Each step is ``g = dL/dtheta`` (the mean BCE of :func:`jaxnet.loss`, or
-    ``loss_fn``), then ``optimizer.update``. The steps run as one compiled
-    ``lax.scan``/``fori_loop`` program, a chunk at a time; it is compiled once
-    per (shapes, dtypes, optimizer object, options) and reused by later calls.
+    Each step is ``g = dL/dtheta`` (:func:`jaxnet.loss` for ``activation`` and
+    ``head``, or ``loss_fn``), then ``optimizer.update``. The steps run as one
+    compiled ``lax.scan``/``while_loop`` program, a chunk at a time; it is
+    compiled once per (shapes, dtypes, optimizer object, options) and reused.
 
     **Arguments:**
 
-    - ``steps``: number of optimizer steps, a multiple of ``record_every``.
-    - ``optimizer``: any ``optax.GradientTransformation`` (default, or
-      ``None``: ``optax.sgd(0.1)``). To change the learning rate without recompiling,
-      use ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
+    - ``steps``: number of optimizer steps (at most 2**31 - 1).
+    - ``optimizer``: any ``optax.GradientTransformation`` (default, or ``None``:
+      ``optax.sgd(0.1)``). Structurally equal optimizers (same transform, same
+      hyperparameters, e.g. ``optax.adam(1e-2)`` written inline at each call)
+      share one compilation. To change the learning rate without recompiling, use
+      ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
       ``opt_state.hyperparams["learning_rate"]`` between calls.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
-      every epoch (``N // batch_size`` steps) from ``key``, inside the compiled
-      loop. ``None``: full batch.
-    - ``chunk``: steps per compiled call (a multiple of ``record_every``);
-      default: adaptive, about a quarter second per call.
-    - ``progress``: show a ``tqdm`` bar. ``callback(step, params, history)``
-      runs after every chunk; returning ``True`` stops training.
-    - ``gradients``: ``"manual"`` (the hand-derived backward pass, fastest),
-      ``"autodiff"`` (``jax.value_and_grad``) or ``"auto"`` (manual for the
-      built-in loss, autodiff when ``loss_fn`` is given).
-    - ``loss_fn(params, x, y, sample_weight) -> scalar``: a custom loss (``y``
-      has the output's shape, ``sample_weight`` may be ``None``).
-    - ``record_every``: record the loss every this many steps (computing the
-      loss costs an exp and a log1p per output; the gradient does not need it).
+      every epoch (``N // batch_size`` steps) from ``key`` (a ``jax.random``
+      key or an int seed), inside the compiled loop. ``None``: full batch.
+    - ``chunk``: at most this many steps per compiled call (default: about a
+      quarter second per call, whatever ``chunk``).
+    - ``progress``: a ``tqdm`` bar; ``"auto"`` shows it only for runs expected
+      to last over a second. It appears after the first (compiling) chunk.
+    - ``callback(step, params, history)`` runs after every chunk; returning
+      ``True`` stops training.
+    - ``gradients``: ``"manual"`` (the hand-derived pass), ``"autodiff"`` or
+      ``"auto"`` (manual unless ``loss_fn`` is given);
+      ``loss_fn(params, x, y, sample_weight) -> scalar`` a custom loss.
+    - ``record_every``: record the loss every this many steps; ``"auto"``: about
+      1,000 points per run (:func:`auto_record_every`). Divergence is checked
+      at every recorded loss.
     - ``opt_state``: resume from this optimizer state (default ``optimizer.init``).
-    - ``validation``: ``(x_val, y_val)``; its loss is recorded after each chunk.
-    - ``on_divergence``: when the loss or parameters become NaN/inf, stop at
-      the end of that chunk and return the parameters from its start with a
-      :class:`DivergenceWarning` (``"warn"``), or raise :class:`DivergenceError`.
-    - ``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis: the batch is
-      split over its devices, parameters are replicated (see :func:`jaxnet.data_parallel_mesh`).
+    - ``validation``: ``(x_val, y_val)``, or ``validation_split`` (a fraction of
+      ``(x, y)`` held out, stratified for classifier heads, drawn from ``key``
+      or seed 0). It is evaluated every ``eval_every`` steps (default about
+      20 times per run): ``history["val_loss"]`` (and ``"val_accuracy"`` for
+      classifiers) at exactly the steps ``history["val_step"]``.
+    - ``early_stopping``: stop after this many evaluations without a lower
+      validation loss, and return the parameters of the best evaluation
+      (``history["best_step"]``, ``history["stopped"] == "early_stopping"``).
+    - ``on_divergence``: see the module docstring: ``"warn"`` or ``"raise"``.
+    - ``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis (see
+      :func:`jaxnet.data_parallel_mesh`); ``device``: run on this
+      ``jax.Device`` (e.g. ``jax.devices("cpu")[0]`` for tiny nets on a GPU
+      machine); ``precision``: ``"default"``, ``"high"`` or ``"highest"``
+      matmul precision (``jax.default_matmul_precision``; on GPUs ``"default"``
+      float32 matmuls use TF32); ``compute_dtype=jnp.bfloat16``: matmuls in
+      bfloat16 with float32 accumulation, parameters stay float32.
 
     ``params`` (and every other argument) is neither modified nor donated.
 
     **Returns:** ``(params, opt_state, history)``; ``history`` has ``"loss"``
-    (the loss before steps ``history["step"]``), ``"val_loss"`` and
-    ``"val_step"``, ``"diverged"`` and ``"steps_done"``.
+    (the loss before steps ``history["step"]``), ``"val_loss"``, ``"val_step"``,
+    ``"val_accuracy"``, ``"diverged"``, ``"steps_done"``, ``"stopped"``
+    (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``) and
+    ``"best_step"``.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> params, state, history = jaxnet.fit(params, x, y, steps=100, progress=False)
-    >>> bool(history["loss"][-1] < history["loss"][0])
-    True
+    >>> bool(history["loss"][-1] < history["loss"][0]), history["stopped"]
+    (True, 'completed')
     """
-    params, x, y, w = prepare(params, x, y, sample_weight)
-    optimizer = DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    steps = _positive_int("steps", steps)
-    record_every = _positive_int("record_every", record_every)
-    if steps % record_every:
-        raise ValueError(f"steps: expected a multiple of record_every={record_every}, got {steps}")
-    if chunk is not None and (_positive_int("chunk", chunk) % record_every):
-        raise ValueError(f"chunk: expected a multiple of record_every={record_every}, got {chunk}")
+    run = _check(locals())
+    return _train(run)
+
+
+def _check(a: dict[str, Any]) -> dict[str, Any]:
+    """Every argument of :func:`fit` checked and resolved before any work starts."""
+    activation, head = a["activation"], a["head"]
+    params, x, y, w = prepare(a["params"], a["x"], a["y"], a["sample_weight"], activation=activation, head=head)
+    r: dict[str, Any] = {"activation": activation, "head": head, "steps": positive_int("steps", a["steps"])}
+    optimizer = DEFAULT_OPTIMIZER if a["optimizer"] is None else a["optimizer"]
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
-    gradients = resolve_gradients(gradients, loss_fn)
-    if on_divergence not in ("warn", "raise"):
-        raise ValueError(f"on_divergence: expected 'warn' or 'raise', got {on_divergence!r}")
+    r["optimizer"] = optimizer = shared_optimizer(optimizer)
+    r["gradients"] = resolve_gradients(a["gradients"], a["loss_fn"])
+    r["loss_fn"] = a["loss_fn"]
+    r["context"] = execution_context(a["device"], a["precision"])
+    r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
+    for name, value, allowed in (("on_divergence", a["on_divergence"], ("warn", "raise")),
+                                 ("progress", a["progress"], (True, False, "auto"))):
+        if not any(value is v or (isinstance(v, str) and value == v) for v in allowed):
+            raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+        r[name] = value
+    if a["callback"] is not None and not callable(a["callback"]):
+        raise TypeError(f"callback: expected a function (step, params, history) or None, got {type(a['callback']).__name__}")
+    r["callback"] = a["callback"]
+    r["device"] = a["device"]
+    r["key"] = None if a["key"] is None else as_key(a["key"])
+    x, y, w, r["validation"] = _validation_data(a, params, x, y, w, r["key"])
+    r["params"], r["data"] = params, (x, y, w)
+    r.update(_check_batches(a, x, r["key"]))
+    r.update(_check_schedule(a, r["steps"], r["validation"] is not None))
+    r["opt_state"] = _check_opt_state(a["opt_state"], optimizer, params)
+    return r
+
+
+def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, key: Any) -> tuple:
+    """``(x, y, w, (x_val, y_val) or None)`` from ``validation=`` or ``validation_split=``."""
+    validation, split, head = a["validation"], a["validation_split"], a["head"]
+    if validation is not None and split is not None:
+        raise ValueError("validation_split: give validation=(x_val, y_val) or validation_split=, not both")
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            what = f"a {type(validation).__name__} of length {len(validation)}" if isinstance(validation, (tuple, list)) \
+                else type(validation).__name__
+            raise TypeError(f"validation: expected a pair (x_val, y_val), got {what}")
+        _, xv, yv, _ = prepare(params, *validation, activation=a["activation"], head=head,
+                               names=("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight"))
+        return x, y, w, (xv, yv)
+    if split is None:
+        return x, y, w, None
+    if isinstance(split, bool) or not isinstance(split, (float, int, np.floating)) or not 0 < split < 1:
+        raise ValueError(f"validation_split: expected a fraction strictly between 0 and 1, got {split!r}")
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"validation_split: needs a batch x of shape (N, in) with N >= 2, got {tuple(x.shape)}")
+    from jaxnet.data import train_test_split  # numpy only; imported where used
+
+    yh = np.asarray(y)
+    hard = head != "identity" and bool(np.all((yh == 0) | (yh == 1)))
+    seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
+    rows = np.arange(x.shape[0])[:, None]
+    tr, va, _, _ = train_test_split(rows, yh, test_fraction=float(split), seed=seed, stratify=hard)
+    tr, va = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
+    return x[tr], y[tr], None if w is None else w[tr], (x[va], y[va])
+
+
+def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
+    n = x.shape[0] if x.ndim == 2 else 1
+    batch_size, mesh = a["batch_size"], a["mesh"]
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise TypeError(f"mesh: expected a jax.sharding.Mesh with a 'data' axis, got {mesh!r}")
-    n = x.shape[0] if x.ndim == 2 else 1  # one example (in,) runs as it is: the gradients accept it
     if x.ndim == 1 and (batch_size is not None or mesh is not None):
         raise ValueError(f"x: batch_size and mesh need a batch of shape (N, {x.shape[0]}), got one example {tuple(x.shape)}")
     if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
+        batch_size = positive_int("batch_size", batch_size)
         if batch_size > n:
             raise ValueError(f"batch_size: expected at most the number of examples {n}, got {batch_size}")
         if key is None:
             raise ValueError("key: required with batch_size (minibatches are drawn from it), got None")
-    if validation is not None:
-        _, xv, yv, _ = prepare(params, *validation)
     if mesh is not None:
-        _check_mesh(mesh, n, batch_size)
+        check_mesh(mesh, n, batch_size)
+    return {"batches": None if batch_size is None else Batches(batch_size, mesh), "mesh": mesh, "n": n}
 
-    cfg = Config(
-        optimizer=optimizer,
-        value_and_grads=gradient_fn(gradients, loss_fn, "relu", "sigmoid"),
-        record_every=record_every,
-        buffer=(chunk // record_every) if chunk else max(1, _DEFAULT_BUFFER // record_every),
-        batch_size=batch_size,
-        mesh=mesh,
-    )
-    state = State(
-        params=params,
-        opt_state=optimizer.init(params) if opt_state is None else opt_state,
-        step=np.zeros((), np.int32) if batch_size else None,  # only minibatches count steps and shuffle
-        perm=np.arange(n, dtype=np.int32) if batch_size else None,
-    )
-    data = (x, y, w)
-    key = key if batch_size else None  # only minibatches draw from it
-    if mesh is not None:
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-        rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-        state = jax.device_put(state, replicated)
-        data = tuple(None if a is None else jax.device_put(a, rows) for a in data)
-        key = jax.device_put(key, replicated)
 
-    history: dict[str, Any] = {"loss": [], "step": [], "val_loss": [], "val_step": []}
-    total_blocks = steps // record_every
-    done_blocks, n_blocks, calls, stop = 0, min(total_blocks, cfg.buffer if chunk else 8), 0, False
-    diverged = False
-    bar_or_none = tqdm(total=steps, unit="step", dynamic_ncols=True) if progress else contextlib.nullcontext()
-    with bar_or_none as bar:
-        while done_blocks < total_blocks and not stop:
-            n_blocks = min(n_blocks, total_blocks - done_blocks)
-            start = time.perf_counter()
-            new_state, losses, finite = run_steps(cfg, state, data, key, np.int32(n_blocks))
-            losses, finite = jax.device_get((losses, finite))  # one host transfer for both
-            losses = losses[:n_blocks]  # slice on the host: no per-length compile
-            seconds = time.perf_counter() - start
-            first = done_blocks * record_every
-            history["loss"].append(losses)
-            history["step"].append(first + record_every * np.arange(n_blocks))
-            if not (finite and np.isfinite(losses).all()):
-                diverged = True
-                break
-            state = new_state
-            done_blocks += n_blocks
-            if bar is not None:
-                bar.update(n_blocks * record_every)
-                bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
-            if validation is not None:
-                history["val_loss"].append(float(_val_loss_jit(state.params, xv, yv, None)))
-                history["val_step"].append(done_blocks * record_every)
-            if callback is not None:
-                stop = bool(callback(done_blocks * record_every, state.params, history))
-            calls += 1
-            if not chunk:  # grow 4x after the (compiling) first call, then aim at _TARGET_SECONDS
-                grow = 4.0 if calls == 1 else _TARGET_SECONDS / max(seconds, 1e-6)
-                n_blocks = int(min(cfg.buffer, max(1, round(n_blocks * min(grow, 4.0)))))
+def _check_schedule(a: dict[str, Any], steps: int, validating: bool) -> dict[str, Any]:
+    """``record_every``, ``eval_every``, ``early_stopping`` and ``chunk``, consistent with each other."""
+    eval_every, patience, record_every = a["eval_every"], a["early_stopping"], a["record_every"]
+    if not validating and (eval_every is not None or patience is not None):
+        what = "eval_every" if eval_every is not None else "early_stopping"
+        raise ValueError(f"{what}: needs a validation set (validation=(x_val, y_val) or validation_split=)")
+    if eval_every is not None:
+        eval_every = positive_int("eval_every", eval_every)
+    if patience is not None:
+        patience = positive_int("early_stopping", patience)
+    if isinstance(record_every, str) and record_every == "auto":
+        if validating and eval_every is None:
+            eval_every = max(1, steps // 20)
+        record_every = auto_record_every(steps, eval_every)
+    else:
+        record_every = positive_int("record_every", record_every)
+        if steps % record_every:
+            raise ValueError(f"steps: expected a multiple of record_every={record_every}, got {steps}")
+        if validating and eval_every is None:
+            eval_every = record_every * max(1, steps // 20 // record_every)
+    if eval_every is not None and eval_every % record_every:
+        raise ValueError(f"eval_every: expected a multiple of record_every={record_every}, got {eval_every}")
+    chunk = a["chunk"]
+    blocks = _BUFFER if chunk is None else min(_BUFFER, max(1, positive_int("chunk", chunk) // record_every))
+    return {"record_every": record_every, "eval_every": eval_every, "patience": patience, "max_blocks": blocks}
 
-    history = {
-        "loss": np.concatenate(history["loss"]) if history["loss"] else np.zeros((0,)),
-        "step": np.concatenate(history["step"]) if history["step"] else np.zeros((0,), int),
-        "val_loss": np.asarray(history["val_loss"]),
-        "val_step": np.asarray(history["val_step"], dtype=int),
-        "diverged": diverged,
-        "steps_done": done_blocks * record_every,
+
+def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params) -> Any:
+    """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
+    if opt_state is None:
+        return optimizer.init(params)
+    expected = jax.eval_shape(optimizer.init, params)
+    try:
+        got = jax.eval_shape(lambda s: s, opt_state)
+        same = jax.tree.structure(got) == jax.tree.structure(expected) and all(
+            (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)))
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise TypeError(f"opt_state: expected the state of this optimizer for these params (optimizer.init(params)), "
+                        f"got {type(opt_state).__name__} with a different structure, shapes or dtypes")
+    return opt_state
+
+
+def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
+    """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
+    cfg = Config(r["optimizer"], gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
+                 r["record_every"], r["max_blocks"], r["batches"])
+    cursor = None if r["batches"] is None else Cursor(np.zeros((), np.int32), np.arange(r["n"], dtype=np.int32))
+    carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
+    run = {"carry": carry, "limit": math.inf, "done": 0, "good_step": 0,
+           "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": 8, "t0": time.perf_counter()}
+    hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
+    try:
+        with r["context"]:
+            while run["done"] < r["steps"] and run["stopped"] == "completed":
+                _run_chunk(r, cfg, run, hist, data, key)
+    except KeyboardInterrupt:
+        state = run["carry"][0]
+        raise TrainingInterrupted(
+            f"fit: interrupted after {run['done']} steps; the exception carries the parameters, optimizer state and "
+            "history of that step (e.params, e.opt_state, e.history)", state.params, state.opt_state,
+            _history(hist, run, r)) from None
+    finally:
+        if run["bar"] is not None:
+            run["bar"].close()
+    return _finish(r, run, hist)
+
+
+def _run_chunk(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], data: tuple, key: Any) -> None:
+    """One compiled chunk, then the Python work between chunks."""
+    re, done = r["record_every"], run["done"]
+    n = min(run["blocks"], cfg.buffer, (r["steps"] - done) // re)
+    if r["eval_every"]:
+        n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
+    start, dtype = time.perf_counter(), r["params"]["W1"].dtype
+    first = run["carry"]
+    carry, losses, blocks, ok = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    losses, blocks, ok = jax.device_get((losses, blocks, ok))
+    seconds = time.perf_counter() - start
+    losses = losses[:blocks]
+    if math.isinf(run["limit"]) and blocks and np.isfinite(losses[0]):  # the run's first loss sets the rule
+        run["limit"] = DIVERGENCE_FACTOR * max(float(losses[0]), 1.0)
+    bad = np.flatnonzero(~np.isfinite(losses) | (losses > run["limit"]))
+    if bad.size or not ok:  # the first unacceptable loss, or final parameters that are not finite
+        _keep_last_good(r, cfg, run, hist, (data, key), first, losses, int(bad[0]) if bad.size else n)
+        return
+    hist["loss"].append(losses)
+    hist["step"].append(done + re * np.arange(n))
+    run["previous"], run["carry"], run["done"] = (first, n, done), carry, done + n * re
+    if done == 0:  # the first chunk compiled: grow 4x, then aim at _TARGET_SECONDS a chunk
+        run["blocks"] = 4 * n
+    else:
+        run["blocks"] = int(max(1, min(4 * run["blocks"], _TARGET_SECONDS * n / max(seconds, 1e-9))))
+    _progress(r, run, n * re, seconds / n, losses[-1])
+    if r["eval_every"] and run["done"] % r["eval_every"] == 0:
+        _evaluate(r, run, hist)
+    if r["callback"] is not None and run["stopped"] == "completed":
+        state = run["carry"][0]
+        try:
+            stop = r["callback"](run["done"], state.params, _history(hist, run, r))
+        except Exception as e:
+            raise CallbackError(f"fit: the callback raised {type(e).__name__} at step {run['done']}; the exception "
+                                "carries the state it was called with", state.params, state.opt_state,
+                                _history(hist, run, r)) from e
+        if stop is True:
+            run["stopped"] = "callback"
+
+
+def _keep_last_good(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], inputs: tuple,
+                    first: tuple, losses: np.ndarray, k: int) -> None:
+    """Divergence at block ``k`` of the chunk that started from ``first``: keep the state of block ``k - 1``.
+
+    Its loss is the last acceptable one recorded, so the history ends there. The
+    state is recovered by running the same program again from a copy of the start.
+    """
+    re, done = r["record_every"], run["done"]
+    hist["loss"].append(losses[:k])
+    hist["step"].append(done + re * np.arange(k))
+    start, blocks, at = (first, k - 1, done) if k else run.get("previous", (first, 0, done))
+    if not k and "previous" in run:
+        blocks -= 1  # the previous chunk's last block start: its loss is the history's last entry
+    if blocks > 0:
+        start = run_steps(cfg, start, *inputs, np.int32(blocks), np.asarray(np.inf, r["params"]["W1"].dtype))[0]
+    run["carry"], run["stopped"] = start, "diverged"
+    run["good_step"] = at + blocks * re
+
+
+def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block: float, loss: float) -> None:
+    """The bar appears after the first (compiling) chunk, for ``"auto"`` only if the rest takes over a second."""
+    if run["bar"] is None:
+        left = (r["steps"] - run["done"]) / r["record_every"] * per_block
+        if r["progress"] is True or (r["progress"] == "auto" and left > 1.0):
+            run["bar"] = tqdm(total=r["steps"], initial=run["done"], unit="step", dynamic_ncols=True)
+        return
+    run["bar"].update(steps_run)
+    run["bar"].set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+
+def _evaluate(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> None:
+    """Validation scores at this step; early stopping keeps the best state."""
+    state = run["carry"][0]
+    xv, yv = r["validation"]
+    s = jax.device_get(scores(state.params, xv, yv, None, r["activation"], r["head"]))
+    hist["val_loss"].append(float(s["loss"]))
+    hist["val_step"].append(run["done"])
+    if "accuracy" in s:
+        hist["val_accuracy"].append(float(s["accuracy"]))
+    if r["patience"] is None:
+        return
+    if run["best"] is None or s["loss"] < run["best"][0]:
+        run["best"], run["wait"] = (float(s["loss"]), state, run["done"]), 0
+    else:
+        run["wait"] += 1
+        if run["wait"] >= r["patience"]:
+            run["stopped"] = "early_stopping"
+
+
+def _history(hist: dict[str, list], run: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    """The history as arrays; nothing past the state being returned."""
+    last = run["good_step"] if run["stopped"] == "diverged" else run["done"]
+    step = np.concatenate(hist["step"]) if hist["step"] else np.zeros((0,), int)
+    loss = np.concatenate(hist["loss"]) if hist["loss"] else np.zeros((0,))
+    val_step = np.asarray(hist["val_step"], dtype=int)
+    keep = val_step <= last
+    out = {
+        "loss": loss, "step": step, "val_loss": np.asarray(hist["val_loss"])[keep], "val_step": val_step[keep],
+        "diverged": run["stopped"] == "diverged", "steps_done": int(last), "stopped": run["stopped"],
+        "best_step": None if run["best"] is None else run["best"][2],
     }
-    if diverged:
-        bad = history["step"][~np.isfinite(history["loss"])]
-        where = f"at step {bad[0]}" if bad.size else f"within steps {history['steps_done']}..{history['step'][-1] + record_every}"
-        message = (
-            f"fit: training diverged (loss or parameters became NaN/inf) {where}; returning the last finite "
-            f"parameters, after {history['steps_done']} steps. Try a smaller learning rate."
-        )
-        if on_divergence == "raise":
-            raise DivergenceError(message, state.params, state.opt_state, history)
-        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    if r["head"] != "identity":
+        out["val_accuracy"] = np.asarray(hist["val_accuracy"])[keep]
+    return out
+
+
+def _finish(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> tuple[Params, Any, dict]:
+    history = _history(hist, run, r)
+    state = run["carry"][0]
+    if run["stopped"] == "early_stopping":
+        state = run["best"][1]
+    if run["stopped"] != "diverged":
+        return state.params, state.opt_state, history
+    if history["loss"].size and history["step"][-1] > history["steps_done"]:  # pragma: no cover - invariant
+        raise AssertionError("fit: history runs past the returned state")
+    message = (
+        f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
+        f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
+        f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
+        if history["loss"].size else
+        "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
+    )
+    if r["on_divergence"] == "raise":
+        raise DivergenceError(message, state.params, state.opt_state, history)
+    warnings.warn(message, DivergenceWarning, stacklevel=3)
     return state.params, state.opt_state, history

@@ -14,12 +14,12 @@ the number of devices; ``fit`` raises a ``ValueError`` otherwise.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import numpy as np
 
-__all__ = ["data_parallel_mesh"]
+__all__ = ["data_parallel_mesh", "check_mesh", "place", "small_problem_device", "CROSSOVER_WORK"]
 
 
 def data_parallel_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
@@ -37,3 +37,56 @@ def data_parallel_mesh(devices: Sequence[jax.Device] | None = None) -> jax.shard
     if not devices:
         raise ValueError("devices: expected at least one jax.Device, got an empty sequence")
     return jax.sharding.Mesh(np.asarray(devices), ("data",))
+
+
+def check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
+    """The batch (all ``n`` examples, or ``batch_size``) must split evenly over the ``"data"`` devices.
+
+    With minibatches, the full set's ``n`` must split too (the rows are placed
+    before they are drawn).
+    """
+    devices = int(mesh.shape["data"])
+    for rows, what in ((batch_size, "batch_size"), (n, "the number of examples (x.shape[0])")):
+        if rows is not None and rows % devices:
+            raise ValueError(
+                f"mesh: {what} = {rows} is not divisible by the mesh's {devices} 'data' devices; "
+                f"use a multiple of {devices} (drop or pad examples)"
+            )
+
+
+def place(mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, key: Any) -> tuple[Any, tuple, Any]:
+    """Put the training carry, the data and the key where ``fit`` runs.
+
+    On a mesh: examples split over ``"data"`` (``PartitionSpec("data")``), the
+    rest replicated (``PartitionSpec()``). On a ``device``: everything there.
+    Otherwise: unchanged (JAX's default device).
+    """
+    if mesh is not None:
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+        put = lambda a, where: None if a is None else jax.device_put(a, where)  # noqa: E731
+        return put(carry, replicated), tuple(put(a, rows) for a in data), put(key, replicated)
+    if device is not None:
+        return jax.device_put((carry, data, key), device)
+    return carry, data, key
+
+
+CROSSOVER_WORK = 1 << 20
+"""Multiply-adds per training step (batch x sum of in x out over layers) below which a CPU core beats an
+accelerator: there a step is a few kernel launches of microseconds each, while the CPU runs the whole
+worked-example step in ~70 ns. An estimate, to be refined by the GPU benchmark (``benchmarks/``)."""
+
+
+def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device | None, str]:
+    """``(jax.devices("cpu")[0], one line saying so)`` for a problem below :data:`CROSSOVER_WORK` when JAX's
+    default backend is an accelerator; ``(None, "")`` otherwise (CPU-only machines, big problems).
+
+    >>> small_problem_device((2, 3, 1), 1)[0] is None or small_problem_device((2, 3, 1), 1)[0].platform == "cpu"
+    True
+    """
+    work = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if jax.default_backend() == "cpu" or work >= CROSSOVER_WORK:
+        return None, ""
+    note = (f"running on the CPU: {work:,} multiply-adds per step is below the {jax.default_backend().upper()} "
+            f"crossover ({CROSSOVER_WORK:,}), where kernel launches cost more than the arithmetic")
+    return jax.devices("cpu")[0], note

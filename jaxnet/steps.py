@@ -9,11 +9,13 @@ so one compiled program serves every chunk length and every ``steps``.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnet import _kernels as kernels
@@ -49,17 +51,17 @@ def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str) -> ValueAndGrads:
+def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None) -> ValueAndGrads:
     """``vg(params, x, y, w, with_value) -> (loss or None, grads)``, resolved once in Python before ``jit``.
 
     Cached, so equal options give the same function object (a ``jit`` cache hit).
     """
     if gradients == "manual":
         def manual(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
-            return kernels.value_and_grads(params, x, y, w, activation, head, with_value=with_value)
+            return kernels.value_and_grads(params, x, y, w, activation, head, compute_dtype, with_value=with_value)
 
         return manual
-    fn = loss_fn or partial(kernels.loss, activation=activation, head=head)
+    fn = loss_fn or partial(kernels.loss, activation=activation, head=head, compute_dtype=compute_dtype)
 
     def autodiff(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
         if with_value:
@@ -67,6 +69,52 @@ def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: s
         return None, jax.grad(fn)(params, x, y, w)
 
     return autodiff
+
+
+_SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
+
+
+def _fingerprint(value: Any, depth: int = 0) -> Any:
+    """A hashable description of what a closure computes, or a unique token where it cannot tell.
+
+    Functions are described by their code and the fingerprints of their
+    closure cells, defaults and partial arguments; numbers, strings and arrays
+    by value. Anything else gets ``id()``: two optimizers that hold it never share.
+    """
+    if depth > 12:
+        return ("deep", id(value))
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, jnp.dtype, type)):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__,) + tuple(_fingerprint(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return ("dict",) + tuple((k, _fingerprint(v, depth + 1)) for k, v in sorted(value.items(), key=repr))
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and not isinstance(value, jax.core.Tracer):
+        a = np.asarray(value)
+        return ("array", a.dtype.str, a.shape, a.tobytes())
+    if isinstance(value, partial):
+        return ("partial", _fingerprint(value.func, depth + 1), _fingerprint(value.args, depth + 1),
+                _fingerprint(value.keywords, depth + 1))
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
+        return ("fn", code, cells, _fingerprint(value.__defaults__, depth + 1), _fingerprint(value.__kwdefaults__, depth + 1))
+    return ("object", id(value))
+
+
+def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+    """The first optimizer object seen that computes the same thing (same code, same hyperparameters).
+
+    A new optimizer object is a new program for ``jit``: ``fit(..., optimizer=optax.adam(1e-2))``
+    written inline would compile again at every call. Structurally equal
+    optimizers share the first one's compilation instead.
+    """
+    try:
+        key = _fingerprint((optimizer.init, optimizer.update))
+        hash(key)
+    except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
+        return optimizer
+    return _SHARED.setdefault(key, optimizer)
 
 
 def apply_update(
@@ -92,6 +140,7 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 def make_train_step(
     optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None,
     gradients: str = "auto", activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    device: jax.Device | None = None, precision: str | None = None, compute_dtype: Any = None,
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
@@ -102,6 +151,12 @@ def make_train_step(
     the built-in loss and autodiff for ``loss_fn``. ``x`` and ``y`` are cast to
     the params' dtype and ``y`` is reshaped to the output's shape inside (for
     softmax, pass one-hot rows).
+
+    ``device`` runs the step there (arguments are moved to it);
+    ``precision`` (``"default"``, ``"high"``, ``"highest"``) sets
+    ``jax.default_matmul_precision`` (on GPUs ``"default"`` float32 matmuls use
+    TF32); ``compute_dtype=jnp.bfloat16`` computes the matmuls in bfloat16 with
+    float32 accumulation and float32 parameters (mixed precision).
 
     The step is the hot path: it does not validate. Call
     :func:`jaxnet.validate` once before your loop.
@@ -118,7 +173,9 @@ def make_train_step(
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
     activation_named(activation)
     head_named(head)
-    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head)
+    compute_dtype = check_compute_dtype(compute_dtype)
+    context = execution_context(device, precision)
+    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head, compute_dtype)
 
     @jax.jit
     def step(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
@@ -128,7 +185,53 @@ def make_train_step(
         params, opt_state = apply_update(optimizer, params, opt_state, g)
         return params, opt_state, value
 
-    return step
+    if device is None and precision is None:
+        return step
+
+    def placed(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
+        args = (params, opt_state, x, y) if device is None else jax.device_put((params, opt_state, x, y), device)
+        with context:
+            return step(*args)
+
+    return placed
+
+
+_PRECISIONS = ("default", "high", "highest")
+
+
+def execution_context(device: Any, precision: Any) -> contextlib.AbstractContextManager:
+    """Check ``device``/``precision``; the context that applies ``precision`` (matmul precision) to a call."""
+    if device is not None and not isinstance(device, jax.Device):
+        raise TypeError(f"device: expected a jax.Device such as jax.devices('cpu')[0] or None, got {device!r}")
+    if precision is None:
+        return contextlib.nullcontext()
+    if not isinstance(precision, str) or precision not in _PRECISIONS:
+        raise ValueError(f"precision: expected one of {list(_PRECISIONS)} or None, got {precision!r}")
+    return jax.default_matmul_precision(precision)
+
+
+def check_compute_dtype(compute_dtype: Any) -> Any:
+    """``None`` or a floating dtype for the matmuls (``jnp.bfloat16``, ``jnp.float16``)."""
+    if compute_dtype is None:
+        return None
+    try:
+        dtype = jnp.dtype(compute_dtype)
+    except TypeError:
+        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {dtype}")
+    return dtype
+
+
+DIVERGENCE_FACTOR = 1e3
+"""Training has diverged when the loss exceeds ``DIVERGENCE_FACTOR * max(initial loss, 1)`` (or is NaN/inf)."""
+
+
+class Batches(NamedTuple):
+    """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis."""
+
+    size: int
+    mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
 
 
 class Config(NamedTuple):
@@ -138,69 +241,79 @@ class Config(NamedTuple):
     value_and_grads: ValueAndGrads  # from gradient_fn
     record_every: int  # steps per block; the loss is recorded at each block's first step
     buffer: int  # blocks per compiled call at most (the loss buffer's length)
-    batch_size: int | None  # None: full batch
-    mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
+    batches: Batches | None  # None: full batch
 
 
 class State(NamedTuple):
-    """What the loop carries: parameters, optimizer state, global step, epoch permutation."""
+    """The training state: parameters and optimizer state."""
 
     params: Params
     opt_state: Any
-    step: jax.Array | None  # int32 global step count (minibatches only)
-    perm: jax.Array | None  # int32 (N,) the current epoch's order (minibatches only)
 
 
-def _batch(cfg: Config, key: jax.Array, state: State, data: tuple) -> tuple[tuple, jax.Array]:
-    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle."""
+class Cursor(NamedTuple):
+    """Where minibatching is: the global step count and the current epoch's order (its own carry)."""
+
+    step: jax.Array  # int32
+    perm: jax.Array  # int32 (N,)
+
+
+def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
     x, y, w = data
-    if cfg.batch_size is None:
-        return data, state.perm
+    size, mesh = cfg.batches
     n = x.shape[0]
-    per_epoch = n // cfg.batch_size
-    epoch, pos = jnp.divmod(state.step, per_epoch)
+    epoch, pos = jnp.divmod(cursor.step, n // size)
     perm = jax.lax.cond(
         pos == 0,
         lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32),
-        lambda: state.perm,
+        lambda: cursor.perm,
     )
-    idx = jax.lax.dynamic_slice_in_dim(perm, pos * cfg.batch_size, cfg.batch_size)
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
     batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in (x, y, w))
-    if cfg.mesh is not None:
-        spec = jax.sharding.NamedSharding(cfg.mesh, jax.sharding.PartitionSpec("data"))
+    if mesh is not None:
+        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
-    return batch, perm
+    return batch, Cursor(cursor.step + 1, perm)
 
 
-def _step(cfg: Config, key: jax.Array, data: tuple, state: State, with_value: bool) -> tuple[State, jax.Array | None]:
-    (x, y, w), perm = _batch(cfg, key, state, data)
-    value, g = cfg.value_and_grads(state.params, x, y, w, with_value)
-    params, opt_state = apply_update(cfg.optimizer, state.params, state.opt_state, g)
-    step = None if state.step is None else state.step + 1
-    return State(params, opt_state, step, perm), value
+def _step(cfg: Config, key: jax.Array, data: tuple, carry: tuple, with_value: bool) -> tuple[tuple, Any]:
+    state, cursor = carry
+    batch, cursor = (data, None) if cfg.batches is None else _batch(cfg, key, cursor, data)
+    value, g = cfg.value_and_grads(state.params, *batch, with_value)
+    return (State(*apply_update(cfg.optimizer, state.params, state.opt_state, g)), cursor), value
 
 
-def _block(cfg: Config, key: jax.Array, data: tuple, state: State) -> tuple[State, jax.Array]:
-    """``record_every`` steps; returns the loss before the first of them."""
-    return steps_recording_first(lambda s, with_value: _step(cfg, key, data, s, with_value), state, cfg.record_every)
+def _finite(tree: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
 
 
 @partial(jax.jit, static_argnames="cfg")
-def run_steps(cfg: Config, state: State, data: tuple, key: jax.Array, n_blocks: jax.Array):
-    """Run ``n_blocks * cfg.record_every`` steps as one compiled program.
+def run_steps(cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array):
+    """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
-    Returns ``(state, losses, finite)``: ``losses`` has length ``cfg.buffer``
-    (entries past ``n_blocks`` are NaN) and ``finite`` says whether every
-    parameter is still finite.
+    ``carry = (state, cursor)``. Each block records the loss at its start; a
+    loss that is NaN/inf or above ``limit`` ends the loop after that block.
+    Returns ``(carry, losses, blocks, ok)``: ``losses`` has length
+    ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
+    the loop stopped on a loss or the final parameters are not finite. The
+    caller decides which state to keep and recovers it by running again from
+    its own copy of the start (the program is deterministic). ``limit`` is an
+    input, not updated in the loop: a loop-carried threshold costs XLA:CPU
+    about a microsecond a block.
     """
-    dtype = state.params["W1"].dtype
+    dtype = carry[0].params["W1"].dtype
     losses = jnp.full((cfg.buffer,), jnp.nan, dtype)
 
-    def body(i, carry):
-        state, losses = carry
-        state, value = _block(cfg, key, data, state)
-        return state, losses.at[i].set(value)
+    def cond(loop: tuple) -> jax.Array:
+        i, _, _, ok = loop
+        return (i < n_blocks) & ok
 
-    state, losses = jax.lax.fori_loop(0, n_blocks, body, (state, losses))
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(state.params)]))
-    return state, losses, finite
+    def body(loop: tuple) -> tuple:
+        i, carry, losses, _ = loop
+        carry, value = steps_recording_first(
+            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every)
+        return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
+
+    i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
+    return carry, losses, i, ok & _finite(carry[0].params)

@@ -1,7 +1,12 @@
 """jaxnet.checkpoints: exact round trips, atomic writes, refusal of bad files."""
 
+import hashlib
 import json
 import os
+import stat
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -18,12 +23,14 @@ def net(dtype, sizes=(4, 5, 3, 2), seed=0):
     return jaxnet.init_mlp(jax.random.key(seed), sizes, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_round_trip_is_exact(tmp_path, dtype):
+@pytest.mark.parametrize("dtype, activation, head", [
+    (jnp.float32, "relu", "sigmoid"), (jnp.float64, "tanh", "softmax"), (jnp.float64, "gelu", "identity"),
+])
+def test_round_trip_is_exact(tmp_path, dtype, activation, head):
     params = net(dtype)
     user = {"step": 7, "note": "hello", "nested": {"a": [1, 2.5, None]}, "flag": True, "lr": 0.1}
     path = tmp_path / "net.safetensors"
-    checkpoints.save(path, params, metadata=user)
+    checkpoints.save(path, params, metadata=user, activation=activation, head=head)
     loaded, meta = checkpoints.load(path)
     assert sorted(loaded) == sorted(params)
     for k in params:
@@ -32,7 +39,7 @@ def test_round_trip_is_exact(tmp_path, dtype):
         assert loaded[k].shape == params[k].shape
         np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
     assert meta == {**user, "layer_sizes": (4, 5, 3, 2), "dtype": jnp.dtype(dtype).name,
-                    "jaxnet_version": jaxnet.__version__}
+                    "activation": activation, "head": head, "jaxnet_version": jaxnet.__version__}
     assert os.listdir(tmp_path) == ["net.safetensors"]  # no temporary file left
 
 
@@ -93,7 +100,20 @@ def test_crash_mid_save_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch,
     np.testing.assert_array_equal(np.asarray(loaded["W2"]), np.asarray(old["W2"]))
 
 
-def _write_raw(path, tensors, record):
+def documented_sha256(record, tensors):
+    """The checksum as the module docstring defines it, written out independently of jaxnet."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    h = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(tensors):
+        t = np.asarray(tensors[name])
+        h.update(f"\n{name}:{t.dtype.name}:{list(t.shape)}\n".encode() + t.astype(t.dtype.newbyteorder("<")).tobytes())
+    return h.hexdigest()
+
+
+def _write_raw(path, tensors, record, *, seal=True):
+    """A checkpoint with these tensors and record; ``seal``: with a valid checksum (a crafted, not corrupted, file)."""
+    if record is not None and seal and isinstance(record, dict):
+        record = {**record, "sha256": documented_sha256(record, tensors)}
     meta = None if record is None else {"jaxnet": json.dumps(record)}
     path.write_bytes(safetensors.numpy.save(tensors, metadata=meta))
 
@@ -174,3 +194,226 @@ def test_invalid_params_are_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="b1"):
         checkpoints.save(tmp_path / "net.safetensors", params)
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- activation and head (issue 10)
+
+
+@pytest.mark.parametrize("activation", sorted(jaxnet.ACTIVATIONS))
+@pytest.mark.parametrize("head", sorted(jaxnet.HEADS))
+def test_activation_and_head_round_trip(tmp_path, activation, head):
+    path = tmp_path / "net.safetensors"
+    checkpoints.save(path, net(jnp.float32), activation=activation, head=head)
+    _, meta = checkpoints.load(path)
+    assert (meta["activation"], meta["head"]) == (activation, head)
+
+
+@pytest.mark.parametrize("kwargs, err, words", [
+    ({"activation": "swish"}, ValueError, "activation: expected one of"),
+    ({"activation": None}, ValueError, "activation"),
+    ({"head": "softplus"}, ValueError, "head: expected one of"),
+    ({"metadata": {"activation": "tanh"}}, ValueError, "reserved"),
+    ({"metadata": {"head": "identity"}}, ValueError, "reserved"),
+])
+def test_bad_activation_or_head_is_refused_before_writing(tmp_path, kwargs, err, words):
+    with pytest.raises(err, match=words):
+        checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32), **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- save refuses what load refuses, accepts what validate accepts
+
+
+def _zero_width():
+    p = net(jnp.float32, sizes=(2, 3, 1))
+    return {**p, "W1": jnp.zeros((0, 2), jnp.float32), "b1": jnp.zeros((0,), jnp.float32),
+            "W2": jnp.zeros((1, 0), jnp.float32)}
+
+
+def _with(key, index, value, dtype=jnp.float32):
+    p = net(dtype, sizes=(2, 3, 1))
+    return {**p, key: p[key].at[index].set(value)}
+
+
+BAD_PARAMS = [
+    ("zero-width layer", _zero_width, ValueError, r"params\['W1'\]: expected a non-empty 2-D"),
+    ("NaN", lambda: _with("W2", (0, 1), jnp.nan), ValueError, r"params\['W2'\]: expected finite"),
+    ("inf", lambda: _with("b1", 2, -jnp.inf), ValueError, r"params\['b1'\]: expected finite"),
+    ("integers", lambda: {k: np.ones(v.shape, np.int32) for k, v in net(jnp.float32, (2, 3, 1)).items()},
+     TypeError, "expected a real floating dtype"),
+    ("bfloat16", lambda: {k: v.astype(jnp.bfloat16) for k, v in net(jnp.float32, (2, 3, 1)).items()},
+     TypeError, "bfloat16"),
+    ("softmax on one output", lambda: net(jnp.float32, (2, 3, 1)), ValueError, "softmax.*at least 2 output"),
+    ("not a dict", lambda: [np.zeros((3, 2))], TypeError, "params: expected a dict"),
+    ("gap in the layers", lambda: {k.replace("2", "3"): v for k, v in net(jnp.float32, (2, 3, 1)).items()},
+     ValueError, "missing key"),
+]
+
+
+@pytest.mark.parametrize("make, err, words", [c[1:] for c in BAD_PARAMS], ids=[c[0] for c in BAD_PARAMS])
+def test_save_refuses_what_load_would_refuse_before_writing(tmp_path, make, err, words):
+    head = "softmax" if "softmax" in words else "sigmoid"
+    with pytest.raises(err, match=words):
+        checkpoints.save(tmp_path / "net.safetensors", make(), head=head)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_accepts_lists_as_validate_does(tmp_path):
+    params = net(jnp.float64, sizes=(2, 3, 1))
+    as_lists = {k: np.asarray(v).tolist() for k, v in params.items()}
+    jaxnet.validate(as_lists)
+    path = tmp_path / "lists.safetensors"
+    checkpoints.save(path, as_lists)
+    loaded, meta = checkpoints.load(path)
+    assert meta["dtype"] == "float64" and meta["layer_sizes"] == (2, 3, 1)
+    for k in params:
+        np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
+
+
+def test_oversized_metadata_is_a_value_error_before_writing(tmp_path):
+    path = tmp_path / "net.safetensors"
+    with pytest.raises(ValueError, match="header would be .* over the 100,000,000 bytes"):
+        checkpoints.save(path, net(jnp.float32), metadata={"blob": "x" * checkpoints.MAX_HEADER_BYTES})
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_header_size_check_is_at_least_as_strict_as_the_real_header(tmp_path, monkeypatch):
+    """With the limit set to the real header's length minus one, save refuses; with a little slack it saves."""
+    path = tmp_path / "net.safetensors"
+    user = {"note": "é\n\"" * 50, "values": list(range(100))}
+    checkpoints.save(path, net(jnp.float32), metadata=user)
+    real = int.from_bytes(path.read_bytes()[:8], "little")
+    monkeypatch.setattr(checkpoints, "MAX_HEADER_BYTES", real - 1)
+    with pytest.raises(ValueError, match="header would be"):
+        checkpoints.save(path, net(jnp.float32), metadata=user)
+    monkeypatch.setattr(checkpoints, "MAX_HEADER_BYTES", real + 64)
+    checkpoints.save(path, net(jnp.float32), metadata=user)
+
+
+@pytest.mark.slow
+def test_metadata_just_under_the_limit_saves_and_loads_back(tmp_path):
+    path = tmp_path / "net.safetensors"
+    blob = "x" * (checkpoints.MAX_HEADER_BYTES - 2_000)
+    checkpoints.save(path, net(jnp.float32), metadata={"blob": blob})
+    _, meta = checkpoints.load(path)
+    assert meta["blob"] == blob
+
+
+# ---------------------------------------------------------------- re-saving: permissions, symlinks, temp files
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o444])
+def test_resaving_keeps_the_files_permission_bits(tmp_path, mode):
+    path = tmp_path / "net.safetensors"
+    checkpoints.save(path, net(jnp.float32, seed=1))
+    path.chmod(mode)
+    checkpoints.save(path, net(jnp.float32, seed=2), metadata={"step": 2})
+    assert stat.S_IMODE(os.stat(path).st_mode) == mode
+    assert checkpoints.load(path)[1]["step"] == 2
+
+
+def test_a_new_file_gets_the_umask_default(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "net.safetensors").st_mode) == 0o666 & ~0o027
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path, relative):
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "real.safetensors"
+    checkpoints.save(target, net(jnp.float32, seed=1), metadata={"step": 1})
+    target.chmod(0o600)
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(os.path.join("store", "real.safetensors") if relative else target)
+    params = net(jnp.float32, seed=2)
+    checkpoints.save(link, params, metadata={"step": 2})
+    assert link.is_symlink() and os.readlink(link) == (os.path.join("store", "real.safetensors") if relative else str(target))
+    assert checkpoints.load(target)[1]["step"] == 2
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    np.testing.assert_array_equal(np.asarray(checkpoints.load(link)[0]["W1"]), np.asarray(params["W1"]))
+    assert sorted(os.listdir(tmp_path / "store")) == ["real.safetensors"]  # the temp file was beside the target
+
+
+def test_saving_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to("made.safetensors")
+    checkpoints.save(link, net(jnp.float32))
+    assert link.is_symlink() and (tmp_path / "made.safetensors").is_file()
+    checkpoints.load(link)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_save_refuses_to_replace_a_fifo_or_a_folder(tmp_path):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        checkpoints.save(fifo, net(jnp.float32))
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    folder = tmp_path / "dir.safetensors"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="is a directory, not a regular file"):
+        checkpoints.save(folder, net(jnp.float32))
+    assert sorted(os.listdir(tmp_path)) == ["dir.safetensors", "pipe.safetensors"]
+
+
+def _temp(folder, name, age_s, hex12="0123456789ab"):
+    path = folder / f".{name}.{hex12}.tmp"
+    path.write_bytes(b"half a checkpoint")
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_next_save_removes_temp_files_a_killed_writer_left(tmp_path):
+    stale = [_temp(tmp_path, "net.safetensors", 60, h) for h in ("0123456789ab", "ffffffffffff")]
+    fresh = _temp(tmp_path, "net.safetensors", 0, "aaaaaaaaaaaa")  # may be a writer between create and lock
+    others = [_temp(tmp_path, "other.safetensors", 60), _temp(tmp_path, "net.safetensors", 60, "not-hex-1234"),
+              _temp(tmp_path, "net.safetensors.bak", 60)]
+    checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32))
+    assert not any(p.exists() for p in stale)
+    assert fresh.exists() and all(p.exists() for p in others)
+
+
+@pytest.mark.skipif(checkpoints.fcntl is None, reason="needs fcntl.flock")
+def test_a_temp_file_locked_by_a_live_writer_is_kept(tmp_path):
+    busy = _temp(tmp_path, "net.safetensors", 60)
+    with open(busy, "rb") as f:
+        checkpoints.fcntl.flock(f.fileno(), checkpoints.fcntl.LOCK_EX)
+        checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32))
+        assert busy.exists()
+    checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32))
+    assert not busy.exists()
+
+
+_KILLED_WRITER = """
+import sys, time, jax, jaxnet
+from jaxnet import checkpoints
+def stuck(*args):  # the writer hangs after writing its temp file, before the rename
+    print("written", flush=True)
+    time.sleep(600)
+checkpoints.os.replace = stuck
+checkpoints.save(sys.argv[1], jaxnet.init_mlp(jax.random.key(0), (2, 3, 1)))
+"""
+
+
+@pytest.mark.slow
+def test_temp_file_of_a_writer_killed_with_sigkill_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "net.safetensors"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        (left,) = [p for p in tmp_path.iterdir() if p.name.startswith(".net.safetensors.")]
+        checkpoints.save(path, net(jnp.float32))  # the writer is alive and holds its lock: kept
+        assert left.exists()
+    finally:
+        proc.kill()
+        proc.wait(30)
+    stamp = time.time() - 60
+    os.utime(left, (stamp, stamp))
+    checkpoints.save(path, net(jnp.float32))
+    assert os.listdir(tmp_path) == ["net.safetensors"]

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet.steps import Config, State, _batch
+from jaxnet.steps import Batches, Config, Cursor, _batch
 
 
 @pytest.fixture
@@ -161,13 +161,12 @@ def test_minibatches_are_deterministic_and_key_dependent(toy):
 def test_each_epoch_visits_every_example_once():
     n, b = 12, 4
     x = jnp.arange(n, dtype=jnp.float64)[:, None]
-    cfg = Config(optax.sgd(0.1), None, 1, 1, b, None)
-    state = State({}, None, jnp.zeros((), jnp.int32), jnp.arange(n, dtype=jnp.int32))
+    cfg = Config(optax.sgd(0.1), None, 1, 1, Batches(b, None))
+    cursor = Cursor(jnp.zeros((), jnp.int32), jnp.arange(n, dtype=jnp.int32))
     seen = []
     for step in range(2 * n // b):
-        state = state._replace(step=jnp.asarray(step, jnp.int32))
-        (xb, _, _), perm = _batch(cfg, jax.random.key(0), state, (x, x, None))
-        state = state._replace(perm=perm)
+        (xb, _, _), cursor = _batch(cfg, jax.random.key(0), cursor, (x, x, None))
+        assert int(cursor.step) == step + 1
         seen.append(np.asarray(xb[:, 0]))
     first, second = np.concatenate(seen[:3]), np.concatenate(seen[3:])
     assert sorted(first) == list(range(n)) and sorted(second) == list(range(n))
@@ -204,12 +203,14 @@ def test_callback_and_validation_run_between_chunks(toy):
 
     def stop_after_two(step, p, history):
         calls.append(step)
-        return len(calls) == 2
+        return step >= 20
 
     _, _, history = jaxnet.fit(
-        params, x, y, steps=100, chunk=10, validation=(x[:16], y[:16]), callback=stop_after_two, progress=False
+        params, x, y, steps=100, chunk=10, validation=(x[:16], y[:16]), eval_every=10, callback=stop_after_two,
+        progress=False,
     )
-    assert calls == [10, 20] and history["steps_done"] == 20
+    assert calls[-1] == 20 and np.all(np.diff([0] + calls) > 0) and np.all(np.diff([0] + calls) <= 10)  # chunk <= 10
+    assert history["steps_done"] == 20 and history["stopped"] == "callback"
     np.testing.assert_array_equal(history["val_step"], [10, 20])
     assert history["val_loss"].shape == (2,) and np.all(np.isfinite(history["val_loss"]))
 
@@ -226,3 +227,27 @@ def test_float32_fit_keeps_float32(toy):
     p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
     out, _, history = jaxnet.fit(p32, x, y, steps=5, progress=False)
     assert all(v.dtype == jnp.float32 for v in out.values()) and history["loss"].dtype == np.float32
+
+
+def test_structurally_equal_optimizers_share_one_compilation(toy, count_compiles):
+    params, x, y = toy
+    with optax_promotion():
+        first = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)
+        with count_compiles() as compiles:
+            again = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)  # a new object
+        assert compiles() == 0
+        other = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-3), steps=5, progress=False)
+    assert_same(first[0], again[0])
+    assert not np.allclose(first[0]["W1"], other[0]["W1"])  # a different learning rate is not shared
+
+
+def test_an_optimizer_holding_an_unknown_object_is_never_shared():
+    class Opaque:
+        scale = 0.1
+
+    def make(o):
+        return optax.GradientTransformation(lambda p: optax.EmptyState(),
+                                            lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s))
+
+    a, b = make(Opaque()), make(Opaque())
+    assert jaxnet.steps.shared_optimizer(a) is a and jaxnet.steps.shared_optimizer(b) is b

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import jaxnet
-from jaxnet.model import SEED_B1, SEED_B2, SEED_W1, SEED_W2
 
 
 def test_same_key_same_params_different_key_different_params():
@@ -41,8 +40,8 @@ def test_unknown_init_is_refused():
 def test_seed_values_through_init_mlp_layout_give_the_same_numbers():
     """A network built with init_mlp's layout, then given the seed's values, reproduces the worked example."""
     p = jaxnet.init_mlp(jax.random.key(0), (2, 3, 1), dtype=jnp.float64)
-    p = {k: jnp.asarray(v, jnp.float64).reshape(p[k].shape) for k, v in
-         zip(["W1", "b1", "W2", "b2"], [SEED_W1, SEED_B1, SEED_W2, SEED_B2])}
+    notebook = {"W1": [[0.2, -0.3], [0.4, 0.1], [-0.5, 0.2]], "b1": [0.1, -0.2, 0.1], "W2": [0.3, -0.4, 0.5], "b2": 0.1}
+    p = {k: jnp.asarray(v, jnp.float64).reshape(p[k].shape) for k, v in notebook.items()}  # the notebook's cells
     seed_params, x, y = jaxnet.seed_example(jnp.float64)
     assert abs(float(jaxnet.loss(p, x, y)) - 0.6573131577049656) <= 1e-12
     for k in p:

@@ -60,3 +60,14 @@ def test_mesh_must_have_a_data_axis():
     mesh = jax.sharding.Mesh(jax.devices()[:1], ("model",))
     with pytest.raises(TypeError, match="'data' axis"):
         jaxnet.fit(params, x, y, steps=1, mesh=mesh, progress=False)
+
+
+def test_small_problems_run_on_the_cpu_of_an_accelerator_machine(monkeypatch):
+    from jaxnet.parallel import CROSSOVER_WORK, small_problem_device
+
+    assert small_problem_device((2, 3, 1), 1) == (None, "")  # a CPU-only machine: nothing to say
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    device, note = small_problem_device((2, 3, 1), 1)
+    assert device.platform == "cpu" and "9 multiply-adds" in note and "GPU" in note
+    width = CROSSOVER_WORK // 1024
+    assert small_problem_device((1024, width), 1) == (None, "")  # at the crossover: the accelerator

@@ -8,6 +8,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import jaxnet
 from jaxnet.walkthrough import NOTEBOOK, compare_with_notebook, walkthrough_numbers
@@ -133,6 +134,7 @@ def test_make_train_step_compiles_once(count_compiles):
     assert float(value) < 0.6169411948853357
 
 
+@pytest.mark.slow
 def test_walkthrough_script_exits_zero_and_prints_every_value(tmp_path):
     env = dict(os.environ, JAXNET_CACHE_DIR=str(tmp_path / "xla"))
     out = subprocess.run(

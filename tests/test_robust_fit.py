@@ -1,0 +1,192 @@
+"""fit keeps the work done: divergence, Ctrl-C and callback errors hand back a finite, consistent state;
+validation runs on the user's schedule; early stopping restores the best state (issues 9 and 12)."""
+
+import _thread
+import threading
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float64)
+    return jaxnet.init_mlp(jax.random.key(0), (4, 8, 1), dtype=jnp.float64), jnp.asarray(x), jnp.asarray(y)
+
+
+def finite(params):
+    return all(bool(jnp.all(jnp.isfinite(v))) for v in params.values())
+
+
+def assert_consistent(params, x, y, history):
+    """The returned state is finite, its loss is the history's last entry, and nothing is recorded past it."""
+    assert finite(params)
+    assert history["loss"].size and np.all(np.isfinite(history["loss"]))
+    assert history["step"][-1] == history["steps_done"]
+    assert float(jaxnet.loss(params, x, y)) == pytest.approx(float(history["loss"][-1]), rel=1e-6)
+    assert np.all(history["val_step"] <= history["steps_done"])
+
+
+def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history():
+    params, x, y = jaxnet.seed_example(jnp.float32)  # float32, as in the issue: z overflows after one step
+    with pytest.warns(jaxnet.DivergenceWarning, match="diverged"):
+        out, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(1e30), steps=20, chunk=1, progress=False)
+    assert history["diverged"] and history["stopped"] == "diverged"
+    assert_consistent(out, x, y, history)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, None])
+@pytest.mark.parametrize("record_every", [1, 2])
+def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, chunk, record_every):
+    params, x, y = toy
+    with pytest.warns(jaxnet.DivergenceWarning):
+        out, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(1e6), steps=40, chunk=chunk,
+                                     record_every=record_every, progress=False)
+    assert_consistent(out, x, y, history)
+    assert history["steps_done"] < 40
+
+
+def test_a_finite_blow_up_is_divergence_too():
+    """Raw breast-cancer features (means up to 654) with sgd(1e6): the loss explodes but may stay finite."""
+    xs, ys, _ = jaxnet.load_breast_cancer()
+    params = jaxnet.init_mlp(0, (30, 16, 1), dtype=jnp.float64)
+    with pytest.warns(jaxnet.DivergenceWarning):
+        out, _, history = jaxnet.fit(params, xs, ys, optimizer=optax.sgd(1e6), steps=200, progress=False)
+    assert history["diverged"]
+    assert_consistent(out, xs, ys, history)
+    assert np.all(history["loss"] <= 1e3 * max(history["loss"][0], 1.0))  # the documented rule
+
+
+def test_training_that_is_fine_is_not_called_divergence(toy):
+    params, x, y = toy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", jaxnet.DivergenceWarning)
+        _, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(0.5), steps=300, progress=False)
+    assert not history["diverged"] and history["stopped"] == "completed" and history["steps_done"] == 300
+
+
+def test_on_divergence_raise_carries_the_finite_state(toy):
+    params, x, y = toy
+    with pytest.raises(jaxnet.DivergenceError) as err:
+        jaxnet.fit(params, x, y, optimizer=optax.sgd(1e8), steps=50, on_divergence="raise", progress=False)
+    assert_consistent(err.value.params, x, y, err.value.history)
+    assert err.value.opt_state is not None
+
+
+def test_keyboard_interrupt_hands_back_the_last_completed_chunk():
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    optimizer = optax.sgd(0.01)
+    jaxnet.fit(params, x, y, optimizer=optimizer, steps=10, progress=False)  # compile first
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(jaxnet.TrainingInterrupted) as err:
+            jaxnet.fit(params, x, y, optimizer=optimizer, steps=2**31 - 1, progress=False)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 5.0  # honoured within about a second of the signal
+    assert isinstance(err.value, KeyboardInterrupt)
+    h = err.value.history
+    assert h["steps_done"] > 0 and finite(err.value.params)
+    replay, _, _ = jaxnet.fit(params, x, y, optimizer=optimizer, steps=h["steps_done"], progress=False)
+    for k in params:  # the carried params are exactly those after steps_done steps
+        np.testing.assert_allclose(err.value.params[k], replay[k], rtol=0, atol=1e-12)
+
+
+def test_a_callback_that_raises_keeps_the_state(toy):
+    params, x, y = toy
+
+    def broken(step, p, history):
+        if step >= 20:
+            raise ZeroDivisionError("user bug")
+
+    with pytest.raises(jaxnet.CallbackError) as err:
+        jaxnet.fit(params, x, y, steps=100, chunk=10, callback=broken, progress=False)
+    assert isinstance(err.value.__cause__, ZeroDivisionError)
+    assert err.value.history["steps_done"] >= 20 and finite(err.value.params)
+
+
+def test_validation_on_the_users_schedule_with_accuracy(toy):
+    params, x, y = toy
+    _, _, history = jaxnet.fit(params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=15,
+                               progress=False)
+    np.testing.assert_array_equal(history["val_step"], [15, 30, 45, 60])
+    assert history["val_loss"].shape == (4,) and history["val_accuracy"].shape == (4,)
+    assert np.all((history["val_accuracy"] >= 0) & (history["val_accuracy"] <= 1))
+
+
+def test_validation_schedule_does_not_depend_on_chunking(toy):
+    params, x, y = toy
+    runs = [jaxnet.fit(params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=20, chunk=c,
+                       progress=False)[2] for c in (1, 7, None)]
+    for h in runs[1:]:
+        np.testing.assert_array_equal(h["val_step"], runs[0]["val_step"])
+        np.testing.assert_allclose(h["val_loss"], runs[0]["val_loss"], rtol=0, atol=1e-12)
+
+
+def test_early_stopping_restores_the_best_evaluation(toy):
+    params, x, y = toy
+    noisy_val = (x[48:], 1.0 - y[48:])  # a validation set the training makes worse: stops early
+    out, _, history = jaxnet.fit(params, x[:48], y[:48], optimizer=optax.sgd(1.0), steps=2000, validation=noisy_val,
+                                 eval_every=10, early_stopping=3, progress=False)
+    assert history["stopped"] == "early_stopping" and history["steps_done"] < 2000
+    best = int(np.argmin(history["val_loss"]))
+    assert history["best_step"] == history["val_step"][best]
+    assert history["steps_done"] == history["val_step"][best + 3]  # three evaluations without improvement
+    assert float(jaxnet.loss(out, *noisy_val)) == pytest.approx(float(history["val_loss"][best]), rel=1e-12)
+
+
+def test_validation_split_is_stratified_and_seeded(toy):
+    params, x, y = toy
+    out = [jaxnet.fit(params, x, y, steps=20, validation_split=0.25, key=k, eval_every=20, progress=False)[2]
+           for k in (3, 3, 4)]
+    assert out[0]["val_loss"] == pytest.approx(out[1]["val_loss"])
+    assert not np.allclose(out[0]["val_loss"], out[2]["val_loss"])
+    with pytest.raises(ValueError, match="validation_split"):
+        jaxnet.fit(params, x, y, steps=2, validation_split=1.5, progress=False)
+    with pytest.raises(ValueError, match="validation_split"):
+        jaxnet.fit(params, x, y, steps=2, validation_split=0.2, validation=(x, y), progress=False)
+
+
+def test_eval_and_early_stopping_need_a_validation_set(toy):
+    params, x, y = toy
+    for kwargs in ({"eval_every": 5}, {"early_stopping": 2}):
+        with pytest.raises(ValueError, match="needs a validation set"):
+            jaxnet.fit(params, x, y, steps=10, progress=False, **kwargs)
+    with pytest.raises(TypeError, match="early_stopping"):
+        jaxnet.fit(params, x, y, steps=10, validation=(x, y), early_stopping=True, progress=False)
+
+
+def test_softmax_and_identity_heads_train(toy):
+    with jax.numpy_dtype_promotion("standard"):  # optax's adam mixes its int32 count with floats
+        _heads_train(*toy)
+
+
+def _heads_train(_, x, y):
+    classes = (np.asarray(x[:, 0]) > 0).astype(int) + (np.asarray(x[:, 1]) > 0).astype(int)  # 0, 1, 2
+    p = jaxnet.init_mlp(1, (4, 8, 3), dtype=jnp.float64)
+    out, _, h = jaxnet.fit(p, x, classes, head="softmax", optimizer=optax.adam(0.05), steps=200, progress=False)
+    assert h["loss"][-1] < h["loss"][0] and jaxnet.accuracy(out, x, classes, head="softmax") > 0.8
+    target = np.asarray(x[:, :1] * 2 - x[:, 1:2])
+    p = jaxnet.init_mlp(2, (4, 8, 1), dtype=jnp.float64)
+    out, _, h = jaxnet.fit(p, x, target, head="identity", activation="tanh", optimizer=optax.adam(0.05), steps=300,
+                           progress=False)
+    assert jaxnet.evaluate(out, x, target, head="identity", activation="tanh")["r2"] > 0.9
+
+
+def test_default_record_every_keeps_about_a_thousand_points(toy):
+    params, x, y = toy
+    _, _, history = jaxnet.fit(params, x, y, steps=20_000, progress=False)
+    assert 200 <= history["loss"].size <= 20_000 // 1 and history["step"][1] - history["step"][0] == 20
+    _, _, every = jaxnet.fit(params, x, y, steps=40, record_every=1, progress=False)
+    assert every["loss"].size == 40
