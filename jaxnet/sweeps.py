@@ -35,7 +35,6 @@ as few equal blocks as a quarter of the device's memory allows.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -59,7 +58,7 @@ from jaxnet._validate import (
 from jaxnet.fitting import DivergenceWarning
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS
-from jaxnet.steps import steps_recording_first
+from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
 
 __all__ = ["sweep"]
 
@@ -73,8 +72,6 @@ _ACCELERATOR_DEFAULT_BYTES = 2**32  # when the device does not report its memory
 _AUTO_POINTS = 1000  # record_every="auto": at most this many recorded losses per net
 _AUTO_BYTES = 2**28  # ... and at most this many bytes of losses in all
 _MAX_LOSS_BYTES = 2**30  # a larger loss buffer is refused
-DIVERGENCE_FACTOR = 1e3  # a net diverges when its loss exceeds this times max(initial loss, 1)
-PRECISIONS = ("default", "high", "highest")
 KERNELS = ("auto", "broadcast", "dense")
 
 
@@ -331,18 +328,24 @@ def _divisors(n: int) -> list[int]:
 
 
 def auto_record_every(steps: int, k: int, itemsize: int) -> int:
-    """``record_every="auto"``: the smallest divisor ``d`` of ``steps`` with ``steps / d <= points``.
+    """``record_every="auto"``: :func:`jaxnet.fitting.auto_record_every`'s rule, bounded in memory.
 
-    ``points = min(1000, 256 MiB / (K * itemsize))`` (at least 1): at most
-    about 1000 losses per net, and at most 256 MiB of losses in all. A
-    ``steps`` with few divisors records fewer points (a prime ``steps`` over
-    1000 records only the first loss); round step counts record ~1000.
+    With ``points = min(1000, 256 MiB / (K * itemsize))`` (at least 1): the
+    largest divisor of ``steps`` at most ``max(1, steps // points)`` (about
+    ``points`` losses per net for round step counts, as ``fit``); if that
+    would keep more than 256 MiB of losses (a ``steps`` with few divisors,
+    e.g. a prime, and a large K), the smallest divisor that keeps at most
+    ``points`` per net instead.
 
     >>> auto_record_every(5000, 100, 4), auto_record_every(500, 100, 4), auto_record_every(5000, 10**6, 4)
     (5, 1, 100)
     """
     points = max(1, min(_AUTO_POINTS, _AUTO_BYTES // (k * itemsize)))
-    return min(d for d in _divisors(steps) if steps // d <= points)
+    divisors = _divisors(steps)
+    every = max(d for d in divisors if d <= max(1, steps // points))
+    if k * (steps // every) * itemsize > _AUTO_BYTES:
+        every = min(d for d in divisors if steps // d <= points)
+    return every
 
 
 def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
@@ -457,13 +460,9 @@ def _count(name: str, n: int, k: int) -> int:
     return max(n, k)
 
 
-def _check_options(kernel: Any, precision: Any, device: Any) -> None:
+def _check_kernel(kernel: Any) -> None:
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
-    if precision is not None and (not isinstance(precision, str) or precision not in PRECISIONS):
-        raise ValueError(f"precision: expected None or one of {list(PRECISIONS)}, got {precision!r}")
-    if device is not None and not isinstance(device, jax.Device):
-        raise TypeError(f"device: expected None or a jax.Device such as jax.devices('cpu')[0], got {device!r}")
 
 
 # --- the public function -------------------------------------------------------------------------------
@@ -480,7 +479,7 @@ def _train(stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, p
     """Run the compiled sweep on ``device`` at matmul ``precision``."""
     if device is not None:
         stacked, x, y, lr = jax.device_put((stacked, x, y, lr), device)
-    with jax.default_matmul_precision(precision) if precision is not None else contextlib.nullcontext():
+    with execution_context(device, precision):
         return _run(stacked, x, y, lr, k, plan)
 
 
@@ -522,9 +521,10 @@ def sweep(
     **Options:**
 
     - ``record_every``: record each net's loss before every this many steps (a
-      divisor of ``steps``). ``"auto"`` (default) keeps at most about 1000 points
-      per net and 256 MiB in all (:func:`auto_record_every`). A loss buffer
-      over 1 GiB is refused.
+      divisor of ``steps``). ``"auto"`` (default) keeps about 1000 points per
+      net, as ``fit``, and fewer when K is large, so that the losses take at
+      most 256 MiB (:func:`auto_record_every`). A loss buffer over 1 GiB
+      (``K * steps / record_every * itemsize``) is refused with the fix.
     - ``kernel``: ``"auto"`` picks ``"broadcast"`` when one net-step's work
       ``N * sum(in * out)`` is at most 256, else ``"dense"`` (see the module
       docstring). Both give the same numbers.
@@ -556,7 +556,8 @@ def sweep(
     ((2, 3, 2), (2, 10), [False, False])
     """
     steps = positive_int("steps", steps)
-    _check_options(kernel, precision, device)
+    _check_kernel(kernel)
+    execution_context(device, precision)  # checks both before any work
     stacked = _stack(params, sizes, keys, init, dtype)
     one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, x, y, activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
