@@ -299,7 +299,7 @@ def net_step_work(sizes: tuple[int, ...], n: int) -> int:
 
 def _block_size(kernel: str, k: int, n: int, sizes: tuple[int, ...], itemsize: int, device: Any) -> int:
     """Nets per block: cache-sized on a CPU, as many as a quarter of the memory allows on a GPU/TPU."""
-    platform = device.platform if device is not None else jax.default_backend()
+    platform = _platform(device)
     if kernel == "broadcast":
         per_net = n * max(a * b for a, b in pairwise(sizes)) * itemsize * 4
     else:
@@ -311,6 +311,16 @@ def _block_size(kernel: str, k: int, n: int, sizes: tuple[int, ...], itemsize: i
     most = max(1, min(k, most))
     blocks = -(-k // most)
     return -(-k // blocks)  # equal blocks, so that padding K to a multiple adds fewer than `blocks` nets
+
+
+def _platform(device: Any) -> str:
+    """The platform the sweep runs on: ``device``'s, else JAX's default device's (``jax.default_device``)."""
+    if device is not None:
+        return device.platform
+    default = jax.config.jax_default_device
+    if isinstance(default, str):
+        return default
+    return default.platform if default is not None else jax.default_backend()
 
 
 def _accelerator_bytes(device: Any) -> int:

@@ -140,6 +140,8 @@ def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
 
 def test_block_size_per_backend():
     cpu = jax.devices("cpu")[0]
+    with jax.default_device(cpu):
+        assert sweeps._platform(None) == "cpu"  # JAX's default device decides when device=None
     assert sweeps._block_size("broadcast", 1000, 1, (2, 3, 1), 8, cpu) <= sweeps._CPU_BROADCAST_BLOCK
     assert sweeps._block_size("dense", 100, 800, (2, 16, 16, 1), 4, cpu) < 100  # cache-sized on a CPU
     gpu = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 80 * 2**30})
