@@ -317,7 +317,7 @@ def _platform(device: Any) -> str:
     """The platform the sweep runs on: ``device``'s, else JAX's default device's (``jax.default_device``)."""
     if device is not None:
         return device.platform
-    default = jax.config.jax_default_device
+    default = jax.config.jax_default_device  # type: ignore[attr-defined]
     if isinstance(default, str):
         return default
     return default.platform if default is not None else jax.default_backend()
@@ -395,7 +395,7 @@ def _as_keys(keys: Any) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("sizes", "dtype", "init"))
-def _init_many(keys: jax.Array, sizes: tuple[int, ...], dtype: Any, init: str) -> Params:
+def _init_many(keys: jax.Array, sizes: tuple[int, ...], dtype: Any, init: Any) -> Params:
     """``init_mlp(keys[k], sizes)`` for every key, compiled once per (sizes, dtype, init)."""
     return jax.vmap(lambda key: init_mlp(key, sizes, dtype=dtype, init=init))(keys)
 
