@@ -51,6 +51,7 @@ from jaxnet._validate import (
     Params,
     as_array,
     check_numeric,
+    check_params,
     check_sizes,
     positive_int,
     prepare,
@@ -579,7 +580,7 @@ def sweep(
     if params is not None:
         _check_all_nets(stacked)
     every = _record_every(record_every, steps, k, x.dtype.itemsize)
-    layer_sizes = (one["W1"].shape[1],) + tuple(one[f"W{l}"].shape[0] for l in range(1, len(one) // 2 + 1))
+    layer_sizes = check_params(one)
     name = _choose_kernel(kernel, layer_sizes, x.shape[0])
     shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
     block = _block_size(name, k, x.shape[0], layer_sizes, x.dtype.itemsize, device)
