@@ -86,9 +86,10 @@ def test_record_every_keeps_every_kth_loss(toy):
     params, x, y = toy
     every = jaxnet.fit(params, x, y, steps=40, progress=False)
     sparse = jaxnet.fit(params, x, y, steps=40, record_every=8, progress=False)
-    assert_same(every[0], sparse[0])
+    assert_same(every[0], sparse[0], atol=1e-13)
     np.testing.assert_array_equal(sparse[2]["step"], [0, 8, 16, 24, 32])
-    np.testing.assert_array_equal(sparse[2]["loss"], every[2]["loss"][::8])
+    # two differently fused programs: equal up to rounding, not bit for bit (GPU kernels differ)
+    np.testing.assert_allclose(sparse[2]["loss"], every[2]["loss"][::8], rtol=1e-13, atol=0)
     with pytest.raises(ValueError, match="multiple of record_every"):
         jaxnet.fit(params, x, y, steps=10, record_every=3, progress=False)
 

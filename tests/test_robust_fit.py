@@ -190,3 +190,22 @@ def test_default_record_every_keeps_about_a_thousand_points(toy):
     assert 200 <= history["loss"].size <= 20_000 // 1 and history["step"][1] - history["step"][0] == 20
     _, _, every = jaxnet.fit(params, x, y, steps=40, record_every=1, progress=False)
     assert every["loss"].size == 40
+
+
+def test_the_loss_buffer_is_sized_by_what_is_recorded_not_by_chunk():
+    """fit(steps=10, chunk=10**9) allocated 4 GB for a loss buffer of `chunk` entries."""
+    import resource
+
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    _, _, history = jaxnet.fit(params, x, y, steps=10, chunk=10**9, progress=False)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert history["steps_done"] == 10 and grown_mib < 500
+
+
+def test_numerical_grads_in_float32_picks_a_usable_eps_and_warns_about_a_bad_one():
+    params, x, y = jaxnet.seed_example(jnp.float32)
+    g = jaxnet.numerical_grads(params, x, y)
+    assert float(g["W1"][1, 0]) == pytest.approx(0.09635162, abs=2e-4)  # 0.0596 (40% off) with eps=1e-6 before
+    with pytest.warns(jaxnet.NumericalPrecisionWarning, match="float32"):
+        jaxnet.numerical_grads(params, x, y, 1e-6)
