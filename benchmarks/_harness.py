@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "benchmarks"
@@ -53,7 +54,7 @@ class Stats:
     def max(self) -> float:
         return max(self.samples)
 
-    def scaled(self, factor: float) -> "Stats":
+    def scaled(self, factor: float) -> Stats:
         """The same measurements multiplied by ``factor`` (e.g. 1/steps)."""
         return Stats([s * factor for s in self.samples])
 
@@ -61,7 +62,7 @@ class Stats:
         return list(self.samples)
 
     @classmethod
-    def from_json(cls, data: Sequence[float]) -> "Stats":
+    def from_json(cls, data: Sequence[float]) -> Stats:
         return cls(list(data))
 
 
@@ -325,9 +326,7 @@ def machine_info() -> dict[str, str]:
         "torch": _version("torch"),
         "jaxnet": _version("jaxnet"),
         "C compiler": cc_version(),
-        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE": " / ".join(
-            os.environ.get(v, "unset") for v in OPENBLAS_VARS
-        ),
+        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE": " / ".join(os.environ.get(v, "unset") for v in OPENBLAS_VARS),
         "load average at start (1/5/15 min)": load_average(),
     }
 
@@ -346,6 +345,7 @@ def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
     Called while this suite runs nothing, it measures other work on the
     machine, which would skew the timings that follow.
     """
+
     def sample() -> tuple[int, int]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
@@ -383,7 +383,7 @@ class OtherLoad:
     def __init__(self) -> None:
         self.fraction: float | None = None
 
-    def __enter__(self) -> "OtherLoad":
+    def __enter__(self) -> OtherLoad:
         self._busy0 = _proc_stat_busy_seconds()
         self._own0 = self._own()
         self._t0 = time.perf_counter()
@@ -403,8 +403,7 @@ class OtherLoad:
         self.fraction = max(0.0, other / (wall * (os.cpu_count() or 1)))
 
 
-def wait_until_quiet(max_wait: float, threshold: float = 0.15,
-                     say: Callable[[str], Any] = print) -> float | None:
+def wait_until_quiet(max_wait: float, threshold: float = 0.15, say: Callable[[str], Any] = print) -> float | None:
     """Wait up to ``max_wait`` s for other work to use < ``threshold`` of the CPUs.
 
     Says (through ``say``) what it waits for and how the wait ended, so a
@@ -414,8 +413,10 @@ def wait_until_quiet(max_wait: float, threshold: float = 0.15,
     busy = cpu_busy_fraction()
     if busy is None or busy < threshold or max_wait <= 0:
         return busy
-    say(f"    waiting up to {max_wait:.0f} s for idle CPUs (others use {100 * busy:.0f}%, "
-        f"want < {100 * threshold:.0f}%) ...")
+    say(
+        f"    waiting up to {max_wait:.0f} s for idle CPUs (others use {100 * busy:.0f}%, "
+        f"want < {100 * threshold:.0f}%) ..."
+    )
     t0 = time.monotonic()
     deadline = t0 + max_wait
     while busy is not None and busy >= threshold and time.monotonic() < deadline:
@@ -443,9 +444,7 @@ def machine_table(info: dict[str, str]) -> Table:
 def child_env(*, drop_openblas: bool = False, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process that can ``import benchmarks``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     if drop_openblas:
         for var in OPENBLAS_VARS:
             env.pop(var, None)
@@ -490,7 +489,7 @@ def run_worker(
         raise WorkerError(f"{module} {args} timed out after {timeout:.0f} s") from exc
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
+            return json.loads(line[len(RESULT_MARKER) :])
     tail = " | ".join(line.strip() for line in (proc.stderr or "").strip().splitlines()[-3:])
     raise WorkerError(f"worker benchmarks.{module} exited {proc.returncode} without a result: {tail[-600:]}")
 
@@ -584,10 +583,7 @@ def max_param_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Largest absolute difference between two parameter sets."""
     import numpy as np
 
-    return max(
-        float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))))
-        for k in PARAM_NAMES
-    )
+    return max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in PARAM_NAMES)
 
 
 def module_main(worker: Callable[[Any], Any], run: Callable[..., Any]) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from benchmarks._harness import (
     Ratio,
@@ -130,8 +131,9 @@ def _jaxnet_fit(repeat: int, chunk: int) -> dict[str, Any]:
     opt = optax.sgd(0.1)
 
     def call() -> Any:
-        return jax.block_until_ready(jaxnet.fit(
-            params, x, y, optimizer=opt, steps=chunk, chunk=chunk, progress=False, record_every=chunk))
+        return jax.block_until_ready(
+            jaxnet.fit(params, x, y, optimizer=opt, steps=chunk, chunk=chunk, progress=False, record_every=chunk)
+        )
 
     first, _ = time_once(call)
     times = [time_once(call)[0] for _ in range(repeat)]
@@ -231,8 +233,15 @@ def _peak(rows: dict[str, Any], table: Table, key: str = "peak", name: str = "`j
         st = Stats(r["times"])
         flops = r["flops"] / st.min  # a peak: best of the repeats
         best = max(best or 0.0, flops)
-        table.add(f"{name} {n}×{n} @ {n}×{n}", f"{fmt_time(st.median)} (best {fmt_time(st.min)})",
-                  fmt_spread(st), "—", f"{flops / 1e9:.1f} (best)", "(reference)" if key == "peak" else "—", "—")
+        table.add(
+            f"{name} {n}×{n} @ {n}×{n}",
+            f"{fmt_time(st.median)} (best {fmt_time(st.min)})",
+            fmt_spread(st),
+            "—",
+            f"{flops / 1e9:.1f} (best)",
+            "(reference)" if key == "peak" else "—",
+            "—",
+        )
     return best
 
 
@@ -242,8 +251,15 @@ def _build(rows: dict[str, Any]) -> Section:
     section = Section(NAME, TITLE)
     table = Table(
         f"float32, batch {BATCH}; {flops / 1e9:.3f} GFLOP of matmul per training step",
-        ["implementation", "per step (median)", "min – max", "first call (incl. compile)",
-         "GFLOP/s", "% of jnp.dot peak", "loss at step 0"],
+        [
+            "implementation",
+            "per step (median)",
+            "min – max",
+            "first call (incl. compile)",
+            "GFLOP/s",
+            "% of jnp.dot peak",
+            "loss at step 0",
+        ],
     )
     peak = _peak(rows, table)
     med: dict[str, float] = {}
@@ -267,40 +283,72 @@ def _build(rows: dict[str, Any]) -> Section:
         st = Stats(r["times"]).scaled(per)
         med[key] = st.median
         achieved = flops / st.median
-        table.add(label, fmt_time(st.median), fmt_spread(st), fmt_time(r.get("first")),
-                  f"{achieved / 1e9:.1f}", f"{100 * achieved / peak:.0f}%" if peak else "—",
-                  f"{r['loss0']:.6f}" if "loss0" in r else "—")
+        table.add(
+            label,
+            fmt_time(st.median),
+            fmt_spread(st),
+            fmt_time(r.get("first")),
+            f"{achieved / 1e9:.1f}",
+            f"{100 * achieved / peak:.0f}%" if peak else "—",
+            f"{r['loss0']:.6f}" if "loss0" in r else "—",
+        )
     _peak(rows, table, "torch peak", "`torch.mm` (for comparison)")
     threads = rows.get("torch", {}).get("threads")
-    table.notes.append(f"fit chunk = {rows.get('fit', {}).get('steps', '?')} full-batch steps per compiled call; "
-                       f"PyTorch uses {threads} intra-op threads; XLA uses its default thread pool.")
-    table.notes.append("% of peak = achieved GFLOP/s at the median step time / the best `jnp.dot` GFLOP/s "
-                       "(best of its repeats, over both sizes); jax, PyTorch eager and "
-                       "torch.compile each run in their own subprocess.")
-    table.notes.append("FLOPs: forward 2·N·Σ in·out; backward = weight gradients of all layers + input "
-                       "gradients of layers 2..L (none for the data) — see `step_flops`.")
+    table.notes.append(
+        f"fit chunk = {rows.get('fit', {}).get('steps', '?')} full-batch steps per compiled call; "
+        f"PyTorch uses {threads} intra-op threads; XLA uses its default thread pool."
+    )
+    table.notes.append(
+        "% of peak = achieved GFLOP/s at the median step time / the best `jnp.dot` GFLOP/s "
+        "(best of its repeats, over both sizes); jax, PyTorch eager and "
+        "torch.compile each run in their own subprocess."
+    )
+    table.notes.append(
+        "FLOPs: forward 2·N·Σ in·out; backward = weight gradients of all layers + input "
+        "gradients of layers 2..L (none for the data) — see `step_flops`."
+    )
     section.tables.append(table)
-    section.ratios.append(at_least("big MLP: PyTorch eager / jaxnet jitted step (speed-up)",
-                                   ratio(med.get("torch"), med.get("step")), 1.2))
+    section.ratios.append(
+        at_least(
+            "big MLP: PyTorch eager / jaxnet jitted step (speed-up)", ratio(med.get("torch"), med.get("step")), 1.2
+        )
+    )
     if "torch_compile" in med:
-        section.ratios.append(Ratio("big MLP: torch.compile / jaxnet jitted step (speed-up)",
-                                    ratio(med.get("torch_compile"), med.get("step"))))
+        section.ratios.append(
+            Ratio(
+                "big MLP: torch.compile / jaxnet jitted step (speed-up)",
+                ratio(med.get("torch_compile"), med.get("step")),
+            )
+        )
     frac = None if peak is None or "step" not in med else flops / med["step"] / peak
-    section.ratios.append(Ratio("big MLP: jaxnet step GFLOP/s / jnp.dot peak", frac,
-                                "≥ 0.9× (90%)", None if frac is None else frac >= 0.9))
+    section.ratios.append(
+        Ratio(
+            "big MLP: jaxnet step GFLOP/s / jnp.dot peak", frac, "≥ 0.9× (90%)", None if frac is None else frac >= 0.9
+        )
+    )
     if "fit" in med and "step" in med:
-        section.ratios.append(Ratio("big MLP: jaxnet fit chunk per step / jitted step",
-                                    ratio(med["fit"], med.get("step"))))
+        section.ratios.append(
+            Ratio("big MLP: jaxnet fit chunk per step / jitted step", ratio(med["fit"], med.get("step")))
+        )
     bf16 = rows.get("step bf16", {})
-    section.ratios.append(at_least("big MLP bf16: PyTorch eager autocast bf16 / jaxnet bf16 step (speed-up)",
-                                   ratio(med.get("torch bf16"), med.get("step bf16")), 1.0,
-                                   note=bf16.get("skip", "")))
-    section.ratios.append(Ratio("big MLP: jaxnet float32 step / jaxnet bf16 step (speed-up)",
-                                ratio(med.get("step"), med.get("step bf16"))))
+    section.ratios.append(
+        at_least(
+            "big MLP bf16: PyTorch eager autocast bf16 / jaxnet bf16 step (speed-up)",
+            ratio(med.get("torch bf16"), med.get("step bf16")),
+            1.0,
+            note=bf16.get("skip", ""),
+        )
+    )
+    section.ratios.append(
+        Ratio(
+            "big MLP: jaxnet float32 step / jaxnet bf16 step (speed-up)", ratio(med.get("step"), med.get("step bf16"))
+        )
+    )
     loss32, loss16 = rows.get("step", {}).get("loss0"), bf16.get("loss0")
     if loss32 is not None and loss16 is not None:
-        table.notes.append(f"bf16 loss at step 0 differs from float32 by {abs(loss16 - loss32) / abs(loss32):.1e} "
-                           "(relative).")
+        table.notes.append(
+            f"bf16 loss at step 0 differs from float32 by {abs(loss16 - loss32) / abs(loss32):.1e} (relative)."
+        )
     return section
 
 
@@ -318,16 +366,23 @@ def run(quick: bool = False) -> Section:
         rows["torch"] = {"error": str(exc)[:600]}
     flags = f"{os.environ.get('XLA_FLAGS', '')} {NO_YNN_FLAG}".strip()
     try:
-        rows.update(run_worker(MODULE, {"part": "jax_diag", "repeat": repeat}, timeout=300,
-                               env_extra={"XLA_FLAGS": flags}))
+        rows.update(
+            run_worker(MODULE, {"part": "jax_diag", "repeat": repeat}, timeout=300, env_extra={"XLA_FLAGS": flags})
+        )
     except WorkerError as exc:
         rows["step noynn"] = {"error": str(exc)[:300]}
     with tempfile.TemporaryDirectory(prefix="jaxnet-inductor-") as cache:  # a cold compile
         try:
-            compiled = run_worker(MODULE, {"part": "torch_compile", "repeat": repeat},
-                                  timeout=TORCH_COMPILE_TIMEOUT, env_extra={"TORCHINDUCTOR_CACHE_DIR": cache,
-                                             # compile in-process: CPU use stays accountable
-                                             "TORCHINDUCTOR_COMPILE_THREADS": "1"})
+            compiled = run_worker(
+                MODULE,
+                {"part": "torch_compile", "repeat": repeat},
+                timeout=TORCH_COMPILE_TIMEOUT,
+                env_extra={
+                    "TORCHINDUCTOR_CACHE_DIR": cache,
+                    # compile in-process: CPU use stays accountable
+                    "TORCHINDUCTOR_COMPILE_THREADS": "1",
+                },
+            )
             rows["torch_compile"] = compiled["torch"]
         except WorkerError as exc:
             rows["torch_compile"] = {"skip": f"torch.compile did not finish: {str(exc).splitlines()[0][:200]}"}

@@ -29,7 +29,8 @@ import inspect
 import shutil
 import subprocess
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,25 +61,45 @@ ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # jax and torch workers share 
 PRECISIONS = ("fp32", "tf32", "bf16")
 JAX_PRECISION = {"fp32": "highest", "tf32": "default", "bf16": "highest"}
 TORCH_PRECISION = {"fp32": "highest", "tf32": "high", "bf16": "highest"}
-PRECISION_LABEL = {"fp32": 'fp32 (jax "highest")', "tf32": 'TF32 (jax "default")',
-                   "bf16": "bf16 (autocast / compute_dtype)"}
+PRECISION_LABEL = {
+    "fp32": 'fp32 (jax "highest")',
+    "tf32": 'TF32 (jax "default")',
+    "bf16": "bf16 (autocast / compute_dtype)",
+}
 
 FULL = {
     "sweep": [(10_000, 1_000), (100_000, 500), (1_000_000, 100)],  # (K, steps)
-    "fit_grid": [((2, 3, 1), 1), ((2, 16, 16, 1), 64), ((2, 16, 16, 1), 800), ((30, 64, 64, 1), 512),
-                 ((64, 128, 128, 1), 1024), ((256, 256, 256, 1), 1024), ((256, 256, 256, 1), 8192),
-                 ((784, 512, 512, 1), 1024)],
-    "fit_steps": 200, "fit_steps_big": 20, "big_work": 1e7, "fit_repeat": 5, "fit_budget": 1.0,
+    "fit_grid": [
+        ((2, 3, 1), 1),
+        ((2, 16, 16, 1), 64),
+        ((2, 16, 16, 1), 800),
+        ((30, 64, 64, 1), 512),
+        ((64, 128, 128, 1), 1024),
+        ((256, 256, 256, 1), 1024),
+        ((256, 256, 256, 1), 8192),
+        ((784, 512, 512, 1), 1024),
+    ],
+    "fit_steps": 200,
+    "fit_steps_big": 20,
+    "big_work": 1e7,
+    "fit_repeat": 5,
+    "fit_budget": 1.0,
     "mlp": [((784, 512, 512, 1), 1024), ((4096, 4096, 4096, 1), 8192)],
-    "repeat": 20, "budget": 3.0,
+    "repeat": 20,
+    "budget": 3.0,
 }
 QUICK = {**FULL, "sweep": [(10_000, 200), (100_000, 100), (1_000_000, 20)], "repeat": 5, "budget": 1.0}
 PRETEND = {
     "sweep": [(100, 50), (1_000, 20)],
     "fit_grid": [((2, 3, 1), 1), ((2, 16, 16, 1), 64), ((16, 32, 32, 1), 256)],
-    "fit_steps": 50, "fit_steps_big": 10, "big_work": 1e5, "fit_repeat": 3, "fit_budget": 0.5,
+    "fit_steps": 50,
+    "fit_steps_big": 10,
+    "big_work": 1e5,
+    "fit_repeat": 3,
+    "fit_budget": 0.5,
     "mlp": [((32, 16, 16, 1), 64), ((64, 32, 32, 1), 128)],
-    "repeat": 3, "budget": 0.5,
+    "repeat": 3,
+    "budget": 0.5,
 }
 BUDGET_S = {"full": 280.0, "quick": 200.0, "pretend": 240.0}  # whole section; workers share what is left
 PART_LIMIT_S = {"probe": 60, "sweep": 100, "fit": 90, "mlp_jax": 60, "torch": 60, "torch_compile": 100}
@@ -111,8 +132,7 @@ def mlp_params_numpy(sizes: tuple[int, ...], seed: int = 0) -> dict[str, np.ndar
 def mlp_data(n_in: int, batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Random inputs (batch, n_in) and 0/1 targets (batch,), float32."""
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((batch, n_in)).astype(np.float32),
-            (rng.random(batch) < 0.5).astype(np.float32))
+    return (rng.standard_normal((batch, n_in)).astype(np.float32), (rng.random(batch) < 0.5).astype(np.float32))
 
 
 def accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -190,8 +210,7 @@ def _sweep_one(K: int, steps: int, repeat: int, budget: float) -> dict[str, Any]
 
 
 def part_sweep(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"rows": [guard(lambda K=K, s=s: _sweep_one(K, s, cfg["repeat"], cfg["budget"]))
-                     for K, s in cfg["sweep"]]}
+    return {"rows": [guard(lambda K=K, s=s: _sweep_one(K, s, cfg["repeat"], cfg["budget"])) for K, s in cfg["sweep"]]}
 
 
 # --------------------------------------------------------------------------
@@ -212,9 +231,9 @@ def _fit_on(device: Any, sizes: tuple[int, ...], batch: int, steps: int, repeat:
     def call(n: int) -> Callable[[], Any]:
         def go() -> Any:
             with jax.default_device(device):
-                out = jaxnet.fit(params, x, y, steps=n, chunk=2 * steps, record_every=steps,
-                                 progress=False, **extra)
+                out = jaxnet.fit(params, x, y, steps=n, chunk=2 * steps, record_every=steps, progress=False, **extra)
             return jax.block_until_ready(out[0])
+
         return go
 
     first, short = timed(call(steps), repeat, budget)
@@ -232,8 +251,9 @@ def part_fit(cfg: dict[str, Any]) -> dict[str, Any]:
         steps = cfg["fit_steps_big"] if work_per_step(sizes, batch) > cfg["big_work"] else cfg["fit_steps"]
         row: dict[str, Any] = {"sizes": list(sizes), "batch": batch}
         for label, dev in (("gpu", gpu), ("cpu", cpu)):
-            row[label] = guard(lambda d=dev, s=sizes, b=batch, n=steps: _fit_on(d, s, b, n, cfg["fit_repeat"],
-                                                                                 cfg["fit_budget"]))
+            row[label] = guard(
+                lambda d=dev, s=sizes, b=batch, n=steps: _fit_on(d, s, b, n, cfg["fit_repeat"], cfg["fit_budget"])
+            )
         rows.append(row)
     return {"rows": rows, "gpu_device": str(gpu), "cpu_device": str(cpu)}
 
@@ -280,8 +300,12 @@ def _jax_step(sizes: tuple[int, ...], batch: int, precision: str, repeat: int, b
     loss0 = float(call())
     state[:] = fresh()
     first, times = timed(call, repeat, budget)
-    return {"first": first, "times": times, "loss0": loss0,
-            "how": "precision=" if passed else "jax.default_matmul_precision"}
+    return {
+        "first": first,
+        "times": times,
+        "loss0": loss0,
+        "how": "precision=" if passed else "jax.default_matmul_precision",
+    }
 
 
 def part_mlp_jax(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +313,8 @@ def part_mlp_jax(cfg: dict[str, Any]) -> dict[str, Any]:
     for sizes, batch in cfg["mlp"]:
         for prec in PRECISIONS:
             rows[f"{_size_key(sizes, batch)} {prec}"] = guard(
-                lambda s=sizes, b=batch, p=prec: _jax_step(s, b, p, cfg["repeat"], cfg["budget"]))
+                lambda s=sizes, b=batch, p=prec: _jax_step(s, b, p, cfg["repeat"], cfg["budget"])
+            )
     return rows
 
 
@@ -302,8 +327,9 @@ def _size_key(sizes: Any, batch: int) -> str:
 # --------------------------------------------------------------------------
 
 
-def _torch_step(sizes: tuple[int, ...], batch: int, precision: str, compiled: bool, repeat: int,
-                budget: float) -> dict[str, Any]:
+def _torch_step(
+    sizes: tuple[int, ...], batch: int, precision: str, compiled: bool, repeat: int, budget: float
+) -> dict[str, Any]:
     """One SGD step of the torch twin (same init and data as jaxnet); waits with cuda.synchronize."""
     import contextlib
 
@@ -316,7 +342,7 @@ def _torch_step(sizes: tuple[int, ...], batch: int, precision: str, compiled: bo
     if compiled:
         torch._dynamo.reset()  # a fresh compile for each precision
     layers: list[Any] = []
-    for l, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, o in zip(sizes[:-1], sizes[1:]):
         lin = torch.nn.Linear(i, o)
         layers += [lin, torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers[:-1]).to(dev)
@@ -329,8 +355,11 @@ def _torch_step(sizes: tuple[int, ...], batch: int, precision: str, compiled: bo
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     forward = torch.compile(model) if compiled else model
     bce = torch.nn.BCEWithLogitsLoss()
-    autocast = (lambda: torch.autocast(device_type=dev, dtype=torch.bfloat16)) if precision == "bf16" \
+    autocast = (
+        (lambda: torch.autocast(device_type=dev, dtype=torch.bfloat16))
+        if precision == "bf16"
         else contextlib.nullcontext
+    )
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 
     def step() -> Any:
@@ -354,7 +383,8 @@ def part_torch(cfg: dict[str, Any], compiled: bool) -> dict[str, Any]:
     for sizes, batch in cfg["mlp"]:  # torch_compile workers get one size each (cfg["mlp"] of length 1)
         for prec in PRECISIONS:
             rows[f"{_size_key(sizes, batch)} {prec}"] = guard(
-                lambda s=sizes, b=batch, p=prec: _torch_step(s, b, p, compiled, cfg["repeat"], cfg["budget"]))
+                lambda s=sizes, b=batch, p=prec: _torch_step(s, b, p, compiled, cfg["repeat"], cfg["budget"])
+            )
     return rows
 
 
@@ -362,8 +392,12 @@ def part_probe() -> dict[str, Any]:
     import jax
 
     dev = jax.devices()[0]
-    return {"backend": jax.default_backend(), "device_kind": dev.device_kind, "devices": str(jax.devices()),
-            "jax": jax.__version__}
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+        "devices": str(jax.devices()),
+        "jax": jax.__version__,
+    }
 
 
 def worker(args: dict[str, Any]) -> dict[str, Any]:
@@ -397,8 +431,13 @@ def nvidia_smi() -> str:
     if path is None:
         return "nvidia-smi not found"
     try:
-        out = subprocess.run([path, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            [path, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"nvidia-smi failed: {exc}"
     return out.stdout.strip().replace("\n", "; ") or f"nvidia-smi exited {out.returncode}"
@@ -427,8 +466,10 @@ def _ns(seconds: float, units: int) -> str:
 
 def _device_table(probe: dict[str, Any], pretend: bool) -> Table:
     table = Table("GPU device", ["item", "value"])
-    table.add("mode", "PRETEND (--pretend-gpu): tiny sizes on the default device, not a measurement" if pretend
-              else "real GPU run")
+    table.add(
+        "mode",
+        "PRETEND (--pretend-gpu): tiny sizes on the default device, not a measurement" if pretend else "real GPU run",
+    )
     table.add("jax default backend", probe.get("backend", "?"))
     table.add("jax device kind", probe.get("device_kind", "?"))
     table.add("jax devices", probe.get("devices", "?"))
@@ -439,9 +480,18 @@ def _device_table(probe: dict[str, Any], pretend: bool) -> Table:
 
 
 def _sweep_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
-    table = Table("sweep of worked-example nets (float32) vs a plain all-K JAX loop, ns per net-step",
-                  ["K", "steps", "jaxnet `sweep`", "plain loop (net axis last, `lax.scan`)", "sweep / plain",
-                   "first call sweep / plain", "max abs Δ params"])
+    table = Table(
+        "sweep of worked-example nets (float32) vs a plain all-K JAX loop, ns per net-step",
+        [
+            "K",
+            "steps",
+            "jaxnet `sweep`",
+            "plain loop (net axis last, `lax.scan`)",
+            "sweep / plain",
+            "first call sweep / plain",
+            "max abs Δ params",
+        ],
+    )
     largest = max(k for k, _ in FULL["sweep"])
     for row in res.get("rows", [{"error": _why(res)}]):
         if "K" not in row:
@@ -450,8 +500,15 @@ def _sweep_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
             continue
         K, steps, sw, pl = row["K"], row["steps"], row["sweep"], row["plain"]
         if "times" not in sw or "times" not in pl:
-            table.add(f"{K:,}", steps, _why(sw) if "times" not in sw else "", _why(pl) if "times" not in pl else "",
-                      "", "", "")
+            table.add(
+                f"{K:,}",
+                steps,
+                _why(sw) if "times" not in sw else "",
+                _why(pl) if "times" not in pl else "",
+                "",
+                "",
+                "",
+            )
             section.failures.append(f"gpu sweep K={K}: {_why(sw if 'times' not in sw else pl)}")
             continue
         s, p, units = Stats(sw["times"]), Stats(pl["times"]), K * steps
@@ -459,17 +516,24 @@ def _sweep_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
         ok = diff is not None and diff <= SWEEP_TOL
         if not ok:
             section.failures.append(f"gpu sweep K={K}: final params differ from the plain loop by {diff} > {SWEEP_TOL}")
-        table.add(f"{K:,}", steps, f"{_ns(s.median, units)} ({_ns(s.min, units)} – {_ns(s.max, units)})",
-                  f"{_ns(p.median, units)} ({_ns(p.min, units)} – {_ns(p.max, units)})",
-                  f"{s.median / p.median:.3g}×", f"{fmt_time(sw['first'])} / {fmt_time(pl['first'])}",
-                  f"{diff:.1e} {'ok' if ok else 'MISMATCH'}")
+        table.add(
+            f"{K:,}",
+            steps,
+            f"{_ns(s.median, units)} ({_ns(s.min, units)} – {_ns(s.max, units)})",
+            f"{_ns(p.median, units)} ({_ns(p.min, units)} – {_ns(p.max, units)})",
+            f"{s.median / p.median:.3g}×",
+            f"{fmt_time(sw['first'])} / {fmt_time(pl['first'])}",
+            f"{diff:.1e} {'ok' if ok else 'MISMATCH'}",
+        )
         name = f"GPU: sweep / plain all-K loop, K = {K:,}, per net-step"
         if K == largest and not pretend:
             section.ratios.append(at_most(name, s.median / p.median, 1.5))
         else:
             section.ratios.append(Ratio(name, s.median / p.median))
-    table.notes.append(f"Learning rates linspace(0.01, 1.0, K); every net starts from the worked-example params. "
-                       f"Agreement tolerance {SWEEP_TOL:g} (float32). Target: ≤ 1.5× at K = {largest:,}.")
+    table.notes.append(
+        f"Learning rates linspace(0.01, 1.0, K); every net starts from the worked-example params. "
+        f"Agreement tolerance {SWEEP_TOL:g} (float32). Target: ≤ 1.5× at K = {largest:,}."
+    )
     section.tables.append(table)
 
 
@@ -490,16 +554,20 @@ def crossover(points: list[tuple[int, float]]) -> str:
     cpu_wins = [w for w, r in points if r >= 1]
     gpu_wins = [w for w, r in points if r < 1]
     if not gpu_wins:
-        return f"the CPU was faster at every size measured (up to {points[-1][0]:.0e} multiply-adds per step)" \
-            if points else "no sizes measured"
+        return (
+            f"the CPU was faster at every size measured (up to {points[-1][0]:.0e} multiply-adds per step)"
+            if points
+            else "no sizes measured"
+        )
     if not cpu_wins:
         return f"the GPU was faster at every size measured (from {points[0][0]:.0e} multiply-adds per step)"
     above = [w for w in gpu_wins if w > max(cpu_wins)]
     if not above:
         wins = ", ".join(f"{w:.0e}" for w in gpu_wins)
         return f"no clean crossover: CPU faster up to {max(cpu_wins):.0e}, GPU faster at {wins}"
-    return (f"the GPU is faster from about {min(above):.0e} multiply-adds per step "
-            f"(CPU faster up to {max(cpu_wins):.0e})")
+    return (
+        f"the GPU is faster from about {min(above):.0e} multiply-adds per step (CPU faster up to {max(cpu_wins):.0e})"
+    )
 
 
 def _step_cell(marginal: float | None, whole: float) -> str:
@@ -507,9 +575,18 @@ def _step_cell(marginal: float | None, whole: float) -> str:
 
 
 def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
-    table = Table("`fit` on the GPU vs on the CPU (float32, full batch), time per step",
-                  ["net", "batch", "work / step (batch × Σ in·out)", "GPU per step", "CPU per step", "GPU / CPU",
-                   "first call GPU / CPU (compile)"])
+    table = Table(
+        "`fit` on the GPU vs on the CPU (float32, full batch), time per step",
+        [
+            "net",
+            "batch",
+            "work / step (batch × Σ in·out)",
+            "GPU per step",
+            "CPU per step",
+            "GPU / CPU",
+            "first call GPU / CPU (compile)",
+        ],
+    )
     points = []
     for row in res.get("rows", []):
         sizes, batch = tuple(row["sizes"]), row["batch"]
@@ -517,48 +594,93 @@ def _fit_table(section: Section, res: dict[str, Any], pretend: bool) -> None:
         g, c = row["gpu"], row["cpu"]
         net = "-".join(map(str, sizes))
         if "short" not in g or "short" not in c:
-            table.add(net, batch, f"{work:.2g}", _why(g) if "short" not in g else "",
-                      _why(c) if "short" not in c else "", "", "")
+            table.add(
+                net,
+                batch,
+                f"{work:.2g}",
+                _why(g) if "short" not in g else "",
+                _why(c) if "short" not in c else "",
+                "",
+                "",
+            )
             section.failures.append(f"gpu fit {net} b{batch}: {_why(g if 'short' not in g else c)}")
             continue
         on_cpu, on_gpu = (" ".join(one.get("placed", [])).lower() for one in (c, g))
         if "cpu" not in on_cpu or (not pretend and "cpu" in on_gpu):
-            section.failures.append(f"gpu fit {net} b{batch}: results ended on {on_cpu!r} (CPU run) and "
-                                    f"{on_gpu!r} (GPU run)")
+            section.failures.append(
+                f"gpu fit {net} b{batch}: results ended on {on_cpu!r} (CPU run) and {on_gpu!r} (GPU run)"
+            )
         (gm, gw), (cm, cw) = _per_step(g), _per_step(c)
         both = gm is not None and cm is not None
         r = gm / cm if both else gw / cw
         points.append((work, r))
-        table.add(net, batch, f"{work:.2g}", _step_cell(gm, gw), _step_cell(cm, cw),
-                  f"{r:.3g}×{'' if both else ' (whole calls)'}", f"{fmt_time(g['first'])} / {fmt_time(c['first'])}")
+        table.add(
+            net,
+            batch,
+            f"{work:.2g}",
+            _step_cell(gm, gw),
+            _step_cell(cm, cw),
+            f"{r:.3g}×{'' if both else ' (whole calls)'}",
+            f"{fmt_time(g['first'])} / {fmt_time(c['first'])}",
+        )
         if sizes == (2, 3, 1) and batch == 1:
-            section.ratios.append(Ratio("GPU: fit on the worked-example net, GPU / CPU per step", r,
-                                        note="marginal" if both else "whole calls"))
+            section.ratios.append(
+                Ratio(
+                    "GPU: fit on the worked-example net, GPU / CPU per step",
+                    r,
+                    note="marginal" if both else "whole calls",
+                )
+            )
     where = crossover(points)
     table.notes.append(f"Crossover: {where}.")
-    table.notes.append("Per step = marginal cost from runs of n and 2n steps (one compiled program: chunk 2n, one loss "
-                       "per n steps); where that is below the timing noise, the whole 2n-step call / 2n is shown. "
-                       f"GPU device {res.get('gpu_device')}, CPU device {res.get('cpu_device')}.")
+    table.notes.append(
+        "Per step = marginal cost from runs of n and 2n steps (one compiled program: chunk 2n, one loss "
+        "per n steps); where that is below the timing noise, the whole 2n-step call / 2n is shown. "
+        f"GPU device {res.get('gpu_device')}, CPU device {res.get('cpu_device')}."
+    )
     section.notes.append(f"Tiny nets: {where}.")
     section.tables.append(table)
 
 
-def _mlp_table(section: Section, jx: dict[str, Any], eager: dict[str, Any], comp: dict[str, Any],
-               cfg: dict[str, Any], pretend: bool) -> None:
-    table = Table("big MLP, one SGD step (make_train_step / torch), median per step",
-                  ["net, batch", "precision", "jaxnet step", "torch eager", "torch.compile",
-                   "eager / jaxnet", "compile / jaxnet", "loss at step 0: jaxnet / torch"])
+def _mlp_table(
+    section: Section,
+    jx: dict[str, Any],
+    eager: dict[str, Any],
+    comp: dict[str, Any],
+    cfg: dict[str, Any],
+    pretend: bool,
+) -> None:
+    table = Table(
+        "big MLP, one SGD step (make_train_step / torch), median per step",
+        [
+            "net, batch",
+            "precision",
+            "jaxnet step",
+            "torch eager",
+            "torch.compile",
+            "eager / jaxnet",
+            "compile / jaxnet",
+            "loss at step 0: jaxnet / torch",
+        ],
+    )
     for sizes, batch in cfg["mlp"]:
         key0 = _size_key(sizes, batch)
         for prec in PRECISIONS:
             key = f"{key0} {prec}"
-            rows = [src.get(key, {"skip": src.get("skip") or src.get("error") or "no result"})
-                    for src in (jx, eager, comp)]
+            rows = [
+                src.get(key, {"skip": src.get("skip") or src.get("error") or "no result"}) for src in (jx, eager, comp)
+            ]
             med = [Stats(r["times"]).median if "times" in r else None for r in rows]
             cells = [fmt_time(m) if m is not None else _why(r) for m, r in zip(med, rows)]
             losses = " / ".join(f"{r['loss0']:.6g}" if "loss0" in r else "—" for r in rows[:2])
-            table.add(key0, PRECISION_LABEL[prec], *cells, fmt_ratio_or_dash(ratio(med[1], med[0])),
-                      fmt_ratio_or_dash(ratio(med[2], med[0])), losses)
+            table.add(
+                key0,
+                PRECISION_LABEL[prec],
+                *cells,
+                fmt_ratio_or_dash(ratio(med[1], med[0])),
+                fmt_ratio_or_dash(ratio(med[2], med[0])),
+                losses,
+            )
             if "error" in rows[0]:
                 section.failures.append(f"gpu mlp jaxnet {key}: {rows[0]['error']}")
             if prec == "fp32" and "loss0" in rows[0] and "loss0" in rows[1]:
@@ -567,19 +689,28 @@ def _mlp_table(section: Section, jx: dict[str, Any], eager: dict[str, Any], comp
                     section.failures.append(f"gpu mlp {key}: jaxnet and torch losses at step 0 differ ({rel:.1e})")
             label = f"GPU MLP {key0} {prec}"
             if prec == "bf16":
-                section.ratios.append(at_least(f"{label}: torch.compile (autocast) / jaxnet (speed-up)",
-                                               None if pretend else ratio(med[2], med[0]), 1.0,
-                                               note="pretend run" if pretend else ""))
+                section.ratios.append(
+                    at_least(
+                        f"{label}: torch.compile (autocast) / jaxnet (speed-up)",
+                        None if pretend else ratio(med[2], med[0]),
+                        1.0,
+                        note="pretend run" if pretend else "",
+                    )
+                )
             else:
                 section.ratios.append(Ratio(f"{label}: torch.compile / jaxnet (speed-up)", ratio(med[2], med[0])))
             section.ratios.append(Ratio(f"{label}: torch eager / jaxnet (speed-up)", ratio(med[1], med[0])))
-    table.notes.append("Precisions: fp32 = jax `\"highest\"` / torch `set_float32_matmul_precision(\"highest\")`, TF32 "
-                       "off; TF32 = jax `\"default\"` / torch `\"high\"`, TF32 on; bf16 = jaxnet "
-                       "`compute_dtype=bfloat16` / torch `autocast(bfloat16)`, float32 master weights. Same "
-                       "initial params and data in jaxnet and torch (numpy He init).")
+    table.notes.append(
+        'Precisions: fp32 = jax `"highest"` / torch `set_float32_matmul_precision("highest")`, TF32 '
+        'off; TF32 = jax `"default"` / torch `"high"`, TF32 on; bf16 = jaxnet '
+        "`compute_dtype=bfloat16` / torch `autocast(bfloat16)`, float32 master weights. Same "
+        "initial params and data in jaxnet and torch (numpy He init)."
+    )
     how = {r.get("how") for r in jx.values() if isinstance(r, dict) and "how" in r}
-    table.notes.append(f"jaxnet precision set through {', '.join(sorted(how)) or '—'}; torch.compile compiles each "
-                       "precision afresh (`torch._dynamo.reset()`), its first call is in the worker's time.")
+    table.notes.append(
+        f"jaxnet precision set through {', '.join(sorted(how)) or '—'}; torch.compile compiles each "
+        "precision afresh (`torch._dynamo.reset()`), its first call is in the worker's time."
+    )
     section.tables.append(table)
 
 
@@ -597,8 +728,10 @@ def run(quick: bool = False, pretend: bool = False) -> Section:
         section.notes.append(f"GPU section skipped: could not ask jax for its backend ({_why(probe)}).")
         return section
     if probe["backend"] != "gpu" and not pretend:
-        section.notes.append(f"GPU section skipped: jax.default_backend() is {probe['backend']!r}, not 'gpu' "
-                             "(`--pretend-gpu` runs it at tiny sizes on this device, as a test of the code).")
+        section.notes.append(
+            f"GPU section skipped: jax.default_backend() is {probe['backend']!r}, not 'gpu' "
+            "(`--pretend-gpu` runs it at tiny sizes on this device, as a test of the code)."
+        )
         return section
     cfg = PRETEND if pretend else QUICK if quick else FULL
     section.tables.append(_device_table(probe, pretend))
@@ -613,12 +746,15 @@ def run(quick: bool = False, pretend: bool = False) -> Section:
             key = f"{_size_key(sizes, batch)} {prec}"
             comp[key] = res.get(key, {k: v for k, v in res.items() if k in ("skip", "error")} or {"error": "no result"})
     _mlp_table(section, jx, eager, comp, cfg, pretend)
-    section.notes.append(f"Every time: warm-up calls, then the median of up to {cfg['repeat']} repeats (fewer where "
-                         f"one call is long), waiting with block_until_ready / torch.cuda.synchronize. Section "
-                         f"budget {BUDGET_S[mode]:.0f} s; parts past it are skipped and say so.")
+    section.notes.append(
+        f"Every time: warm-up calls, then the median of up to {cfg['repeat']} repeats (fewer where "
+        f"one call is long), waiting with block_until_ready / torch.cuda.synchronize. Section "
+        f"budget {BUDGET_S[mode]:.0f} s; parts past it are skipped and say so."
+    )
     if pretend:
-        section.notes.append("PRETEND run (--pretend-gpu): tiny sizes on the default device; the numbers test the "
-                             "code paths only.")
+        section.notes.append(
+            "PRETEND run (--pretend-gpu): tiny sizes on the default device; the numbers test the code paths only."
+        )
     return section
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,30 +47,61 @@ DEFAULT_WAIT_S, DEFAULT_RETRIES = 60.0, 1
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller counts and fewer repeats, no waiting for idle CPUs and no retries "
-                             "(a smoke run of about 2 minutes; numbers are rough and not comparable with "
-                             "the targets)")
-    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--output", type=Path, default=BENCH_DIR / "RESULTS.md",
-                        help="where to write the markdown results (default: benchmarks/RESULTS.md)")
-    parser.add_argument("--write", action="store_true",
-                        help="write the results file even after a --quick or --only run")
-    parser.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
-                        help="before each section wait up to this long for other processes to leave "
-                             f"the CPUs idle (default {DEFAULT_WAIT_S:.0f}, with --quick 0; 0 = don't wait)")
-    parser.add_argument("--retries", type=int, default=None, metavar="N",
-                        help="rerun a section up to N times when other processes used more than "
-                             f"{100 * OTHER_LOAD_LIMIT:.0f}%% of the CPUs during it; the least disturbed run "
-                             f"is kept (default {DEFAULT_RETRIES}, with --quick 0)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller counts and fewer repeats, no waiting for idle CPUs and no retries "
+        "(a smoke run of about 2 minutes; numbers are rough and not comparable with "
+        "the targets)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=BENCH_DIR / "RESULTS.md",
+        help="where to write the markdown results (default: benchmarks/RESULTS.md)",
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="write the results file even after a --quick or --only run"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="before each section wait up to this long for other processes to leave "
+        f"the CPUs idle (default {DEFAULT_WAIT_S:.0f}, with --quick 0; 0 = don't wait)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rerun a section up to N times when other processes used more than "
+        f"{100 * OTHER_LOAD_LIMIT:.0f}%% of the CPUs during it; the least disturbed run "
+        f"is kept (default {DEFAULT_RETRIES}, with --quick 0)",
+    )
     parser.add_argument("--no-write", action="store_true", help="never write the results file")
-    parser.add_argument("--pretend-gpu", action="store_true",
-                        help="run the gpu section even without a GPU, at tiny sizes on the default "
-                             "device (a test of the section's code, not a measurement)")
-    parser.add_argument("--gpu-output", type=Path, default=None, metavar="PATH",
-                        help="where the gpu section writes its report (default: benchmarks/RESULTS-gpu.md "
-                             "after a run on a GPU; with --pretend-gpu only when given)")
+    parser.add_argument(
+        "--pretend-gpu",
+        action="store_true",
+        help="run the gpu section even without a GPU, at tiny sizes on the default "
+        "device (a test of the section's code, not a measurement)",
+    )
+    parser.add_argument(
+        "--gpu-output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where the gpu section writes its report (default: benchmarks/RESULTS-gpu.md "
+        "after a run on a GPU; with --pretend-gpu only when given)",
+    )
     args = parser.parse_args(argv)
     if args.wait_quiet is None:
         args.wait_quiet = 0.0 if args.quick else DEFAULT_WAIT_S
@@ -154,8 +185,11 @@ def _announce(args: argparse.Namespace, names: list[str]) -> None:
         waits = f"before each section it waits up to {args.wait_quiet:.0f} s for idle CPUs"
     else:
         waits = "no waiting for idle CPUs"
-    retries = f"reruns a section up to {args.retries} time(s) if others used > {100 * OTHER_LOAD_LIMIT:.0f}% of " \
-              "the CPUs" if args.retries > 0 else "no retries"
+    retries = (
+        f"reruns a section up to {args.retries} time(s) if others used > {100 * OTHER_LOAD_LIMIT:.0f}% of the CPUs"
+        if args.retries > 0
+        else "no retries"
+    )
     kind = "quick run" if args.quick else "full run"
     print(f"jaxnet benchmarks ({kind}): {', '.join(names)}; {waits}; {retries}.", flush=True)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from benchmarks._harness import (
     NOT_MEASURABLE,
+    SEED_LOSS_AFTER_ONE_STEP,
     Ratio,
     Section,
-    SEED_LOSS_AFTER_ONE_STEP,
     Stats,
     Table,
     WorkerError,
@@ -120,7 +120,14 @@ def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every
 
     def call(optimizer: Any = opt) -> Any:
         out = jaxnet.fit(  # fit neither mutates nor donates params: no copy needed
-            params0, x, y, optimizer=optimizer, steps=steps, progress=False, gradients=gradients, **options,
+            params0,
+            x,
+            y,
+            optimizer=optimizer,
+            steps=steps,
+            progress=False,
+            gradients=gradients,
+            **options,
         )
         return jax.block_until_ready(out)
 
@@ -198,7 +205,9 @@ def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     y = torch.tensor([SEED_Y], dtype=tdtype)
 
     def train(n: int) -> dict[str, Any]:
-        params = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in seed_params_numpy(np.float64).items()}
+        params = {
+            k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in seed_params_numpy(np.float64).items()
+        }
         opt = torch.optim.SGD(list(params.values()), lr=0.1)
         for _ in range(n):
             opt.zero_grad(set_to_none=True)
@@ -215,8 +224,12 @@ def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     for _ in range(repeat):
         t, final = time_once(lambda: train(steps))
         times.append(t)
-    return {"times": times, "params": params_to_json(final), "loss_after_1": loss_after_1,
-            "threads": torch.get_num_threads()}
+    return {
+        "times": times,
+        "params": params_to_json(final),
+        "loss_after_1": loss_after_1,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def worker(args: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +241,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         jax.config.update("jax_enable_x64", True)
     try:
         import jaxnet  # noqa: F401
+
         have_jaxnet = hasattr(jaxnet, "fit")
     except ImportError:
         have_jaxnet = False
@@ -270,8 +284,7 @@ def _run_c(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
 def _collect(steps: int, repeat: int, dtype: str) -> tuple[dict[str, Any], str]:
     """Every implementation's raw result for one dtype, plus the BLAS note."""
     rows: dict[str, Any] = {}
-    ref = run_worker("_reference", {"steps": steps, "repeat": repeat, "dtype": dtype},
-                     timeout=300, drop_openblas=True)
+    ref = run_worker("_reference", {"steps": steps, "repeat": repeat, "dtype": dtype}, timeout=300, drop_openblas=True)
     rows["numpy"] = ref["numpy"]
     rows["python"] = ref.get("python", {"skip": "Python floats are float64 only"})
     try:
@@ -320,8 +333,15 @@ def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[st
     """Table for one dtype; also the per-step medians and failed checks."""
     table = Table(
         f"{dtype}: {steps:,} SGD steps from the worked-example parameters",
-        ["implementation", "per step (median)", "per step min – max", "first call (incl. compile)",
-         "whole run (median)", "final loss", "max abs Δ params / loss vs C"],
+        [
+            "implementation",
+            "per step (median)",
+            "per step min – max",
+            "first call (incl. compile)",
+            "whole run (median)",
+            "final loss",
+            "max abs Δ params / loss vs C",
+        ],
     )
     medians: dict[str, float] = {}
     failures: list[str] = []
@@ -345,9 +365,15 @@ def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[st
         if one is not None and abs(one - SEED_LOSS_AFTER_ONE_STEP) > (1e-12 if dtype == "float64" else 1e-6):
             failures.append(f"{dtype} {label}: loss after 1 step {one!r} != {SEED_LOSS_AFTER_ONE_STEP!r}")
         first = row.get("first")
-        table.add(label, fmt_time(stats.median / steps), fmt_spread(stats, 1 / steps),
-                  fmt_time(first) if first is not None else "—",
-                  fmt_time(stats.median), f"{seed_loss64(row['params']):.17g}", check)
+        table.add(
+            label,
+            fmt_time(stats.median / steps),
+            fmt_spread(stats, 1 / steps),
+            fmt_time(first) if first is not None else "—",
+            fmt_time(stats.median),
+            f"{seed_loss64(row['params']):.17g}",
+            check,
+        )
     return table, medians, failures
 
 
@@ -370,8 +396,10 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
         if slope is None:
             cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
         else:
-            cost = (f"marginal cost {fmt_time(slope)} per step, fixed cost per call "
-                    f"≈ {fmt_time(long.median - slope * steps)}")
+            cost = (
+                f"marginal cost {fmt_time(slope)} per step, fixed cost per call "
+                f"≈ {fmt_time(long.median - slope * steps)}"
+            )
         notes.append(
             f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
             f"{fmt_time(long.median)}: {cost}"
@@ -390,20 +418,48 @@ def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
         fit = med.get(f"fit {grads} r{steps}")
         out.append(at_most(f"{dtype}: fit ({grads}) per step / C -O2", ratio(fit, c), 1.5))
         out.append(at_least(f"{dtype}: numpy loop / fit ({grads}) per step", ratio(numpy, fit), 200))
-    out.append(at_most(f"{dtype}: fit (autodiff) / fit (manual, hand-derived) per step",
-                       ratio(med.get(f"fit autodiff r{steps}"), med.get(f"fit manual r{steps}")), 1.1))
-    out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
-                     ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
-                     note="cost of recording the loss every step"))
-    out.append(at_most(f"{dtype}: fit (manual, default record_every) / fit (manual, 1 loss)",
-                       ratio(med.get("fit manual default"), med.get(f"fit manual r{steps}")), 1.1,
-                       note="the default must cost ≤ 10%"))
-    out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, default record_every)",
-                     ratio(med.get("fit manual r1"), med.get("fit manual default"))))
-    out.append(Ratio(f"{dtype}: jitted step in Python loop / C -O2", ratio(med.get("step loop"), c),
-                     note="dispatch overhead per call"))
-    out.append(Ratio(f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",
-                     ratio(med.get(f"fit manual r{steps}"), med.get("pure jax")), note="jaxnet's overhead over XLA"))
+    out.append(
+        at_most(
+            f"{dtype}: fit (autodiff) / fit (manual, hand-derived) per step",
+            ratio(med.get(f"fit autodiff r{steps}"), med.get(f"fit manual r{steps}")),
+            1.1,
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
+            ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
+            note="cost of recording the loss every step",
+        )
+    )
+    out.append(
+        at_most(
+            f"{dtype}: fit (manual, default record_every) / fit (manual, 1 loss)",
+            ratio(med.get("fit manual default"), med.get(f"fit manual r{steps}")),
+            1.1,
+            note="the default must cost ≤ 10%",
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual, loss every step) / fit (manual, default record_every)",
+            ratio(med.get("fit manual r1"), med.get("fit manual default")),
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: jitted step in Python loop / C -O2",
+            ratio(med.get("step loop"), c),
+            note="dispatch overhead per call",
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",
+            ratio(med.get(f"fit manual r{steps}"), med.get("pure jax")),
+            note="jaxnet's overhead over XLA",
+        )
+    )
     out.append(Ratio(f"{dtype}: PyTorch eager / C -O2", ratio(med.get("torch"), c)))
     return out
 
@@ -415,7 +471,9 @@ def run(quick: bool = False) -> Section:
     for dtype in DTYPES:
         rows, blas = _collect(steps, repeat, dtype)
         table, medians, failures = _table(dtype, rows, steps)
-        table.notes.append(f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}")
+        table.notes.append(
+            f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}"
+        )
         table.notes.extend(_recompile_notes(dtype, rows, steps))
         section.tables.append(table)
         section.ratios.extend(_ratios(dtype, medians, steps))

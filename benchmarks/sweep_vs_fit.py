@@ -75,8 +75,9 @@ def two_moons(n: int = 800, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarr
         rng = np.random.default_rng(seed)
         n_out = n // 2
         t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
-        x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
-                            np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], 1)])
+        x = np.concatenate(
+            [np.stack([np.cos(t_out), np.sin(t_out)], 1), np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], 1)]
+        )
         x = x + noise * rng.standard_normal(x.shape)
         y = np.concatenate([np.zeros(n_out), np.ones(n - n_out)])
         how = "numpy two-moons generator (scikit-learn not installed)"
@@ -160,8 +161,18 @@ def _bench_fits(params: Any, x: Any, y: Any, lrs: np.ndarray, steps: int, budget
 
     def one(lr: float) -> Any:
         state = state0._replace(hyperparams={**state0.hyperparams, "learning_rate": jnp.asarray(lr, lr_dtype)})
-        p, _, _ = jaxnet.fit(params, x, y, optimizer=opt, opt_state=state, steps=steps, chunk=steps,
-                             record_every=steps, progress=False, gradients="manual")
+        p, _, _ = jaxnet.fit(
+            params,
+            x,
+            y,
+            optimizer=opt,
+            opt_state=state,
+            steps=steps,
+            chunk=steps,
+            record_every=steps,
+            progress=False,
+            gradients="manual",
+        )
         return p
 
     def call() -> list[Any]:
@@ -215,16 +226,24 @@ def _add_problem(section: Section, table: Table, name: str, rows: dict[str, Any]
     s, f = Stats(sw["times"]), Stats(fits["times"])
     rel, ok = agreement(sw["losses"], fits["losses"])
     if not ok:
-        section.failures.append(f"{name}: final losses of sweep and separate fits differ (max relative {rel:.2e} "
-                                f"> {LOSS_RTOL:g})")
+        section.failures.append(
+            f"{name}: final losses of sweep and separate fits differ (max relative {rel:.2e} > {LOSS_RTOL:g})"
+        )
     net_steps = K * steps
-    table.add(name, desc, f"{K} × {steps}", f"{fmt_time(s.median)} ({fmt_spread(s)})",
-              f"{fmt_time(f.median)} ({fmt_spread(f)})", f"{s.median / f.median:.3g}×",
-              f"{s.median / net_steps * 1e9:.3g} / {f.median / net_steps * 1e9:.3g}",
-              f"{fmt_time(sw['first'])} / {fmt_time(fits['first'])}",
-              f"{rel:.1e} {'ok' if ok else 'MISMATCH'}")
-    section.ratios.append(at_most(f"sweep / {K} separate fits: {name}", ratio(s.median, f.median), 1.0,
-                                  note=f"{K} nets × {steps} steps"))
+    table.add(
+        name,
+        desc,
+        f"{K} × {steps}",
+        f"{fmt_time(s.median)} ({fmt_spread(s)})",
+        f"{fmt_time(f.median)} ({fmt_spread(f)})",
+        f"{s.median / f.median:.3g}×",
+        f"{s.median / net_steps * 1e9:.3g} / {f.median / net_steps * 1e9:.3g}",
+        f"{fmt_time(sw['first'])} / {fmt_time(fits['first'])}",
+        f"{rel:.1e} {'ok' if ok else 'MISMATCH'}",
+    )
+    section.ratios.append(
+        at_most(f"sweep / {K} separate fits: {name}", ratio(s.median, f.median), 1.0, note=f"{K} nets × {steps} steps")
+    )
 
 
 def run(quick: bool = False) -> Section:
@@ -234,10 +253,17 @@ def run(quick: bool = False) -> Section:
     section = Section(NAME, TITLE)
     table = Table(
         f"float32, K = {K} nets (learning rates evenly spaced), {steps} full-batch SGD steps each",
-        ["problem", "net, data", "K × steps", "sweep (median, min – max)",
-         f"{K} separate fits (median, min – max)",
-         "sweep / fits", "ns per net-step sweep / fits", "first call: sweep / one fit (compile)",
-         "max rel. Δ final loss"],
+        [
+            "problem",
+            "net, data",
+            "K × steps",
+            "sweep (median, min – max)",
+            f"{K} separate fits (median, min – max)",
+            "sweep / fits",
+            "ns per net-step sweep / fits",
+            "first call: sweep / one fit (compile)",
+            "max rel. Δ final loss",
+        ],
     )
     for name in PROBLEMS:
         try:

@@ -57,7 +57,14 @@ def load_diabetes_split(seed: int) -> dict:
     x_tr, x_te, y_tr, y_te = data.train_test_split(x, y, test_fraction=0.2, seed=seed, stratify=False)
     x_tr, x_te = data.standardize(x_tr, x_te)
     mean, std = data.fit_standardize(y_tr[:, None])
-    return {"x_train": x_tr, "x_test": x_te, "y_train": y_tr, "y_test": y_te, "mean": float(mean[0]), "std": float(std[0])}
+    return {
+        "x_train": x_tr,
+        "x_test": x_te,
+        "y_train": y_tr,
+        "y_test": y_te,
+        "mean": float(mean[0]),
+        "std": float(std[0]),
+    }
 
 
 def sklearn_baseline(split: dict, hidden: tuple[int, ...], seed: int) -> tuple[np.ndarray, float]:
@@ -91,8 +98,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--hidden", type=_hidden, default=(32,), help="hidden sizes, e.g. 32 or 32,16 (default 32)")
-    parser.add_argument("--plot", metavar="PATH", default="diabetes_loss.png",
-                        help="where to save the loss curve when matplotlib is installed (default %(default)s)")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="diabetes_loss.png",
+        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
+    )
     parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -109,8 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     def train() -> tuple[tuple, float]:  # (fit's result, seconds)
         start = time.perf_counter()
-        out = jaxnet.fit(init, xtr, ytr, steps=args.steps, optimizer=optimizer, head=HEAD,
-                         progress=args.progress)
+        out = jaxnet.fit(init, xtr, ytr, steps=args.steps, optimizer=optimizer, head=HEAD, progress=args.progress)
         jax.block_until_ready(out[0])
         return out, time.perf_counter() - start
 
@@ -134,11 +144,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "sklearn_rmse": None,
         "sklearn_seconds": None,
     }
-    print(f"diabetes: {len(split['x_train']) + len(y_te)} samples, {sizes[0]} features; "
-          f"{len(split['x_train'])} train / {len(y_te)} test (seed {args.seed}); target mean {mean:.1f}, std {std:.1f}")
+    print(
+        f"diabetes: {len(split['x_train']) + len(y_te)} samples, {sizes[0]} features; "
+        f"{len(split['x_train'])} train / {len(y_te)} test (seed {args.seed}); target mean {mean:.1f}, std {std:.1f}"
+    )
     print(f"{'':36s}{'test R²':>9s}{'RMSE':>8s}{'train time':>12s}")
-    print(f"{f'jaxnet {name}, identity, adam':36s}{metrics['test_r2']:9.4f}{metrics['test_rmse']:8.2f}{seconds:11.2f}s"
-          f"  (once compiled: {seconds_warm:.2f}s)")
+    print(
+        f"{f'jaxnet {name}, identity, adam':36s}{metrics['test_r2']:9.4f}{metrics['test_rmse']:8.2f}{seconds:11.2f}s"
+        f"  (once compiled: {seconds_warm:.2f}s)"
+    )
     if args.no_sklearn:
         print("(scikit-learn comparison skipped: --no-sklearn)")
     else:
@@ -152,8 +166,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         try:
             from jaxnet.plotting import plot_loss
 
-            plot_loss(history, args.plot, title=f"diabetes, {name}, full-batch Adam",
-                      ylabel="half mean squared error (standardised target)")
+            plot_loss(
+                history,
+                args.plot,
+                title=f"diabetes, {name}, full-batch Adam",
+                ylabel="half mean squared error (standardised target)",
+            )
             print(f"saved the loss curve to {args.plot}")
         except ImportError:
             print("(loss curve skipped: matplotlib is not installed)")

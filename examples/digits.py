@@ -85,8 +85,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--hidden", type=_hidden, default=(64,), help="hidden sizes, e.g. 64 or 64,32 (default 64)")
-    parser.add_argument("--plot", metavar="PATH", default="digits_loss.png",
-                        help="where to save the loss curve when matplotlib is installed (default %(default)s)")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="digits_loss.png",
+        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
+    )
     parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -101,8 +105,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     def train() -> tuple[tuple, float]:  # (fit's result, seconds)
         start = time.perf_counter()
-        out = jaxnet.fit(init, xtr, y_tr, steps=args.steps, optimizer=optimizer, head=HEAD,
-                         progress=args.progress)
+        out = jaxnet.fit(init, xtr, y_tr, steps=args.steps, optimizer=optimizer, head=HEAD, progress=args.progress)
         jax.block_until_ready(out[0])
         return out, time.perf_counter() - start
 
@@ -118,11 +121,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "sklearn_accuracy": None,
         "sklearn_seconds": None,
     }
-    print(f"digits: {len(x_tr) + len(x_te)} samples, {x_tr.shape[1]} features, 10 classes; "
-          f"{len(x_tr)} train / {len(x_te)} test (stratified, seed {args.seed})")
+    print(
+        f"digits: {len(x_tr) + len(x_te)} samples, {x_tr.shape[1]} features, 10 classes; "
+        f"{len(x_tr)} train / {len(x_te)} test (stratified, seed {args.seed})"
+    )
     print(f"{'':36s}{'test accuracy':>14s}{'train time':>12s}")
-    print(f"{f'jaxnet {name}, softmax, adamw':36s}{metrics['test_accuracy']:14.4f}{seconds:11.2f}s"
-          f"  (once compiled: {seconds_warm:.2f}s)")
+    print(
+        f"{f'jaxnet {name}, softmax, adamw':36s}{metrics['test_accuracy']:14.4f}{seconds:11.2f}s"
+        f"  (once compiled: {seconds_warm:.2f}s)"
+    )
     if args.no_sklearn:
         print("(scikit-learn comparison skipped: --no-sklearn)")
     else:

@@ -31,16 +31,15 @@ from jaxnet.fitting import (
     TrainingInterrupted,
     fit,
 )
-from jaxnet.metrics import accuracy, evaluate
 from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
-from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.losses import bce, loss
+from jaxnet.metrics import accuracy, evaluate
 from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, predict, predict_proba, seed_example
+from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.parallel import data_parallel_mesh
 from jaxnet.plotting import plot_loss
-from jaxnet.sweeps import sweep
 from jaxnet.steps import make_train_step, sgd
-
+from jaxnet.sweeps import sweep
 
 __all__ = [
     "__version__",

@@ -103,8 +103,12 @@ def loss_figure(
     loss = np.asarray(history["loss"], dtype=np.float64).ravel()
     step = np.asarray(history.get("step", np.arange(loss.size)), dtype=np.float64).ravel()
     if loss.size == 0 or step.shape != loss.shape:
-        raise ValueError(f"history: expected non-empty 'step' and 'loss' of one length, got {step.shape} and {loss.shape}")
-    if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1):
+        raise ValueError(
+            f"history: expected non-empty 'step' and 'loss' of one length, got {step.shape} and {loss.shape}"
+        )
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1
+    ):
         raise ValueError(f"steps_per_epoch: expected a positive integer or None, got {steps_per_epoch!r}")
     if smoothing is None:  # minibatch losses are noisy: average over ~1/50 of the run; a full-batch curve is not
         window = max(loss.size / 50.0, min(10.0, loss.size / 10.0))  # in recorded points; short runs: up to 10
@@ -184,8 +188,16 @@ def plot_loss(
     >>> history = {"step": np.arange(1000), "loss": loss, "val_step": [250, 500, 750, 1000], "val_loss": [0.5, 0.2, 0.1, 0.08]}
     >>> plot_loss(history, os.path.join(tempfile.mkdtemp(), "l.png"), steps_per_epoch=50, ylabel="cross-entropy", best_step=1000)
     """
-    fig = loss_figure(history, steps_per_epoch=steps_per_epoch, smoothing=smoothing, title=title, ylabel=ylabel,
-                      val_label=val_label, best_step=best_step, best_label=best_label)
+    fig = loss_figure(
+        history,
+        steps_per_epoch=steps_per_epoch,
+        smoothing=smoothing,
+        title=title,
+        ylabel=ylabel,
+        val_label=val_label,
+        best_step=best_step,
+        best_label=best_label,
+    )
     fig.savefig(os.fspath(path), dpi=120)
 
 
@@ -196,8 +208,10 @@ def network_layout(sizes: Sequence[int], *, spacing: float = LAYER_SPACING, gap:
     >>> [p.tolist() for p in network_layout((2, 1), spacing=4.0, gap=2.0)]
     [[[0.0, 1.0], [0.0, -1.0]], [[4.0, 0.0]]]
     """
-    return [np.array([(spacing * l, gap * ((n - 1) / 2.0 - i)) for i in range(n)], dtype=np.float64)
-            for l, n in enumerate(sizes)]
+    return [
+        np.array([(spacing * l, gap * ((n - 1) / 2.0 - i)) for i in range(n)], dtype=np.float64)
+        for l, n in enumerate(sizes)
+    ]
 
 
 def _segment_meets_box(a: np.ndarray, b: np.ndarray, box: Box) -> bool:
@@ -321,13 +335,17 @@ def network_geometry(sizes: Sequence[int]) -> dict[str, Any]:
     r = NODE_RADIUS
     obstacles: list[Box] = [(x - r, y - r, x + r, y + r) for layer in nodes for x, y in layer]
     w, h = NODE_TEXT_BOX
-    obstacles += [(x - w / 2, y - _NODE_TEXT_TOP - h, x + w / 2, y - _NODE_TEXT_TOP) for layer in nodes[1:] for x, y in layer]
+    obstacles += [
+        (x - w / 2, y - _NODE_TEXT_TOP - h, x + w / 2, y - _NODE_TEXT_TOP) for layer in nodes[1:] for x, y in layer
+    ]
     labels = edge_label_positions(segments, EDGE_LABEL_BOX, obstacles=obstacles)
     return {"nodes": nodes, "edges": edges, "segments": segments, "obstacles": obstacles, "labels": labels}
 
 
 # ---------------------------------------------------------------- the network picture: drawing
-def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, activation: str = "relu") -> tuple[Any, list[Any]]:
+def network_figure(
+    numbers: Mapping[str, Any], *, title: str | None = None, activation: str = "relu"
+) -> tuple[Any, list[Any]]:
     """The :func:`plot_network` figure, not saved, and its edge-label ``Text`` artists (in ``network_geometry`` order)."""
     before, after, grads = numbers["params_before"], numbers["params_after"], numbers["grads"]
     trace = numbers["trace_before"]
@@ -339,7 +357,10 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
     gmax = max(float(np.max(np.abs(np.asarray(grads[k], np.float64)))) for k in param_keys(n_layers)) or 1.0
     slope = activation_named(activation).grad
     # a hidden unit whose activation has zero slope passes no gradient back: drawn grey, its edges dashed
-    inactive = [np.asarray(slope(jnp.asarray(z[l - 1]))) == 0 if 0 < l < len(sizes) - 1 else np.zeros(n, bool) for l, n in enumerate(sizes)]
+    inactive = [
+        np.asarray(slope(jnp.asarray(z[l - 1]))) == 0 if 0 < l < len(sizes) - 1 else np.zeros(n, bool)
+        for l, n in enumerate(sizes)
+    ]
 
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -362,17 +383,40 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
         wb, wa, gw = (float(np.asarray(d[keys[2 * l - 2]], np.float64)[j, i]) for d in (before, after, grads))
         dead = bool(inactive[l][j] or inactive[l - 1][i])
         g = gw + 0.0  # no "-0.0000"
-        ax.plot([a[0], b[0]], [a[1], b[1]], color="0.72" if dead else cmap(norm(g)),
-                lw=1.0 + 6.0 * abs(g) / gmax, ls=(0, (4, 3)) if dead else "-", zorder=1)
-        labels.append(ax.text(c[0], c[1], f"$w^{{({l})}}_{{{j + 1}{i + 1}}}$  {wb:.4f} → {wa:.4f}\ngrad {g:+.4f}",
-                              ha="center", va="center", fontsize=8, zorder=3, color="0.5" if dead else "black", bbox=box))
+        ax.plot(
+            [a[0], b[0]],
+            [a[1], b[1]],
+            color="0.72" if dead else cmap(norm(g)),
+            lw=1.0 + 6.0 * abs(g) / gmax,
+            ls=(0, (4, 3)) if dead else "-",
+            zorder=1,
+        )
+        labels.append(
+            ax.text(
+                c[0],
+                c[1],
+                f"$w^{{({l})}}_{{{j + 1}{i + 1}}}$  {wb:.4f} → {wa:.4f}\ngrad {g:+.4f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                zorder=3,
+                color="0.5" if dead else "black",
+                bbox=box,
+            )
+        )
 
     for l, n in enumerate(sizes):
         for j in range(n):
             cx, cy = nodes[l][j]
             dead = bool(inactive[l][j])
-            ax.add_patch(_circle((cx, cy), NODE_RADIUS, fc="0.88" if dead else ("#cfe8cf" if l == 0 else "#fde9b8"),
-                                 ec="0.55" if dead else "black"))
+            ax.add_patch(
+                _circle(
+                    (cx, cy),
+                    NODE_RADIUS,
+                    fc="0.88" if dead else ("#cfe8cf" if l == 0 else "#fde9b8"),
+                    ec="0.55" if dead else "black",
+                )
+            )
             if l == 0:
                 name = f"$x_{j + 1}$" + (f"\n{float(np.ravel(x)[j]):g}" if x is not None else "")
             elif l == len(sizes) - 1:
@@ -387,8 +431,16 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
             if l == len(sizes) - 1:
                 lines.append(f"ŷ = {float(np.ravel(trace['y_hat'])[j]):.4f}")
             lines += [f"$b^{{({l})}}_{{{j + 1}}}$  {b0:.4f} → {b1:.4f}", f"grad {gb:+.4f}"]
-            ax.text(cx, cy - _NODE_TEXT_TOP, "\n".join(lines), ha="center", va="top", fontsize=8, zorder=5,
-                    color="0.45" if dead else "black")
+            ax.text(
+                cx,
+                cy - _NODE_TEXT_TOP,
+                "\n".join(lines),
+                ha="center",
+                va="top",
+                fontsize=8,
+                zorder=5,
+                color="0.45" if dead else "black",
+            )
 
     loss = ""
     if "loss_before" in numbers and "loss_after" in numbers:
@@ -397,10 +449,19 @@ def network_figure(numbers: Mapping[str, Any], *, title: str | None = None, acti
     ax.set_aspect("equal")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    ax.text(0.0, 0.0, f"grey, dashed: a hidden unit where {activation}'(z) = 0 (inactive): no gradient flows through it, "
-            "its weights do not move.   Colour: sign of the gradient (red +, the step lowers the weight).",
-            transform=ax.transAxes, fontsize=8, color="0.3", va="bottom")
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label="gradient ∂L/∂w (edge width ∝ |gradient|)")
+    ax.text(
+        0.0,
+        0.0,
+        f"grey, dashed: a hidden unit where {activation}'(z) = 0 (inactive): no gradient flows through it, "
+        "its weights do not move.   Colour: sign of the gradient (red +, the step lowers the weight).",
+        transform=ax.transAxes,
+        fontsize=8,
+        color="0.3",
+        va="bottom",
+    )
+    fig.colorbar(
+        ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label="gradient ∂L/∂w (edge width ∝ |gradient|)"
+    )
     return fig, labels
 
 
@@ -410,8 +471,9 @@ def _circle(centre: tuple[float, float], radius: float, **style: Any) -> Any:
     return Circle(centre, radius, lw=1.2, zorder=4, **style)
 
 
-def plot_network(numbers: Mapping[str, Any], path: str | os.PathLike, *, title: str | None = None,
-                 activation: str = "relu") -> None:
+def plot_network(
+    numbers: Mapping[str, Any], path: str | os.PathLike, *, title: str | None = None, activation: str = "relu"
+) -> None:
     """Draw a dense net with each weight ``before → after`` and its gradient.
 
     ``numbers`` has the keys of :func:`jaxnet.walkthrough.walkthrough_numbers`:

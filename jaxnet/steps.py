@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from functools import lru_cache, partial
-from typing import Any, Callable, NamedTuple, cast
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -45,19 +46,26 @@ def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
     if gradients not in ("auto", "manual", "autodiff"):
         raise ValueError(f"gradients: expected 'auto', 'manual' or 'autodiff', got {gradients!r}")
     if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn: expected a function (params, x, y, sample_weight) -> scalar, got {type(loss_fn).__name__}")
+        raise TypeError(
+            f"loss_fn: expected a function (params, x, y, sample_weight) -> scalar, got {type(loss_fn).__name__}"
+        )
     if gradients == "manual" and loss_fn is not None:
-        raise ValueError("gradients: 'manual' is the hand-derived gradient of the built-in loss; use 'autodiff' with loss_fn")
+        raise ValueError(
+            "gradients: 'manual' is the hand-derived gradient of the built-in loss; use 'autodiff' with loss_fn"
+        )
     return ("manual" if loss_fn is None else "autodiff") if gradients == "auto" else gradients
 
 
-@lru_cache(maxsize=None)
-def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None) -> ValueAndGrads:
+@cache
+def gradient_fn(
+    gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None
+) -> ValueAndGrads:
     """``vg(params, x, y, w, with_value) -> (loss or None, grads)``, resolved once in Python before ``jit``.
 
     Cached, so equal options give the same function object (a ``jit`` cache hit).
     """
     if gradients == "manual":
+
         def manual(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
             return kernels.value_and_grads(params, x, y, w, activation, head, compute_dtype, with_value=with_value)
 
@@ -96,12 +104,22 @@ def _fingerprint(value: Any, depth: int = 0) -> Any:
         a = np.asarray(value)
         return ("array", a.dtype.str, a.shape, a.tobytes())
     if isinstance(value, partial):
-        return ("partial", _fingerprint(value.func, depth + 1), _fingerprint(value.args, depth + 1),
-                _fingerprint(value.keywords, depth + 1))
+        return (
+            "partial",
+            _fingerprint(value.func, depth + 1),
+            _fingerprint(value.args, depth + 1),
+            _fingerprint(value.keywords, depth + 1),
+        )
     code = getattr(value, "__code__", None)
     if code is not None:
         cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
-        return ("fn", code, cells, _fingerprint(value.__defaults__, depth + 1), _fingerprint(value.__kwdefaults__, depth + 1))
+        return (
+            "fn",
+            code,
+            cells,
+            _fingerprint(value.__defaults__, depth + 1),
+            _fingerprint(value.__kwdefaults__, depth + 1),
+        )
     return ("object", id(value))
 
 
@@ -152,9 +170,15 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 
 
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None,
-    gradients: str = "auto", activation: ActivationName = "relu", head: HeadName = "sigmoid",
-    device: jax.Device | None = None, precision: str | None = None, compute_dtype: Any = None,
+    optimizer: optax.GradientTransformation,
+    *,
+    loss_fn: LossFn | None = None,
+    gradients: str = "auto",
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
+    device: jax.Device | None = None,
+    precision: str | None = None,
+    compute_dtype: Any = None,
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
@@ -231,7 +255,9 @@ def check_compute_dtype(compute_dtype: Any) -> Any:
     try:
         dtype = jnp.dtype(compute_dtype)
     except TypeError:
-        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}") from None
+        raise TypeError(
+            f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}"
+        ) from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {dtype}")
     return dtype
@@ -304,7 +330,9 @@ def _finite(tree: Any) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="cfg")
-def run_steps(cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array):
+def run_steps(
+    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
+) -> tuple[tuple, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
     ``carry = (state, cursor)``. Each block records the loss at its start; a
@@ -327,7 +355,8 @@ def run_steps(cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: 
     def body(loop: tuple) -> tuple:
         i, carry, losses, _ = loop
         carry, value = steps_recording_first(
-            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every)
+            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every
+        )
         return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))

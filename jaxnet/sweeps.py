@@ -124,7 +124,9 @@ def _head_loss(z_out: jax.Array, y: jax.Array, head: str) -> jax.Array:
     return jnp.sum(per_example, axis=0) * _share(y, head)
 
 
-def _broadcast_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str):
+def _broadcast_step(
+    soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str
+) -> tuple[Params, jax.Array | None]:
     """One SGD step for every net (the delta recursion of :func:`jaxnet.manual_grads`)."""
     act, out = ACTIVATIONS[activation], HEADS[head]
     L = len(soa) // 2
@@ -184,14 +186,17 @@ def _kernel(name: str, x: jax.Array, y: jax.Array, shapes: Shapes, activation: s
     def one_loss(p):
         return kernels.loss(p, x, y, None, activation, head)
 
-    return _Kernel(lambda theta, lr, with_loss: jax.vmap(partial(one_step, with_loss=with_loss))(theta, lr),
-                   jax.vmap(one_loss), 0)
+    return _Kernel(
+        lambda theta, lr, with_loss: jax.vmap(partial(one_step, with_loss=with_loss))(theta, lr), jax.vmap(one_loss), 0
+    )
 
 
 def _finite_nets(theta: Any, net_axis: int) -> jax.Array:
     """``(K,)``: every parameter of net k is finite."""
-    flags = [jnp.all(jnp.isfinite(v), axis=tuple(a for a in range(v.ndim) if a != net_axis % v.ndim))
-             for v in jax.tree.leaves(theta)]
+    flags = [
+        jnp.all(jnp.isfinite(v), axis=tuple(a for a in range(v.ndim) if a != net_axis % v.ndim))
+        for v in jax.tree.leaves(theta)
+    ]
     return reduce(jnp.logical_and, flags)
 
 
@@ -206,7 +211,9 @@ def _select(ok: jax.Array, new: Any, old: Any, net_axis: int) -> Any:
     return jax.tree.map(pick, new, old)
 
 
-def _train_nets(kern: _Kernel, theta: Any, lr: jax.Array, n_records: int, record_every: int):
+def _train_nets(
+    kern: _Kernel, theta: Any, lr: jax.Array, n_records: int, record_every: int
+) -> tuple[Any, jax.Array, jax.Array]:
     """All steps for one block of nets, with the divergence rule; returns ``(kept, losses (R, B), diverged (B,))``.
 
     Before every ``record_every``-th step (and after the last) a net passes
@@ -258,7 +265,7 @@ def _join(v: jax.Array, net_axis: int) -> jax.Array:
     return jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (-1,))
 
 
-def _train_blocks(theta: Any, lr: jax.Array, kern: _Kernel, plan: _Plan):
+def _train_blocks(theta: Any, lr: jax.Array, kern: _Kernel, plan: _Plan) -> tuple[Any, jax.Array, jax.Array]:
     """Train the nets ``plan.block`` at a time (all steps for one block, then the next); K a multiple of the block."""
     ax = kern.net_axis
     kept, losses, diverged = jax.lax.map(
@@ -269,15 +276,21 @@ def _train_blocks(theta: Any, lr: jax.Array, kern: _Kernel, plan: _Plan):
 
 
 @partial(jax.jit, static_argnames=("k", "plan"))
-def _run(stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan):
+def _run(
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan
+) -> tuple[Params, jax.Array, jax.Array]:
     """The whole sweep as one program: ``(params (K, ...), losses (K, R), diverged (K,))``.
 
     ``stacked`` and ``lr`` have a leading axis of 1 or ``k``. K is padded to a
     multiple of the block with copies of the last net, dropped at the end.
     """
     padded = k + (-k % plan.block)
-    grow = lambda v: jnp.concatenate([jnp.broadcast_to(v, (k,) + v.shape[1:]),
-                                      jnp.broadcast_to(v[-1:], (padded - k,) + v.shape[1:])])
+
+    def grow(v: jax.Array) -> jax.Array:  # K nets from 1 or K, then copies of the last up to the padded count
+        return jnp.concatenate(
+            [jnp.broadcast_to(v, (k,) + v.shape[1:]), jnp.broadcast_to(v[-1:], (padded - k,) + v.shape[1:])]
+        )
+
     stacked = {n: grow(v.astype(x.dtype)) for n, v in stacked.items()}
     lr = grow(lr)
     kern = _kernel(plan.kernel, x, y, plan.shapes, plan.activation, plan.head)
@@ -366,13 +379,15 @@ def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
     else:
         record_every = positive_int("record_every", record_every)
         if steps % record_every:
-            raise ValueError(f"record_every: expected \"auto\" or a positive divisor of steps={steps}, got {record_every}")
+            raise ValueError(
+                f'record_every: expected "auto" or a positive divisor of steps={steps}, got {record_every}'
+            )
     size = k * (steps // record_every) * itemsize
     if size > _MAX_LOSS_BYTES:
         raise ValueError(
             f"record_every: recording every {record_every} step(s) keeps K={k} x {steps // record_every} losses "
             f"({size / 1e9:.2f} GB), over the {_MAX_LOSS_BYTES / 2**30:g} GiB limit; record less often "
-            f"(a larger divisor of steps={steps}) or use record_every=\"auto\""
+            f'(a larger divisor of steps={steps}) or use record_every="auto"'
         )
     return record_every
 
@@ -388,8 +403,9 @@ def _as_keys(keys: Any) -> jax.Array:
         typed = jax.random.wrap_key_data(keys)
     else:
         what = f"{type(keys).__name__} of shape {getattr(keys, 'shape', None)} and dtype {getattr(keys, 'dtype', None)}"
-        raise TypeError(f"keys: expected a (K,) array of jax.random keys, e.g. jax.random.split(jax.random.key(0), K), "
-                        f"got {what}")
+        raise TypeError(
+            f"keys: expected a (K,) array of jax.random keys, e.g. jax.random.split(jax.random.key(0), K), got {what}"
+        )
     if typed.shape[0] == 0:
         raise ValueError("keys: expected at least one key, got an empty array")
     return typed
@@ -423,8 +439,10 @@ def _stack(params: Any, sizes: Any, keys: Any, init: str, dtype: Any) -> Params:
         return {n: v[None] for n, v in stacked.items()}
     empty = [n for n, v in stacked.items() if v.ndim == 0 or v.shape[0] == 0]
     if empty:
-        raise ValueError(f"params: expected one net or a stack with a leading axis of K >= 1 on every array, "
-                         f"got {', '.join(f'{n} of shape {stacked[n].shape}' for n in empty)}")
+        raise ValueError(
+            f"params: expected one net or a stack with a leading axis of K >= 1 on every array, "
+            f"got {', '.join(f'{n} of shape {stacked[n].shape}' for n in empty)}"
+        )
     return stacked
 
 
@@ -442,8 +460,10 @@ def _learning_rates(learning_rates: Any, dtype: Any) -> jax.Array:
     with np.errstate(over="ignore", invalid="ignore"):
         values = np.asarray(lr).astype(dtype).reshape(-1)
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"learning_rates: expected finite values in {np.dtype(dtype).name} (the params' dtype), "
-                         f"got {values[~np.isfinite(values)][:3].tolist()}")
+        raise ValueError(
+            f"learning_rates: expected finite values in {np.dtype(dtype).name} (the params' dtype), "
+            f"got {values[~np.isfinite(values)][:3].tolist()}"
+        )
     if np.any(values < 0):
         raise ValueError(f"learning_rates: expected rates >= 0, got {values[values < 0][:3].tolist()}")
     return jnp.asarray(values)
@@ -485,8 +505,9 @@ def _choose_kernel(kernel: str, sizes: tuple[int, ...], n: int) -> str:
     return "broadcast" if net_step_work(sizes, n) <= _BROADCAST_MAX_WORK else "dense"
 
 
-def _train(stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan, device: Any,
-           precision: Any) -> tuple[Params, jax.Array, jax.Array]:
+def _train(
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan, device: Any, precision: Any
+) -> tuple[Params, jax.Array, jax.Array]:
     """Run the compiled sweep on ``device`` at matmul ``precision``."""
     if device is not None:
         stacked, x, y, lr = jax.device_put((stacked, x, y, lr), device)
@@ -588,7 +609,11 @@ def sweep(
     out, losses, diverged = _train(stacked, x, y, lr, k, plan, device, precision)
     n_bad = int(jnp.sum(diverged))
     if n_bad:
-        warnings.warn(f"sweep: {n_bad} of {k} nets diverged (loss or params NaN/inf, or loss over "
-                      f"{DIVERGENCE_FACTOR:g} x max(initial loss, 1)); they keep their last parameters that passed "
-                      "(see the diverged array)", DivergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"sweep: {n_bad} of {k} nets diverged (loss or params NaN/inf, or loss over "
+            f"{DIVERGENCE_FACTOR:g} x max(initial loss, 1)); they keep their last parameters that passed "
+            "(see the diverged array)",
+            DivergenceWarning,
+            stacklevel=2,
+        )
     return out, losses, diverged

@@ -104,7 +104,9 @@ def test_r2_score_matches_scikit_learn(diabetes):
     for _ in range(5):
         y, p = rng.normal(size=40), rng.normal(size=40)
         assert diabetes.r2_score(y, p) == pytest.approx(metrics.r2_score(y, p), abs=1e-12)
-    assert diabetes.r2_score(y, y) == 1.0 and diabetes.r2_score(y, np.full(40, y.mean())) == pytest.approx(0.0, abs=1e-12)
+    assert diabetes.r2_score(y, y) == 1.0 and diabetes.r2_score(y, np.full(40, y.mean())) == pytest.approx(
+        0.0, abs=1e-12
+    )
 
 
 def test_diabetes_r2_agrees_with_jaxnet_evaluate(diabetes):

@@ -207,7 +207,14 @@ def test_callback_and_validation_run_between_chunks(toy):
         return step >= 20
 
     _, _, history = jaxnet.fit(
-        params, x, y, steps=100, chunk=10, validation=(x[:16], y[:16]), eval_every=10, callback=stop_after_two,
+        params,
+        x,
+        y,
+        steps=100,
+        chunk=10,
+        validation=(x[:16], y[:16]),
+        eval_every=10,
+        callback=stop_after_two,
         progress=False,
     )
     assert calls[-1] == 20 and np.all(np.diff([0] + calls) > 0) and np.all(np.diff([0] + calls) <= 10)  # chunk <= 10
@@ -247,8 +254,9 @@ def test_an_optimizer_holding_an_unknown_object_is_never_shared():
         scale = 0.1
 
     def make(o):
-        return optax.GradientTransformation(lambda p: optax.EmptyState(),
-                                            lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s))
+        return optax.GradientTransformation(
+            lambda p: optax.EmptyState(), lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s)
+        )
 
     a, b = make(Opaque()), make(Opaque())
     assert jaxnet.steps.shared_optimizer(a) is a and jaxnet.steps.shared_optimizer(b) is b

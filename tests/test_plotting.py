@@ -51,7 +51,7 @@ def test_walkthrough_labels_are_not_stacked_and_not_on_the_crossings():
     assert len(np.unique(first.round(6), axis=0)) == 6
     segs = {edge: s for edge, s in zip(geo["edges"], geo["segments"])}
     crossings = []
-    for (e, (a, b)), (f, (c, d)) in itertools.combinations(segs.items(), 2):
+    for (_e, (a, b)), (_f, (c, d)) in itertools.combinations(segs.items(), 2):
         m = np.column_stack([b - a, c - d])
         if abs(np.linalg.det(m)) > 1e-12:
             t, u = np.linalg.solve(m, c - a)
@@ -143,8 +143,12 @@ def _minibatch_history(n=2000, seed=0):
     rng = np.random.default_rng(seed)
     step = np.arange(n)
     loss = 2.0 * np.exp(-step / 400) * rng.lognormal(0.0, 1.0, n)  # three decades of minibatch noise
-    return {"step": step, "loss": loss, "val_step": np.arange(200, n + 1, 200),
-            "val_loss": 2.0 * np.exp(-np.arange(200, n + 1, 200) / 400) + 0.01}
+    return {
+        "step": step,
+        "loss": loss,
+        "val_step": np.arange(200, n + 1, 200),
+        "val_loss": 2.0 * np.exp(-np.arange(200, n + 1, 200) / 400) + 0.01,
+    }
 
 
 def test_minibatch_loss_is_a_faint_raw_line_under_its_moving_average_with_an_epoch_axis():
@@ -169,7 +173,9 @@ def test_minibatch_loss_is_a_faint_raw_line_under_its_moving_average_with_an_epo
 
 def test_full_batch_loss_is_one_unsmoothed_line_without_an_epoch_axis():
     pytest.importorskip("matplotlib")
-    fig = P.loss_figure({"step": [0, 1, 2, 3], "loss": [0.7, 0.5, 0.45, 0.44], "val_step": [2, 4], "val_loss": [0.5, 0.48]})
+    fig = P.loss_figure(
+        {"step": [0, 1, 2, 3], "loss": [0.7, 0.5, 0.45, 0.44], "val_step": [2, 4], "val_loss": [0.5, 0.48]}
+    )
     ax = fig.axes[0]
     lines = ax.get_lines()
     assert len(lines) == 2 and lines[0].get_alpha() in (None, 1.0)
@@ -186,13 +192,24 @@ def test_best_step_is_marked_with_a_labelled_vertical_line():
     assert "restored best step 1200" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
-@pytest.mark.parametrize(("history", "kwargs", "match"), [
-    ({"step": [0, 1], "loss": [0.5]}, {}, "history: expected non-empty 'step' and 'loss' of one length"),
-    ({"step": [], "loss": []}, {}, "history: expected non-empty"),
-    ({"step": [0, 1], "loss": [0.5, 0.4], "val_step": [1, 2], "val_loss": [0.3]}, {}, "history: expected 'val_step' and 'val_loss' of one length"),
-    ({"step": [0, 1], "loss": [0.5, 0.4]}, {"steps_per_epoch": 0}, "steps_per_epoch: expected a positive integer or None, got 0"),
-    ({"step": [0, 1], "loss": [0.5, 0.4]}, {"smoothing": 1.0}, "beta: expected a number in"),
-])
+@pytest.mark.parametrize(
+    ("history", "kwargs", "match"),
+    [
+        ({"step": [0, 1], "loss": [0.5]}, {}, "history: expected non-empty 'step' and 'loss' of one length"),
+        ({"step": [], "loss": []}, {}, "history: expected non-empty"),
+        (
+            {"step": [0, 1], "loss": [0.5, 0.4], "val_step": [1, 2], "val_loss": [0.3]},
+            {},
+            "history: expected 'val_step' and 'val_loss' of one length",
+        ),
+        (
+            {"step": [0, 1], "loss": [0.5, 0.4]},
+            {"steps_per_epoch": 0},
+            "steps_per_epoch: expected a positive integer or None, got 0",
+        ),
+        ({"step": [0, 1], "loss": [0.5, 0.4]}, {"smoothing": 1.0}, "beta: expected a number in"),
+    ],
+)
 def test_plot_loss_refuses_bad_input_by_name(tmp_path, history, kwargs, match):
     pytest.importorskip("matplotlib")
     with pytest.raises(ValueError, match=match):

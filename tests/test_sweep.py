@@ -38,12 +38,15 @@ def _reference(params, x, y, rate, steps, activation="relu", head="sigmoid"):
 def test_learning_rate_sweep_equals_separate_fits(kernel):
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.01, 0.1, 0.5, 2.0])
-    stacked, losses, diverged = _sweep_quiet(x, y, params=params, learning_rates=rates, steps=40, record_every=4,
-                                             kernel=kernel)
+    stacked, losses, diverged = _sweep_quiet(
+        x, y, params=params, learning_rates=rates, steps=40, record_every=4, kernel=kernel
+    )
     assert stacked["W1"].shape == (4, 3, 2) and losses.shape == (4, 10) and diverged.shape == (4,)
     assert diverged.dtype == jnp.bool_ and not diverged.any()
     for k, rate in enumerate(rates):
-        fitted, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(float(rate)), steps=40, record_every=4, progress=False)
+        fitted, _, history = jaxnet.fit(
+            params, x, y, optimizer=optax.sgd(float(rate)), steps=40, record_every=4, progress=False
+        )
         for name in params:
             np.testing.assert_allclose(stacked[name][k], fitted[name], rtol=0, atol=1e-14, err_msg=name)
         np.testing.assert_allclose(losses[k], history["loss"], rtol=0, atol=1e-14)
@@ -55,8 +58,17 @@ def test_seed_sweep_equals_separate_fits_on_a_deeper_net(kernel):
     x = jnp.asarray(rng.normal(size=(24, 5)))
     y = jnp.asarray(rng.uniform(size=(24, 2)))  # soft labels, two outputs
     keys = jax.random.split(jax.random.key(7), 5)
-    stacked, losses, _ = _sweep_quiet(x, y, keys=keys, sizes=(5, 6, 4, 2), learning_rates=0.3, steps=25,
-                                      dtype=jnp.float64, record_every=1, kernel=kernel)
+    stacked, losses, _ = _sweep_quiet(
+        x,
+        y,
+        keys=keys,
+        sizes=(5, 6, 4, 2),
+        learning_rates=0.3,
+        steps=25,
+        dtype=jnp.float64,
+        record_every=1,
+        kernel=kernel,
+    )
     for k in (0, 3):
         start = jaxnet.init_mlp(keys[k], (5, 6, 4, 2), dtype=jnp.float64)
         fitted, _, history = jaxnet.fit(start, x, y, optimizer=optax.sgd(0.3), steps=25, progress=False)
@@ -71,13 +83,25 @@ def test_every_activation_and_head_in_both_kernels_equals_separate_steps(kernel,
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.normal(size=(12, 3)))
     n_out = {"softmax": 3, "identity": 2, "sigmoid": 2}[head]
-    y = {"softmax": jnp.asarray(rng.integers(0, 3, size=12)),  # integer classes: one-hot rows inside
-         "identity": jnp.asarray(rng.normal(size=(12, 2))),
-         "sigmoid": jnp.asarray(rng.uniform(size=(12, 2)))}[head]
+    y = {
+        "softmax": jnp.asarray(rng.integers(0, 3, size=12)),  # integer classes: one-hot rows inside
+        "identity": jnp.asarray(rng.normal(size=(12, 2))),
+        "sigmoid": jnp.asarray(rng.uniform(size=(12, 2))),
+    }[head]
     keys = jax.random.split(jax.random.key(3), 3)
     rates = jnp.array([0.05, 0.2, 0.4])
-    stacked, losses, diverged = _sweep_quiet(x, y, keys=keys, sizes=(3, 5, n_out), learning_rates=rates, steps=15,
-                                             dtype=jnp.float64, activation=activation, head=head, kernel=kernel)
+    stacked, losses, diverged = _sweep_quiet(
+        x,
+        y,
+        keys=keys,
+        sizes=(3, 5, n_out),
+        learning_rates=rates,
+        steps=15,
+        dtype=jnp.float64,
+        activation=activation,
+        head=head,
+        kernel=kernel,
+    )
     assert not diverged.any()
     y_rows = jax.nn.one_hot(y, 3, dtype=jnp.float64) if head == "softmax" else y
     for k in range(3):
@@ -113,8 +137,9 @@ def test_kernel_is_chosen_by_the_work_of_a_net_step():
 def test_thousand_seeds_of_the_worked_example_in_float32():
     _, x, y = jaxnet.seed_example(jnp.float32)
     keys = jax.random.split(jax.random.key(0), 1000)
-    stacked, losses, diverged = jaxnet.sweep(x, y, keys=keys, sizes=(2, 3, 1), steps=100, record_every=100,
-                                             dtype=jnp.float32)
+    stacked, losses, diverged = jaxnet.sweep(
+        x, y, keys=keys, sizes=(2, 3, 1), steps=100, record_every=100, dtype=jnp.float32
+    )
     assert losses.shape == (1000, 1) and losses.dtype == jnp.float32 and diverged.shape == (1000,)
     assert stacked["W1"].shape == (1000, 3, 2)
     final = jax.vmap(lambda p: jaxnet._kernels.loss(p, x, y))(stacked)
@@ -129,10 +154,14 @@ def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
         monkeypatch.setattr(sweeps, "_block_size", lambda *a: 4)
     rates = jnp.linspace(0.01, 1.0, 300 if kernel == "broadcast" else 13)  # not a multiple of the block size
     k_all = rates.shape[0]
-    stacked, losses, _ = _sweep_quiet(x, y, params=params, learning_rates=rates, steps=12, record_every=3, kernel=kernel)
+    stacked, losses, _ = _sweep_quiet(
+        x, y, params=params, learning_rates=rates, steps=12, record_every=3, kernel=kernel
+    )
     assert stacked["W1"].shape == (k_all, 3, 2) and losses.shape == (k_all, 4)
     for k in sorted({0, 3, 4, k_all // 2, k_all - 1}):
-        fitted, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(float(rates[k])), steps=12, record_every=3, progress=False)
+        fitted, _, history = jaxnet.fit(
+            params, x, y, optimizer=optax.sgd(float(rates[k])), steps=12, record_every=3, progress=False
+        )
         for name in params:
             np.testing.assert_allclose(stacked[name][k], fitted[name], rtol=0, atol=1e-14, err_msg=(k, name))
         np.testing.assert_allclose(losses[k], history["loss"], rtol=0, atol=1e-14)
@@ -158,8 +187,9 @@ def test_device_and_precision_options():
     base = _sweep_quiet(x, y, params=params, learning_rates=rates, steps=10, kernel="dense")
     cpu = jax.devices("cpu")[0]
     for precision in ("default", "high", "highest"):
-        out = _sweep_quiet(x, y, params=params, learning_rates=rates, steps=10, kernel="dense", device=cpu,
-                           precision=precision)
+        out = _sweep_quiet(
+            x, y, params=params, learning_rates=rates, steps=10, kernel="dense", device=cpu, precision=precision
+        )
         assert next(iter(out[0]["W1"].devices())) == cpu
         for name in params:  # float64 on a CPU: every precision is exact
             np.testing.assert_allclose(out[0][name], base[0][name], rtol=0, atol=1e-15)
@@ -176,8 +206,9 @@ def test_diverged_nets_are_flagged_and_keep_their_last_finite_parameters(kernel)
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.1, 1e200, 0.5])  # the middle net overflows in its first steps
     with pytest.warns(DivergenceWarning, match="1 of 3 nets diverged"):
-        stacked, losses, diverged = jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=20, record_every=2,
-                                                 kernel=kernel)
+        stacked, losses, diverged = jaxnet.sweep(
+            x, y, params=params, learning_rates=rates, steps=20, record_every=2, kernel=kernel
+        )
     assert diverged.tolist() == [False, True, False]
     for v in stacked.values():
         assert bool(jnp.all(jnp.isfinite(v)))
@@ -197,8 +228,18 @@ def test_a_finite_blow_up_counts_as_divergence(kernel):
     keys = jax.random.split(jax.random.key(1), 2)
     rates = jnp.array([0.01, 3.0])  # regression at lr 3: the loss grows geometrically while it is finite
     with pytest.warns(DivergenceWarning, match="1 of 2 nets diverged"):
-        stacked, losses, diverged = jaxnet.sweep(x, y, keys=keys, sizes=(3, 4, 1), learning_rates=rates, steps=20,
-                                                 record_every=1, dtype=jnp.float64, head="identity", kernel=kernel)
+        stacked, losses, diverged = jaxnet.sweep(
+            x,
+            y,
+            keys=keys,
+            sizes=(3, 4, 1),
+            learning_rates=rates,
+            steps=20,
+            record_every=1,
+            dtype=jnp.float64,
+            head="identity",
+            kernel=kernel,
+        )
     assert diverged.tolist() == [False, True]
     last = np.asarray(losses[1])[np.isfinite(np.asarray(losses[1]))]
     assert 0 < last.size < 20
@@ -237,15 +278,18 @@ def test_bad_arguments():
         jaxnet.sweep(x, y, params={n: jnp.stack([v] * (3 if n == "W1" else 2)) for n, v in params.items()}, steps=1)
 
 
-@pytest.mark.parametrize(("rates", "error", "message"), [
-    (jnp.array([0.1, jnp.nan]), ValueError, "learning_rates: expected finite values"),
-    (jnp.array([0.1, jnp.inf]), ValueError, "learning_rates: expected finite values"),
-    (-0.1, ValueError, r"learning_rates: expected rates >= 0, got \[-0.1\]"),
-    (jnp.ones((2, 2)), ValueError, "learning_rates: expected a scalar or a 1-D array"),
-    (jnp.ones(0), ValueError, "learning_rates: expected at least one rate"),
-    ("0.1", TypeError, "learning_rates"),
-    (jnp.array([True]), TypeError, "learning_rates"),
-])
+@pytest.mark.parametrize(
+    ("rates", "error", "message"),
+    [
+        (jnp.array([0.1, jnp.nan]), ValueError, "learning_rates: expected finite values"),
+        (jnp.array([0.1, jnp.inf]), ValueError, "learning_rates: expected finite values"),
+        (-0.1, ValueError, r"learning_rates: expected rates >= 0, got \[-0.1\]"),
+        (jnp.ones((2, 2)), ValueError, "learning_rates: expected a scalar or a 1-D array"),
+        (jnp.ones(0), ValueError, "learning_rates: expected at least one rate"),
+        ("0.1", TypeError, "learning_rates"),
+        (jnp.array([True]), TypeError, "learning_rates"),
+    ],
+)
 def test_bad_learning_rates_are_refused(rates, error, message):
     params, x, y = jaxnet.seed_example(jnp.float64)
     with pytest.raises(error, match=message):
@@ -258,20 +302,25 @@ def test_learning_rates_are_checked_in_the_params_dtype():
         jaxnet.sweep(x, y, params=params, learning_rates=np.array([1e39]), steps=2)  # finite in float64 only
 
 
-@pytest.mark.parametrize(("record_every", "error", "message"), [
-    (True, TypeError, "record_every: expected a positive integer, got True"),
-    (3, ValueError, "record_every: expected \"auto\" or a positive divisor of steps=10"),
-    (0, ValueError, "record_every: expected a positive integer"),
-    (2.0, TypeError, "record_every"),
-    ("every", TypeError, "record_every"),
-])
+@pytest.mark.parametrize(
+    ("record_every", "error", "message"),
+    [
+        (True, TypeError, "record_every: expected a positive integer, got True"),
+        (3, ValueError, 'record_every: expected "auto" or a positive divisor of steps=10'),
+        (0, ValueError, "record_every: expected a positive integer"),
+        (2.0, TypeError, "record_every"),
+        ("every", TypeError, "record_every"),
+    ],
+)
 def test_bad_record_every_is_refused(record_every, error, message):
     params, x, y = jaxnet.seed_example(jnp.float64)
     with pytest.raises(error, match=message):
         jaxnet.sweep(x, y, params=params, steps=10, record_every=record_every)
 
 
-@pytest.mark.parametrize(("steps", "error"), [(2**31, ValueError), (0, ValueError), (True, TypeError), (5.0, TypeError)])
+@pytest.mark.parametrize(
+    ("steps", "error"), [(2**31, ValueError), (0, ValueError), (True, TypeError), (5.0, TypeError)]
+)
 def test_bad_steps_are_refused(steps, error):
     params, x, y = jaxnet.seed_example(jnp.float64)
     with pytest.raises(error, match="steps: expected a positive integer"):
@@ -283,7 +332,10 @@ def test_nan_in_any_net_of_stacked_params_is_refused(bad):
     params, x, y = jaxnet.seed_example(jnp.float64)
     stacked = {n: jnp.stack([v] * 4) for n, v in params.items()}
     stacked["b1"] = stacked["b1"].at[2, 1].set(bad)  # net 2 only; net 0 is clean
-    with pytest.raises(ValueError, match=r"params\['b1'\]: expected finite values in float64 in every net, got NaN/inf in 1 net\(s\), first \[2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"params\['b1'\]: expected finite values in float64 in every net, got NaN/inf in 1 net\(s\), first \[2\]",
+    ):
         jaxnet.sweep(x, y, params=stacked, steps=2)
 
 
@@ -329,5 +381,7 @@ def test_auto_record_every_bounds_the_loss_buffer():
 def test_a_loss_buffer_over_a_gibibyte_is_refused_before_training():
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.full(300_000, 0.1)  # 300k nets x 1000 float64 losses = 2.4 GB
-    with pytest.raises(ValueError, match=r"record_every: .*\(2\.40 GB\), over the 1 GiB limit; .*record_every=\"auto\""):
+    with pytest.raises(
+        ValueError, match=r"record_every: .*\(2\.40 GB\), over the 1 GiB limit; .*record_every=\"auto\""
+    ):
         jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=1000, record_every=1)
