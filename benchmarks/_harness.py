@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "benchmarks"
@@ -53,7 +54,7 @@ class Stats:
     def max(self) -> float:
         return max(self.samples)
 
-    def scaled(self, factor: float) -> "Stats":
+    def scaled(self, factor: float) -> Stats:
         """The same measurements multiplied by ``factor`` (e.g. 1/steps)."""
         return Stats([s * factor for s in self.samples])
 
@@ -61,7 +62,7 @@ class Stats:
         return list(self.samples)
 
     @classmethod
-    def from_json(cls, data: Sequence[float]) -> "Stats":
+    def from_json(cls, data: Sequence[float]) -> Stats:
         return cls(list(data))
 
 
@@ -85,6 +86,45 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def noise(stats: Stats) -> float:
+    """Timing noise of a measurement: median - min (robust to slow outliers)."""
+    return stats.median - stats.min
+
+
+def marginal_cost(short: Stats, n_short: int, long: Stats, n_long: int) -> float | None:
+    """Cost per unit from two measurements at counts ``n_short < n_long``.
+
+    ``(median(long) - median(short)) / (n_long - n_short)``, or None when the
+    difference is <= 0 or smaller than the noise of the two measurements
+    (median - min of each, added): then the count is too small to see the
+    per-unit cost under the fixed cost, and the caller says so instead of
+    printing a meaningless (e.g. negative) number.
+
+    >>> marginal_cost(Stats([1.0, 1.0]), 10, Stats([2.0, 2.0]), 110)
+    0.01
+    >>> marginal_cost(Stats([1.0, 1.2]), 10, Stats([0.9, 1.0]), 110) is None
+    True
+    """
+    diff = long.median - short.median
+    if n_long <= n_short or diff <= 0 or diff < noise(long) + noise(short):
+        return None
+    return diff / (n_long - n_short)
+
+
+NOT_MEASURABLE = "not measurable at this count"
+
+
+def adaptive_repeat(one_call: float, budget: float, most: int, least: int = 1) -> int:
+    """How many timed repeats fit in ``budget`` seconds when one call takes ``one_call`` s.
+
+    >>> adaptive_repeat(0.1, 1.0, 5), adaptive_repeat(10.0, 1.0, 5)
+    (5, 1)
+    """
+    if one_call <= 0:
+        return most
+    return max(least, min(most, int(budget / one_call)))
 
 
 def guard(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -209,8 +249,24 @@ class Section:
         return "\n".join(parts)
 
 
-def ratio_table(sections: Iterable[Section]) -> Table:
-    """The one summary table: every ratio of every section, with targets."""
+def ratio_table(sections: Iterable[Section], *, comparable: bool = True) -> Table:
+    """The one summary table: every ratio of every section, with targets.
+
+    ``comparable=False`` (a ``--quick`` run: small counts, no waiting for
+    idle CPUs) drops the target and reached columns, so that no rough number
+    reads as a target met or missed.
+    """
+    if not comparable:
+        table = Table(
+            "Ratios measured in this run — NOT comparable with the targets (quick run: small counts, "
+            "no waiting for idle CPUs)",
+            ["ratio", "measured", "note"],
+        )
+        for section in sections:
+            for r in section.ratios:
+                cells = r.cells()
+                table.add(cells[0], cells[1], cells[4])
+        return table
     table = Table(
         "Ratios measured in this run (targets from the project issue)",
         ["ratio", "measured", "target", "reached", "note"],
@@ -270,9 +326,7 @@ def machine_info() -> dict[str, str]:
         "torch": _version("torch"),
         "jaxnet": _version("jaxnet"),
         "C compiler": cc_version(),
-        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE": " / ".join(
-            os.environ.get(v, "unset") for v in OPENBLAS_VARS
-        ),
+        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE": " / ".join(os.environ.get(v, "unset") for v in OPENBLAS_VARS),
         "load average at start (1/5/15 min)": load_average(),
     }
 
@@ -291,6 +345,7 @@ def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
     Called while this suite runs nothing, it measures other work on the
     machine, which would skew the timings that follow.
     """
+
     def sample() -> tuple[int, int]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
@@ -328,7 +383,7 @@ class OtherLoad:
     def __init__(self) -> None:
         self.fraction: float | None = None
 
-    def __enter__(self) -> "OtherLoad":
+    def __enter__(self) -> OtherLoad:
         self._busy0 = _proc_stat_busy_seconds()
         self._own0 = self._own()
         self._t0 = time.perf_counter()
@@ -348,15 +403,29 @@ class OtherLoad:
         self.fraction = max(0.0, other / (wall * (os.cpu_count() or 1)))
 
 
-def wait_until_quiet(max_wait: float, threshold: float = 0.15) -> float | None:
+def wait_until_quiet(max_wait: float, threshold: float = 0.15, say: Callable[[str], Any] = print) -> float | None:
     """Wait up to ``max_wait`` s for other work to use < ``threshold`` of the CPUs.
 
-    Returns the last busy fraction seen (None if /proc/stat is unreadable).
+    Says (through ``say``) what it waits for and how the wait ended, so a
+    slow run is never a silent one. Returns the last busy fraction seen
+    (None if /proc/stat is unreadable). ``max_wait <= 0`` only samples once.
     """
-    deadline = time.monotonic() + max_wait
     busy = cpu_busy_fraction()
+    if busy is None or busy < threshold or max_wait <= 0:
+        return busy
+    say(
+        f"    waiting up to {max_wait:.0f} s for idle CPUs (others use {100 * busy:.0f}%, "
+        f"want < {100 * threshold:.0f}%) ..."
+    )
+    t0 = time.monotonic()
+    deadline = t0 + max_wait
     while busy is not None and busy >= threshold and time.monotonic() < deadline:
         busy = cpu_busy_fraction(1.0)
+    waited = time.monotonic() - t0
+    if busy is not None and busy >= threshold:
+        say(f"    gave up waiting after {waited:.0f} s: others still use {100 * busy:.0f}% of the CPUs")
+    else:
+        say(f"    CPUs idle after {waited:.0f} s")
     return busy
 
 
@@ -375,9 +444,7 @@ def machine_table(info: dict[str, str]) -> Table:
 def child_env(*, drop_openblas: bool = False, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process that can ``import benchmarks``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     if drop_openblas:
         for var in OPENBLAS_VARS:
             env.pop(var, None)
@@ -422,7 +489,7 @@ def run_worker(
         raise WorkerError(f"{module} {args} timed out after {timeout:.0f} s") from exc
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
+            return json.loads(line[len(RESULT_MARKER) :])
     tail = " | ".join(line.strip() for line in (proc.stderr or "").strip().splitlines()[-3:])
     raise WorkerError(f"worker benchmarks.{module} exited {proc.returncode} without a result: {tail[-600:]}")
 
@@ -516,10 +583,7 @@ def max_param_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Largest absolute difference between two parameter sets."""
     import numpy as np
 
-    return max(
-        float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))))
-        for k in PARAM_NAMES
-    )
+    return max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in PARAM_NAMES)
 
 
 def module_main(worker: Callable[[Any], Any], run: Callable[..., Any]) -> None:

@@ -93,10 +93,13 @@ def blas_info() -> str:
     except ImportError:
         return "threadpoolctl not installed"
     infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return "; ".join(
-        f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture')} threads={i.get('num_threads')}"
-        for i in infos
-    ) or "no BLAS found"
+    return (
+        "; ".join(
+            f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture')} threads={i.get('num_threads')}"
+            for i in infos
+        )
+        or "no BLAS found"
+    )
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,10 @@ import time
 from typing import Any
 
 from benchmarks._harness import (
+    NOT_MEASURABLE,
+    SEED_LOSS_AFTER_ONE_STEP,
     Ratio,
     Section,
-    SEED_LOSS_AFTER_ONE_STEP,
     Stats,
     Table,
     WorkerError,
@@ -30,6 +31,7 @@ from benchmarks._harness import (
     fmt_spread,
     fmt_time,
     guard,
+    marginal_cost,
     max_param_diff,
     module_main,
     params_to_json,
@@ -99,8 +101,12 @@ def _bench_step_loop(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     }
 
 
-def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int) -> dict[str, Any]:
-    """jaxnet.fit, the whole run as one compiled call (chunk=steps)."""
+def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every: int | None) -> dict[str, Any]:
+    """jaxnet.fit, the whole run as one compiled call (chunk=steps).
+
+    ``record_every=None`` leaves both ``record_every`` and ``chunk`` at fit's
+    defaults: what a user who passes neither gets.
+    """
     import jax
     import jax.numpy as jnp
     import optax
@@ -110,10 +116,18 @@ def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every
     params0, x, y = jaxnet.seed_example(dtype=jnp.dtype(dtype))
     opt = optax.sgd(0.1)  # one object for all calls, so a cache keyed on it can hit
 
+    options = {} if record_every is None else {"record_every": record_every, "chunk": steps}
+
     def call(optimizer: Any = opt) -> Any:
         out = jaxnet.fit(  # fit neither mutates nor donates params: no copy needed
-            params0, x, y, optimizer=optimizer, steps=steps, chunk=steps, progress=False,
-            gradients=gradients, record_every=record_every,
+            params0,
+            x,
+            y,
+            optimizer=optimizer,
+            steps=steps,
+            progress=False,
+            gradients=gradients,
+            **options,
         )
         return jax.block_until_ready(out)
 
@@ -191,7 +205,9 @@ def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     y = torch.tensor([SEED_Y], dtype=tdtype)
 
     def train(n: int) -> dict[str, Any]:
-        params = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in seed_params_numpy(np.float64).items()}
+        params = {
+            k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in seed_params_numpy(np.float64).items()
+        }
         opt = torch.optim.SGD(list(params.values()), lr=0.1)
         for _ in range(n):
             opt.zero_grad(set_to_none=True)
@@ -208,8 +224,12 @@ def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     for _ in range(repeat):
         t, final = time_once(lambda: train(steps))
         times.append(t)
-    return {"times": times, "params": params_to_json(final), "loss_after_1": loss_after_1,
-            "threads": torch.get_num_threads()}
+    return {
+        "times": times,
+        "params": params_to_json(final),
+        "loss_after_1": loss_after_1,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def worker(args: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +241,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         jax.config.update("jax_enable_x64", True)
     try:
         import jaxnet  # noqa: F401
+
         have_jaxnet = hasattr(jaxnet, "fit")
     except ImportError:
         have_jaxnet = False
@@ -230,6 +251,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         for grads in ("manual", "autodiff"):
             for rec in (steps, 1):
                 rows[f"fit {grads} r{rec}"] = guard(lambda g=grads, r=rec: _bench_fit(steps, repeat, dtype, g, r))
+        rows["fit manual default"] = guard(lambda: _bench_fit(steps, repeat, dtype, "manual", None))
         rows["fit slope"] = guard(lambda: _bench_fit_slope(steps, repeat, dtype))
     else:
         rows["jaxnet"] = {"skip": "jaxnet (with fit) is not importable yet"}
@@ -262,8 +284,7 @@ def _run_c(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
 def _collect(steps: int, repeat: int, dtype: str) -> tuple[dict[str, Any], str]:
     """Every implementation's raw result for one dtype, plus the BLAS note."""
     rows: dict[str, Any] = {}
-    ref = run_worker("_reference", {"steps": steps, "repeat": repeat, "dtype": dtype},
-                     timeout=300, drop_openblas=True)
+    ref = run_worker("_reference", {"steps": steps, "repeat": repeat, "dtype": dtype}, timeout=300, drop_openblas=True)
     rows["numpy"] = ref["numpy"]
     rows["python"] = ref.get("python", {"skip": "Python floats are float64 only"})
     try:
@@ -282,6 +303,7 @@ LABELS = {
     "fit manual r1": "jaxnet `fit`, manual grads, loss every step",
     "fit autodiff r{S}": "jaxnet `fit`, autodiff, 1 loss recorded",
     "fit autodiff r1": "jaxnet `fit`, autodiff, loss every step",
+    "fit manual default": "jaxnet `fit`, manual grads, default `record_every` and `chunk`",
     "pure jax": "(not jaxnet) hand-written `jax.lax.fori_loop`, manual grads",
     "torch": "PyTorch eager autograd + optim.SGD (1 thread)",
     "C": "C loop, `cc -O2`",
@@ -311,8 +333,15 @@ def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[st
     """Table for one dtype; also the per-step medians and failed checks."""
     table = Table(
         f"{dtype}: {steps:,} SGD steps from the worked-example parameters",
-        ["implementation", "per step (median)", "per step min – max", "first call (incl. compile)",
-         "whole run (median)", "final loss", "max abs Δ params / loss vs C"],
+        [
+            "implementation",
+            "per step (median)",
+            "per step min – max",
+            "first call (incl. compile)",
+            "whole run (median)",
+            "final loss",
+            "max abs Δ params / loss vs C",
+        ],
     )
     medians: dict[str, float] = {}
     failures: list[str] = []
@@ -336,9 +365,15 @@ def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[st
         if one is not None and abs(one - SEED_LOSS_AFTER_ONE_STEP) > (1e-12 if dtype == "float64" else 1e-6):
             failures.append(f"{dtype} {label}: loss after 1 step {one!r} != {SEED_LOSS_AFTER_ONE_STEP!r}")
         first = row.get("first")
-        table.add(label, fmt_time(stats.median / steps), fmt_spread(stats, 1 / steps),
-                  fmt_time(first) if first is not None else "—",
-                  fmt_time(stats.median), f"{seed_loss64(row['params']):.17g}", check)
+        table.add(
+            label,
+            fmt_time(stats.median / steps),
+            fmt_spread(stats, 1 / steps),
+            fmt_time(first) if first is not None else "—",
+            fmt_time(stats.median),
+            f"{seed_loss64(row['params']):.17g}",
+            check,
+        )
     return table, medians, failures
 
 
@@ -355,13 +390,19 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
             )
     fit, slope_row = rows.get(f"fit manual r{steps}", {}), rows.get("fit slope", {})
     if "short_times" in slope_row and "times" in fit:
-        n_short, t_short = slope_row["short_steps"], Stats(slope_row["short_times"]).median
-        t_long = Stats(fit["times"]).median
-        slope = (t_long - t_short) / (steps - n_short)
+        n_short, short = slope_row["short_steps"], Stats(slope_row["short_times"])
+        long = Stats(fit["times"])
+        slope = marginal_cost(short, n_short, long, steps)
+        if slope is None:
+            cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
+        else:
+            cost = (
+                f"marginal cost {fmt_time(slope)} per step, fixed cost per call "
+                f"≈ {fmt_time(long.median - slope * steps)}"
+            )
         notes.append(
-            f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(t_short)}, at {steps:,} steps "
-            f"{fmt_time(t_long)}: marginal cost {fmt_time(slope)} per step, fixed cost per call "
-            f"≈ {fmt_time(t_long - slope * steps)}"
+            f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
+            f"{fmt_time(long.median)}: {cost}"
         )
     step = rows.get("step loop", {})
     if step.get("compile") is not None:
@@ -377,13 +418,48 @@ def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
         fit = med.get(f"fit {grads} r{steps}")
         out.append(at_most(f"{dtype}: fit ({grads}) per step / C -O2", ratio(fit, c), 1.5))
         out.append(at_least(f"{dtype}: numpy loop / fit ({grads}) per step", ratio(numpy, fit), 200))
-    out.append(Ratio(f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
-                     ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
-                     note="cost of recording the loss"))
-    out.append(Ratio(f"{dtype}: jitted step in Python loop / C -O2", ratio(med.get("step loop"), c),
-                     note="dispatch overhead per call"))
-    out.append(Ratio(f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",
-                     ratio(med.get(f"fit manual r{steps}"), med.get("pure jax")), note="jaxnet's overhead over XLA"))
+    out.append(
+        at_most(
+            f"{dtype}: fit (autodiff) / fit (manual, hand-derived) per step",
+            ratio(med.get(f"fit autodiff r{steps}"), med.get(f"fit manual r{steps}")),
+            1.1,
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual, loss every step) / fit (manual, 1 loss)",
+            ratio(med.get("fit manual r1"), med.get(f"fit manual r{steps}")),
+            note="cost of recording the loss every step",
+        )
+    )
+    out.append(
+        at_most(
+            f"{dtype}: fit (manual, default record_every) / fit (manual, 1 loss)",
+            ratio(med.get("fit manual default"), med.get(f"fit manual r{steps}")),
+            1.1,
+            note="the default must cost ≤ 10%",
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual, loss every step) / fit (manual, default record_every)",
+            ratio(med.get("fit manual r1"), med.get("fit manual default")),
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: jitted step in Python loop / C -O2",
+            ratio(med.get("step loop"), c),
+            note="dispatch overhead per call",
+        )
+    )
+    out.append(
+        Ratio(
+            f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",
+            ratio(med.get(f"fit manual r{steps}"), med.get("pure jax")),
+            note="jaxnet's overhead over XLA",
+        )
+    )
     out.append(Ratio(f"{dtype}: PyTorch eager / C -O2", ratio(med.get("torch"), c)))
     return out
 
@@ -395,7 +471,9 @@ def run(quick: bool = False) -> Section:
     for dtype in DTYPES:
         rows, blas = _collect(steps, repeat, dtype)
         table, medians, failures = _table(dtype, rows, steps)
-        table.notes.append(f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}")
+        table.notes.append(
+            f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}"
+        )
         table.notes.extend(_recompile_notes(dtype, rows, steps))
         section.tables.append(table)
         section.ratios.extend(_ratios(dtype, medians, steps))

@@ -59,8 +59,7 @@ X, Y = np.array([0.5, 0.8]), 1.0
 
 def rows_from_params(params: dict[str, Any]) -> np.ndarray:
     """Stack a params dict with leading K axis into a (13, K) float64 array."""
-    parts = [np.asarray(params[k], np.float64).reshape(np.shape(params[k])[0], -1)
-             for k in ("W1", "b1", "W2", "b2")]
+    parts = [np.asarray(params[k], np.float64).reshape(np.shape(params[k])[0], -1) for k in ("W1", "b1", "W2", "b2")]
     return np.concatenate(parts, axis=1).T
 
 
@@ -94,14 +93,15 @@ def _bench_sweep(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, tag
 
     def call() -> Any:
         return jax.block_until_ready(
-            jaxnet.sweep(x, y, steps=steps, params=params, learning_rates=lrs, record_every=steps))
+            jaxnet.sweep(x, y, steps=steps, params=params, learning_rates=lrs, record_every=steps)
+        )
 
     first, _ = time_once(call)
     times, out = [], None
     for _ in range(repeat):
         t, out = time_once(call)
         times.append(t)
-    final, losses = out
+    final, losses = out[0], out[1]  # (params, losses) or (params, losses, diverged)
     np.save(out_dir / f"sweep{tag}_{dtype}.npy", rows_from_params(final))
     return {"times": times, "first": first, "loss_shape": list(np.shape(losses))}
 
@@ -119,9 +119,19 @@ def _bench_fits(K: int, steps: int, n_calls: int, dtype: str, out_dir: Path) -> 
     picks = np.linspace(0, K - 1, n_calls).round().astype(int)
 
     def call(opt: Any) -> Any:
-        return jax.block_until_ready(jaxnet.fit(  # fit neither mutates nor donates params
-            params0, x, y, optimizer=opt, steps=steps, chunk=steps, progress=False,
-            gradients="manual", record_every=steps))
+        return jax.block_until_ready(
+            jaxnet.fit(  # fit neither mutates nor donates params
+                params0,
+                x,
+                y,
+                optimizer=opt,
+                steps=steps,
+                chunk=steps,
+                progress=False,
+                gradients="manual",
+                record_every=steps,
+            )
+        )
 
     warm_opt = optax.sgd(float(lrs[0]))
     call(warm_opt)  # warm up everything that does not depend on the optimizer
@@ -174,8 +184,7 @@ def _run_c(K: int, steps: int, repeat: int, dtype: str, out_dir: Path, threads: 
     out_file = out_dir / f"c_{dtype}_{threads}.bin"
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        out = run_json_command([str(binary), str(K), str(steps), str(repeat), str(lr_file), str(out_file)],
-                               timeout=300)
+        out = run_json_command([str(binary), str(K), str(steps), str(repeat), str(lr_file), str(out_file)], timeout=300)
     finally:
         os.environ.pop("OMP_NUM_THREADS", None)
     np.save(out_dir / f"c_{dtype}_{threads}.npy", np.fromfile(out_file).reshape(13, K))
@@ -196,50 +205,83 @@ def _agreement(out_dir: Path, dtype: str, name: str, ref: str, picks: list[int] 
     return f"{dp:.1e} / {dl:.1e} {'ok' if ok else 'MISMATCH'}"
 
 
-def _dtype_table(dtype: str, rows: dict[str, Any], K: int, steps: int, out_dir: Path,
-                 cores: int) -> tuple[Table, dict[str, float], list[str]]:
+def _dtype_table(
+    dtype: str, rows: dict[str, Any], K: int, steps: int, out_dir: Path, cores: int
+) -> tuple[Table, dict[str, float], list[str]]:
     """Table of ns per net-step for one dtype, plus medians and failed checks."""
     net_steps = K * steps
     table = Table(
         f"{dtype}: K = {K:,} nets × {steps:,} steps, ns per net-step",
-        ["implementation", "ns / net-step (median)", "min – max", "whole sweep (median)",
-         "first call (incl. compile)", "max abs Δ params / loss vs C 1 thread"],
+        [
+            "implementation",
+            "ns / net-step (median)",
+            "min – max",
+            "whole sweep (median)",
+            "first call (incl. compile)",
+            "max abs Δ params / loss vs C 1 thread",
+        ],
     )
     med: dict[str, float] = {}
     failures: list[str] = []
 
     def add_measured(key: str, label: str, stats: Stats, first: float | None, check: str) -> None:
         med[key] = stats.median / net_steps
-        table.add(label, f"{stats.median / net_steps * 1e9:.3g}",
-                  f"{stats.min / net_steps * 1e9:.3g} – {stats.max / net_steps * 1e9:.3g}",
-                  fmt_time(stats.median), fmt_time(first), check)
+        table.add(
+            label,
+            f"{stats.median / net_steps * 1e9:.3g}",
+            f"{stats.min / net_steps * 1e9:.3g} – {stats.max / net_steps * 1e9:.3g}",
+            fmt_time(stats.median),
+            fmt_time(first),
+            check,
+        )
         if "MISMATCH" in check:
             failures.append(f"{dtype} {label}: {check}")
 
     ref = f"c_{dtype}_1"
     sw = rows.get("sweep", {})
     if "times" in sw:
-        add_measured("sweep", "jaxnet `sweep` (one compiled program)", Stats(sw["times"]), sw["first"],
-                     _agreement(out_dir, dtype, f"sweep_{dtype}", ref))
+        add_measured(
+            "sweep",
+            "jaxnet `sweep` (one compiled program)",
+            Stats(sw["times"]),
+            sw["first"],
+            _agreement(out_dir, dtype, f"sweep_{dtype}", ref),
+        )
     else:
         table.add("jaxnet `sweep`", f"ERROR: {sw.get('error')}", "", "", "", "")
         failures.append(f"{dtype} jaxnet.sweep: {sw.get('error')}")
     diag = rows.get("sweep noynn", {})
     if "times" in diag:
-        add_measured("sweep noynn", f"  diagnostic: jaxnet `sweep` with XLA_FLAGS={NO_YNN_FLAG}",
-                     Stats(diag["times"]), diag["first"], _agreement(out_dir, dtype, f"sweep_noynn_{dtype}", ref))
+        add_measured(
+            "sweep noynn",
+            f"  diagnostic: jaxnet `sweep` with XLA_FLAGS={NO_YNN_FLAG}",
+            Stats(diag["times"]),
+            diag["first"],
+            _agreement(out_dir, dtype, f"sweep_noynn_{dtype}", ref),
+        )
     elif diag:
         table.add("  diagnostic: sweep without YNN fusion", f"ERROR: {diag.get('error')}", "", "", "", "")
     fits = rows.get("fits", {})
     if "times" in fits:
         per_call = Stats(fits["times"])
         n = len(fits["times"])
-        add_measured("fits", f"{K:,} separate `fit` calls (EXTRAPOLATED from {n} timed calls × {K:,})",
-                     per_call.scaled(K), None, _agreement(out_dir, dtype, f"fits_{dtype}", ref, fits["picks"]))
+        add_measured(
+            "fits",
+            f"{K:,} separate `fit` calls (EXTRAPOLATED from {n} timed calls × {K:,})",
+            per_call.scaled(K),
+            None,
+            _agreement(out_dir, dtype, f"fits_{dtype}", ref, fits["picks"]),
+        )
         cached = Stats(fits["cached"])
         med["fits cached"] = cached.median * K / net_steps
-        table.add("  … same, if no call recompiled (same optimizer object; extrapolated)",
-                  f"{cached.median * K / net_steps * 1e9:.3g}", "", fmt_time(cached.median * K), "—", "—")
+        table.add(
+            "  … same, if no call recompiled (same optimizer object; extrapolated)",
+            f"{cached.median * K / net_steps * 1e9:.3g}",
+            "",
+            fmt_time(cached.median * K),
+            "—",
+            "—",
+        )
         table.notes.append(
             f"separate fit calls: median {fmt_time(per_call.median)} per call with a new `optax.sgd(lr)` "
             f"(range {fmt_spread(per_call)}), {fmt_time(cached.median)} when the optimizer object is reused"
@@ -266,16 +308,23 @@ def run(quick: bool = False) -> Section:
     with tempfile.TemporaryDirectory(prefix="jaxnet-sweep-") as tmp:
         out_dir = Path(tmp)
         for dtype in DTYPES:
-            args = {"K": K, "steps": steps, "repeat": repeat, "fit_calls": fit_calls,
-                    "dtype": dtype, "out_dir": str(out_dir)}
+            args = {
+                "K": K,
+                "steps": steps,
+                "repeat": repeat,
+                "fit_calls": fit_calls,
+                "dtype": dtype,
+                "out_dir": str(out_dir),
+            }
             try:
                 rows = run_worker(MODULE, args, timeout=400)
             except WorkerError as exc:
                 rows = {"sweep": {"error": str(exc)[:600]}, "fits": {"error": "worker failed"}}
             flags = f"{os.environ.get('XLA_FLAGS', '')} {NO_YNN_FLAG}".strip()
             try:
-                rows["sweep noynn"] = run_worker(MODULE, {**args, "tag": "_noynn"}, timeout=300,
-                                                 env_extra={"XLA_FLAGS": flags})["sweep"]
+                rows["sweep noynn"] = run_worker(
+                    MODULE, {**args, "tag": "_noynn"}, timeout=300, env_extra={"XLA_FLAGS": flags}
+                )["sweep"]
             except WorkerError as exc:
                 rows["sweep noynn"] = {"error": str(exc)[:300]}
             for threads in sorted({1, cores}):
@@ -283,18 +332,35 @@ def run(quick: bool = False) -> Section:
             table, med, failures = _dtype_table(dtype, rows, K, steps, out_dir, cores)
             section.tables.append(table)
             limit = 3.0 if dtype == "float64" else 1.5
-            section.ratios.append(at_most(f"{dtype}: sweep / vectorised C (1 thread), per net-step",
-                                          ratio(med.get("sweep"), med.get("C 1")), limit))
+            section.ratios.append(
+                at_most(
+                    f"{dtype}: sweep / vectorised C (1 thread), per net-step",
+                    ratio(med.get("sweep"), med.get("C 1")),
+                    limit,
+                )
+            )
             if cores > 1:
-                section.ratios.append(Ratio(f"{dtype}: sweep / vectorised C ({cores} threads), per net-step",
-                                            ratio(med.get("sweep"), med.get(f"C {cores}")),
-                                            note="same core count as XLA may use"))
-            section.ratios.append(Ratio(f"{dtype}: sweep with YNN fusion off / vectorised C (1 thread)",
-                                        ratio(med.get("sweep noynn"), med.get("C 1")),
-                                        note=f"diagnostic, XLA_FLAGS={NO_YNN_FLAG}"))
-            section.ratios.append(Ratio(f"{dtype}: {K:,} separate fit calls / sweep",
-                                        ratio(med.get("fits"), med.get("sweep")),
-                                        note=f"extrapolated from {fit_calls} calls"))
+                section.ratios.append(
+                    Ratio(
+                        f"{dtype}: sweep / vectorised C ({cores} threads), per net-step",
+                        ratio(med.get("sweep"), med.get(f"C {cores}")),
+                        note="same core count as XLA may use",
+                    )
+                )
+            section.ratios.append(
+                Ratio(
+                    f"{dtype}: sweep with YNN fusion off / vectorised C (1 thread)",
+                    ratio(med.get("sweep noynn"), med.get("C 1")),
+                    note=f"diagnostic, XLA_FLAGS={NO_YNN_FLAG}",
+                )
+            )
+            section.ratios.append(
+                Ratio(
+                    f"{dtype}: {K:,} separate fit calls / sweep",
+                    ratio(med.get("fits"), med.get("sweep")),
+                    note=f"extrapolated from {fit_calls} calls",
+                )
+            )
             section.failures.extend(failures)
     section.notes.append(
         f"Learning rates linspace{LR_RANGE} over K; every net starts from the worked-example parameters. "

@@ -71,8 +71,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--plot", metavar="PATH", default="breast_cancer_loss.png",
-                        help="where to save the loss curve when matplotlib is installed (default %(default)s)")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="breast_cancer_loss.png",
+        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
+    )
     parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -86,8 +90,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     train = (jnp.asarray(x_tr, f32), jnp.asarray(y_tr[:, None], f32))
     test = (jnp.asarray(x_te, f32), jnp.asarray(y_te[:, None], f32))
     # full-batch gradient descent; the test loss is recorded (for the plot) every steps/25 steps
-    params, _, history = jaxnet.fit(params, *train, optimizer=optax.sgd(args.lr), steps=args.steps,
-                                    progress=args.progress, validation=test, chunk=max(1, args.steps // 25))
+    params, _, history = jaxnet.fit(
+        params,
+        *train,
+        optimizer=optax.sgd(args.lr),
+        steps=args.steps,
+        progress=args.progress,
+        validation=test,
+        chunk=max(1, args.steps // 25),
+    )
     prob_tr = np.asarray(jaxnet.forward(params, train[0]))
     prob_te = np.asarray(jaxnet.forward(params, test[0]))
     metrics = {
@@ -98,13 +109,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "sklearn_accuracy": None,
         "sklearn_auc": None,
     }
-    print(f"breast cancer: {len(x)} samples, {x.shape[1]} features; "
-          f"{len(x_tr)} train / {len(x_te)} test (stratified, seed {args.seed})")
+    print(
+        f"breast cancer: {len(x)} samples, {x.shape[1]} features; "
+        f"{len(x_tr)} train / {len(x_te)} test (stratified, seed {args.seed})"
+    )
     print(f"{'':28s}{'test accuracy':>14s}{'ROC AUC':>10s}")
     print(f"{'jaxnet 30-16-16-1, sgd':28s}{metrics['test_accuracy']:14.4f}{metrics['test_auc']:10.4f}")
     prob_sk = None if args.no_sklearn else sklearn_baseline(x_tr, y_tr, x_te, args.seed)
     if prob_sk is None:
-        print("(scikit-learn comparison skipped: " + ("--no-sklearn)" if args.no_sklearn else "scikit-learn is not installed)"))
+        print(
+            "(scikit-learn comparison skipped: "
+            + ("--no-sklearn)" if args.no_sklearn else "scikit-learn is not installed)")
+        )
     else:
         metrics["sklearn_accuracy"], metrics["sklearn_auc"] = accuracy(y_te, prob_sk), roc_auc(y_te, prob_sk)
         print(f"{'sklearn MLPClassifier(16,16)':28s}{metrics['sklearn_accuracy']:14.4f}{metrics['sklearn_auc']:10.4f}")

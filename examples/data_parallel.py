@@ -36,7 +36,9 @@ def main() -> int:
 
     params = jaxnet.init_mlp(jax.random.key(0), (30, 16, 16, 1))
     optimizer = optax.sgd(0.1)
-    sharded, _, history = jaxnet.fit(params, x_train, y_train, steps=300, optimizer=optimizer, mesh=mesh, progress=False)
+    sharded, _, history = jaxnet.fit(
+        params, x_train, y_train, steps=300, optimizer=optimizer, mesh=mesh, progress=False
+    )
     single, _, _ = jaxnet.fit(params, x_train, y_train, steps=300, optimizer=optimizer, progress=False)
     worst = max(float(np.max(np.abs(np.asarray(sharded[k]) - np.asarray(single[k])))) for k in params)
     accuracy = float(np.mean((np.asarray(jaxnet.forward(sharded, x_test))[:, 0] > 0.5) == (y_test > 0.5)))

@@ -12,7 +12,17 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
-from jaxnet.data import DataError, load_breast_cancer, load_csv
+from jaxnet.data import (
+    DataError,
+    apply_standardize,
+    fit_standardize,
+    infer_head,
+    leaky_columns,
+    load_breast_cancer,
+    load_csv,
+    standardize,
+    train_test_split,
+)
 from jaxnet.fitting import (
     DEFAULT_OPTIMIZER,
     CallbackError,
@@ -21,41 +31,41 @@ from jaxnet.fitting import (
     TrainingInterrupted,
     fit,
 )
-from jaxnet.metrics import accuracy, evaluate
 from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
-from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.losses import bce, loss
+from jaxnet.metrics import accuracy, evaluate
 from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, predict, predict_proba, seed_example
+from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.parallel import data_parallel_mesh
-from jaxnet.sweeps import sweep
+from jaxnet.plotting import plot_loss
 from jaxnet.steps import make_train_step, sgd
-
+from jaxnet.sweeps import sweep
 
 __all__ = [
-    "CheckpointWarning",
     "__version__",
-    "CallbackError",
-    "TrainingInterrupted",
     "accuracy",
-    "evaluate",
     "ACTIVATIONS",
-    "HEADS",
-    "NumericalPrecisionWarning",
-    "predict",
-    "predict_proba",
+    "apply_standardize",
+    "bce",
+    "CallbackError",
     "CheckpointError",
+    "CheckpointWarning",
+    "data_parallel_mesh",
     "DataError",
     "DEFAULT_OPTIMIZER",
     "DivergenceError",
     "DivergenceWarning",
-    "bce",
-    "data_parallel_mesh",
+    "evaluate",
     "fit",
+    "fit_standardize",
     "forward",
     "forward_trace",
     "grads",
+    "HEADS",
+    "infer_head",
     "init_mlp",
     "layer_sizes",
+    "leaky_columns",
     "load",
     "load_breast_cancer",
     "load_csv",
@@ -63,9 +73,16 @@ __all__ = [
     "make_train_step",
     "manual_grads",
     "numerical_grads",
+    "NumericalPrecisionWarning",
+    "plot_loss",
+    "predict",
+    "predict_proba",
     "save",
     "seed_example",
     "sgd",
+    "standardize",
     "sweep",
+    "train_test_split",
+    "TrainingInterrupted",
     "validate",
 ]

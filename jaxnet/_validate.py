@@ -105,6 +105,23 @@ def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
     """
     if not isinstance(params, dict):
         raise TypeError(f"{name}: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
+    try:  # the checks depend on keys, shapes and dtypes alone: remember the layouts that passed
+        signature: Any = (name, tuple((k, v.shape, v.dtype) for k, v in params.items()))
+        sizes = _PASSED.get(signature)
+    except (AttributeError, TypeError):  # lists, or unhashable oddities: check in full
+        signature = sizes = None
+    if sizes is not None:
+        return sizes
+    sizes = _check_layout(params, name)
+    if signature is not None and len(_PASSED) < 1024:
+        _PASSED[signature] = sizes
+    return sizes
+
+
+_PASSED: dict[Any, tuple[int, ...]] = {}  # (name, ((key, shape, dtype), ...)) -> sizes, for layouts that passed
+
+
+def _check_layout(params: dict, name: str) -> tuple[int, ...]:
     depth = layer_count(params, name)
     dtypes = set()
     sizes: list[int] = []
@@ -238,8 +255,7 @@ def prepare(
     return params, x, y, sample_weight
 
 
-@partial(jax.jit, static_argnames="head")
-def _flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
+def flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
     """One bool per argument (params, x, y, sample_weight): its values are acceptable."""
     ok = [jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(params)]))]
     ok.append(jnp.all(jnp.isfinite(x)) if x is not None else jnp.bool_(True))
@@ -257,12 +273,41 @@ def _flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
     return jnp.stack(ok)
 
 
+_flags = jax.jit(flags, static_argnames="head")
+
+
+def with_value_checks(kernel: Any) -> Any:
+    """``jit`` of ``kernel(params, x, y, w, activation, head)`` that also returns the value flags of its
+    arguments, so that checking costs no dispatch of its own (see :func:`call_checked`)."""
+
+    @partial(jax.jit, static_argnames=("activation", "head"))
+    def run(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple[Any, jax.Array]:
+        return kernel(params, x, y, w, activation, head), flags(params, x, y, w, head)
+
+    return run
+
+
+def call_checked(run: Any, params: Any, x: Any = _ABSENT, y: Any = _ABSENT, sample_weight: Any = None, *,
+                 activation: Any = "relu", head: Any = "sigmoid") -> Any:
+    """:func:`prepare` (static checks), then ``run`` (from :func:`with_value_checks`); raise if a flag fails."""
+    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, check_values=False)
+    out, ok = run(params, x, y, w, activation=activation, head=head)
+    if all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
+        explain_flags(np.asarray(ok), params, x, y, w, head)
+    return out
+
+
 def check_values_of(params: Params, x: Any, y: Any, w: Any, *, head: str = "sigmoid",
                     names: tuple[str, str, str] = ("x", "y", "sample_weight")) -> None:
     """Refuse NaN/inf (in the params' dtype), labels outside the head's range and bad weights."""
     if not all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
         return
-    flags = np.asarray(_flags(params, x, y, w, head))
+    explain_flags(np.asarray(_flags(params, x, y, w, head)), params, x, y, w, head, names)
+
+
+def explain_flags(flags: np.ndarray, params: Params, x: Any, y: Any, w: Any, head: str,
+                  names: tuple[str, str, str] = ("x", "y", "sample_weight")) -> None:
+    """Nothing if every flag holds; else the detailed error for the first argument at fault."""
     if flags.all():
         return
     dtype = params["W1"].dtype

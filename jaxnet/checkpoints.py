@@ -57,8 +57,8 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from jaxnet._version import __version__
 from jaxnet._validate import INT32_MAX, prepare
+from jaxnet._version import __version__
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 
 __all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "save"]
@@ -87,8 +87,12 @@ class CheckpointWarning(UserWarning):
 
 
 def save(
-    path: str | os.PathLike, params: Mapping[str, Any], *, metadata: Mapping[str, Any] | None = None,
-    activation: str = "relu", head: str = "sigmoid",
+    path: str | os.PathLike,
+    params: Mapping[str, Any],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    activation: str = "relu",
+    head: str = "sigmoid",
 ) -> None:
     """Write ``params`` (with ``activation``, ``head`` and ``metadata``) to ``path`` atomically.
 
@@ -161,8 +165,14 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
     sizes, dtype, activation, head, user = _fields(p, record, version)
     _check_tensors(p, tensors, sizes, dtype)
     params = {k: jnp.asarray(tensors[k]) for k in param_keys(len(sizes) - 1)}
-    meta = {**user, "layer_sizes": sizes, "dtype": dtype, "activation": activation, "head": head,
-            "jaxnet_version": record["jaxnet_version"]}
+    meta = {
+        **user,
+        "layer_sizes": sizes,
+        "dtype": dtype,
+        "activation": activation,
+        "head": head,
+        "jaxnet_version": record["jaxnet_version"],
+    }
     return params, meta
 
 
@@ -203,7 +213,9 @@ def _check_metadata(metadata: Mapping[str, Any] | None, reserved: tuple[str, ...
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"metadata: expected JSON-serialisable values (str, int, float, bool, None, list, dict), {e}") from None
+        raise TypeError(
+            f"metadata: expected JSON-serialisable values (str, int, float, bool, None, list, dict), {e}"
+        ) from None
     except RecursionError:
         raise ValueError("metadata: nested too deeply to serialise as JSON") from None
     return metadata
@@ -243,8 +255,13 @@ def _digest(record: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> str
 # ---------------------------------------------------------------- load: reading and checks
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _kind(mode: int) -> str:
@@ -321,7 +338,8 @@ def _verify_digest(p: str, record: dict[str, Any], tensors: Mapping[str, np.ndar
         warnings.warn(
             f"{p}: format_version 1 checkpoint (written before checksums); its contents cannot be verified. "
             "Re-save it with jaxnet.save to add a checksum.",
-            CheckpointWarning, stacklevel=3,
+            CheckpointWarning,
+            stacklevel=3,
         )
         return
     if not isinstance(stored, str) or not re.fullmatch(r"[0-9a-f]{64}", stored):
@@ -338,6 +356,7 @@ def _verify_digest(p: str, record: dict[str, Any], tensors: Mapping[str, np.ndar
 
 def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ...], str, str, str, dict[str, Any]]:
     """``(layer_sizes, dtype, activation, head, user metadata)`` from the record, each checked."""
+
     def bad(what: str) -> CheckpointError:
         return CheckpointError(f"{p}: corrupted jaxnet metadata ({what})")
 
@@ -345,8 +364,11 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
     if missing:
         raise bad(f"missing {missing}")
     sizes = record["layer_sizes"]
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= INT32_MAX for s in sizes)):
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= INT32_MAX for s in sizes)
+    ):
         raise bad(f"layer_sizes must be at least 2 integers in [1, {INT32_MAX}], got {str(sizes)[:80]}")
     dtype = record["dtype"]
     if dtype not in _FLOAT_DTYPES:
@@ -368,7 +390,7 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
         raise bad(str(e)) from None
     if head == "softmax" and sizes[-1] < 2:
         raise bad(f"head 'softmax' needs at least 2 outputs, layer_sizes end in {sizes[-1]}")
-    return tuple(sizes), dtype, activation, head, user
+    return tuple(sizes), dtype, str(activation), str(head), user
 
 
 def _check_tensors(p: str, tensors: Mapping[str, np.ndarray], sizes: tuple[int, ...], dtype: str) -> None:

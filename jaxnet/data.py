@@ -28,10 +28,10 @@ import operator
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from itertools import chain, islice
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def _open(p: str) -> Iterator[TextIO]:
         raise DataError(f"{p}: malformed CSV ({e})") from None
 
 
-def _header(p: str, reader: Iterator[list[str]], line_num) -> list[str]:
+def _header(p: str, reader: Iterator[list[str]], line_num: Callable[[], int]) -> list[str]:
     """Read and check the header row (first non-blank row) from ``reader``."""
     header = next(reader, None)
     while header is not None and not any(c.strip() for c in header):
@@ -131,7 +131,7 @@ def csv_header(path: str | os.PathLike) -> list[str]:
         return _header(p, reader, lambda: reader.line_num)
 
 
-def _lines(f: TextIO, bar) -> Iterator[str]:
+def _lines(f: TextIO, bar: Any) -> Iterator[str]:
     """The lines of ``f``, read in ~1 MiB blocks, advancing ``bar`` (by characters)."""
     while block := f.readlines(1 << 20):
         if bar is not None:
@@ -139,7 +139,7 @@ def _lines(f: TextIO, bar) -> Iterator[str]:
         yield from block
 
 
-def _progress_bar(progress: Progress, f: TextIO, p: str):
+def _progress_bar(progress: Progress, f: TextIO, p: str) -> Any:
     if not (isinstance(progress, bool) or progress == "auto"):
         raise ValueError(f"progress: expected True, False or 'auto', got {progress!r}")
     size = os.fstat(f.fileno()).st_size
@@ -162,14 +162,18 @@ def _why_not_a_number(cell: str, name: str) -> str:
     try:
         v = float(s)
     except ValueError:
-        return (f"text; if {name!r} is an id or other text column, leave it out with "
-                f"ignore=[{name!r}] (jaxnet train --ignore {name})")
+        return (
+            f"text; if {name!r} is an id or other text column, leave it out with "
+            f"ignore=[{name!r}] (jaxnet train --ignore {name})"
+        )
     if not math.isfinite(v):
         return "NaN and infinity are not data"
     return "write plain decimal or scientific notation such as 12, -0.5 or 3e-4"
 
 
-def _parse_chunk(p, header, rows, lines, idx, getter) -> np.ndarray:
+def _parse_chunk(
+    p: str, header: list[str], rows: list[list[str]], lines: Sequence[int], idx: list[int], getter: Any
+) -> np.ndarray:
     """Cells ``rows[:][idx]`` as float64 (R, len(idx)), each checked against :data:`NUMBER`."""
     cells = list(chain.from_iterable(map(getter, rows))) if len(idx) > 1 else list(map(getter, rows))
     joined = _SEP.join(cells) + _SEP
@@ -183,15 +187,29 @@ def _parse_chunk(p, header, rows, lines, idx, getter) -> np.ndarray:
     return values
 
 
-def _check_finite(p, header, rows, lines, idx, values: np.ndarray, dtype: np.dtype) -> None:
+def _check_finite(
+    p: str,
+    header: list[str],
+    rows: list[list[str]],
+    lines: Sequence[int],
+    idx: list[int],
+    values: np.ndarray,
+    dtype: np.dtype,
+) -> None:
     """Raise naming the first cell that is not finite in ``dtype`` (it overflowed)."""
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad.size:
         r = int(bad[0])
         c = int(np.flatnonzero(~np.isfinite(values[r]))[0])
         limit = np.finfo(dtype).max
-        raise _cell_error(p, lines[r], idx[c], header[idx[c]], rows[r][idx[c]],
-                          f"it overflows {dtype.name}, whose largest value is {limit:.8g}")
+        raise _cell_error(
+            p,
+            lines[r],
+            idx[c],
+            header[idx[c]],
+            rows[r][idx[c]],
+            f"it overflows {dtype.name}, whose largest value is {limit:.8g}",
+        )
 
 
 def _store(outs: list[np.ndarray], n: int, parts: list[np.ndarray]) -> list[np.ndarray]:
@@ -216,7 +234,7 @@ def _line_breaks(cells: list[str]) -> int:
     return sum(c.count("\n") + c.count("\r") - c.count("\r\n") for c in cells)
 
 
-def _chunks(p: str, reader, width: int, size: int) -> Iterator[tuple[list[list[str]], Sequence[int]]]:
+def _chunks(p: str, reader: Any, width: int, size: int) -> Iterator[tuple[list[list[str]], Sequence[int]]]:
     """``(rows, line numbers)`` of at most ``size`` rows of ``width`` cells; blank lines skipped.
 
     Rows are taken in bulk; the line of each row is worked out only for a
@@ -234,8 +252,7 @@ def _chunks(p: str, reader, width: int, size: int) -> Iterator[tuple[list[list[s
                 if len(row) != width:
                     if not any(c.strip() for c in row):
                         continue  # blank line
-                    raise DataError(f"{p}: line {line}: has {len(row)} cells, expected {width} "
-                                    f"(one per header column)")
+                    raise DataError(f"{p}: line {line}: has {len(row)} cells, expected {width} (one per header column)")
                 kept.append(row)
                 lines.append(line)
             if kept:
@@ -292,9 +309,7 @@ def _names(value: ColumnNames, what: str) -> list[str] | None:
     elif isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
         names = [s.strip() for s in value]
     else:
-        raise TypeError(
-            f"{what}: expected a column name, a comma-separated string or a list of names, got {value!r}"
-        )
+        raise TypeError(f"{what}: expected a column name, a comma-separated string or a list of names, got {value!r}")
     if not names or not all(names):
         raise ValueError(f"{what}: expected non-empty column names, got {value!r}")
     twice = sorted(s for s, k in Counter(names).items() if k > 1)
@@ -311,7 +326,9 @@ def _missing(p: str, header: list[str], names: Sequence[str], what: str) -> None
         raise DataError(f"{p}: no {what} {noun} {_short_list(missing)} (columns: {_short_list(header)})")
 
 
-def _split_columns(p: str, header: list[str], label: ColumnNames, ignore: ColumnNames) -> tuple[list[str], list[str], bool]:
+def _split_columns(
+    p: str, header: list[str], label: ColumnNames, ignore: ColumnNames
+) -> tuple[list[str], list[str], bool]:
     """``(feature names, label names, one_label)`` for a header; ``one_label``: y is (N,)."""
     ignored = _names(ignore, "ignore") or []
     _missing(p, header, ignored, "ignore")
@@ -354,7 +371,7 @@ def csv_columns(
     return features, labels
 
 
-def _float_dtype(dtype) -> np.dtype:
+def _float_dtype(dtype: Any) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dt.name}")
@@ -366,7 +383,7 @@ def load_csv(
     *,
     label: ColumnNames = None,
     ignore: ColumnNames = None,
-    dtype=np.float64,
+    dtype: Any = np.float64,
     progress: Progress = "auto",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load a labelled CSV: ``(x (N, F) dtype, y float64, feature names)``.
@@ -401,7 +418,7 @@ def load_csv(
 
 
 def read_csv(
-    path: str | os.PathLike, *, ignore: ColumnNames = None, dtype=np.float64, progress: Progress = "auto"
+    path: str | os.PathLike, *, ignore: ColumnNames = None, dtype: Any = np.float64, progress: Progress = "auto"
 ) -> tuple[np.ndarray, list[str]]:
     """Every column of a numeric CSV with a header (less ``ignore``): ``(table (N, C), names)``.
 
@@ -424,7 +441,7 @@ def read_csv(
 
 
 def load_features(
-    path: str | os.PathLike, feature_names: ColumnNames, *, dtype=np.float64, progress: Progress = "auto"
+    path: str | os.PathLike, feature_names: ColumnNames, *, dtype: Any = np.float64, progress: Progress = "auto"
 ) -> np.ndarray:
     """Load the named columns of a CSV, in the given order, as (N, F).
 
@@ -445,9 +462,7 @@ def load_features(
     present = set(header)
     missing = [n for n in names if n not in present]
     if missing:
-        raise DataError(
-            f"{p}: missing feature column(s) {_short_list(missing)} (columns: {_short_list(header)})"
-        )
+        raise DataError(f"{p}: missing feature column(s) {_short_list(missing)} (columns: {_short_list(header)})")
     (x,) = _read_columns(p, [(names, dt)], progress)
     return x
 
@@ -469,7 +484,7 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 # ---------------------------------------------------------------- labels
-def _labels(y, what: str = "y") -> np.ndarray:
+def _labels(y: Any, what: str = "y") -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] == 0 or y.size == 0:
         raise ValueError(f"{what}: expected a non-empty (N,) or (N, k) array of labels, got shape {y.shape}")
@@ -551,9 +566,7 @@ def _binary_targets(y: np.ndarray) -> list[np.ndarray]:
     return targets
 
 
-def leaky_columns(
-    x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.99
-) -> list[str]:
+def leaky_columns(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.99) -> list[str]:
     """Feature columns that give the label away: 0/1 columns that predict it almost perfectly.
 
     For each label column with two values (or each class of softmax labels,
@@ -631,11 +644,11 @@ def train_test_split(
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"x, y: expected the same number of samples on axis 0, got shapes {x.shape} and {y.shape}"
-        )
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not (
-        0.0 < test_fraction < 1.0
+        raise ValueError(f"x, y: expected the same number of samples on axis 0, got shapes {x.shape} and {y.shape}")
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, (int, float))
+        or not (0.0 < test_fraction < 1.0)
     ):
         raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -659,9 +672,7 @@ def train_test_split(
     mask = np.zeros(n, dtype=bool)
     mask[test_idx] = True
     if mask.all() or not mask.any():
-        raise ValueError(
-            f"test_fraction: {test_fraction} of {n} samples leaves an empty train or test set"
-        )
+        raise ValueError(f"test_fraction: {test_fraction} of {n} samples leaves an empty train or test set")
     train_idx = rng.permutation(np.flatnonzero(~mask))
     test_idx = rng.permutation(np.flatnonzero(mask))
     return x[train_idx], x[test_idx], y[train_idx], y[test_idx]
@@ -703,9 +714,7 @@ def apply_standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
     if x.ndim != 2 or mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
-        raise ValueError(
-            f"x, mean, std: expected shapes (N, F), (F,), (F,), got {x.shape}, {mean.shape}, {std.shape}"
-        )
+        raise ValueError(f"x, mean, std: expected shapes (N, F), (F,), (F,), got {x.shape}, {mean.shape}, {std.shape}")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
         raise ValueError("mean, std: expected finite values and std > 0")
     return (x - mean.astype(dt)) / std.astype(dt)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -62,8 +63,8 @@ _TARGET_SECONDS = 0.25  # a chunk lasts about this long (progress, callbacks and
 _RECORDED_POINTS = 1000  # record_every="auto" keeps about this many losses per run
 
 
-class _CarriesState:
-    """Mixin: the exception carries the training state to return (``params``, ``opt_state``, ``history``)."""
+class _CarriesState(BaseException):
+    """Base of the exceptions that carry the training state to return (``params``, ``opt_state``, ``history``)."""
 
     def __init__(self, message: str, params: Params, opt_state: Any, history: dict):
         super().__init__(message)
@@ -210,13 +211,17 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     r["loss_fn"] = a["loss_fn"]
     r["context"] = execution_context(a["device"], a["precision"])
     r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
-    for name, value, allowed in (("on_divergence", a["on_divergence"], ("warn", "raise")),
-                                 ("progress", a["progress"], (True, False, "auto"))):
+    for name, value, allowed in (
+        ("on_divergence", a["on_divergence"], ("warn", "raise")),
+        ("progress", a["progress"], (True, False, "auto")),
+    ):
         if not any(value is v or (isinstance(v, str) and value == v) for v in allowed):
             raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
         r[name] = value
     if a["callback"] is not None and not callable(a["callback"]):
-        raise TypeError(f"callback: expected a function (step, params, history) or None, got {type(a['callback']).__name__}")
+        raise TypeError(
+            f"callback: expected a function (step, params, history) or None, got {type(a['callback']).__name__}"
+        )
     r["callback"] = a["callback"]
     r["device"] = a["device"]
     r["key"] = None if a["key"] is None else as_key(a["key"])
@@ -235,11 +240,19 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
         raise ValueError("validation_split: give validation=(x_val, y_val) or validation_split=, not both")
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            what = f"a {type(validation).__name__} of length {len(validation)}" if isinstance(validation, (tuple, list)) \
+            what = (
+                f"a {type(validation).__name__} of length {len(validation)}"
+                if isinstance(validation, (tuple, list))
                 else type(validation).__name__
+            )
             raise TypeError(f"validation: expected a pair (x_val, y_val), got {what}")
-        _, xv, yv, _ = prepare(params, *validation, activation=a["activation"], head=head,
-                               names=("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight"))
+        _, xv, yv, _ = prepare(
+            params,
+            *validation,
+            activation=a["activation"],
+            head=head,
+            names=("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight"),
+        )
         return x, y, w, (xv, yv)
     if split is None:
         return x, y, w, None
@@ -254,8 +267,8 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
     tr, va, _, _ = train_test_split(rows, yh, test_fraction=float(split), seed=seed, stratify=hard)
-    tr, va = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
-    return x[tr], y[tr], None if w is None else w[tr], (x[va], y[va])
+    train, val = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
+    return x[train], y[train], None if w is None else w[train], (x[val], y[val])
 
 
 def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
@@ -264,7 +277,9 @@ def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise TypeError(f"mesh: expected a jax.sharding.Mesh with a 'data' axis, got {mesh!r}")
     if x.ndim == 1 and (batch_size is not None or mesh is not None):
-        raise ValueError(f"x: batch_size and mesh need a batch of shape (N, {x.shape[0]}), got one example {tuple(x.shape)}")
+        raise ValueError(
+            f"x: batch_size and mesh need a batch of shape (N, {x.shape[0]}), got one example {tuple(x.shape)}"
+        )
     if batch_size is not None:
         batch_size = positive_int("batch_size", batch_size)
         if batch_size > n:
@@ -310,24 +325,41 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
     expected = jax.eval_shape(optimizer.init, params)
     try:
         got = jax.eval_shape(lambda s: s, opt_state)
-        same = jax.tree.structure(got) == jax.tree.structure(expected) and all(
-            (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)))
+        same = jax.tree.structure(got) == jax.tree.structure(expected) and all(  # type: ignore[operator]
+            (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected))
+        )
     except (TypeError, ValueError):
         same = False
     if not same:
-        raise TypeError(f"opt_state: expected the state of this optimizer for these params (optimizer.init(params)), "
-                        f"got {type(opt_state).__name__} with a different structure, shapes or dtypes")
+        raise TypeError(
+            f"opt_state: expected the state of this optimizer for these params (optimizer.init(params)), "
+            f"got {type(opt_state).__name__} with a different structure, shapes or dtypes"
+        )
     return opt_state
 
 
 def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
-    cfg = Config(r["optimizer"], gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
-                 r["record_every"], r["max_blocks"], r["batches"])
-    cursor = None if r["batches"] is None else Cursor(np.zeros((), np.int32), np.arange(r["n"], dtype=np.int32))
+    cfg = Config(
+        r["optimizer"],
+        gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
+        r["record_every"],
+        r["max_blocks"],
+        r["batches"],
+    )
+    cursor = None if r["batches"] is None else Cursor(jnp.zeros((), jnp.int32), jnp.arange(r["n"], dtype=jnp.int32))
     carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
-    run = {"carry": carry, "limit": math.inf, "done": 0, "good_step": 0,
-           "stopped": "completed", "best": None, "wait": 0, "bar": None, "blocks": 8, "t0": time.perf_counter()}
+    run = {
+        "carry": carry,
+        "limit": math.inf,
+        "done": 0,
+        "good_step": 0,
+        "stopped": "completed",
+        "best": None,
+        "wait": 0,
+        "bar": None,
+        "blocks": _first_blocks(r, cfg),
+    }
     hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
     try:
         with r["context"]:
@@ -337,15 +369,30 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
         state = run["carry"][0]
         raise TrainingInterrupted(
             f"fit: interrupted after {run['done']} steps; the exception carries the parameters, optimizer state and "
-            "history of that step (e.params, e.opt_state, e.history)", state.params, state.opt_state,
-            _history(hist, run, r)) from None
+            "history of that step (e.params, e.opt_state, e.history)",
+            state.params,
+            state.opt_state,
+            _history(hist, run, r),
+        ) from None
     finally:
         if run["bar"] is not None:
             run["bar"].close()
     return _finish(r, run, hist)
 
 
-def _run_chunk(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], data: tuple, key: Any) -> None:
+def _first_blocks(r: dict[str, Any], cfg: Config) -> int:
+    """Blocks in the first chunk: about 0.1 s at a pessimistic guess of a step's time (1 us plus 2 ns a
+    multiply-add), so that Ctrl-C is honoured soon even before anything has been measured."""
+    p = r["params"]
+    sizes = [p["W1"].shape[1]] + [p[f"W{l}"].shape[0] for l in range(1, len(p) // 2 + 1)]
+    rows = r["batches"].size if r["batches"] else r["n"]
+    step = 1e-6 + 2e-9 * rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return int(max(1, min(cfg.buffer, 0.1 / (step * r["record_every"]))))
+
+
+def _run_chunk(
+    r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], data: tuple, key: Any
+) -> None:
     """One compiled chunk, then the Python work between chunks."""
     re, done = r["record_every"], run["done"]
     n = min(run["blocks"], cfg.buffer, (r["steps"] - done) // re)
@@ -378,15 +425,27 @@ def _run_chunk(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[s
         try:
             stop = r["callback"](run["done"], state.params, _history(hist, run, r))
         except Exception as e:
-            raise CallbackError(f"fit: the callback raised {type(e).__name__} at step {run['done']}; the exception "
-                                "carries the state it was called with", state.params, state.opt_state,
-                                _history(hist, run, r)) from e
+            raise CallbackError(
+                f"fit: the callback raised {type(e).__name__} at step {run['done']}; the exception "
+                "carries the state it was called with",
+                state.params,
+                state.opt_state,
+                _history(hist, run, r),
+            ) from e
         if stop is True:
             run["stopped"] = "callback"
 
 
-def _keep_last_good(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], inputs: tuple,
-                    first: tuple, losses: np.ndarray, k: int) -> None:
+def _keep_last_good(
+    r: dict[str, Any],
+    cfg: Config,
+    run: dict[str, Any],
+    hist: dict[str, list],
+    inputs: tuple,
+    first: tuple,
+    losses: np.ndarray,
+    k: int,
+) -> None:
     """Divergence at block ``k`` of the chunk that started from ``first``: keep the state of block ``k - 1``.
 
     Its loss is the last acceptable one recorded, so the history ends there. The
@@ -407,8 +466,9 @@ def _keep_last_good(r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: d
 def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block: float, loss: float) -> None:
     """The bar appears after the first (compiling) chunk, for ``"auto"`` only if the rest takes over a second."""
     if run["bar"] is None:
+        run["chunks"] = run.get("chunks", 0) + 1  # the first chunk's time includes compiling: no estimate from it
         left = (r["steps"] - run["done"]) / r["record_every"] * per_block
-        if r["progress"] is True or (r["progress"] == "auto" and left > 1.0):
+        if r["progress"] is True or (r["progress"] == "auto" and run["chunks"] > 1 and left > 1.0):
             run["bar"] = tqdm(total=r["steps"], initial=run["done"], unit="step", dynamic_ncols=True)
         return
     run["bar"].update(steps_run)
@@ -442,8 +502,13 @@ def _history(hist: dict[str, list], run: dict[str, Any], r: dict[str, Any]) -> d
     val_step = np.asarray(hist["val_step"], dtype=int)
     keep = val_step <= last
     out = {
-        "loss": loss, "step": step, "val_loss": np.asarray(hist["val_loss"])[keep], "val_step": val_step[keep],
-        "diverged": run["stopped"] == "diverged", "steps_done": int(last), "stopped": run["stopped"],
+        "loss": loss,
+        "step": step,
+        "val_loss": np.asarray(hist["val_loss"])[keep],
+        "val_step": val_step[keep],
+        "diverged": run["stopped"] == "diverged",
+        "steps_done": int(last),
+        "stopped": run["stopped"],
         "best_step": None if run["best"] is None else run["best"][2],
     }
     if r["head"] != "identity":
@@ -464,8 +529,8 @@ def _finish(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> tu
         f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
         f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
         f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
-        if history["loss"].size else
-        "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
+        if history["loss"].size
+        else "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
     )
     if r["on_divergence"] == "raise":
         raise DivergenceError(message, state.params, state.opt_state, history)

@@ -31,14 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, prepare
+from jaxnet._validate import Params, call_checked, prepare, with_value_checks
 from jaxnet.network import ActivationName, HeadName
 
 __all__ = ["grads", "manual_grads", "numerical_grads", "NumericalPrecisionWarning"]
 
 _STATIC = ("activation", "head")
-_grads_jit = jax.jit(jax.grad(kernels.loss), static_argnames=_STATIC)
-_manual_jit = jax.jit(kernels.manual_grads, static_argnames=_STATIC)
+_grads_checked = with_value_checks(jax.grad(kernels.loss))
+_manual_checked = with_value_checks(kernels.manual_grads)
 _numerical_jit = jax.jit(kernels.numerical_grads, static_argnames=("eps",) + _STATIC)
 _loss_jit = jax.jit(kernels.loss, static_argnames=_STATIC)
 
@@ -60,8 +60,7 @@ def grads(
     >>> round(float(jaxnet.grads(params, x, y)["b2"][0]), 6)
     -0.481758
     """
-    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-    return _grads_jit(params, x, y, w, activation, head)
+    return call_checked(_grads_checked, params, x, y, sample_weight, activation=activation, head=head)
 
 
 def manual_grads(
@@ -81,8 +80,7 @@ def manual_grads(
     >>> [round(float(v), 6) for v in g["W2"][0]]
     [-0.0, -0.038541, -0.004818]
     """
-    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-    return _manual_jit(params, x, y, w, activation, head)
+    return call_checked(_manual_checked, params, x, y, sample_weight, activation=activation, head=head)
 
 
 def numerical_grads(

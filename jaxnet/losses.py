@@ -21,12 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, as_array, check_numeric, prepare
+from jaxnet._validate import Params, as_array, call_checked, check_numeric, with_value_checks
 from jaxnet.network import ActivationName, HeadName
 
 __all__ = ["loss", "bce"]
 
-_loss_jit = jax.jit(kernels.loss, static_argnames=("activation", "head"))
+_loss_checked = with_value_checks(kernels.loss)
 
 
 def loss(
@@ -56,8 +56,7 @@ def loss(
     >>> round(float(jaxnet.loss(params, x, y)), 6)
     0.657313
     """
-    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-    return _loss_jit(params, x, y, w, activation, head)
+    return call_checked(_loss_checked, params, x, y, sample_weight, activation=activation, head=head)
 
 
 def bce(y_true: Any, y_pred: Any) -> jax.Array:

@@ -64,7 +64,8 @@ def evaluate(
     {'loss': 0.6573, 'accuracy': 1.0}
     """
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-    return {k: float(v) for k, v in jax.device_get(scores(params, x, y, w, activation, head)).items()}
+    out = jax.device_get(scores(params, x, y, w, activation, head))
+    return {k: float(out[k]) for k in ("loss", "accuracy", "rmse", "r2") if k in out}
 
 
 def accuracy(params: Params, x: Any, y: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> float:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, as_key, check_params, check_sizes, prepare
+from jaxnet._validate import Params, as_key, call_checked, check_params, check_sizes, with_value_checks
 from jaxnet.network import ActivationName, HeadName, param_keys
 
 __all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "predict", "predict_proba", "layer_sizes"]
@@ -140,7 +140,7 @@ def layer_sizes(params: Params) -> tuple[int, ...]:
     return check_params(params)
 
 
-_trace_jit = jax.jit(kernels.forward_trace, static_argnames=("activation", "head"))
+_trace_checked = with_value_checks(lambda params, x, y, w, activation, head: kernels.forward_trace(params, x, activation, head))
 
 
 def forward_trace(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> dict[str, jax.Array]:
@@ -156,8 +156,7 @@ def forward_trace(params: Params, x: Any, *, activation: ActivationName = "relu"
     >>> sorted(jaxnet.forward_trace(params, x))
     ['a1', 'y_hat', 'z1', 'z2']
     """
-    params, x, _, _ = prepare(params, x, activation=activation, head=head)
-    return _trace_jit(params, x, activation, head)
+    return call_checked(_trace_checked, params, x, activation=activation, head=head)
 
 
 def forward(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:

@@ -14,7 +14,8 @@ the number of devices; ``fit`` raises a ``ValueError`` otherwise.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -87,6 +88,8 @@ def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device |
     work = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     if jax.default_backend() == "cpu" or work >= CROSSOVER_WORK:
         return None, ""
-    note = (f"running on the CPU: {work:,} multiply-adds per step is below the {jax.default_backend().upper()} "
-            f"crossover ({CROSSOVER_WORK:,}), where kernel launches cost more than the arithmetic")
+    note = (
+        f"running on the CPU: {work:,} multiply-adds per step is below the {jax.default_backend().upper()} "
+        f"crossover ({CROSSOVER_WORK:,}), where kernel launches cost more than the arithmetic"
+    )
     return jax.devices("cpu")[0], note

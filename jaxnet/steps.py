@@ -10,8 +10,10 @@ so one compiled program serves every chunk length and every ``steps``.
 from __future__ import annotations
 
 import contextlib
-from functools import lru_cache, partial
-from typing import Any, Callable, NamedTuple
+import weakref
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -44,19 +46,26 @@ def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
     if gradients not in ("auto", "manual", "autodiff"):
         raise ValueError(f"gradients: expected 'auto', 'manual' or 'autodiff', got {gradients!r}")
     if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn: expected a function (params, x, y, sample_weight) -> scalar, got {type(loss_fn).__name__}")
+        raise TypeError(
+            f"loss_fn: expected a function (params, x, y, sample_weight) -> scalar, got {type(loss_fn).__name__}"
+        )
     if gradients == "manual" and loss_fn is not None:
-        raise ValueError("gradients: 'manual' is the hand-derived gradient of the built-in loss; use 'autodiff' with loss_fn")
+        raise ValueError(
+            "gradients: 'manual' is the hand-derived gradient of the built-in loss; use 'autodiff' with loss_fn"
+        )
     return ("manual" if loss_fn is None else "autodiff") if gradients == "auto" else gradients
 
 
-@lru_cache(maxsize=None)
-def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None) -> ValueAndGrads:
+@cache
+def gradient_fn(
+    gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None
+) -> ValueAndGrads:
     """``vg(params, x, y, w, with_value) -> (loss or None, grads)``, resolved once in Python before ``jit``.
 
     Cached, so equal options give the same function object (a ``jit`` cache hit).
     """
     if gradients == "manual":
+
         def manual(params: Params, x: jax.Array, y: jax.Array, w: Any, with_value: bool) -> tuple[Any, Params]:
             return kernels.value_and_grads(params, x, y, w, activation, head, compute_dtype, with_value=with_value)
 
@@ -72,6 +81,8 @@ def gradient_fn(gradients: str, loss_fn: LossFn | None, activation: str, head: s
 
 
 _SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
+_RESOLVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> its shared optimizer
+_RESOLVED_INIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> the init it came with
 
 
 def _fingerprint(value: Any, depth: int = 0) -> Any:
@@ -93,12 +104,22 @@ def _fingerprint(value: Any, depth: int = 0) -> Any:
         a = np.asarray(value)
         return ("array", a.dtype.str, a.shape, a.tobytes())
     if isinstance(value, partial):
-        return ("partial", _fingerprint(value.func, depth + 1), _fingerprint(value.args, depth + 1),
-                _fingerprint(value.keywords, depth + 1))
+        return (
+            "partial",
+            _fingerprint(value.func, depth + 1),
+            _fingerprint(value.args, depth + 1),
+            _fingerprint(value.keywords, depth + 1),
+        )
     code = getattr(value, "__code__", None)
     if code is not None:
         cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
-        return ("fn", code, cells, _fingerprint(value.__defaults__, depth + 1), _fingerprint(value.__kwdefaults__, depth + 1))
+        return (
+            "fn",
+            code,
+            cells,
+            _fingerprint(value.__defaults__, depth + 1),
+            _fingerprint(value.__kwdefaults__, depth + 1),
+        )
     return ("object", id(value))
 
 
@@ -110,11 +131,22 @@ def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientT
     optimizers share the first one's compilation instead.
     """
     try:
+        shared = _RESOLVED.get(optimizer.update)
+    except TypeError:  # an update that cannot be weakly referenced: look it up each time
+        shared = None
+    if shared is not None and shared.init is not None:
+        return shared if _RESOLVED_INIT.get(optimizer.update) is optimizer.init else optimizer
+    try:
         key = _fingerprint((optimizer.init, optimizer.update))
         hash(key)
     except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
         return optimizer
-    return _SHARED.setdefault(key, optimizer)
+    shared = _SHARED.setdefault(key, optimizer)
+    try:
+        _RESOLVED[optimizer.update], _RESOLVED_INIT[optimizer.update] = shared, optimizer.init
+    except TypeError:
+        pass
+    return shared
 
 
 def apply_update(
@@ -138,9 +170,15 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 
 
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, loss_fn: LossFn | None = None,
-    gradients: str = "auto", activation: ActivationName = "relu", head: HeadName = "sigmoid",
-    device: jax.Device | None = None, precision: str | None = None, compute_dtype: Any = None,
+    optimizer: optax.GradientTransformation,
+    *,
+    loss_fn: LossFn | None = None,
+    gradients: str = "auto",
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
+    device: jax.Device | None = None,
+    precision: str | None = None,
+    compute_dtype: Any = None,
 ) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
@@ -183,7 +221,7 @@ def make_train_step(
         x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
         value, g = vg(params, x, y, None, True)
         params, opt_state = apply_update(optimizer, params, opt_state, g)
-        return params, opt_state, value
+        return params, opt_state, cast(jax.Array, value)
 
     if device is None and precision is None:
         return step
@@ -217,7 +255,9 @@ def check_compute_dtype(compute_dtype: Any) -> Any:
     try:
         dtype = jnp.dtype(compute_dtype)
     except TypeError:
-        raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}") from None
+        raise TypeError(
+            f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {compute_dtype!r}"
+        ) from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"compute_dtype: expected a floating dtype such as jnp.bfloat16 or None, got {dtype}")
     return dtype
@@ -261,6 +301,7 @@ class Cursor(NamedTuple):
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
     """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
     x, y, w = data
+    assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
     n = x.shape[0]
     epoch, pos = jnp.divmod(cursor.step, n // size)
@@ -289,7 +330,9 @@ def _finite(tree: Any) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="cfg")
-def run_steps(cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array):
+def run_steps(
+    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
+) -> tuple[tuple, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
     ``carry = (state, cursor)``. Each block records the loss at its start; a
@@ -312,7 +355,8 @@ def run_steps(cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: 
     def body(loop: tuple) -> tuple:
         i, carry, losses, _ = loop
         carry, value = steps_recording_first(
-            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every)
+            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every
+        )
         return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))

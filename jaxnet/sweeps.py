@@ -2,35 +2,83 @@
 
 Typical use: 1000 random initialisations of the worked-example net, or one
 net at 100 learning rates. Every net sees the same full batch ``(x, y)`` and
-takes plain SGD steps with the hand-derived gradient (:mod:`jaxnet.gradients`).
+takes plain SGD steps with the hand-derived gradient (the delta recursion of
+:func:`jaxnet.manual_grads`; activation and head from :mod:`jaxnet.network`).
 
-Layout: inside the loop every array keeps the network index as its *last*
-axis (``W_l: (out, in, K)``, activations ``(N, width, K)``), so each
-operation is one contiguous multiply-add over K nets — the layout a
-vectorised C loop would use. The tiny layers are written as broadcast
-multiply-adds, which XLA fuses into a few loops per step, instead of K-batched
-``dot``\\ s.
+Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
+(examples times weights, :func:`net_step_work`):
+
+- ``"broadcast"`` (``w <= 256``: tiny nets and batches, e.g. the worked
+  example's 2-3-1 net on one example, ``w = 9``): every array keeps the net
+  index as its *last* axis (``W_l: (out, in, K)``, activations
+  ``(N, width, K)``) and each layer is a broadcast multiply-add that XLA fuses
+  into a few loops over K, the layout a vectorised C loop would use. Its
+  ``(N, out, in, K)`` products grow with ``w``, so it only suits small ``w``.
+- ``"dense"`` (``w > 256``, e.g. moons 800 x 2-16-16-1, ``w = 243,200``):
+  ``jax.vmap`` over nets of the ordinary per-net step
+  (:func:`jaxnet._kernels.value_and_grads`, then ``p - lr g``): the first
+  layer is one matmul for all nets of a block (``x`` is shared), the others
+  ``dot_general`` with the net axis as batch axis.
+
+The threshold was measured on a 2-core CPU (float32, K = 256, ns per
+net-step): at ``w = 72`` (2-3-1, N = 8) broadcast 49 against dense 113; at
+``w = 288`` (2-3-1, N = 32) 284 against 333; at ``w = 304`` (2-16-16-1,
+N = 1) 951 against 376; at ``w = 576`` (2-3-1, N = 64) 1781 against 703.
+
+Blocks of nets: on a CPU the nets are trained a cache-sized block at a time
+(all steps for one block, then the next): 256 nets for the broadcast kernel,
+and for the dense kernel as many nets as fit a 256 KiB working set (one net
+at a time for moons or breast cancer, where batching nets measured slower
+than one net after another). On a GPU/TPU all K nets train at once, or in
+as few equal blocks as a quarter of the device's memory allows.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+import math
+import warnings
+from collections.abc import Callable
+from functools import partial, reduce
+from itertools import pairwise
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet._validate import Params, prepare
+from jaxnet import _kernels as kernels
+from jaxnet._validate import (
+    Params,
+    as_array,
+    check_numeric,
+    check_params,
+    check_sizes,
+    positive_int,
+    prepare,
+)
+from jaxnet.fitting import DivergenceWarning
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS
-from jaxnet.steps import steps_recording_first
+from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
 
 __all__ = ["sweep"]
 
 
 _UNROLL = 32  # sums over axes this short are written as chains of adds
-_BLOCK = 256  # nets trained together, all steps, before the next block (cache-sized)
+_BROADCAST_MAX_WORK = 256  # N * sum(in * out) per net-step at most for the broadcast kernel
+_CPU_BROADCAST_BLOCK = 256  # nets trained together, all steps, before the next block (cache-sized)
+_CPU_DENSE_BLOCK_BYTES = 2**18  # working set of a dense block on a CPU (about a core's L2 cache)
+_ACCELERATOR_FRACTION = 4  # on a GPU/TPU a block's working set may use 1/4 of the device's memory
+_ACCELERATOR_DEFAULT_BYTES = 2**32  # when the device does not report its memory
+_AUTO_POINTS = 1000  # record_every="auto": at most this many recorded losses per net
+_AUTO_BYTES = 2**28  # ... and at most this many bytes of losses in all
+_MAX_LOSS_BYTES = 2**30  # a larger loss buffer is refused
+KERNELS = ("auto", "broadcast", "dense")
+
+
+# --- the broadcast kernel: net axis last, every parameter of every net in one (P, K) buffer -----------------
+
+Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 
 
 def _sum(a: jax.Array, axis: int) -> jax.Array:
@@ -44,10 +92,7 @@ def _sum(a: jax.Array, axis: int) -> jax.Array:
     if n > _UNROLL:
         return jnp.sum(a, axis=axis)
     parts = [jax.lax.index_in_dim(a, i, axis, keepdims=False) for i in range(n)]
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
+    return reduce(jnp.add, parts)
 
 
 def _forward(soa: Params, x: jax.Array, activation: str) -> list[jax.Array]:
@@ -62,19 +107,31 @@ def _forward(soa: Params, x: jax.Array, activation: str) -> list[jax.Array]:
     return zs
 
 
-def _over_units(fn, *arrays: jax.Array) -> jax.Array:
+def _over_units(fn: Callable, *arrays: jax.Array) -> jax.Array:
     """Apply a head function of the table (which works on the last axis) to ``(N, out, K)`` arrays."""
     out = fn(*(jnp.moveaxis(a, 1, -1) for a in arrays))
     return jnp.moveaxis(out, -1, 1) if out.ndim == 3 else out
 
 
-def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str):
+def _share(y: jax.Array, head: str) -> float:
+    """Each example's share of the mean, ``r = 1 / (N m)`` (``m = n_out`` for per-unit heads)."""
+    return 1.0 / (y.shape[0] * (y.shape[1] if HEADS[head].per_unit else 1))
+
+
+def _head_loss(z_out: jax.Array, y: jax.Array, head: str) -> jax.Array:
+    """``L_k = r sum_n l(z_nk, y_n)`` for every net, shape ``(K,)``."""
+    per_example = _over_units(HEADS[head].loss, z_out, jnp.broadcast_to(y[:, :, None], z_out.shape))
+    return jnp.sum(per_example, axis=0) * _share(y, head)
+
+
+def _broadcast_step(
+    soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str
+) -> tuple[Params, jax.Array | None]:
     """One SGD step for every net (the delta recursion of :func:`jaxnet.manual_grads`)."""
     act, out = ACTIVATIONS[activation], HEADS[head]
     L = len(soa) // 2
     zs = _forward(soa, x, activation)
-    r = 1.0 / (y.shape[0] * (y.shape[1] if out.per_unit else 1))  # each example's share of the mean
-    delta = r * (_over_units(out.output, zs[-1]) - y[:, :, None])  # dL/dz_L = r (g(z_L) - y)
+    delta = _share(y, head) * (_over_units(out.output, zs[-1]) - y[:, :, None])  # dL/dz_L = r (g(z_L) - y)
     new: Params = {}
     for l in range(L, 0, -1):
         a_prev = x[:, :, None] if l == 1 else act.fn(zs[l - 2])
@@ -84,12 +141,7 @@ def _sgd_step(soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss:
             delta = _sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1) * act.grad(zs[l - 2])
         new[f"W{l}"] = soa[f"W{l}"] - lr[None, None, :] * gW
         new[f"b{l}"] = soa[f"b{l}"] - lr[None, :] * gb
-    if not with_loss:
-        return new, None
-    return new, jnp.sum(_over_units(out.loss, zs[-1], jnp.broadcast_to(y[:, :, None], zs[-1].shape)), axis=0) * r
-
-
-Shapes = tuple[tuple[str, tuple[int, ...]], ...]
+    return new, (_head_loss(zs[-1], y, head) if with_loss else None)
 
 
 def _pack(soa: Params, shapes: Shapes) -> jax.Array:
@@ -106,48 +158,361 @@ def _unpack(theta: jax.Array, shapes: Shapes) -> Params:
     return soa
 
 
-def _train_block(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, activation: str, head: str):
-    """Every step for one block of nets; returns ``(theta, losses (n_records, nets))``."""
-
-    def step(theta, with_loss):
-        soa, loss = _sgd_step(_unpack(theta, shapes), x, y, lr, with_loss, activation, head)
-        return _pack(soa, shapes), loss
-
-    return jax.lax.scan(lambda theta, _: steps_recording_first(step, theta, record_every), theta, length=n_records)
+# --- both kernels behind one interface -------------------------------------------------------------------
 
 
-@partial(jax.jit, static_argnames=("shapes", "n_records", "record_every", "block", "activation", "head"),
-         donate_argnames="theta")
-def _run(theta, x, y, lr, shapes: Shapes, n_records: int, record_every: int, block: int, activation: str, head: str):
-    """Train the K nets ``block`` at a time (all steps for one block, then the next).
+class _Kernel(NamedTuple):
+    """``step(theta, lr, with_loss) -> (theta, loss (K,) or None)``, ``loss(theta) -> (K,)``, the net axis."""
 
-    The parameters live in one ``(P, K)`` buffer (one update kernel per step,
-    no per-array copies), and a block's slice of it stays in cache for all its
-    steps, as in a blocked C loop. ``K`` must be a multiple of ``block``.
-    """
-    k = lr.shape[0]
-    split = lambda v: jnp.moveaxis(v.reshape(v.shape[:-1] + (k // block, block)), -2, 0)  # noqa: E731
-    join = lambda v: jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (k,))  # noqa: E731
-    thetas, losses = jax.lax.map(
-        lambda args: _train_block(args[0], x, y, args[1], shapes, n_records, record_every, activation, head),
-        (split(theta), split(lr)),
+    step: Callable[[Any, jax.Array, bool], tuple[Any, Any]]
+    loss: Callable[[Any], jax.Array]
+    net_axis: int
+
+
+def _kernel(name: str, x: jax.Array, y: jax.Array, shapes: Shapes, activation: str, head: str) -> _Kernel:
+    """The kernel ``name`` for this data; its state ``theta`` is ``(P, K)`` (broadcast) or a ``(K, ...)`` dict (dense)."""
+    if name == "broadcast":
+
+        def step(theta, lr, with_loss):
+            soa, loss = _broadcast_step(_unpack(theta, shapes), x, y, lr, with_loss, activation, head)
+            return _pack(soa, shapes), loss
+
+        return _Kernel(step, lambda theta: _head_loss(_forward(_unpack(theta, shapes), x, activation)[-1], y, head), -1)
+
+    def one_step(p, rate, with_loss):  # exactly fit's step: p - lr g with the hand-derived g
+        value, g = kernels.value_and_grads(p, x, y, None, activation, head, with_value=with_loss)
+        return {k: p[k] - rate * g[k] for k in p}, value
+
+    def one_loss(p):
+        return kernels.loss(p, x, y, None, activation, head)
+
+    return _Kernel(
+        lambda theta, lr, with_loss: jax.vmap(partial(one_step, with_loss=with_loss))(theta, lr), jax.vmap(one_loss), 0
     )
-    return join(thetas), join(losses)
 
 
-def _to_soa(params: Params) -> Params:
-    """Leading net axis ``(K, ...)`` -> trailing net axis ``(..., K)``."""
-    return {k: jnp.moveaxis(v, 0, -1) for k, v in params.items()}
+def _finite_nets(theta: Any, net_axis: int) -> jax.Array:
+    """``(K,)``: every parameter of net k is finite."""
+    flags = [
+        jnp.all(jnp.isfinite(v), axis=tuple(a for a in range(v.ndim) if a != net_axis % v.ndim))
+        for v in jax.tree.leaves(theta)
+    ]
+    return reduce(jnp.logical_and, flags)
 
 
-def _from_soa(soa: Params) -> Params:
-    return {k: jnp.moveaxis(v, -1, 0) for k, v in soa.items()}
+def _select(ok: jax.Array, new: Any, old: Any, net_axis: int) -> Any:
+    """Per net: ``new`` where ``ok``, else ``old``."""
+
+    def pick(a, b):
+        shape = [1] * a.ndim
+        shape[net_axis] = -1
+        return jnp.where(ok.reshape(shape), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+def _train_nets(
+    kern: _Kernel, theta: Any, lr: jax.Array, n_records: int, record_every: int
+) -> tuple[Any, jax.Array, jax.Array]:
+    """All steps for one block of nets, with the divergence rule; returns ``(kept, losses (R, B), diverged (B,))``.
+
+    Before every ``record_every``-th step (and after the last) a net passes
+    when its loss and parameters are finite and its loss is at most
+    ``DIVERGENCE_FACTOR * max(initial loss, 1)``; ``kept`` holds the last
+    parameters that passed. A net that fails once is diverged for good, and
+    its recorded losses are NaN from that record on.
+    """
+    bound = DIVERGENCE_FACTOR * jnp.maximum(kern.loss(theta), 1)
+
+    def check(theta, loss, kept, alive):
+        ok = alive & jnp.isfinite(loss) & (loss <= bound) & _finite_nets(theta, kern.net_axis)
+        return _select(ok, theta, kept, kern.net_axis), ok
+
+    def record(carry, _):
+        theta, kept, alive = carry
+        new, loss = steps_recording_first(lambda t, with_loss: kern.step(t, lr, with_loss), theta, record_every)
+        kept, alive = check(theta, loss, kept, alive)
+        return (new, kept, alive), jnp.where(alive, loss, jnp.nan)
+
+    alive = jnp.ones(lr.shape, bool)
+    (theta, kept, alive), losses = jax.lax.scan(record, (theta, theta, alive), length=n_records)
+    kept, alive = check(theta, kern.loss(theta), kept, alive)
+    return kept, losses, ~alive
+
+
+class _Plan(NamedTuple):
+    """The static description of one compiled sweep."""
+
+    kernel: str
+    shapes: Shapes
+    n_records: int
+    record_every: int
+    block: int
+    activation: str
+    head: str
+
+
+def _split(v: jax.Array, block: int, net_axis: int) -> jax.Array:
+    """Net axis of length ``K = nb * block`` -> a leading block axis ``nb`` and a net axis of length ``block``."""
+    if net_axis == 0:
+        return v.reshape((v.shape[0] // block, block) + v.shape[1:])
+    return jnp.moveaxis(v.reshape(v.shape[:-1] + (v.shape[-1] // block, block)), -2, 0)
+
+
+def _join(v: jax.Array, net_axis: int) -> jax.Array:
+    if net_axis == 0:
+        return v.reshape((-1,) + v.shape[2:])
+    return jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (-1,))
+
+
+def _train_blocks(theta: Any, lr: jax.Array, kern: _Kernel, plan: _Plan) -> tuple[Any, jax.Array, jax.Array]:
+    """Train the nets ``plan.block`` at a time (all steps for one block, then the next); K a multiple of the block."""
+    ax = kern.net_axis
+    kept, losses, diverged = jax.lax.map(
+        lambda args: _train_nets(kern, args[0], args[1], plan.n_records, plan.record_every),
+        (jax.tree.map(lambda v: _split(v, plan.block, ax), theta), _split(lr, plan.block, -1)),
+    )
+    return jax.tree.map(lambda v: _join(v, ax), kept), _join(losses, -1), _join(diverged, -1)
+
+
+@partial(jax.jit, static_argnames=("k", "plan"))
+def _run(
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan
+) -> tuple[Params, jax.Array, jax.Array]:
+    """The whole sweep as one program: ``(params (K, ...), losses (K, R), diverged (K,))``.
+
+    ``stacked`` and ``lr`` have a leading axis of 1 or ``k``. K is padded to a
+    multiple of the block with copies of the last net, dropped at the end.
+    """
+    padded = k + (-k % plan.block)
+
+    def grow(v: jax.Array) -> jax.Array:  # K nets from 1 or K, then copies of the last up to the padded count
+        return jnp.concatenate(
+            [jnp.broadcast_to(v, (k,) + v.shape[1:]), jnp.broadcast_to(v[-1:], (padded - k,) + v.shape[1:])]
+        )
+
+    stacked = {n: grow(v.astype(x.dtype)) for n, v in stacked.items()}
+    lr = grow(lr)
+    kern = _kernel(plan.kernel, x, y, plan.shapes, plan.activation, plan.head)
+    if plan.kernel == "broadcast":
+        theta = _pack({n: jnp.moveaxis(v, 0, -1) for n, v in stacked.items()}, plan.shapes)
+        theta, losses, diverged = _train_blocks(theta, lr, kern, plan)
+        out = {n: jnp.moveaxis(v, -1, 0) for n, v in _unpack(theta, plan.shapes).items()}
+    else:
+        out, losses, diverged = _train_blocks(stacked, lr, kern, plan)
+    return {n: v[:k] for n, v in out.items()}, losses[:, :k].T, diverged[:k]
+
+
+# --- sizes, blocks, buffers ----------------------------------------------------------------------------
+
+
+def net_step_work(sizes: tuple[int, ...], n: int) -> int:
+    """``N * sum_l in_l * out_l``: multiply-adds of one net's forward pass, the kernel-choice measure."""
+    return n * sum(a * b for a, b in pairwise(sizes))
+
+
+def _block_size(kernel: str, k: int, n: int, sizes: tuple[int, ...], itemsize: int, device: Any) -> int:
+    """Nets per block: cache-sized on a CPU, as many as a quarter of the memory allows on a GPU/TPU."""
+    platform = _platform(device)
+    if kernel == "broadcast":
+        per_net = n * max(a * b for a, b in pairwise(sizes)) * itemsize * 4
+    else:
+        per_net = n * sum(sizes[1:]) * itemsize * 4  # z, a, delta and a temporary per layer
+    if platform == "cpu":
+        most = _CPU_BROADCAST_BLOCK if kernel == "broadcast" else _CPU_DENSE_BLOCK_BYTES // per_net
+    else:
+        most = _accelerator_bytes(device) // _ACCELERATOR_FRACTION // per_net
+    most = max(1, min(k, most))
+    blocks = -(-k // most)
+    return -(-k // blocks)  # equal blocks, so that padding K to a multiple adds fewer than `blocks` nets
+
+
+def _platform(device: Any) -> str:
+    """The platform the sweep runs on: ``device``'s, else JAX's default device's (``jax.default_device``)."""
+    if device is not None:
+        return device.platform
+    default = jax.config.jax_default_device  # type: ignore[attr-defined]
+    if isinstance(default, str):
+        return default
+    return default.platform if default is not None else jax.default_backend()
+
+
+def _accelerator_bytes(device: Any) -> int:
+    device = device if device is not None else jax.devices()[0]
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # noqa: BLE001 -- some backends do not implement memory_stats
+        stats = {}
+    return int(stats.get("bytes_limit", _ACCELERATOR_DEFAULT_BYTES))
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def auto_record_every(steps: int, k: int, itemsize: int) -> int:
+    """``record_every="auto"``: :func:`jaxnet.fitting.auto_record_every`'s rule, bounded in memory.
+
+    With ``points = min(1000, 256 MiB / (K * itemsize))`` (at least 1): the
+    largest divisor of ``steps`` at most ``max(1, steps // points)`` (about
+    ``points`` losses per net for round step counts, as ``fit``); if that
+    would keep more than 256 MiB of losses (a ``steps`` with few divisors,
+    e.g. a prime, and a large K), the smallest divisor that keeps at most
+    ``points`` per net instead.
+
+    >>> auto_record_every(5000, 100, 4), auto_record_every(500, 100, 4), auto_record_every(5000, 10**6, 4)
+    (5, 1, 100)
+    """
+    points = max(1, min(_AUTO_POINTS, _AUTO_BYTES // (k * itemsize)))
+    divisors = _divisors(steps)
+    every = max(d for d in divisors if d <= max(1, steps // points))
+    if k * (steps // every) * itemsize > _AUTO_BYTES:
+        every = min(d for d in divisors if steps // d <= points)
+    return every
+
+
+def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
+    """Check ``record_every`` (``"auto"`` or a positive divisor of ``steps``) and the loss buffer's size."""
+    if isinstance(record_every, str) and record_every == "auto":
+        record_every = auto_record_every(steps, k, itemsize)
+    else:
+        record_every = positive_int("record_every", record_every)
+        if steps % record_every:
+            raise ValueError(
+                f'record_every: expected "auto" or a positive divisor of steps={steps}, got {record_every}'
+            )
+    size = k * (steps // record_every) * itemsize
+    if size > _MAX_LOSS_BYTES:
+        raise ValueError(
+            f"record_every: recording every {record_every} step(s) keeps K={k} x {steps // record_every} losses "
+            f"({size / 1e9:.2f} GB), over the {_MAX_LOSS_BYTES / 2**30:g} GiB limit; record less often "
+            f'(a larger divisor of steps={steps}) or use record_every="auto"'
+        )
+    return record_every
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _as_keys(keys: Any) -> jax.Array:
+    """``keys`` as a ``(K,)`` array of typed jax keys (legacy ``(K, 2)`` uint32 keys are wrapped)."""
+    if isinstance(keys, jax.Array) and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1:
+        typed = keys
+    elif isinstance(keys, jax.Array) and keys.dtype == jnp.uint32 and keys.ndim == 2 and keys.shape[1] == 2:
+        typed = jax.random.wrap_key_data(keys)
+    else:
+        what = f"{type(keys).__name__} of shape {getattr(keys, 'shape', None)} and dtype {getattr(keys, 'dtype', None)}"
+        raise TypeError(
+            f"keys: expected a (K,) array of jax.random keys, e.g. jax.random.split(jax.random.key(0), K), got {what}"
+        )
+    if typed.shape[0] == 0:
+        raise ValueError("keys: expected at least one key, got an empty array")
+    return typed
+
+
+@partial(jax.jit, static_argnames=("sizes", "dtype", "init"))
+def _init_many(keys: jax.Array, sizes: tuple[int, ...], dtype: Any, init: Any) -> Params:
+    """``init_mlp(keys[k], sizes)`` for every key, compiled once per (sizes, dtype, init)."""
+    return jax.vmap(lambda key: init_mlp(key, sizes, dtype=dtype, init=init))(keys)
+
+
+def _stack(params: Any, sizes: Any, keys: Any, init: str, dtype: Any) -> Params:
+    """The starting parameters with a leading net axis (1 or K) on every array."""
+    if (keys is None) == (params is None):
+        raise ValueError("sweep: give exactly one of keys= (with sizes=) or params=")
+    if keys is not None:
+        if sizes is None:
+            raise ValueError("sizes: required with keys= (the layer widths of every net), got None")
+        try:
+            hash(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected None or a floating dtype such as jnp.float32, got {dtype!r}") from None
+        return _init_many(_as_keys(keys), check_sizes(sizes), dtype, init if isinstance(init, str) else repr(init))
+    if sizes is not None:
+        raise ValueError(f"sizes: only used with keys= (params= fixes the sizes), got {sizes!r}")
+    if not isinstance(params, dict):
+        raise TypeError(f"params: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
+    single = len(getattr(params.get("W1"), "shape", (0, 0))) == 2
+    stacked = {n: jnp.asarray(as_array(f"params['{n}']", v)) for n, v in params.items()}
+    if single:
+        return {n: v[None] for n, v in stacked.items()}
+    empty = [n for n, v in stacked.items() if v.ndim == 0 or v.shape[0] == 0]
+    if empty:
+        raise ValueError(
+            f"params: expected one net or a stack with a leading axis of K >= 1 on every array, "
+            f"got {', '.join(f'{n} of shape {stacked[n].shape}' for n in empty)}"
+        )
+    return stacked
+
+
+def _learning_rates(learning_rates: Any, dtype: Any) -> jax.Array:
+    """Learning rates as a 1-D array of ``dtype``; refuses non-finite (in ``dtype``) and negative values.
+
+    Zero is accepted (a net that does not move is a legitimate control).
+    """
+    lr = as_array("learning_rates", learning_rates)
+    check_numeric("learning_rates", lr)
+    if len(lr.shape) > 1:
+        raise ValueError(f"learning_rates: expected a scalar or a 1-D array of K rates, got shape {tuple(lr.shape)}")
+    if 0 in lr.shape:
+        raise ValueError("learning_rates: expected at least one rate, got an empty array")
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.asarray(lr).astype(dtype).reshape(-1)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"learning_rates: expected finite values in {np.dtype(dtype).name} (the params' dtype), "
+            f"got {values[~np.isfinite(values)][:3].tolist()}"
+        )
+    if np.any(values < 0):
+        raise ValueError(f"learning_rates: expected rates >= 0, got {values[values < 0][:3].tolist()}")
+    return jnp.asarray(values)
+
+
+@jax.jit
+def _finite_flags(stacked: Params) -> dict[str, jax.Array]:
+    return {n: jnp.all(jnp.isfinite(v), axis=tuple(range(1, v.ndim))) for n, v in stacked.items()}
+
+
+def _check_all_nets(stacked: Params) -> None:
+    """Refuse NaN/inf in any net (``prepare`` checks net 0 only), in the dtype training uses."""
+    for name, ok in _finite_flags(stacked).items():
+        bad = np.flatnonzero(~np.asarray(ok))
+        if bad.size:
+            raise ValueError(
+                f"params['{name}']: expected finite values in {stacked[name].dtype} in every net, got NaN/inf in "
+                f"{bad.size} net(s), first {bad[:5].tolist()}"
+            )
 
 
 def _count(name: str, n: int, k: int) -> int:
     if n != 1 and k != 1 and n != k:
         raise ValueError(f"{name}: expected 1 or K={k} entries to match the other arguments, got {n}")
     return max(n, k)
+
+
+def _check_kernel(kernel: Any) -> None:
+    if not isinstance(kernel, str) or kernel not in KERNELS:
+        raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
+
+
+# --- the public function -------------------------------------------------------------------------------
+
+
+def _choose_kernel(kernel: str, sizes: tuple[int, ...], n: int) -> str:
+    if kernel != "auto":
+        return kernel
+    return "broadcast" if net_step_work(sizes, n) <= _BROADCAST_MAX_WORK else "dense"
+
+
+def _train(
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan, device: Any, precision: Any
+) -> tuple[Params, jax.Array, jax.Array]:
+    """Run the compiled sweep on ``device`` at matmul ``precision``."""
+    if device is not None:
+        stacked, x, y, lr = jax.device_put((stacked, x, y, lr), device)
+    with execution_context(device, precision):
+        return _run(stacked, x, y, lr, k, plan)
 
 
 def sweep(
@@ -160,71 +525,95 @@ def sweep(
     keys: jax.Array | None = None,
     learning_rates: Any = 0.1,
     init: str = "he",
-    record_every: int = 1,
+    record_every: int | Literal["auto"] = "auto",
     dtype: Any = None,
     activation: str = "relu",
     head: str = "sigmoid",
-) -> tuple[Params, jax.Array]:
+    kernel: Literal["auto", "broadcast", "dense"] = "auto",
+    device: jax.Device | None = None,
+    precision: Literal["default", "high", "highest"] | None = None,
+) -> tuple[Params, jax.Array, jax.Array]:
     """Train K networks at once with full-batch SGD; one compiled program.
 
     Give the starting parameters one of two ways:
 
-    - ``keys`` (K ``jax.random`` keys) with ``sizes`` (and ``init``,
-      ``dtype``): net k starts from ``init_mlp(keys[k], sizes)``;
+    - ``keys`` (a ``(K,)`` array of ``jax.random`` keys, e.g.
+      ``jax.random.split(jax.random.key(0), K)``) with ``sizes`` (and
+      ``init``, ``dtype``): net k starts from ``init_mlp(keys[k], sizes)``;
     - ``params``: one network (broadcast to every net) or a stack whose
-      arrays have a leading axis of K.
+      arrays have a leading axis of K. Every net is checked for NaN/inf.
 
-    ``learning_rates`` is a scalar or K values; K is the common length of
-    ``keys``/``params``/``learning_rates`` (each 1 or K). Every net takes
-    ``steps`` steps ``theta <- theta - lr_k dL/dtheta`` on the same ``(x, y)``,
-    exactly the steps of ``fit(params_k, x, y, optimizer=optax.sgd(lr_k))``.
+    ``learning_rates`` is a scalar or a 1-D array of K values, each finite and
+    ``>= 0`` (0 is allowed: a control net that does not move). K is the common
+    length of ``keys``/``params``/``learning_rates`` (each 1 or K). Every net
+    takes ``steps`` steps ``theta <- theta - lr_k dL/dtheta`` on the same
+    ``(x, y)``: exactly the steps of ``fit(params_k, x, y,
+    optimizer=optax.sgd(lr_k))``.
 
-    **Returns:** ``(params, losses)``: ``params`` with a leading K axis on
-    every array, ``losses`` of shape ``(K, steps // record_every)``, the loss
-    of each net before every ``record_every``-th step.
+    **Options:**
+
+    - ``record_every``: record each net's loss before every this many steps (a
+      divisor of ``steps``). ``"auto"`` (default) keeps about 1000 points per
+      net, as ``fit``, and fewer when K is large, so that the losses take at
+      most 256 MiB (:func:`auto_record_every`). A loss buffer over 1 GiB
+      (``K * steps / record_every * itemsize``) is refused with the fix.
+    - ``kernel``: ``"auto"`` picks ``"broadcast"`` when one net-step's work
+      ``N * sum(in * out)`` is at most 256, else ``"dense"`` (see the module
+      docstring). Both give the same numbers.
+    - ``device``: the ``jax.Device`` to train on (default: JAX's default).
+      On a CPU the nets are trained in cache-sized blocks, on a GPU/TPU all
+      at once (or in as few blocks as memory allows).
+    - ``precision``: ``"default"``, ``"high"`` or ``"highest"``, the matmul
+      precision (``jax.default_matmul_precision``) of the dense kernel; on a
+      GPU ``"default"`` is TF32 for float32. ``None`` leaves JAX's setting.
+
+    **Divergence:** net k diverges when its loss or parameters become NaN/inf,
+    or its loss exceeds ``1e3 * max(initial loss, 1)``; checked before every
+    recorded step and after the last step. A diverged net is not returned
+    with NaN/inf parameters: it gets the last parameters that passed the
+    check (at a recorded step; its start if the first check failed), and its
+    losses are NaN from the first failed check on, so its last finite loss is
+    the loss of the parameters returned. One
+    :class:`jaxnet.DivergenceWarning` says how many of the K nets diverged.
+
+    **Returns:** ``(params, losses, diverged)``: ``params`` with a leading K
+    axis on every array; ``losses`` of shape ``(K, steps // record_every)``,
+    the loss of each net before every ``record_every``-th step; ``diverged``,
+    a boolean ``(K,)`` array.
 
     >>> import jax, jax.numpy as jnp, jaxnet
     >>> p, x, y = jaxnet.seed_example()
-    >>> ps, losses = jaxnet.sweep(x, y, params=p, learning_rates=jnp.array([0.1, 0.5]), steps=10)
-    >>> ps["W1"].shape, losses.shape
-    ((2, 3, 2), (2, 10))
+    >>> ps, losses, diverged = jaxnet.sweep(x, y, params=p, learning_rates=jnp.array([0.1, 0.5]), steps=10)
+    >>> ps["W1"].shape, losses.shape, diverged.tolist()
+    ((2, 3, 2), (2, 10), [False, False])
     """
-    if (keys is None) == (params is None):
-        raise ValueError("sweep: give exactly one of keys= (with sizes=) or params=")
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
-    if not isinstance(record_every, (int, np.integer)) or record_every < 1 or steps % record_every:
-        raise ValueError(f"record_every: expected a positive divisor of steps={steps}, got {record_every!r}")
-    if keys is not None:
-        if sizes is None:
-            raise ValueError("sizes: required with keys= (the layer widths of every net), got None")
-        keys = jnp.asarray(keys)
-        stacked = jax.vmap(lambda k: init_mlp(k, sizes, dtype=dtype, init=init))(keys)
-    else:
-        if not isinstance(params, dict):
-            raise TypeError(f"params: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")
-        single = getattr(params.get("W1"), "ndim", 2) == 2
-        stacked = {n: jnp.asarray(v)[None] for n, v in params.items()} if single else params
-    k = int(stacked["W1"].shape[0])
-    one = {n: v[0] for n, v in stacked.items()}
-    one, x, y, _ = prepare(one, x, y, activation=activation, head=head)
+    steps = positive_int("steps", steps)
+    _check_kernel(kernel)
+    execution_context(device, precision)  # checks both before any work
+    stacked = _stack(params, sizes, keys, init, dtype)
+    one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, x, y, activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
     y = y.reshape((x.shape[0], -1))  # (N, n_out)
-    lr = jnp.asarray(learning_rates, dtype=x.dtype).reshape(-1)
-    k = _count("learning_rates", lr.shape[0], k)
+    lr = _learning_rates(learning_rates, x.dtype)
+    k = _count("learning_rates", lr.shape[0], int(stacked["W1"].shape[0]))
     if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):
         raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
-    stacked = {name: jnp.broadcast_to(v, (k,) + v.shape[1:]).astype(x.dtype) for name, v in stacked.items()}
-    lr = jnp.broadcast_to(lr, (k,))
-    block = min(k, _BLOCK)
-    padded = -k % block  # pad K to a multiple of the block with copies of the last net, dropped after
-    if padded:
-        stacked = {n: jnp.concatenate([v, jnp.repeat(v[-1:], padded, axis=0)]) for n, v in stacked.items()}
-        lr = jnp.concatenate([lr, jnp.repeat(lr[-1:], padded)])
-    soa = _to_soa(stacked)
-    shapes = tuple((n, tuple(v.shape[:-1])) for n, v in soa.items())
-    theta, losses = _run(
-        _pack(soa, shapes), x, y, lr, shapes=shapes, n_records=steps // record_every, record_every=int(record_every), block=block,
-        activation=activation, head=head,
-    )
-    return {n: v[:k] for n, v in _from_soa(_unpack(theta, shapes)).items()}, losses.T[:k]
+    if params is not None:
+        _check_all_nets(stacked)
+    every = _record_every(record_every, steps, k, x.dtype.itemsize)
+    layer_sizes = check_params(one)
+    name = _choose_kernel(kernel, layer_sizes, x.shape[0])
+    shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
+    block = _block_size(name, k, x.shape[0], layer_sizes, x.dtype.itemsize, device)
+    plan = _Plan(name, shapes, steps // every, every, block, activation, head)
+    out, losses, diverged = _train(stacked, x, y, lr, k, plan, device, precision)
+    n_bad = int(jnp.sum(diverged))
+    if n_bad:
+        warnings.warn(
+            f"sweep: {n_bad} of {k} nets diverged (loss or params NaN/inf, or loss over "
+            f"{DIVERGENCE_FACTOR:g} x max(initial loss, 1)); they keep their last parameters that passed "
+            "(see the diverged array)",
+            DivergenceWarning,
+            stacklevel=2,
+        )
+    return out, losses, diverged

@@ -185,7 +185,9 @@ def report(n: dict[str, Any], out: TextIO | None = None) -> int:
         print(line, file=out)
     bad = [label for label, _, _, diff in rows if diff > TOLERANCE]
     if bad:
-        print(f"\nFAIL: {len(bad)} value(s) differ from the notebook by more than {TOLERANCE}: {', '.join(bad)}", file=out)
+        print(
+            f"\nFAIL: {len(bad)} value(s) differ from the notebook by more than {TOLERANCE}: {', '.join(bad)}", file=out
+        )
         return 1
     print(f"\nOK: all {len(rows)} printed values match the notebook to {TOLERANCE}.", file=out)
     return 0

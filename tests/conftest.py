@@ -18,6 +18,8 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# float32 values are compared at full precision: on GPUs JAX's default float32 matmul is TF32 (~1e-3)
+jax.config.update("jax_default_matmul_precision", "highest")
 
 _COMPILES = [0]
 

@@ -23,9 +23,14 @@ def net(dtype, sizes=(4, 5, 3, 2), seed=0):
     return jaxnet.init_mlp(jax.random.key(seed), sizes, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype, activation, head", [
-    (jnp.float32, "relu", "sigmoid"), (jnp.float64, "tanh", "softmax"), (jnp.float64, "gelu", "identity"),
-])
+@pytest.mark.parametrize(
+    "dtype, activation, head",
+    [
+        (jnp.float32, "relu", "sigmoid"),
+        (jnp.float64, "tanh", "softmax"),
+        (jnp.float64, "gelu", "identity"),
+    ],
+)
 def test_round_trip_is_exact(tmp_path, dtype, activation, head):
     params = net(dtype)
     user = {"step": 7, "note": "hello", "nested": {"a": [1, 2.5, None]}, "flag": True, "lr": 0.1}
@@ -38,8 +43,14 @@ def test_round_trip_is_exact(tmp_path, dtype, activation, head):
         assert loaded[k].dtype == params[k].dtype == dtype
         assert loaded[k].shape == params[k].shape
         np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
-    assert meta == {**user, "layer_sizes": (4, 5, 3, 2), "dtype": jnp.dtype(dtype).name,
-                    "activation": activation, "head": head, "jaxnet_version": jaxnet.__version__}
+    assert meta == {
+        **user,
+        "layer_sizes": (4, 5, 3, 2),
+        "dtype": jnp.dtype(dtype).name,
+        "activation": activation,
+        "head": head,
+        "jaxnet_version": jaxnet.__version__,
+    }
     assert os.listdir(tmp_path) == ["net.safetensors"]  # no temporary file left
 
 
@@ -172,15 +183,18 @@ def test_non_jaxnet_and_corrupted_metadata_are_refused(tmp_path):
         checkpoints.load(path)
 
 
-@pytest.mark.parametrize("metadata,err,words", [
-    ({"x": object()}, TypeError, "JSON-serialisable"),
-    ({"x": float("nan")}, TypeError, "JSON-serialisable"),
-    ({1: "a"}, TypeError, "str keys"),
-    ({"dtype": "float32"}, ValueError, "reserved"),
-    ({"step": -1}, ValueError, "step"),
-    ({"step": 1.5}, ValueError, "step"),
-    (["step", 1], TypeError, "metadata"),
-])
+@pytest.mark.parametrize(
+    "metadata,err,words",
+    [
+        ({"x": object()}, TypeError, "JSON-serialisable"),
+        ({"x": float("nan")}, TypeError, "JSON-serialisable"),
+        ({1: "a"}, TypeError, "str keys"),
+        ({"dtype": "float32"}, ValueError, "reserved"),
+        ({"step": -1}, ValueError, "step"),
+        ({"step": 1.5}, ValueError, "step"),
+        (["step", 1], TypeError, "metadata"),
+    ],
+)
 def test_bad_metadata_is_refused_before_writing(tmp_path, metadata, err, words):
     path = tmp_path / "net.safetensors"
     with pytest.raises(err, match=words):
@@ -208,13 +222,16 @@ def test_activation_and_head_round_trip(tmp_path, activation, head):
     assert (meta["activation"], meta["head"]) == (activation, head)
 
 
-@pytest.mark.parametrize("kwargs, err, words", [
-    ({"activation": "swish"}, ValueError, "activation: expected one of"),
-    ({"activation": None}, ValueError, "activation"),
-    ({"head": "softplus"}, ValueError, "head: expected one of"),
-    ({"metadata": {"activation": "tanh"}}, ValueError, "reserved"),
-    ({"metadata": {"head": "identity"}}, ValueError, "reserved"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, words",
+    [
+        ({"activation": "swish"}, ValueError, "activation: expected one of"),
+        ({"activation": None}, ValueError, "activation"),
+        ({"head": "softplus"}, ValueError, "head: expected one of"),
+        ({"metadata": {"activation": "tanh"}}, ValueError, "reserved"),
+        ({"metadata": {"head": "identity"}}, ValueError, "reserved"),
+    ],
+)
 def test_bad_activation_or_head_is_refused_before_writing(tmp_path, kwargs, err, words):
     with pytest.raises(err, match=words):
         checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32), **kwargs)
@@ -226,8 +243,12 @@ def test_bad_activation_or_head_is_refused_before_writing(tmp_path, kwargs, err,
 
 def _zero_width():
     p = net(jnp.float32, sizes=(2, 3, 1))
-    return {**p, "W1": jnp.zeros((0, 2), jnp.float32), "b1": jnp.zeros((0,), jnp.float32),
-            "W2": jnp.zeros((1, 0), jnp.float32)}
+    return {
+        **p,
+        "W1": jnp.zeros((0, 2), jnp.float32),
+        "b1": jnp.zeros((0,), jnp.float32),
+        "W2": jnp.zeros((1, 0), jnp.float32),
+    }
 
 
 def _with(key, index, value, dtype=jnp.float32):
@@ -239,14 +260,26 @@ BAD_PARAMS = [
     ("zero-width layer", _zero_width, ValueError, r"params\['W1'\]: expected a non-empty 2-D"),
     ("NaN", lambda: _with("W2", (0, 1), jnp.nan), ValueError, r"params\['W2'\]: expected finite"),
     ("inf", lambda: _with("b1", 2, -jnp.inf), ValueError, r"params\['b1'\]: expected finite"),
-    ("integers", lambda: {k: np.ones(v.shape, np.int32) for k, v in net(jnp.float32, (2, 3, 1)).items()},
-     TypeError, "expected a real floating dtype"),
-    ("bfloat16", lambda: {k: v.astype(jnp.bfloat16) for k, v in net(jnp.float32, (2, 3, 1)).items()},
-     TypeError, "bfloat16"),
+    (
+        "integers",
+        lambda: {k: np.ones(v.shape, np.int32) for k, v in net(jnp.float32, (2, 3, 1)).items()},
+        TypeError,
+        "expected a real floating dtype",
+    ),
+    (
+        "bfloat16",
+        lambda: {k: v.astype(jnp.bfloat16) for k, v in net(jnp.float32, (2, 3, 1)).items()},
+        TypeError,
+        "bfloat16",
+    ),
     ("softmax on one output", lambda: net(jnp.float32, (2, 3, 1)), ValueError, "softmax.*at least 2 output"),
     ("not a dict", lambda: [np.zeros((3, 2))], TypeError, "params: expected a dict"),
-    ("gap in the layers", lambda: {k.replace("2", "3"): v for k, v in net(jnp.float32, (2, 3, 1)).items()},
-     ValueError, "missing key"),
+    (
+        "gap in the layers",
+        lambda: {k.replace("2", "3"): v for k, v in net(jnp.float32, (2, 3, 1)).items()},
+        ValueError,
+        "missing key",
+    ),
 ]
 
 
@@ -280,7 +313,7 @@ def test_oversized_metadata_is_a_value_error_before_writing(tmp_path):
 def test_the_header_size_check_is_at_least_as_strict_as_the_real_header(tmp_path, monkeypatch):
     """With the limit set to the real header's length minus one, save refuses; with a little slack it saves."""
     path = tmp_path / "net.safetensors"
-    user = {"note": "é\n\"" * 50, "values": list(range(100))}
+    user = {"note": 'é\n"' * 50, "values": list(range(100))}
     checkpoints.save(path, net(jnp.float32), metadata=user)
     real = int.from_bytes(path.read_bytes()[:8], "little")
     monkeypatch.setattr(checkpoints, "MAX_HEADER_BYTES", real - 1)
@@ -331,7 +364,9 @@ def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path,
     link.symlink_to(os.path.join("store", "real.safetensors") if relative else target)
     params = net(jnp.float32, seed=2)
     checkpoints.save(link, params, metadata={"step": 2})
-    assert link.is_symlink() and os.readlink(link) == (os.path.join("store", "real.safetensors") if relative else str(target))
+    assert link.is_symlink() and os.readlink(link) == (
+        os.path.join("store", "real.safetensors") if relative else str(target)
+    )
     assert checkpoints.load(target)[1]["step"] == 2
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     np.testing.assert_array_equal(np.asarray(checkpoints.load(link)[0]["W1"]), np.asarray(params["W1"]))
@@ -371,8 +406,11 @@ def _temp(folder, name, age_s, hex12="0123456789ab"):
 def test_next_save_removes_temp_files_a_killed_writer_left(tmp_path):
     stale = [_temp(tmp_path, "net.safetensors", 60, h) for h in ("0123456789ab", "ffffffffffff")]
     fresh = _temp(tmp_path, "net.safetensors", 0, "aaaaaaaaaaaa")  # may be a writer between create and lock
-    others = [_temp(tmp_path, "other.safetensors", 60), _temp(tmp_path, "net.safetensors", 60, "not-hex-1234"),
-              _temp(tmp_path, "net.safetensors.bak", 60)]
+    others = [
+        _temp(tmp_path, "other.safetensors", 60),
+        _temp(tmp_path, "net.safetensors", 60, "not-hex-1234"),
+        _temp(tmp_path, "net.safetensors.bak", 60),
+    ]
     checkpoints.save(tmp_path / "net.safetensors", net(jnp.float32))
     assert not any(p.exists() for p in stale)
     assert fresh.exists() and all(p.exists() for p in others)
@@ -403,8 +441,12 @@ checkpoints.save(sys.argv[1], jaxnet.init_mlp(jax.random.key(0), (2, 3, 1)))
 @pytest.mark.slow
 def test_temp_file_of_a_writer_killed_with_sigkill_is_removed_by_the_next_save(tmp_path):
     path = tmp_path / "net.safetensors"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     try:
         assert proc.stdout.readline().strip() == "written"
         (left,) = [p for p in tmp_path.iterdir() if p.name.startswith(".net.safetensors.")]

@@ -90,8 +90,10 @@ def test_stored_checksum_is_the_documented_one(tmp_path):
 # ---------------------------------------------------------------- bit flips
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.slow),
-                                   pytest.param(jnp.float16, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "dtype",
+    [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.slow), pytest.param(jnp.float16, marks=pytest.mark.slow)],
+)
 def test_every_single_bit_flip_in_the_tensor_data_is_refused(tmp_path, dtype):
     path = saved(tmp_path, dtype=dtype)
     blob = path.read_bytes()
@@ -137,8 +139,12 @@ def test_every_bit_flip_in_the_header_is_refused_or_changes_nothing(tmp_path):
 def test_edits_of_the_record_that_keep_valid_json_are_caught_by_the_checksum(tmp_path):
     path = saved(tmp_path)
     blob = path.read_bytes()
-    edits = [(b'\\"step\\": 7', b'\\"step\\": 6'), (b'\\"demo\\"', b'\\"dEmo\\"'),
-             (b'\\"relu\\"', b'\\"tanh\\"'), (b"[2, 3, 1]", b"[2, 3, 7]")]
+    edits = [
+        (b'\\"step\\": 7', b'\\"step\\": 6'),
+        (b'\\"demo\\"', b'\\"dEmo\\"'),
+        (b'\\"relu\\"', b'\\"tanh\\"'),
+        (b"[2, 3, 1]", b"[2, 3, 7]"),
+    ]
     for old, new in edits:
         assert blob.count(old) == 1, old
         path.write_bytes(blob.replace(old, new))
@@ -153,8 +159,14 @@ def _v1_file(tmp_path, user=None, **changes):
     """A checkpoint as format 1 (the previous save) wrote it: no checksum, no activation or head."""
     params = net()
     tensors = {k: np.asarray(v) for k, v in params.items()}
-    record = {"format_version": 1, "layer_sizes": [2, 3, 1], "dtype": "float32", "jaxnet_version": "0.1.0",
-              "metadata": dict(USER if user is None else user), **changes}
+    record = {
+        "format_version": 1,
+        "layer_sizes": [2, 3, 1],
+        "dtype": "float32",
+        "jaxnet_version": "0.1.0",
+        "metadata": dict(USER if user is None else user),
+        **changes,
+    }
     path = tmp_path / "v1.safetensors"
     write(path, tensors, json.dumps(record, allow_nan=False))
     return path, params
@@ -166,8 +178,14 @@ def test_format_1_files_load_with_a_warning_as_relu_sigmoid(tmp_path):
         loaded, meta = checkpoints.load(path)
     for k in params:
         np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
-    assert meta == {**USER, "layer_sizes": (2, 3, 1), "dtype": "float32", "activation": "relu", "head": "sigmoid",
-                    "jaxnet_version": "0.1.0"}
+    assert meta == {
+        **USER,
+        "layer_sizes": (2, 3, 1),
+        "dtype": "float32",
+        "activation": "relu",
+        "head": "sigmoid",
+        "jaxnet_version": "0.1.0",
+    }
     assert issubclass(CheckpointWarning, UserWarning)
 
 
@@ -218,9 +236,25 @@ def test_a_record_without_format_version_or_checksum_is_refused(tmp_path):
 # ---------------------------------------------------------------- records with bad numbers and names
 
 
-RAW_SIZES = ["[2, 1e999, 1]", "[2, -1e999, 1]", "[2, " + "9" * 400 + ", 1]", "[2, " + "9" * 5000 + ", 1]",
-             "[2, 2147483648, 1]", "[2, 0, 1]", "[2, -3, 1]", "[2, 3.0, 1]", "[2, true, 1]", '[2, "3", 1]',
-             "[2, NaN, 1]", "[2, Infinity, 1]", "[3]", "[]", "3", "null", '"2-3-1"']
+RAW_SIZES = [
+    "[2, 1e999, 1]",
+    "[2, -1e999, 1]",
+    "[2, " + "9" * 400 + ", 1]",
+    "[2, " + "9" * 5000 + ", 1]",
+    "[2, 2147483648, 1]",
+    "[2, 0, 1]",
+    "[2, -3, 1]",
+    "[2, 3.0, 1]",
+    "[2, true, 1]",
+    '[2, "3", 1]',
+    "[2, NaN, 1]",
+    "[2, Infinity, 1]",
+    "[3]",
+    "[]",
+    "3",
+    "null",
+    '"2-3-1"',
+]
 
 
 @pytest.mark.parametrize("sizes", RAW_SIZES, ids=[s[:20] for s in RAW_SIZES])
@@ -244,18 +278,21 @@ def test_overflowing_or_too_deep_user_metadata_is_refused(tmp_path, value):
         checkpoints.load(path)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"activation": "swish"}, "activation.*'swish'"),
-    ({"activation": None}, "activation"),
-    ({"head": "softplus"}, "head.*'softplus'"),
-    ({"head": "softmax"}, "softmax.*at least 2 outputs"),
-    ({"dtype": "int32"}, "dtype must be one of"),
-    ({"dtype": "bfloat16"}, "dtype must be one of"),
-    ({"metadata": [1, 2]}, "metadata must be a JSON object"),
-    ({"metadata": {"step": -1}}, "step"),
-    ({"metadata": {"head": "identity"}}, "reserved"),
-    ({"jaxnet_version": 1}, "jaxnet_version"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"activation": "swish"}, "activation.*'swish'"),
+        ({"activation": None}, "activation"),
+        ({"head": "softplus"}, "head.*'softplus'"),
+        ({"head": "softmax"}, "softmax.*at least 2 outputs"),
+        ({"dtype": "int32"}, "dtype must be one of"),
+        ({"dtype": "bfloat16"}, "dtype must be one of"),
+        ({"metadata": [1, 2]}, "metadata must be a JSON object"),
+        ({"metadata": {"step": -1}}, "step"),
+        ({"metadata": {"head": "identity"}}, "reserved"),
+        ({"jaxnet_version": 1}, "jaxnet_version"),
+    ],
+)
 def test_records_that_save_would_not_write_are_refused(tmp_path, change, words):
     tensors, record = parts(saved(tmp_path))
     path = tmp_path / "bad.safetensors"

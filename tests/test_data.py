@@ -147,12 +147,15 @@ def test_split_small_class_keeps_one_on_each_side_and_unstratified():
     assert len(x_te) == 3
 
 
-@pytest.mark.parametrize("kwargs,err", [
-    ({"test_fraction": 0.0}, ValueError),
-    ({"test_fraction": 1.0}, ValueError),
-    ({"test_fraction": True}, ValueError),
-    ({"seed": 1.5}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs,err",
+    [
+        ({"test_fraction": 0.0}, ValueError),
+        ({"test_fraction": 1.0}, ValueError),
+        ({"test_fraction": True}, ValueError),
+        ({"seed": 1.5}, TypeError),
+    ],
+)
 def test_split_rejects_bad_arguments(kwargs, err):
     x, y = _split_data()
     with pytest.raises(err, match=next(iter(kwargs))):

@@ -37,12 +37,26 @@ BAD_CELLS = [
     "\u0968",  # Devanagari 2
     "\uff11",  # full-width 1
     "0x10",
-    "inf", "-inf", "Infinity", "nan", "NaN",
-    "1e", "e5", ".", "1.2.3", "--1", "+-1", "1 2", "1,5", "1e5.5", "١.5",
+    "inf",
+    "-inf",
+    "Infinity",
+    "nan",
+    "NaN",
+    "1e",
+    "e5",
+    ".",
+    "1.2.3",
+    "--1",
+    "+-1",
+    "1 2",
+    "1,5",
+    "1e5.5",
+    "١.5",
     "",
     "abc",
     "1\x1f2",  # the separator the chunk check joins cells with
-    "1e999", "-1e999",  # overflow float64
+    "1e999",
+    "-1e999",  # overflow float64
 ]
 
 
@@ -62,11 +76,23 @@ def test_bad_cell_messages_say_what_to_do(tmp_path):
     assert "NaN and infinity" in raises_data_error(write(tmp_path, "a,b,y\n1,inf,0\n"))
 
 
-@pytest.mark.parametrize("cell,value", [
-    (" 1.5 ", 1.5), ("\t-2\t", -2.0), ("+.5", 0.5), ("5.", 5.0), ("1E+3", 1000.0), ("-1e-3", -1e-3),
-    ("007", 7.0), ("0", 0.0), ("-0", -0.0), ("1.7976931348623157e308", 1.7976931348623157e308),
-    ("4.9e-324", 5e-324), ("1e-400", 0.0),  # underflow to zero is a finite number
-])
+@pytest.mark.parametrize(
+    "cell,value",
+    [
+        (" 1.5 ", 1.5),
+        ("\t-2\t", -2.0),
+        ("+.5", 0.5),
+        ("5.", 5.0),
+        ("1E+3", 1000.0),
+        ("-1e-3", -1e-3),
+        ("007", 7.0),
+        ("0", 0.0),
+        ("-0", -0.0),
+        ("1.7976931348623157e308", 1.7976931348623157e308),
+        ("4.9e-324", 5e-324),
+        ("1e-400", 0.0),  # underflow to zero is a finite number
+    ],
+)
 def test_plain_and_scientific_cells_parse_as_float(tmp_path, cell, value):
     p = write(tmp_path, f"a,y\n{cell},1\n")
     x, _, _ = data.load_csv(p)
@@ -132,8 +158,11 @@ def small_chunks(monkeypatch):
 def test_many_chunks_give_the_same_table_as_one(tmp_path, small_chunks):
     rng = np.random.default_rng(0)
     table = rng.normal(size=(101, 3)) * 10.0 ** rng.integers(-5, 5, size=(101, 3))
-    p = write(tmp_path, "a,b,y\n" + "".join(",".join(map(repr, r)) + ("\n\n" if i % 7 == 0 else "\n")
-                                            for i, r in enumerate(table.tolist())))
+    p = write(
+        tmp_path,
+        "a,b,y\n"
+        + "".join(",".join(map(repr, r)) + ("\n\n" if i % 7 == 0 else "\n") for i, r in enumerate(table.tolist())),
+    )
     x, y, names = data.load_csv(p)
     np.testing.assert_array_equal(x, table[:, :2])
     np.testing.assert_array_equal(y, table[:, 2])
@@ -238,16 +267,19 @@ def test_load_features_skips_text_and_label_columns_it_was_not_asked_for(tmp_pat
         data.load_features(p, ["id"])
 
 
-@pytest.mark.parametrize("kwargs,err,words", [
-    ({"label": "is_1,"}, ValueError, ["label", "non-empty"]),
-    ({"label": "is_1,is_1"}, ValueError, ["label", "'is_1' named twice"]),
-    ({"label": ["is_1", 2]}, TypeError, ["label"]),
-    ({"label": 3}, TypeError, ["label"]),
-    ({"label": []}, ValueError, ["label"]),
-    ({"ignore": 5}, TypeError, ["ignore"]),
-    ({"ignore": "id,"}, ValueError, ["ignore"]),
-    ({"label": "is_1", "ignore": "id,is_1"}, ValueError, ["label, ignore", "'is_1'"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,err,words",
+    [
+        ({"label": "is_1,"}, ValueError, ["label", "non-empty"]),
+        ({"label": "is_1,is_1"}, ValueError, ["label", "'is_1' named twice"]),
+        ({"label": ["is_1", 2]}, TypeError, ["label"]),
+        ({"label": 3}, TypeError, ["label"]),
+        ({"label": []}, ValueError, ["label"]),
+        ({"ignore": 5}, TypeError, ["ignore"]),
+        ({"ignore": "id,"}, ValueError, ["ignore"]),
+        ({"label": "is_1", "ignore": "id,is_1"}, ValueError, ["label, ignore", "'is_1'"]),
+    ],
+)
 def test_bad_label_and_ignore_arguments(tmp_path, kwargs, err, words):
     p = write(tmp_path, ONE_HOT)
     with pytest.raises(err) as e:
@@ -256,33 +288,39 @@ def test_bad_label_and_ignore_arguments(tmp_path, kwargs, err, words):
         assert w in str(e.value), (w, str(e.value))
 
 
-@pytest.mark.parametrize("kwargs,words", [
-    ({"ignore": "id,idx"}, ["no ignore column 'idx'", "'id', 'px'"]),
-    ({"label": "is_1,is_9", "ignore": "id"}, ["no label column 'is_9'"]),
-    ({"label": "is_0,is_7,is_9", "ignore": "id"}, ["no label columns 'is_7', 'is_9'"]),
-    ({"ignore": "id,px,is_0,is_1"}, ["only the label column(s) 'is_2'", "feature columns"]),
-    ({"ignore": "id,px,is_0,is_1,is_2"}, ["every column is ignored"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        ({"ignore": "id,idx"}, ["no ignore column 'idx'", "'id', 'px'"]),
+        ({"label": "is_1,is_9", "ignore": "id"}, ["no label column 'is_9'"]),
+        ({"label": "is_0,is_7,is_9", "ignore": "id"}, ["no label columns 'is_7', 'is_9'"]),
+        ({"ignore": "id,px,is_0,is_1"}, ["only the label column(s) 'is_2'", "feature columns"]),
+        ({"ignore": "id,px,is_0,is_1,is_2"}, ["every column is ignored"]),
+    ],
+)
 def test_missing_columns_are_data_errors(tmp_path, kwargs, words):
     raises_data_error(write(tmp_path, ONE_HOT), *words, **kwargs)
 
 
 # ---------------------------------------------------------------- infer_head
-@pytest.mark.parametrize("y,head", [
-    ([0, 1, 1, 0], "sigmoid"),
-    ([1, 1, 1], "sigmoid"),
-    ([[0, 1, 0], [1, 1, 0]], "sigmoid"),  # multi-label
-    ([[0, 1], [1, 0]], "sigmoid"),  # one-hot rows: 0/1 values
-    ([0, 1, 2, 2], "softmax"),
-    (np.arange(10.0).repeat(3), "softmax"),
-    ([0, 1, 3], "identity"),  # a gap: not classes 0..C-1
-    ([1, 2, 3], "identity"),  # no class 0
-    ([0, 1, 2.5], "identity"),
-    ([-1, 0, 1], "identity"),
-    ([[0, 1], [2, 3]], "identity"),
-    ([[0.0], [2.0], [1.0]], "identity"),  # softmax classes come as (N,)
-    ([0.2, 0.7], "identity"),
-])
+@pytest.mark.parametrize(
+    "y,head",
+    [
+        ([0, 1, 1, 0], "sigmoid"),
+        ([1, 1, 1], "sigmoid"),
+        ([[0, 1, 0], [1, 1, 0]], "sigmoid"),  # multi-label
+        ([[0, 1], [1, 0]], "sigmoid"),  # one-hot rows: 0/1 values
+        ([0, 1, 2, 2], "softmax"),
+        (np.arange(10.0).repeat(3), "softmax"),
+        ([0, 1, 3], "identity"),  # a gap: not classes 0..C-1
+        ([1, 2, 3], "identity"),  # no class 0
+        ([0, 1, 2.5], "identity"),
+        ([-1, 0, 1], "identity"),
+        ([[0, 1], [2, 3]], "identity"),
+        ([[0.0], [2.0], [1.0]], "identity"),  # softmax classes come as (N,)
+        ([0.2, 0.7], "identity"),
+    ],
+)
 def test_infer_head(y, head):
     assert data.infer_head(np.array(y, dtype=float)) == head
 
@@ -346,12 +384,15 @@ def test_regression_labels_are_not_checked_and_two_valued_labels_are():
     assert data.leaky_columns(x, np.array([0.1, 0.5, 0.7, 0.2]), ["sign"]) == []
 
 
-@pytest.mark.parametrize("args,err", [
-    ((np.zeros((3, 2)), np.zeros(3), ["a"]), "names"),
-    ((np.zeros((3, 2)), np.zeros(4), ["a", "b"]), "x, y"),
-    ((np.zeros(3), np.zeros(3), ["a"]), "x, y"),
-    ((np.zeros((3, 1)), np.array([0.0, np.nan, 1.0]), ["a"]), "y: expected finite"),
-])
+@pytest.mark.parametrize(
+    "args,err",
+    [
+        ((np.zeros((3, 2)), np.zeros(3), ["a"]), "names"),
+        ((np.zeros((3, 2)), np.zeros(4), ["a", "b"]), "x, y"),
+        ((np.zeros(3), np.zeros(3), ["a"]), "x, y"),
+        ((np.zeros((3, 1)), np.array([0.0, np.nan, 1.0]), ["a"]), "y: expected finite"),
+    ],
+)
 def test_leaky_columns_rejects_bad_shapes(args, err):
     with pytest.raises(ValueError, match=err):
         data.leaky_columns(*args)

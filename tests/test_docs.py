@@ -7,8 +7,20 @@ import importlib
 import pytest
 
 MODULES = [
-    "jaxnet", "jaxnet._validate", "jaxnet.model", "jaxnet.losses", "jaxnet.gradients", "jaxnet.steps", "jaxnet.network",
-    "jaxnet.fitting", "jaxnet.sweeps", "jaxnet.parallel", "jaxnet.checkpoints", "jaxnet.data",
+    "jaxnet",
+    "jaxnet._validate",
+    "jaxnet.model",
+    "jaxnet.losses",
+    "jaxnet.gradients",
+    "jaxnet.steps",
+    "jaxnet.network",
+    "jaxnet.fitting",
+    "jaxnet.sweeps",
+    "jaxnet.parallel",
+    "jaxnet.checkpoints",
+    "jaxnet.data",
+    "jaxnet.metrics",
+    "jaxnet.plotting",
 ]
 
 

@@ -86,9 +86,10 @@ def test_record_every_keeps_every_kth_loss(toy):
     params, x, y = toy
     every = jaxnet.fit(params, x, y, steps=40, progress=False)
     sparse = jaxnet.fit(params, x, y, steps=40, record_every=8, progress=False)
-    assert_same(every[0], sparse[0])
+    assert_same(every[0], sparse[0], atol=1e-13)
     np.testing.assert_array_equal(sparse[2]["step"], [0, 8, 16, 24, 32])
-    np.testing.assert_array_equal(sparse[2]["loss"], every[2]["loss"][::8])
+    # two differently fused programs: equal up to rounding, not bit for bit (GPU kernels differ)
+    np.testing.assert_allclose(sparse[2]["loss"], every[2]["loss"][::8], rtol=1e-13, atol=0)
     with pytest.raises(ValueError, match="multiple of record_every"):
         jaxnet.fit(params, x, y, steps=10, record_every=3, progress=False)
 
@@ -206,7 +207,14 @@ def test_callback_and_validation_run_between_chunks(toy):
         return step >= 20
 
     _, _, history = jaxnet.fit(
-        params, x, y, steps=100, chunk=10, validation=(x[:16], y[:16]), eval_every=10, callback=stop_after_two,
+        params,
+        x,
+        y,
+        steps=100,
+        chunk=10,
+        validation=(x[:16], y[:16]),
+        eval_every=10,
+        callback=stop_after_two,
         progress=False,
     )
     assert calls[-1] == 20 and np.all(np.diff([0] + calls) > 0) and np.all(np.diff([0] + calls) <= 10)  # chunk <= 10
@@ -246,8 +254,9 @@ def test_an_optimizer_holding_an_unknown_object_is_never_shared():
         scale = 0.1
 
     def make(o):
-        return optax.GradientTransformation(lambda p: optax.EmptyState(),
-                                            lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s))
+        return optax.GradientTransformation(
+            lambda p: optax.EmptyState(), lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s)
+        )
 
     a, b = make(Opaque()), make(Opaque())
     assert jaxnet.steps.shared_optimizer(a) is a and jaxnet.steps.shared_optimizer(b) is b

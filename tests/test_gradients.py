@@ -53,7 +53,9 @@ def assert_tree_close(a, b, atol, rtol=0.0):
     assert a.keys() == b.keys()
     for k in a:
         assert a[k].dtype == b[k].dtype, k
-        np.testing.assert_allclose(np.asarray(a[k], np.float64), np.asarray(b[k], np.float64), atol=atol, rtol=rtol, err_msg=k)
+        np.testing.assert_allclose(
+            np.asarray(a[k], np.float64), np.asarray(b[k], np.float64), atol=atol, rtol=rtol, err_msg=k
+        )
 
 
 @settings(max_examples=25, deadline=None)

@@ -25,7 +25,9 @@ def test_loss_is_finite_and_exact_at_extreme_logits(z, label):
     expected = np.exp(-np.logaddexp(0.0, -z)) - label  # dL/dW1 = (sigmoid(z) - y) * x, x = 1
     for grad in (g, m):
         assert np.isfinite(float(grad["W1"][0, 0]))
-        assert float(grad["W1"][0, 0]) == pytest.approx(expected, rel=1e-13, abs=4e-15)  # y_hat - y cancels: a few ulps of 1
+        assert float(grad["W1"][0, 0]) == pytest.approx(
+            expected, rel=1e-13, abs=4e-15
+        )  # y_hat - y cancels: a few ulps of 1
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])

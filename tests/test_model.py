@@ -25,7 +25,9 @@ def test_shapes_keys_and_zero_biases():
     assert jaxnet.layer_sizes(p) == (30, 64, 32, 1)
 
 
-@pytest.mark.parametrize("init, std", [("he", lambda i, o: np.sqrt(2 / i)), ("glorot", lambda i, o: np.sqrt(2 / (i + o)))])
+@pytest.mark.parametrize(
+    "init, std", [("he", lambda i, o: np.sqrt(2 / i)), ("glorot", lambda i, o: np.sqrt(2 / (i + o)))]
+)
 def test_init_scale(init, std):
     p = jaxnet.init_mlp(jax.random.key(2), (400, 300, 1), init=init, dtype=jnp.float64)
     assert np.std(np.asarray(p["W1"])) == pytest.approx(std(400, 300), rel=0.02)

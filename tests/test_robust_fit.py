@@ -49,8 +49,9 @@ def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history()
 def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, chunk, record_every):
     params, x, y = toy
     with pytest.warns(jaxnet.DivergenceWarning):
-        out, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(1e6), steps=40, chunk=chunk,
-                                     record_every=record_every, progress=False)
+        out, _, history = jaxnet.fit(
+            params, x, y, optimizer=optax.sgd(1e6), steps=40, chunk=chunk, record_every=record_every, progress=False
+        )
     assert_consistent(out, x, y, history)
     assert history["steps_done"] < 40
 
@@ -118,8 +119,9 @@ def test_a_callback_that_raises_keeps_the_state(toy):
 
 def test_validation_on_the_users_schedule_with_accuracy(toy):
     params, x, y = toy
-    _, _, history = jaxnet.fit(params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=15,
-                               progress=False)
+    _, _, history = jaxnet.fit(
+        params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=15, progress=False
+    )
     np.testing.assert_array_equal(history["val_step"], [15, 30, 45, 60])
     assert history["val_loss"].shape == (4,) and history["val_accuracy"].shape == (4,)
     assert np.all((history["val_accuracy"] >= 0) & (history["val_accuracy"] <= 1))
@@ -127,8 +129,12 @@ def test_validation_on_the_users_schedule_with_accuracy(toy):
 
 def test_validation_schedule_does_not_depend_on_chunking(toy):
     params, x, y = toy
-    runs = [jaxnet.fit(params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=20, chunk=c,
-                       progress=False)[2] for c in (1, 7, None)]
+    runs = [
+        jaxnet.fit(
+            params, x[:48], y[:48], steps=60, validation=(x[48:], y[48:]), eval_every=20, chunk=c, progress=False
+        )[2]
+        for c in (1, 7, None)
+    ]
     for h in runs[1:]:
         np.testing.assert_array_equal(h["val_step"], runs[0]["val_step"])
         np.testing.assert_allclose(h["val_loss"], runs[0]["val_loss"], rtol=0, atol=1e-12)
@@ -137,8 +143,17 @@ def test_validation_schedule_does_not_depend_on_chunking(toy):
 def test_early_stopping_restores_the_best_evaluation(toy):
     params, x, y = toy
     noisy_val = (x[48:], 1.0 - y[48:])  # a validation set the training makes worse: stops early
-    out, _, history = jaxnet.fit(params, x[:48], y[:48], optimizer=optax.sgd(1.0), steps=2000, validation=noisy_val,
-                                 eval_every=10, early_stopping=3, progress=False)
+    out, _, history = jaxnet.fit(
+        params,
+        x[:48],
+        y[:48],
+        optimizer=optax.sgd(1.0),
+        steps=2000,
+        validation=noisy_val,
+        eval_every=10,
+        early_stopping=3,
+        progress=False,
+    )
     assert history["stopped"] == "early_stopping" and history["steps_done"] < 2000
     best = int(np.argmin(history["val_loss"]))
     assert history["best_step"] == history["val_step"][best]
@@ -148,8 +163,10 @@ def test_early_stopping_restores_the_best_evaluation(toy):
 
 def test_validation_split_is_stratified_and_seeded(toy):
     params, x, y = toy
-    out = [jaxnet.fit(params, x, y, steps=20, validation_split=0.25, key=k, eval_every=20, progress=False)[2]
-           for k in (3, 3, 4)]
+    out = [
+        jaxnet.fit(params, x, y, steps=20, validation_split=0.25, key=k, eval_every=20, progress=False)[2]
+        for k in (3, 3, 4)
+    ]
     assert out[0]["val_loss"] == pytest.approx(out[1]["val_loss"])
     assert not np.allclose(out[0]["val_loss"], out[2]["val_loss"])
     with pytest.raises(ValueError, match="validation_split"):
@@ -179,8 +196,9 @@ def _heads_train(_, x, y):
     assert h["loss"][-1] < h["loss"][0] and jaxnet.accuracy(out, x, classes, head="softmax") > 0.8
     target = np.asarray(x[:, :1] * 2 - x[:, 1:2])
     p = jaxnet.init_mlp(2, (4, 8, 1), dtype=jnp.float64)
-    out, _, h = jaxnet.fit(p, x, target, head="identity", activation="tanh", optimizer=optax.adam(0.05), steps=300,
-                           progress=False)
+    out, _, h = jaxnet.fit(
+        p, x, target, head="identity", activation="tanh", optimizer=optax.adam(0.05), steps=300, progress=False
+    )
     assert jaxnet.evaluate(out, x, target, head="identity", activation="tanh")["r2"] > 0.9
 
 
@@ -190,3 +208,22 @@ def test_default_record_every_keeps_about_a_thousand_points(toy):
     assert 200 <= history["loss"].size <= 20_000 // 1 and history["step"][1] - history["step"][0] == 20
     _, _, every = jaxnet.fit(params, x, y, steps=40, record_every=1, progress=False)
     assert every["loss"].size == 40
+
+
+def test_the_loss_buffer_is_sized_by_what_is_recorded_not_by_chunk():
+    """fit(steps=10, chunk=10**9) allocated 4 GB for a loss buffer of `chunk` entries."""
+    import resource
+
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    _, _, history = jaxnet.fit(params, x, y, steps=10, chunk=10**9, progress=False)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert history["steps_done"] == 10 and grown_mib < 500
+
+
+def test_numerical_grads_in_float32_picks_a_usable_eps_and_warns_about_a_bad_one():
+    params, x, y = jaxnet.seed_example(jnp.float32)
+    g = jaxnet.numerical_grads(params, x, y)
+    assert float(g["W1"][1, 0]) == pytest.approx(0.09635162, abs=2e-4)  # 0.0596 (40% off) with eps=1e-6 before
+    with pytest.warns(jaxnet.NumericalPrecisionWarning, match="float32"):
+        jaxnet.numerical_grads(params, x, y, 1e-6)

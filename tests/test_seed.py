@@ -138,10 +138,14 @@ def test_make_train_step_compiles_once(count_compiles):
 def test_walkthrough_script_exits_zero_and_prints_every_value(tmp_path):
     env = dict(os.environ, JAXNET_CACHE_DIR=str(tmp_path / "xla"))
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "seed_walkthrough.py")], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, str(ROOT / "examples" / "seed_walkthrough.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
-    for label, printed, digits in NOTEBOOK:
+    for label, _printed, _digits in NOTEBOOK:
         assert label in out.stdout
     assert "0.6169411948853357" in out.stdout and "0.6573131577049656" in out.stdout
     assert "toward the target" in out.stdout and "hidden unit 1 has z1 = -0.04" in out.stdout
