@@ -165,6 +165,7 @@ TRAIN = [
         (["train", "--data", "breast_cancer", "--hidden", "1000000,1000000"], "--hidden: a 30-1000000-1000000-1"),
         (["train", "--data", "breast_cancer", "--label", "mean radius"], "--label/--ignore"),
         (["check", "--nets", "0"], "--nets"),
+        (["check", "m.safetensors", "--nets", "3"], "--nets: only without MODEL"),
         (["check", "--tol", "nan"], "--tol"),
         (["check", "--data", "x.csv"], "--data: needs a MODEL"),
         (["predict", "missing.safetensors", "--data", "x.csv"], "missing.safetensors"),
@@ -649,6 +650,32 @@ def test_check_finds_data_without_the_models_columns(run, binary_model, tmp_path
     (tmp_path / "d.csv").write_text("f1,f2,label\n1,2,0\n")
     code, out, _ = run("check", binary_model, "--data", "d.csv")
     assert code == 1 and "data: FAILED" in out and "'f3'" in out and "check: FAILED" in out
+
+
+def test_check_warns_about_data_far_from_the_training_data(run, binary_model, files, tmp_path):
+    x = np.loadtxt(files / "binary.csv", delimiter=",", skiprows=1)
+    x[:, 0] += 100.0  # f1 shifted by ~100 training standard deviations
+    write_csv(tmp_path / "shifted.csv", ["f1", "f2", "label", "f3"], x.tolist())
+    code, out, _ = run("check", binary_model, "--data", "shifted.csv")
+    assert "data: warning: column(s) 'f1' lie more than 3 training standard deviations" in out
+    assert "'f2'" not in out.split("data: warning:")[1].split("\n")[0]
+
+
+def test_check_finds_metadata_that_does_not_fit_the_tensors(run, tmp_path):
+    params = jaxnet.init_mlp(0, (3, 4, 1))
+    checkpoints.save(tmp_path / "m.safetensors", params, metadata={"feature_names": ["a", "b"], "label": ["y", "z"]})
+    code, out, _ = run("check", "m.safetensors")
+    assert code == 1 and "metadata: FAILED: feature_names: expected 3 distinct names" in out
+    assert "label: 2 label column(s)" in out
+
+
+def test_check_a_large_model_along_random_directions(run, tmp_path):
+    params = jaxnet.init_mlp(0, (3, 100, 50, 1))  # 5,501 parameters: more than central differences take
+    checkpoints.save(tmp_path / "big.safetensors", params)
+    code, out, _ = run("check", "big.safetensors")
+    assert code == 0, out
+    d = re.search(r"\|autodiff - numerical\| (\S+) \(central differences along 8 random directions", out)
+    assert d and float(d.group(1)) < 1e-6
 
 
 def test_check_random_nets_share_one_shape_and_its_compilations(run, count_compiles):
