@@ -394,6 +394,18 @@ def _check_writable(flag: str, path: str) -> None:
         raise _UsageError(f"argument {flag}: {path!r} exists and is not writable")
 
 
+def _check_distinct(*paths: tuple[str, str | None]) -> None:
+    """Refuse an output that would overwrite an input or another output (``--out`` the same file as ``--data``)."""
+    seen: dict[str, str] = {}
+    for flag, path in paths:
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise _UsageError(f"argument {flag}: {path!r} is the same file as {seen[key]}")
+        seen[key] = flag
+
+
 def _check_plot(flag: str, path: str) -> None:
     try:
         from matplotlib.figure import Figure
@@ -528,10 +540,9 @@ def _check_train_options(args: argparse.Namespace, labels: list[str], ignore: li
     if args.eval_every is not None and args.eval_every > args.steps:
         raise _UsageError(f"argument --eval-every: expected at most --steps ({args.steps}), got {args.eval_every}")
     _check_writable("--out", args.out)
+    _check_distinct(("--data", args.data), ("--out", args.out), ("--plot", args.plot))
     if args.plot:
         _check_plot("--plot", args.plot)
-        if os.path.abspath(args.plot) == os.path.abspath(args.out):
-            raise _UsageError("argument --plot: the same file as --out")
 
 
 def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
@@ -897,6 +908,7 @@ def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> lis
 def _predict(args: argparse.Namespace) -> int:
     if args.out:
         _check_writable("--out", args.out)
+        _check_distinct(("checkpoint", args.checkpoint), ("--data", args.data), ("--out", args.out))
     params, meta = checkpoints.load(args.checkpoint)
     head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
     x = _model_inputs(args.data, meta)

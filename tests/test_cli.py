@@ -164,6 +164,15 @@ TRAIN = [
         (["train", "--data", "D", "--out", "."], "--out: '.' is a folder"),
         (["train", "--data", "breast_cancer", "--hidden", "1000000,1000000"], "--hidden: a 30-1000000-1000000-1"),
         (["train", "--data", "breast_cancer", "--label", "mean radius"], "--label/--ignore"),
+        (["train", "--data", "d.csv", "--out", "d.csv"], "--out: 'd.csv' is the same file as --data"),
+        (
+            ["train", "--data", "D", "--plot", "model.safetensors"],
+            "--plot: 'model.safetensors' is the same file as --out",
+        ),
+        (
+            ["predict", "m.safetensors", "--data", "x.csv", "--out", "m.safetensors"],
+            "--out: 'm.safetensors' is the same",
+        ),
         (["check", "--nets", "0"], "--nets"),
         (["check", "m.safetensors", "--nets", "3"], "--nets: only without MODEL"),
         (["check", "--tol", "nan"], "--tol"),
