@@ -308,6 +308,15 @@ def test_binary_train_reports_real_test_accuracy_and_saves_names(run, files):
     assert acc >= 0.9  # a linearly separable set: the net learned it
 
 
+def test_minibatches_and_the_largest_seed(run, files):
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN,
+                         "--batch-size", "16", "--seed", str(2**63 - 1))  # fmt: skip
+    assert code == 0, err
+    assert "batch 16" in out and f"seed {2**63 - 1}" in out
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["batch_size"] == 16 and meta["seed"] == 2**63 - 1 and meta["test_accuracy"] >= 0.9
+
+
 def test_multiclass_labels_train_a_softmax_head(run, files):
     code, out, err = run("train", "--data", str(files / "classes.csv"), *TRAIN)
     assert code == 0, err
