@@ -43,7 +43,7 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
         rows = jnp.reshape(y, (-1, y.shape[-1]))
         err = jnp.reshape(z, rows.shape) - rows
         out["rmse"] = jnp.sqrt(jnp.mean(err * err))
-        total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0)), axis=0)
+        total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
         out["r2"] = jnp.mean(1 - jnp.sum(err * err, axis=0) / total)
     return out
 

@@ -229,3 +229,15 @@ def test_equal_sample_weights_give_the_unweighted_mean(head):
     kw = dict(activation="gelu", head=head)
     assert float(jaxnet.loss(params, x, y, w, **kw)) == pytest.approx(float(jaxnet.loss(params, x, y, **kw)), rel=1e-14)
     assert_tree_close(jaxnet.manual_grads(params, x, y, w, **kw), jaxnet.grads(params, x, y, **kw), EXACT, head)
+
+
+def test_evaluate_identity_scores_are_rmse_and_r2():
+    # Under the tests' rank_promotion="raise", evaluate(head="identity") raised from rows - mean(rows, axis=0).
+    params, x, y, _ = make_case(8, (3, 5, 2), 9, "identity", True, False)
+    z = logits_of(params, x, "tanh", "identity")
+    t = np.asarray(y)
+    got = jaxnet.evaluate(params, x, y, activation="tanh", head="identity")
+    assert got["rmse"] == pytest.approx(np.sqrt(np.mean((z - t) ** 2)), rel=EXACT)
+    r2 = np.mean(1 - np.sum((z - t) ** 2, axis=0) / np.sum((t - t.mean(axis=0)) ** 2, axis=0))
+    assert got["r2"] == pytest.approx(r2, rel=1e-10)
+    assert got["loss"] == pytest.approx(float(jaxnet.loss(params, x, y, activation="tanh", head="identity")), rel=0)
