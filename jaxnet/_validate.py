@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import _kernels as kernels
 from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
 
 Params = dict[str, jax.Array]
@@ -269,7 +270,11 @@ def flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
             tol = 100 * y.shape[-1] * jnp.finfo(y.dtype).eps
             in_range &= jnp.all(jnp.abs(jnp.sum(y, axis=-1) - 1) <= tol)
         ok.append(in_range)
-    ok.append(jnp.all(jnp.isfinite(w) & (w >= 0)) & jnp.any(w > 0) if w is not None else jnp.bool_(True))
+    if w is None:
+        ok.append(jnp.bool_(True))
+    else:  # signs from the bits: CPUs flush a subnormal w to 0, so 1e-45 > 0 and -1e-45 < 0 are False there
+        b = kernels.bits(w)
+        ok.append(jnp.all(jnp.isfinite(w) & ((b >= 0) | (b == jnp.iinfo(b.dtype).min))) & jnp.any(b > 0))
     return jnp.stack(ok)
 
 
