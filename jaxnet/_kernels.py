@@ -21,7 +21,7 @@ from jaxnet.network import ACTIVATIONS, HEADS
 
 Params = dict[str, jax.Array]
 
-__all__ = ["dense", "forward_trace", "logits", "shares", "loss", "value_and_grads", "manual_grads", "numerical_grads"]
+__all__ = ["bits", "dense", "forward_trace", "logits", "shares", "loss", "value_and_grads", "manual_grads", "numerical_grads"]
 
 
 def matmul(a: jax.Array, b: jax.Array, compute_dtype: Any = None) -> jax.Array:
@@ -67,17 +67,48 @@ def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid")
     """Each example's share of the mean, ``r_n = w_n / (m sum_n w_n)``, shape ``z.shape[:-1] + (1,)``.
 
     ``m = n_out`` for per-unit heads, 1 for softmax. Unweighted ``r = 1 / (N m)``.
-    Weights are divided by their largest first, so neither ``[3e38, 3e38]``
-    nor ``[1e-45, 1e-45]`` (float32) overflows or underflows: equal weights
-    always give the unweighted mean.
+    Weights are scaled by the power of two of their largest first, so neither
+    ``[3e38, 3e38]`` nor ``[1e-45, 1e-45]`` (float32) overflows or underflows:
+    equal weights always give the unweighted mean. All-zero weights (only
+    possible inside a minibatch; the public functions refuse them) give zero
+    shares, not NaN.
     """
     m = z.shape[-1] if HEADS[head].per_unit else 1
     if sample_weight is None:
         n = 1 if z.ndim == 1 else z.shape[0]
         return jnp.full(z.shape[:-1] + (1,), 1.0 / (n * m), z.dtype)
     w = jnp.reshape(sample_weight, z.shape[:-1] + (1,))
-    w = w / jnp.max(w)
-    return w / (jnp.sum(w) * m)
+    w = _scaled(w)  # w / 2^k with the largest weight in [1, 2): exact, never overflows or underflows
+    total = jnp.sum(w)
+    return jnp.where(total == 0, jnp.zeros_like(w), w / (total * m))  # all-zero weights (a minibatch): no share; NaN stays NaN
+
+
+def bits(a: jax.Array) -> jax.Array:
+    """The bit pattern of a float array as signed integers of the same width (sign bit = negative)."""
+    return jax.lax.bitcast_convert_type(a, {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[a.dtype.itemsize])
+
+
+def _scaled(w: jax.Array) -> jax.Array:
+    """``w / 2^k``, ``k`` the exponent of the largest ``|w_n|``, computed from the bits.
+
+    Not ``w / max(w)``: XLA turns that into ``w * (1 / max(w))``, and on CPUs it
+    flushes subnormals to zero, so ``1 / 3e38`` and ``1e-45`` (float32) both
+    read as 0 (NaN shares). ``jnp.frexp`` is no way out either: it multiplies
+    subnormals by ``2^nmant`` first. Here ``|w| = m 2^(e - bias - nmant)`` with
+    the integer significand ``m`` and biased exponent ``e`` read as integers,
+    so subnormal weights keep their exact ratios. NaN/inf stay NaN/inf.
+    """
+    info = jnp.finfo(w.dtype)
+    b = bits(w)
+    magnitude = b & jnp.iinfo(b.dtype).max  # sign bit cleared
+    e = magnitude >> info.nmant  # biased exponent; 0 for zero and subnormals
+    frac = magnitude & ((1 << info.nmant) - 1)
+    m = jnp.where(e > 0, frac | (1 << info.nmant), frac).astype(w.dtype)  # exact: nmant + 1 bits
+    e = jnp.maximum(e, 1)
+    top = jnp.max(jnp.where(magnitude > 0, e, 1))
+    out = jnp.ldexp(m, (e - top - info.nmant).astype(jnp.int32))
+    out = jnp.where(b < 0, -out, out)
+    return jnp.where(jnp.isfinite(w), out, w)
 
 
 def loss(

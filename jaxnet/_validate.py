@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import _kernels as kernels
 from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
 
 Params = dict[str, jax.Array]
@@ -269,7 +270,11 @@ def flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
             tol = 100 * y.shape[-1] * jnp.finfo(y.dtype).eps
             in_range &= jnp.all(jnp.abs(jnp.sum(y, axis=-1) - 1) <= tol)
         ok.append(in_range)
-    ok.append(jnp.all(jnp.isfinite(w) & (w >= 0)) & jnp.any(w > 0) if w is not None else jnp.bool_(True))
+    if w is None:
+        ok.append(jnp.bool_(True))
+    else:  # signs from the bits: CPUs flush a subnormal w to 0, so 1e-45 > 0 and -1e-45 < 0 are False there
+        b = kernels.bits(w)
+        ok.append(jnp.all(jnp.isfinite(w) & ((b >= 0) | (b == jnp.iinfo(b.dtype).min))) & jnp.any(b > 0))
     return jnp.stack(ok)
 
 
@@ -282,7 +287,9 @@ def with_value_checks(kernel: Any) -> Any:
 
     @partial(jax.jit, static_argnames=("activation", "head"))
     def run(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple[Any, jax.Array]:
-        return kernel(params, x, y, w, activation, head), flags(params, x, y, w, head)
+        out = kernel(params, x, y, w, activation, head)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(out)]))
+        return out, jnp.concatenate([flags(params, x, y, w, head), finite[None]])
 
     return run
 
@@ -293,7 +300,19 @@ def call_checked(run: Any, params: Any, x: Any = _ABSENT, y: Any = _ABSENT, samp
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, check_values=False)
     out, ok = run(params, x, y, w, activation=activation, head=head)
     if all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
-        explain_flags(np.asarray(ok), params, x, y, w, head)
+        ok = np.asarray(ok)
+        explain_flags(ok[:4], params, x, y, w, head)
+        if not ok[4]:  # every input passed, yet the result is not finite: the arithmetic overflowed
+            sizes = {"params": max(float(jnp.max(jnp.abs(v))) for v in params.values()), "x": float(jnp.max(jnp.abs(x)))}
+            if y is not None:
+                sizes["y"] = float(jnp.max(jnp.abs(y)))
+            culprit = max(sizes, key=sizes.__getitem__)  # the largest magnitude is the likeliest cause
+            raise ValueError(
+                f"{culprit}: every input is finite, but the network's arithmetic overflowed "
+                f"{np.dtype(params['W1'].dtype).name} (largest magnitudes: "
+                + ", ".join(f"{k} {v:.3g}" for k, v in sizes.items())
+                + "); standardise the data, scale the weights down, or use float64"
+            )
     return out
 
 

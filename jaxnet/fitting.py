@@ -209,6 +209,8 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     r["optimizer"] = optimizer = shared_optimizer(optimizer)
     r["gradients"] = resolve_gradients(a["gradients"], a["loss_fn"])
     r["loss_fn"] = a["loss_fn"]
+    if a["loss_fn"] is not None:
+        _check_loss_fn(a["loss_fn"], params, x, y, w)
     r["context"] = execution_context(a["device"], a["precision"])
     r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
     for name, value, allowed in (
@@ -266,7 +268,10 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     hard = head != "identity" and bool(np.all((yh == 0) | (yh == 1)))
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
-    tr, va, _, _ = train_test_split(rows, yh, test_fraction=float(split), seed=seed, stratify=hard)
+    try:
+        tr, va, _, _ = train_test_split(rows, yh, test_fraction=float(split), seed=seed, stratify=hard)
+    except ValueError as e:
+        raise ValueError(f"validation_split: {split} of {x.shape[0]} examples cannot be split ({e})") from None
     train, val = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
     return x[train], y[train], None if w is None else w[train], (x[val], y[val])
 
@@ -318,6 +323,18 @@ def _check_schedule(a: dict[str, Any], steps: int, validating: bool) -> dict[str
     return {"record_every": record_every, "eval_every": eval_every, "patience": patience, "max_blocks": blocks}
 
 
+def _check_loss_fn(loss_fn: Any, params: Params, x: Any, y: Any, w: Any) -> None:
+    """``loss_fn(params, x, y, sample_weight)`` must trace and return a real scalar (checked by ``jax.eval_shape``)."""
+    what = "loss_fn: expected a function (params, x, y, sample_weight) -> a real scalar"
+    try:
+        out = jax.eval_shape(loss_fn, params, x, y, w)
+    except Exception as e:  # whatever the user's function raised while being traced
+        raise TypeError(f"{what}; calling it raised {type(e).__name__}: {e}") from e
+    if not (hasattr(out, "shape") and out.shape == () and jnp.issubdtype(out.dtype, jnp.floating)):
+        got = f"shape {out.shape}, dtype {out.dtype}" if hasattr(out, "shape") else type(out).__name__
+        raise TypeError(f"{what}; it returned {got}")
+
+
 def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params) -> Any:
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
@@ -328,7 +345,7 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
         same = jax.tree.structure(got) == jax.tree.structure(expected) and all(  # type: ignore[operator]
             (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected))
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         same = False
     if not same:
         raise TypeError(

@@ -136,7 +136,10 @@ def _check_eps(eps: Any, default: float) -> float:
         )
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer, jax.Array)):
         raise TypeError(f"eps: expected a positive finite step (a float), got {type(eps).__name__}")
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        raise ValueError(f"eps: expected a finite step, got an int of {len(str(abs(int(eps))))} digits") from None
     if not eps > 0:
         raise ValueError(f"eps: expected a positive step, got {eps!r}")
     if not math.isfinite(eps):

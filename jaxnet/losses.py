@@ -76,8 +76,13 @@ def bce(y_true: Any, y_pred: Any) -> jax.Array:
     True
     """
     p, y = _probabilities("y_pred", y_pred), _probabilities("y_true", y_true)
+    try:
+        shape = np.broadcast_shapes(tuple(y.shape), tuple(p.shape))
+    except ValueError:
+        raise ValueError(f"y_true: expected a shape that broadcasts with y_pred {tuple(p.shape)}, "
+                         f"got {tuple(y.shape)}") from None
     p = jnp.asarray(p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.zeros(()).dtype))
-    y = jnp.asarray(y).astype(p.dtype)
+    p, y = jnp.broadcast_to(p, shape), jnp.broadcast_to(jnp.asarray(y).astype(p.dtype), shape)
     eps = jnp.finfo(p.dtype).eps
     p = jnp.clip(p, eps, 1 - eps)
     return -(y * jnp.log(p) + (1 - y) * jnp.log1p(-p))
