@@ -14,9 +14,10 @@ The data ship with jaxnet (``jaxnet.data.load_breast_cancer``; y = 1 is benign).
 
 from __future__ import annotations
 
-import argparse
+import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,9 @@ import optax
 
 import jaxnet
 from jaxnet import data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
+from _common import example_parser  # noqa: E402
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -67,19 +71,7 @@ def sklearn_baseline(x_tr, y_tr, x_te, seed: int) -> np.ndarray | None:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train, print the comparison, return the metrics as a dict."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument(
-        "--plot",
-        metavar="PATH",
-        default="breast_cancer_loss.png",
-        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
-    )
-    parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
-    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser = example_parser(__doc__, steps=300, lr=0.1, plot="breast_cancer_loss.png")
     args = parser.parse_args(argv)
 
     x, y, names = data.load_breast_cancer()

@@ -22,10 +22,11 @@ Needs scikit-learn for the data (``pip install -e ".[examples]"``).
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,9 @@ import optax
 
 import jaxnet
 from jaxnet import data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
+from _common import example_parser  # noqa: E402
 
 HEAD = "identity"
 
@@ -81,32 +85,9 @@ def sklearn_baseline(split: dict, hidden: tuple[int, ...], seed: int) -> tuple[n
     return reg.predict(split["x_test"]) * split["std"] + split["mean"], seconds
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sizes
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train, print the comparison, return the metrics as a dict (``sklearn_*`` are None with ``--no-sklearn``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--hidden", type=_hidden, default=(32,), help="hidden sizes, e.g. 32 or 32,16 (default 32)")
-    parser.add_argument(
-        "--plot",
-        metavar="PATH",
-        default="diabetes_loss.png",
-        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
-    )
-    parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
-    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser = example_parser(__doc__, steps=200, lr=3e-3, plot="diabetes_loss.png", hidden=(32,))
     args = parser.parse_args(argv)
 
     split = load_diabetes_split(args.seed)

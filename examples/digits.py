@@ -20,10 +20,11 @@ Needs scikit-learn for the data (``pip install -e ".[examples]"``).
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,9 @@ import optax
 
 import jaxnet
 from jaxnet import data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
+from _common import example_parser  # noqa: E402
 
 HEAD = "softmax"
 
@@ -67,33 +71,10 @@ def sklearn_baseline(x_tr, y_tr, x_te, y_te, hidden: tuple[int, ...], seed: int)
     return float(clf.score(x_te, y_te)), seconds
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sizes
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train, print the comparison, return the metrics as a dict (``sklearn_*`` are None with ``--no-sklearn``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser = example_parser(__doc__, steps=500, lr=3e-3, plot="digits_loss.png", hidden=(64,))
     parser.add_argument("--weight-decay", type=float, default=1e-2)
-    parser.add_argument("--hidden", type=_hidden, default=(64,), help="hidden sizes, e.g. 64 or 64,32 (default 64)")
-    parser.add_argument(
-        "--plot",
-        metavar="PATH",
-        default="digits_loss.png",
-        help="where to save the loss curve when matplotlib is installed (default %(default)s)",
-    )
-    parser.add_argument("--no-plot", dest="plot", action="store_const", const=None, help="do not save the loss curve")
-    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
 
     x_tr, x_te, y_tr, y_te = load_digits_split(args.seed)

@@ -165,8 +165,11 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
     """
     state, value = step(state, True)
     if count > 1:
-        state = jax.lax.scan(lambda s, _: (step(s, False)[0], None), state, length=count - 1)[0]
+        state = jax.lax.scan(lambda s, _: (step(s, False)[0], None), state, length=count - 1, unroll=_UNROLL)[0]
     return state, value
+
+
+_UNROLL = 1
 
 
 def make_train_step(
