@@ -21,7 +21,17 @@ from jaxnet.network import ACTIVATIONS, HEADS
 
 Params = dict[str, jax.Array]
 
-__all__ = ["bits", "dense", "forward_trace", "logits", "shares", "loss", "value_and_grads", "manual_grads", "numerical_grads"]
+__all__ = [
+    "bits",
+    "dense",
+    "forward_trace",
+    "logits",
+    "shares",
+    "loss",
+    "value_and_grads",
+    "manual_grads",
+    "numerical_grads",
+]
 
 
 def matmul(a: jax.Array, b: jax.Array, compute_dtype: Any = None) -> jax.Array:
@@ -80,7 +90,9 @@ def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid")
     w = jnp.reshape(sample_weight, z.shape[:-1] + (1,))
     w = _scaled(w)  # w / 2^k with the largest weight in [1, 2): exact, never overflows or underflows
     total = jnp.sum(w)
-    return jnp.where(total == 0, jnp.zeros_like(w), w / (total * m))  # all-zero weights (a minibatch): no share; NaN stays NaN
+    return jnp.where(
+        total == 0, jnp.zeros_like(w), w / (total * m)
+    )  # all-zero weights (a minibatch): no share; NaN stays NaN
 
 
 def bits(a: jax.Array) -> jax.Array:
@@ -112,8 +124,13 @@ def _scaled(w: jax.Array) -> jax.Array:
 
 
 def loss(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
-    activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None = None,
+    activation: str = "relu",
+    head: str = "sigmoid",
+    compute_dtype: Any = None,
 ) -> jax.Array:
     """``L = sum_n r_n l(z_n, y_n)``, the head's loss from the logits (see :mod:`jaxnet.network`)."""
     z = logits(params, x, activation, compute_dtype)
@@ -123,8 +140,15 @@ def loss(
 
 
 def value_and_grads(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
-    activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None, *, with_value: bool = True,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None = None,
+    activation: str = "relu",
+    head: str = "sigmoid",
+    compute_dtype: Any = None,
+    *,
+    with_value: bool = True,
 ) -> tuple[jax.Array | None, Params]:
     """The hand-derived backward pass (the delta recursion); returns ``(loss or None, grads)``.
 
@@ -151,16 +175,25 @@ def value_and_grads(
 
 
 def manual_grads(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None = None,
-    activation: str = "relu", head: str = "sigmoid",
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None = None,
+    activation: str = "relu",
+    head: str = "sigmoid",
 ) -> Params:
     """The hand-derived gradient alone."""
     return value_and_grads(params, x, y, sample_weight, activation, head, with_value=False)[1]
 
 
 def numerical_grads(
-    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None, eps: Any,
-    activation: str = "relu", head: str = "sigmoid",
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None,
+    eps: Any,
+    activation: str = "relu",
+    head: str = "sigmoid",
 ) -> Params:
     """Central differences ``(L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)`` for every ``i``."""
     theta, unravel = ravel_pytree(params)

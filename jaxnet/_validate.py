@@ -180,7 +180,9 @@ def _one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
     return jnp.asarray(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
 
 
-def _canonical_y(y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], head: str, dtype: Any, name: str) -> jax.Array:
+def _canonical_y(
+    y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], head: str, dtype: Any, name: str
+) -> jax.Array:
     """Labels in the output's shape ``batch + (n_out,)`` (one-hot for class labels)."""
     n_in, n_out = sizes[0], sizes[-1]
     y = as_array(name, y)
@@ -201,8 +203,14 @@ def _canonical_y(y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], h
 
 
 def prepare(
-    params: Any, x: Any = _ABSENT, y: Any = _ABSENT, sample_weight: Any = None, *,
-    activation: Any = "relu", head: Any = "sigmoid", names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+    params: Any,
+    x: Any = _ABSENT,
+    y: Any = _ABSENT,
+    sample_weight: Any = None,
+    *,
+    activation: Any = "relu",
+    head: Any = "sigmoid",
+    names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     check_values: bool = True,
 ) -> tuple[Params, Any, Any, Any]:
     """Validate and canonicalise ``(params, x, y, sample_weight)`` for ``activation`` and ``head``.
@@ -218,10 +226,14 @@ def prepare(
     sizes = check_params(params)
     n_in, n_out = sizes[0], sizes[-1]
     if head == "softmax" and n_out < 2:
-        raise ValueError(f"head: 'softmax' needs at least 2 output units (classes), the network has {n_out}; "
-                         "use head='sigmoid' for two classes")
-    params = {k: params[k] if isinstance(params[k], jax.Array) else jnp.asarray(as_array(k, params[k]))
-              for k in param_keys(len(sizes) - 1)}
+        raise ValueError(
+            f"head: 'softmax' needs at least 2 output units (classes), the network has {n_out}; "
+            "use head='sigmoid' for two classes"
+        )
+    params = {
+        k: params[k] if isinstance(params[k], jax.Array) else jnp.asarray(as_array(k, params[k]))
+        for k in param_keys(len(sizes) - 1)
+    }
     dtype = np.dtype(params["W1"].dtype)
     xn, yn, wn = names
     if x is _ABSENT:
@@ -294,8 +306,16 @@ def with_value_checks(kernel: Any) -> Any:
     return run
 
 
-def call_checked(run: Any, params: Any, x: Any = _ABSENT, y: Any = _ABSENT, sample_weight: Any = None, *,
-                 activation: Any = "relu", head: Any = "sigmoid") -> Any:
+def call_checked(
+    run: Any,
+    params: Any,
+    x: Any = _ABSENT,
+    y: Any = _ABSENT,
+    sample_weight: Any = None,
+    *,
+    activation: Any = "relu",
+    head: Any = "sigmoid",
+) -> Any:
     """:func:`prepare` (static checks), then ``run`` (from :func:`with_value_checks`); raise if a flag fails."""
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, check_values=False)
     out, ok = run(params, x, y, w, activation=activation, head=head)
@@ -303,29 +323,48 @@ def call_checked(run: Any, params: Any, x: Any = _ABSENT, y: Any = _ABSENT, samp
         ok = np.asarray(ok)
         explain_flags(ok[:4], params, x, y, w, head)
         if not ok[4]:  # every input passed, yet the result is not finite: the arithmetic overflowed
-            sizes = {"params": max(float(jnp.max(jnp.abs(v))) for v in params.values()), "x": float(jnp.max(jnp.abs(x)))}
-            if y is not None:
-                sizes["y"] = float(jnp.max(jnp.abs(y)))
-            culprit = max(sizes, key=sizes.__getitem__)  # the largest magnitude is the likeliest cause
-            raise ValueError(
-                f"{culprit}: every input is finite, but the network's arithmetic overflowed "
-                f"{np.dtype(params['W1'].dtype).name} (largest magnitudes: "
-                + ", ".join(f"{k} {v:.3g}" for k, v in sizes.items())
-                + "); standardise the data, scale the weights down, or use float64"
-            )
+            raise overflow_error(params, x, y)
     return out
 
 
-def check_values_of(params: Params, x: Any, y: Any, w: Any, *, head: str = "sigmoid",
-                    names: tuple[str, str, str] = ("x", "y", "sample_weight")) -> None:
+def overflow_error(params: Params, x: Any, y: Any) -> ValueError:
+    """The error for finite inputs whose arithmetic overflowed, naming the input of largest magnitude."""
+    sizes = {"params": max(float(jnp.max(jnp.abs(v))) for v in params.values()), "x": float(jnp.max(jnp.abs(x)))}
+    if y is not None:
+        sizes["y"] = float(jnp.max(jnp.abs(y)))
+    culprit = max(sizes, key=sizes.__getitem__)  # the largest magnitude is the likeliest cause
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in sizes.items())
+    return ValueError(
+        f"{culprit}: every input is finite, but the network's arithmetic overflowed "
+        f"{np.dtype(params['W1'].dtype).name} (largest magnitudes: {shown}); standardise the data, scale the "
+        "weights down, or use float64"
+    )
+
+
+def check_values_of(
+    params: Params,
+    x: Any,
+    y: Any,
+    w: Any,
+    *,
+    head: str = "sigmoid",
+    names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+) -> None:
     """Refuse NaN/inf (in the params' dtype), labels outside the head's range and bad weights."""
     if not all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
         return
     explain_flags(np.asarray(_flags(params, x, y, w, head)), params, x, y, w, head, names)
 
 
-def explain_flags(flags: np.ndarray, params: Params, x: Any, y: Any, w: Any, head: str,
-                  names: tuple[str, str, str] = ("x", "y", "sample_weight")) -> None:
+def explain_flags(
+    flags: np.ndarray,
+    params: Params,
+    x: Any,
+    y: Any,
+    w: Any,
+    head: str,
+    names: tuple[str, str, str] = ("x", "y", "sample_weight"),
+) -> None:
     """Nothing if every flag holds; else the detailed error for the first argument at fault."""
     if flags.all():
         return
@@ -370,8 +409,13 @@ def _explain_labels(name: str, yv: np.ndarray, head: str) -> None:
 
 
 def validate(
-    params: Any, x: Any = None, y: Any = None, sample_weight: Any = None, *,
-    activation: str = "relu", head: str = "sigmoid",
+    params: Any,
+    x: Any = None,
+    y: Any = None,
+    sample_weight: Any = None,
+    *,
+    activation: str = "relu",
+    head: str = "sigmoid",
 ) -> None:
     """Check a network and its data for ``activation`` and ``head``; raise a clear error if anything is wrong.
 
@@ -395,8 +439,14 @@ def validate(
     ...
     ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs, got (3,)
     """
-    prepare(params, _ABSENT if x is None else x, _ABSENT if y is None else y, sample_weight,
-            activation=activation, head=head)
+    prepare(
+        params,
+        _ABSENT if x is None else x,
+        _ABSENT if y is None else y,
+        sample_weight,
+        activation=activation,
+        head=head,
+    )
 
 
 def check_sizes(sizes: Any) -> tuple[int, ...]:

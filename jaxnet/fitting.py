@@ -218,6 +218,8 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     r["loss_fn"] = a["loss_fn"]
     if a["loss_fn"] is not None:
         _check_loss_fn(a["loss_fn"], params, x, y, w)
+        if a["compute_dtype"] is not None:
+            raise ValueError("compute_dtype: applies to the built-in loss; a loss_fn casts its own matmuls")
     r["context"] = execution_context(a["device"], a["precision"])
     r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
     for name, value, allowed in (
@@ -281,6 +283,11 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     except ValueError as e:
         raise ValueError(f"validation_split: {split} of {x.shape[0]} examples cannot be split ({e})") from None
     train, val = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
+    if w is not None and not bool(jnp.any(w[train] > 0)):
+        raise ValueError(
+            f"validation_split: every example left for training has sample_weight 0 ({split} of {x.shape[0]} held "
+            "out); use another key or split"
+        )
     return x[train], y[train], None if w is None else w[train], (x[val], y[val])
 
 
@@ -289,6 +296,8 @@ def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
     batch_size, mesh = a["batch_size"], a["mesh"]
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise TypeError(f"mesh: expected a jax.sharding.Mesh with a 'data' axis, got {mesh!r}")
+    if mesh is not None and a["device"] is not None:
+        raise ValueError("device: give a mesh (its devices) or one device, not both")
     if x.ndim == 1 and (batch_size is not None or mesh is not None):
         raise ValueError(
             f"x: batch_size and mesh need a batch of shape (N, {x.shape[0]}), got one example {tuple(x.shape)}"
@@ -324,10 +333,14 @@ def _check_schedule(a: dict[str, Any], steps: int, validating: bool, step_second
             raise ValueError(f"steps: expected a multiple of record_every={record_every}, got {steps}")
         if validating and eval_every is None:
             eval_every = record_every * max(1, steps // 20 // record_every)
+    if eval_every is not None and eval_every > steps:
+        raise ValueError(f"eval_every: expected at most steps={steps} (no evaluation would run), got {eval_every}")
     if eval_every is not None and eval_every % record_every:
         raise ValueError(f"eval_every: expected a multiple of record_every={record_every}, got {eval_every}")
     chunk = a["chunk"]
-    blocks = _BUFFER if chunk is None else min(_BUFFER, max(1, positive_int("chunk", chunk) // record_every))
+    if chunk is not None and positive_int("chunk", chunk) < record_every:
+        raise ValueError(f"chunk: expected at least record_every={record_every} steps (one block), got {chunk}")
+    blocks = _BUFFER if chunk is None else min(_BUFFER, chunk // record_every)
     return {"record_every": record_every, "eval_every": eval_every, "patience": patience, "max_blocks": blocks}
 
 
@@ -429,14 +442,15 @@ def _run_chunk(
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
     start, dtype = time.perf_counter(), r["params"]["W1"].dtype
     first = run["carry"]
-    carry, losses, blocks, ok = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
-    losses, blocks, ok = jax.device_get((losses, blocks, ok))
+    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    losses, blocks, ok, final = jax.device_get((losses, blocks, ok, final))
     seconds = time.perf_counter() - start
     losses = losses[:blocks]
     if math.isinf(run["limit"]) and blocks and np.isfinite(losses[0]):  # the run's first loss sets the rule
         run["limit"] = DIVERGENCE_FACTOR * max(float(losses[0]), 1.0)
     bad = np.flatnonzero(~np.isfinite(losses) | (losses > run["limit"]))
-    if bad.size or not ok:  # the first unacceptable loss, or final parameters that are not finite
+    ok = ok and bool(np.isfinite(final) and final <= run["limit"])
+    if bad.size or not ok:  # the first unacceptable loss, or a final state whose parameters or loss are not
         _keep_last_good(r, cfg, run, hist, (data, key), first, losses, int(bad[0]) if bad.size else n)
         return
     hist["loss"].append(losses)
@@ -447,8 +461,8 @@ def _run_chunk(
     else:
         run["blocks"] = int(max(1, min(4 * run["blocks"], _TARGET_SECONDS * n / max(seconds, 1e-9))))
     _progress(r, run, n * re, seconds / n, losses[-1])
-    if r["eval_every"] and run["done"] % r["eval_every"] == 0:
-        _evaluate(r, run, hist)
+    if r["eval_every"] and (run["done"] % r["eval_every"] == 0 or run["done"] == r["steps"]):
+        _evaluate(r, run, hist)  # on the schedule, and the final state
     if r["callback"] is not None and run["stopped"] == "completed":
         state = run["carry"][0]
         try:
@@ -461,7 +475,7 @@ def _run_chunk(
                 state.opt_state,
                 _history(hist, run, r),
             ) from e
-        if stop is True:
+        if isinstance(stop, (bool, np.bool_)) and bool(stop):
             run["stopped"] = "callback"
 
 
@@ -554,14 +568,23 @@ def _finish(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> tu
         return state.params, state.opt_state, history
     if history["loss"].size and history["step"][-1] > history["steps_done"]:  # pragma: no cover - invariant
         raise AssertionError("fit: history runs past the returned state")
-    message = (
-        f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
-        f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
-        f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
-        if history["loss"].size
-        else "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
-    )
+    if run["best"] is not None and run["best"][2] <= history["steps_done"]:  # early stopping had a best state
+        state, step = run["best"][1], run["best"][2]
+        message = (
+            f"fit: training diverged after step {history['steps_done']}; returning the parameters of step {step}, the "
+            f"best validation loss ({run['best'][0]:.6g}), as early stopping would. Try a smaller learning rate."
+        )
+    elif history["loss"].size:
+        message = (
+            f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
+            f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
+            f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
+        )
+    else:
+        message = (
+            "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
+        )
     if r["on_divergence"] == "raise":
         raise DivergenceError(message, state.params, state.opt_state, history)
-    warnings.warn(message, DivergenceWarning, stacklevel=3)
+    warnings.warn(message, DivergenceWarning, stacklevel=4)
     return state.params, state.opt_state, history

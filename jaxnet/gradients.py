@@ -39,7 +39,7 @@ __all__ = ["grads", "manual_grads", "numerical_grads", "NumericalPrecisionWarnin
 _STATIC = ("activation", "head")
 _grads_checked = with_value_checks(jax.grad(kernels.loss))
 _manual_checked = with_value_checks(kernels.manual_grads)
-_numerical_jit = jax.jit(kernels.numerical_grads, static_argnames=("eps",) + _STATIC)
+_numerical_jit = jax.jit(kernels.numerical_grads, static_argnames=_STATIC)  # eps traced: no compile per eps
 _loss_jit = jax.jit(kernels.loss, static_argnames=_STATIC)
 
 
@@ -48,8 +48,13 @@ class NumericalPrecisionWarning(RuntimeWarning):
 
 
 def grads(
-    params: Params, x: Any, y: Any, sample_weight: Any = None, *,
-    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    params: Params,
+    x: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by autodiff: ``jax.jit(jax.grad(loss))``.
 
@@ -64,8 +69,13 @@ def grads(
 
 
 def manual_grads(
-    params: Params, x: Any, y: Any, sample_weight: Any = None, *,
-    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    params: Params,
+    x: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by the hand-derived backward pass.
 
@@ -84,8 +94,14 @@ def manual_grads(
 
 
 def numerical_grads(
-    params: Params, x: Any, y: Any, eps: float | None = None, *, sample_weight: Any = None,
-    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    params: Params,
+    x: Any,
+    y: Any,
+    eps: float | None = None,
+    *,
+    sample_weight: Any = None,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by central finite differences.
 
@@ -113,15 +129,25 @@ def numerical_grads(
     machine = float(np.finfo(dtype).eps)
     scale = max(1.0, max(float(jnp.max(jnp.abs(v))) for v in params.values()))
     eps = _check_eps(eps, machine ** (1 / 3) * scale)
-    g = _numerical_jit(params, x, y, w, eps=eps, activation=activation, head=head)
+    step = np.asarray(eps, dtype)  # the step as it is used: in the params' dtype
+    if not (np.isfinite(step) and step > 0 and np.asarray(scale, dtype) + step != np.asarray(scale, dtype)):
+        raise ValueError(
+            f"eps: expected a step that moves every parameter in {dtype.name} (|theta| up to {scale:.3g}), got {eps!r}"
+        )
+    g = _numerical_jit(params, x, y, w, jnp.asarray(step), activation=activation, head=head)
     value = abs(float(_loss_jit(params, x, y, w, activation, head)))
-    bound = machine * max(value, machine) / eps + eps * eps
     largest = max(float(jnp.max(jnp.abs(v))) for v in g.values())
-    if bound > 0.1 * largest:
+    if not np.isfinite(largest):
+        raise ValueError(
+            f"eps: the central differences with eps={eps:g} are not finite (the loss overflowed at theta +- eps)"
+        )
+    bound = machine * max(value, machine) / eps + eps * eps
+    if not bound <= 0.1 * largest:
         warnings.warn(
             f"numerical_grads: in {dtype.name} with eps={eps:g} the estimate's error bound {bound:.1e} exceeds a "
             f"tenth of the largest gradient entry {largest:.1e}; use float64 or the default eps",
-            NumericalPrecisionWarning, stacklevel=2,
+            NumericalPrecisionWarning,
+            stacklevel=2,
         )
     return g
 

@@ -30,8 +30,13 @@ _loss_checked = with_value_checks(kernels.loss)
 
 
 def loss(
-    params: Params, x: Any, y: Any, sample_weight: Any = None, *,
-    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    params: Params,
+    x: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
 ) -> jax.Array:
     """The network's mean loss on ``(x, y)``, from the logits.
 
@@ -79,8 +84,9 @@ def bce(y_true: Any, y_pred: Any) -> jax.Array:
     try:
         shape = np.broadcast_shapes(tuple(y.shape), tuple(p.shape))
     except ValueError:
-        raise ValueError(f"y_true: expected a shape that broadcasts with y_pred {tuple(p.shape)}, "
-                         f"got {tuple(y.shape)}") from None
+        raise ValueError(
+            f"y_true: expected a shape that broadcasts with y_pred {tuple(p.shape)}, got {tuple(y.shape)}"
+        ) from None
     p = jnp.asarray(p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.zeros(()).dtype))
     p, y = jnp.broadcast_to(p, shape), jnp.broadcast_to(jnp.asarray(y).astype(p.dtype), shape)
     eps = jnp.finfo(p.dtype).eps

@@ -20,9 +20,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, prepare
+from jaxnet._validate import Params, overflow_error, prepare
 from jaxnet.network import ActivationName, HeadName
 
 __all__ = ["accuracy", "evaluate"]
@@ -49,8 +50,13 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
 
 
 def evaluate(
-    params: Params, x: Any, y: Any, *, sample_weight: Any = None,
-    activation: ActivationName = "relu", head: HeadName = "sigmoid",
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    sample_weight: Any = None,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
 ) -> dict[str, float]:
     """``{"loss", "accuracy"}`` for the classifier heads, ``{"loss", "rmse", "r2"}`` for ``"identity"``.
 
@@ -65,10 +71,14 @@ def evaluate(
     """
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
     out = jax.device_get(scores(params, x, y, w, activation, head))
+    if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
+        raise overflow_error(params, x, y)
     return {k: float(out[k]) for k in ("loss", "accuracy", "rmse", "r2") if k in out}
 
 
-def accuracy(params: Params, x: Any, y: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> float:
+def accuracy(
+    params: Params, x: Any, y: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+) -> float:
     """Fraction of correct predictions of a classifier (sigmoid or softmax head).
 
     ``y`` as for :func:`jaxnet.loss`: 0/1 (or soft, thresholded at 0.5) labels
@@ -80,6 +90,8 @@ def accuracy(params: Params, x: Any, y: Any, *, activation: ActivationName = "re
     1.0
     """
     if head == "identity":
-        raise ValueError("head: accuracy needs a classifier head ('sigmoid' or 'softmax'); for 'identity' use "
-                         "jaxnet.evaluate (RMSE and R²)")
+        raise ValueError(
+            "head: accuracy needs a classifier head ('sigmoid' or 'softmax'); for 'identity' use "
+            "jaxnet.evaluate (RMSE and R²)"
+        )
     return evaluate(params, x, y, activation=activation, head=head)["accuracy"]

@@ -140,10 +140,14 @@ def layer_sizes(params: Params) -> tuple[int, ...]:
     return check_params(params)
 
 
-_trace_checked = with_value_checks(lambda params, x, y, w, activation, head: kernels.forward_trace(params, x, activation, head))
+_trace_checked = with_value_checks(
+    lambda params, x, y, w, activation, head: kernels.forward_trace(params, x, activation, head)
+)
 
 
-def forward_trace(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> dict[str, jax.Array]:
+def forward_trace(
+    params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+) -> dict[str, jax.Array]:
     """Every intermediate of the forward pass: ``z1, a1, ..., zL, y_hat``.
 
     ``z_l = W_l a_{l-1} + b_l`` (``a_0 = x``), ``a_l = f(z_l)`` for hidden
@@ -174,7 +178,9 @@ def forward(params: Params, x: Any, *, activation: ActivationName = "relu", head
     return forward_trace(params, x, activation=activation, head=head)["y_hat"]
 
 
-def predict_proba(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+def predict_proba(
+    params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+) -> jax.Array:
     """Class probabilities: ``(N, C)`` for softmax, ``(N, n_out)`` for sigmoid (``P(y_o = 1)``).
 
     The same as :func:`forward` for the two classifier heads; the identity

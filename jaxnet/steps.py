@@ -335,14 +335,15 @@ def _finite(tree: Any) -> jax.Array:
 @partial(jax.jit, static_argnames="cfg")
 def run_steps(
     cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
-) -> tuple[tuple, jax.Array, jax.Array, jax.Array]:
+) -> tuple[tuple, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
     ``carry = (state, cursor)``. Each block records the loss at its start; a
     loss that is NaN/inf or above ``limit`` ends the loop after that block.
-    Returns ``(carry, losses, blocks, ok)``: ``losses`` has length
+    Returns ``(carry, losses, blocks, ok, final)``: ``losses`` has length
     ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
-    the loop stopped on a loss or the final parameters are not finite. The
+    the loop stopped on a loss or the final parameters are not finite;
+    ``final`` is the loss of the final carry (so no step goes unchecked). The
     caller decides which state to keep and recovers it by running again from
     its own copy of the start (the program is deterministic). ``limit`` is an
     input, not updated in the loop: a loop-carried threshold costs XLA:CPU
@@ -363,4 +364,5 @@ def run_steps(
         return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
-    return carry, losses, i, ok & _finite(carry[0].params)
+    final = _step(cfg, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
+    return carry, losses, i, ok & _finite(carry[0].params), final

@@ -47,6 +47,7 @@ def raises(error, *words):
 
 # --- section 3: values checked in the dtype they will be used in -------------------------------------------------
 
+
 def test_x_that_overflows_float32_is_refused_naming_x():
     params, _, _ = seed(jnp.float32)
     with raises(ValueError, "x:", "float32"):
@@ -105,7 +106,9 @@ def test_shares_kernel_is_safe_under_jit_too():
     for w in ([3e38, 3e38], [1e-45, 1e-45], [3e38, 0.0], [3e38, 1e-45]):
         w32 = np.asarray(w, np.float32)
         r = np.asarray(jax.jit(_kernels.shares)(z, jnp.asarray(w32))[:, 0])
-        np.testing.assert_allclose(r, w32.astype(np.float64) / np.sum(w32, dtype=np.float64), rtol=1e-7, atol=1e-38)  # below float32
+        np.testing.assert_allclose(
+            r, w32.astype(np.float64) / np.sum(w32, dtype=np.float64), rtol=1e-7, atol=1e-38
+        )  # below float32
 
 
 def test_equal_weights_give_the_unweighted_mean():
@@ -155,6 +158,7 @@ def test_bce_refuses_complex_input():
 
 
 # --- section 5: obscure errors become clear ones ----------------------------------------------------------------
+
 
 def test_forward_of_none_names_x():
     params, _, _ = seed()
@@ -337,8 +341,18 @@ def test_fit_minibatches_whose_weights_are_all_zero_do_not_diverge():
     params, _, _ = seed()
     x, y = batch(jnp.float64)
     w = np.array([1.0, 0.0, 0.0])
-    new, _, history = jaxnet.fit(params, x, y, steps=6, batch_size=1, key=0, sample_weight=w, progress=False,
-                                 record_every=1, optimizer=optax.sgd(0.1))
+    new, _, history = jaxnet.fit(
+        params,
+        x,
+        y,
+        steps=6,
+        batch_size=1,
+        key=0,
+        sample_weight=w,
+        progress=False,
+        record_every=1,
+        optimizer=optax.sgd(0.1),
+    )
     assert history["diverged"] is False and history["stopped"] == "completed" and history["steps_done"] == 6
     assert np.all(np.isfinite(history["loss"]))
     assert any(not np.array_equal(new[k], params[k]) for k in params)  # the weighted row was trained on
@@ -360,3 +374,20 @@ def test_fit_loss_fn_returning_none_names_loss_fn():
 
 def returns_none(params, x, y, sample_weight):
     return None
+
+
+@pytest.mark.parametrize("eps", [1e-50, 1e39])
+def test_numerical_grads_eps_is_checked_in_the_params_dtype(eps):
+    params, x, y = jaxnet.seed_example(jnp.float32)
+    with raises(ValueError, "eps:", "float32"):
+        jaxnet.numerical_grads(params, x, y, eps)
+
+
+def test_evaluate_and_numerical_grads_refuse_finite_inputs_that_overflow():
+    params, _, _ = seed()
+    params = dict(params, W2=jnp.asarray([[1e300, -1e300, 1e300]]))
+    x, y = np.array([[1e10, 1e10], [0.5, 0.8]]), np.array([1.0, 0.0])
+    with raises(ValueError, "params:", "overflowed"):
+        jaxnet.evaluate(params, x, y, head="identity")
+    with raises(ValueError, "params:", "overflowed"):
+        jaxnet.accuracy(params, x, y)

@@ -138,8 +138,12 @@ def test_three_gradient_paths_agree_hypothesis(activation, head):
     run()
 
 
-GRID = np.concatenate([[0.0, -0.0, 1e-300, -1e-300, 1e-8, -1e-8, 0.5, -0.5, 3.0, -3.0, 30.0, -30.0, 1e3, -1e3, 1e8, -1e8],
-                       np.linspace(-6, 6, 97)])
+GRID = np.concatenate(
+    [
+        [0.0, -0.0, 1e-300, -1e-300, 1e-8, -1e-8, 0.5, -0.5, 3.0, -3.0, 30.0, -30.0, 1e3, -1e3, 1e8, -1e8],
+        np.linspace(-6, 6, 97),
+    ]
+)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -171,7 +175,9 @@ def head_labels(head, z, rng):
 @pytest.mark.parametrize("head", sorted(HEADS))
 def test_head_delta_is_the_gradient_of_its_loss(head):
     rng = np.random.default_rng(7)
-    z = np.concatenate([rng.normal(0, 3, (20, 4)), [[0.0, 0.0, 0.0, 0.0], [40.0, -40.0, 0.5, 1.0], [700.0, -700.0, 0.0, 3.0]]])
+    z = np.concatenate(
+        [rng.normal(0, 3, (20, 4)), [[0.0, 0.0, 0.0, 0.0], [40.0, -40.0, 0.5, 1.0], [700.0, -700.0, 0.0, 3.0]]]
+    )
     y = head_labels(head, z, rng)
     h = HEADS[head]
     z, y = jnp.asarray(z), jnp.asarray(y)
@@ -199,7 +205,11 @@ def test_identity_head_loss_is_half_mse(activation):
 def test_softmax_loss_is_cross_entropy(soft):
     params, x, y, _ = make_case(4, (3, 6, 4), 11, "softmax", soft, False)
     z = logits_of(params, x, "tanh", "softmax")
-    log_p = z - np.log(np.sum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1, keepdims=True)) - z.max(axis=1, keepdims=True)
+    log_p = (
+        z
+        - np.log(np.sum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1, keepdims=True))
+        - z.max(axis=1, keepdims=True)
+    )
     rows = np.asarray(y) if soft else np.eye(4)[np.asarray(y)]
     want = -np.sum(rows * log_p) / 11
     got = float(jaxnet.loss(params, x, y, activation="tanh", head="softmax"))

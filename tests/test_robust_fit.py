@@ -44,7 +44,7 @@ def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history()
     assert_consistent(out, x, y, history)
 
 
-@pytest.mark.parametrize("chunk", [1, 3, None])
+@pytest.mark.parametrize("chunk", [2, 3, None])
 @pytest.mark.parametrize("record_every", [1, 2])
 def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, chunk, record_every):
     params, x, y = toy
@@ -229,3 +229,67 @@ def test_numerical_grads_in_float32_picks_a_usable_eps_and_warns_about_a_bad_one
     assert float(g["W1"][1, 0]) == pytest.approx(0.09635162, abs=2e-4)  # 0.0596 (40% off) with eps=1e-6 before
     with pytest.warns(jaxnet.NumericalPrecisionWarning, match="float32"):
         jaxnet.numerical_grads(params, x, y, 1e-6)
+
+
+def test_the_returned_state_is_checked_too_not_only_block_starts():
+    """One step of sgd(1e6) on raw breast-cancer data: the loss before it is fine, after it 1e18."""
+    xs, ys, _ = jaxnet.load_breast_cancer()
+    params = jaxnet.init_mlp(0, (30, 16, 1), dtype=jnp.float64)
+    with pytest.warns(jaxnet.DivergenceWarning):
+        out, _, history = jaxnet.fit(params, xs, ys, optimizer=optax.sgd(1e6), steps=1, progress=False)
+    assert history["diverged"] and history["steps_done"] == 0
+    assert_consistent(out, xs, ys, history)
+    for k in params:
+        np.testing.assert_array_equal(out[k], params[k])
+
+
+def test_divergence_after_early_stopping_found_a_best_state_returns_that_state(toy):
+    params, x, y = toy
+    blow_up_later = optax.sgd(optax.piecewise_constant_schedule(0.5, {40: 2e8}))  # lr 0.5, then 1e8 from step 40
+    with pytest.warns(jaxnet.DivergenceWarning, match="best validation loss"), jax.numpy_dtype_promotion("standard"):
+        out, _, history = jaxnet.fit(
+            params,
+            x[:48],
+            y[:48],
+            optimizer=blow_up_later,
+            steps=400,
+            chunk=10,
+            validation=(x[48:], y[48:]),
+            eval_every=10,
+            early_stopping=50,
+            record_every=1,
+            progress=False,
+        )
+    assert history["diverged"] and history["best_step"] is not None
+    best = history["val_loss"][list(history["val_step"]).index(history["best_step"])]
+    assert float(jaxnet.loss(out, x[48:], y[48:])) == pytest.approx(float(best), rel=1e-12)
+
+
+def test_schedule_options_that_could_not_work_are_refused(toy):
+    params, x, y = toy
+    with pytest.raises(ValueError, match="eval_every: expected at most steps"):
+        jaxnet.fit(params, x, y, steps=10, validation=(x, y), eval_every=50, early_stopping=1, progress=False)
+    with pytest.raises(ValueError, match="chunk: expected at least record_every"):
+        jaxnet.fit(params, x, y, steps=10, chunk=1, record_every=2, progress=False)
+    _, _, h = jaxnet.fit(params, x, y, steps=25, validation=(x, y), eval_every=10, progress=False)
+    np.testing.assert_array_equal(h["val_step"], [10, 20, 25])  # and the final state
+
+
+def test_validation_split_that_leaves_no_training_weight_is_refused(toy):
+    params, x, y = toy
+    w = np.zeros(64)
+    w[np.flatnonzero(np.asarray(y) == 1)[0]] = 1.0
+    refused = 0
+    for key in range(6):
+        try:
+            jaxnet.fit(params, x, y, steps=2, validation_split=0.5, sample_weight=w, key=key, progress=False)
+        except ValueError as err:
+            assert str(err).startswith("validation_split:") and "sample_weight 0" in str(err)
+            refused += 1
+    assert refused >= 1  # the one weighted example lands in the validation part for some keys
+
+
+def test_a_callback_returning_numpy_true_stops(toy):
+    params, x, y = toy
+    _, _, h = jaxnet.fit(params, x, y, steps=100, chunk=10, callback=lambda s, p, hh: np.bool_(s >= 20), progress=False)
+    assert h["stopped"] == "callback" and h["steps_done"] <= 30
