@@ -204,3 +204,8 @@ def numerical_grads(
 
     diffs = jax.vmap(lambda e: loss_at(theta + e) - loss_at(theta - e))(steps)
     return unravel(diffs / (2 * eps))
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """One bool: every entry of every array in ``tree`` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))

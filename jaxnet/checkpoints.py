@@ -212,7 +212,9 @@ def _check_metadata(metadata: Mapping[str, Any] | None, reserved: tuple[str, ...
         raise ValueError(f"metadata: expected 'step' to be a non-negative int, got {step!r}")
     try:
         json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as e:
+    except ValueError as e:  # the right kind, a wrong value: NaN or inf
+        raise ValueError(f"metadata: expected finite numbers (JSON has no NaN or inf), {e}") from None
+    except TypeError as e:
         raise TypeError(
             f"metadata: expected JSON-serialisable values (str, int, float, bool, None, list, dict), {e}"
         ) from None

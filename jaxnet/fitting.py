@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from jaxnet._validate import Params, as_key, positive_int, prepare
 from jaxnet.metrics import scores
-from jaxnet.network import ActivationName, HeadName
+from jaxnet.network import ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
 from jaxnet.steps import (
     DIVERGENCE_FACTOR,
@@ -421,8 +421,7 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
 def _step_seconds(params: Params, x: Any, batch_size: int | None) -> float:
     """A pessimistic guess of one step's time before anything is measured: 1 us plus 2 ns a multiply-add."""
     sizes = [params["W1"].shape[1]] + [params[f"W{l}"].shape[0] for l in range(1, len(params) // 2 + 1)]
-    rows = batch_size or (x.shape[0] if len(x.shape) == 2 else 1)
-    return 1e-6 + 2e-9 * rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 1e-6 + 2e-9 * multiply_adds(sizes, batch_size or (x.shape[0] if len(x.shape) == 2 else 1))
 
 
 def _first_blocks(r: dict[str, Any], cfg: Config) -> int:

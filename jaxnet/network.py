@@ -57,6 +57,7 @@ __all__ = [
     "activation_named",
     "head_named",
     "layer_count",
+    "multiply_adds",
     "param_keys",
     "sigmoid",
     "softplus",
@@ -240,3 +241,16 @@ def layer_count(keys: Iterable[Any], argument: str = "params") -> int:
             f"{argument}: missing key(s) {missing}; layers must be numbered 1..L without gaps (got keys {sorted(keys)})"
         )
     return depth
+
+
+def multiply_adds(sizes: Iterable[int], rows: int = 1) -> int:
+    """``rows * sum_l in_l out_l``: the multiply-adds of one forward pass over ``rows`` examples.
+
+    The measure of a problem's size that ``fit`` (its first chunk), ``sweep`` (its kernel) and the
+    CPU-or-accelerator rule all use.
+
+    >>> multiply_adds((2, 3, 1))
+    9
+    """
+    sizes = list(sizes)
+    return rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))

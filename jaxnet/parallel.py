@@ -20,6 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet.network import multiply_adds
+
 __all__ = ["data_parallel_mesh", "check_mesh", "place", "small_problem_device", "CROSSOVER_WORK"]
 
 
@@ -85,7 +87,7 @@ def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device |
     >>> small_problem_device((2, 3, 1), 1)[0] is None or small_problem_device((2, 3, 1), 1)[0].platform == "cpu"
     True
     """
-    work = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    work = multiply_adds(sizes, batch)
     if jax.default_backend() == "cpu" or work >= CROSSOVER_WORK:
         return None, ""
     note = (

@@ -328,10 +328,6 @@ def _step(cfg: Config, key: jax.Array, data: tuple, carry: tuple, with_value: bo
     return (State(*apply_update(cfg.optimizer, state.params, state.opt_state, g)), cursor), value
 
 
-def _finite(tree: Any) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
-
-
 @partial(jax.jit, static_argnames="cfg")
 def run_steps(
     cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
@@ -365,4 +361,4 @@ def run_steps(
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
     final = _step(cfg, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
-    return carry, losses, i, ok & _finite(carry[0].params), final
+    return carry, losses, i, ok & kernels.all_finite(carry[0].params), final

@@ -58,7 +58,7 @@ from jaxnet._validate import (
 )
 from jaxnet.fitting import DivergenceWarning
 from jaxnet.model import init_mlp
-from jaxnet.network import ACTIVATIONS, HEADS
+from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
 
 __all__ = ["sweep"]
@@ -308,7 +308,7 @@ def _run(
 
 def net_step_work(sizes: tuple[int, ...], n: int) -> int:
     """``N * sum_l in_l * out_l``: multiply-adds of one net's forward pass, the kernel-choice measure."""
-    return n * sum(a * b for a, b in pairwise(sizes))
+    return multiply_adds(sizes, n)
 
 
 def _block_size(kernel: str, k: int, n: int, sizes: tuple[int, ...], itemsize: int, device: Any) -> int:
@@ -352,7 +352,10 @@ def _divisors(n: int) -> list[int]:
 
 
 def auto_record_every(steps: int, k: int, itemsize: int) -> int:
-    """``record_every="auto"``: :func:`jaxnet.fitting.auto_record_every`'s rule, bounded in memory.
+    """``record_every="auto"`` for K nets: about 1,000 losses per net, bounded in memory (256 MiB in all).
+
+    Not ``fit``'s rule: one recorded loss costs a sweep the same whatever K, so
+    points are cheap here, and memory, K times a run's points, is the bound.
 
     With ``points = min(1000, 256 MiB / (K * itemsize))`` (at least 1): the
     largest divisor of ``steps`` at most ``max(1, steps // points)`` (about

@@ -187,7 +187,7 @@ def test_non_jaxnet_and_corrupted_metadata_are_refused(tmp_path):
     "metadata,err,words",
     [
         ({"x": object()}, TypeError, "JSON-serialisable"),
-        ({"x": float("nan")}, TypeError, "JSON-serialisable"),
+        ({"x": float("nan")}, ValueError, "finite numbers"),
         ({1: "a"}, TypeError, "str keys"),
         ({"dtype": "float32"}, ValueError, "reserved"),
         ({"step": -1}, ValueError, "step"),
