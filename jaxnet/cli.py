@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnet
 from jaxnet import _validate, checkpoints, data
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
     try:
-        with warnings.catch_warnings():  # restores the default display afterwards
+        with warnings.catch_warnings(), _jax_config_restored():  # main() called in a program changes nothing there
             warnings.showwarning = _show_warning
             _setup_cache(args)
             return int(args.run(args))
@@ -124,6 +125,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(e)
     except Exception as e:  # noqa: BLE001  (a bug: one line, the traceback on request)
         return _internal_error(e)
+
+
+_CONFIG = (
+    "jax_enable_x64",
+    "jax_enable_compilation_cache",
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@contextlib.contextmanager
+def _jax_config_restored() -> Iterator[None]:
+    """The JAX settings a command changes (the compilation cache, x64 for ``check``), put back afterwards,
+    with the in-memory handle of the persistent cache dropped, so that calling ``main`` from Python leaves
+    the caller's JAX as it was."""
+    saved = {name: getattr(jax.config, name) for name in _CONFIG}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
+        compilation_cache.reset_cache()
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
