@@ -42,3 +42,21 @@ def count_compiles():
         yield lambda: _COMPILES[0] - start
 
     return counting
+
+
+def _memory_maps() -> int:
+    try:
+        with open(f"/proc/{os.getpid()}/maps") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux: nothing to watch
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    """Each compiled XLA:CPU program holds ~3 memory maps; the property tests compile thousands (every new
+    shape is a program), and past Linux's vm.max_map_count (65,530) LLVM's next allocation segfaults the
+    whole run. Drop JAX's compiled programs once the process holds 20,000 maps."""
+    yield
+    if _memory_maps() > 20_000:
+        jax.clear_caches()
