@@ -129,7 +129,8 @@ def numerical_grads(
     machine = float(np.finfo(dtype).eps)
     scale = max(1.0, max(float(jnp.max(jnp.abs(v))) for v in params.values()))
     eps = _check_eps(eps, machine ** (1 / 3) * scale)
-    step = np.asarray(eps, dtype)  # the step as it is used: in the params' dtype
+    with np.errstate(over="ignore"):  # an eps beyond the dtype becomes inf, refused just below
+        step = np.asarray(eps, dtype)  # the step as it is used: in the params' dtype
     if not (np.isfinite(step) and step > 0 and np.asarray(scale, dtype) + step != np.asarray(scale, dtype)):
         raise ValueError(
             f"eps: expected a step that moves every parameter in {dtype.name} (|theta| up to {scale:.3g}), got {eps!r}"
