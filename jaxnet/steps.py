@@ -141,7 +141,7 @@ def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientT
         hash(key)
     except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
         return optimizer
-    shared = _SHARED.setdefault(key, optimizer)
+    shared = _SHARED.setdefault(key, optimizer) if len(_SHARED) < 256 else _SHARED.get(key, optimizer)
     try:
         _RESOLVED[optimizer.update], _RESOLVED_INIT[optimizer.update] = shared, optimizer.init
     except TypeError:
