@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable
-from functools import cache, partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, cast
 
 import jax
@@ -56,7 +56,7 @@ def resolve_gradients(gradients: Any, loss_fn: Any) -> str:
     return ("manual" if loss_fn is None else "autodiff") if gradients == "auto" else gradients
 
 
-@cache
+@lru_cache(maxsize=256)
 def gradient_fn(
     gradients: str, loss_fn: LossFn | None, activation: str, head: str, compute_dtype: Any = None
 ) -> ValueAndGrads:
