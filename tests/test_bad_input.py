@@ -62,6 +62,7 @@ def test_x_that_overflows_float16_is_refused_naming_x():
         jaxnet.forward(params, np.array([7e4, 0.8]))
 
 
+@pytest.mark.slow
 def test_sample_weight_that_overflows_float32_is_refused():
     params, x, _ = seed(jnp.float32)
     with raises(ValueError, "sample_weight:", "float32"):
@@ -72,6 +73,7 @@ def test_sample_weight_that_overflows_float32_is_refused():
 
 
 @pytest.mark.parametrize("value", [3e38, 1e-45], ids=["huge", "subnormal"])
+@pytest.mark.slow
 def test_equal_extreme_float32_weights_give_the_unweighted_loss_and_gradient(value):
     # XLA on CPUs flushes subnormals to zero: w / max(w) read 3e38 * (1 / 3e38 -> 0) = 0 (NaN shares), and
     # 1e-45 as 0 ("all zero" refused). _kernels.shares normalises by frexp's exponent instead.
@@ -111,6 +113,7 @@ def test_shares_kernel_is_safe_under_jit_too():
         )  # below float32
 
 
+@pytest.mark.slow
 def test_equal_weights_give_the_unweighted_mean():
     params, _, _ = seed()
     x, y = batch(jnp.float64)
@@ -260,6 +263,7 @@ def test_fit_opt_state_of_another_optimizer_is_refused():
         fit_with(optimizer=optax.adam(1e-3), opt_state=other)
 
 
+@pytest.mark.slow
 def test_fit_opt_state_for_other_params_is_refused():
     other = optax.adam(1e-3).init(jaxnet.init_mlp(0, (2, 4, 1), dtype=jnp.float64))
     with raises(TypeError, "opt_state:"):
@@ -336,6 +340,7 @@ def test_finite_inputs_that_overflow_the_network_are_loud():
         assert np.isfinite(float(value))
 
 
+@pytest.mark.slow
 def test_fit_minibatches_whose_weights_are_all_zero_do_not_diverge():
     # A minibatch of zero-weight rows had shares 0 / 0 = NaN, which fit read as divergence.
     params, _, _ = seed()
@@ -383,6 +388,7 @@ def test_numerical_grads_eps_is_checked_in_the_params_dtype(eps):
         jaxnet.numerical_grads(params, x, y, eps)
 
 
+@pytest.mark.slow
 def test_evaluate_and_numerical_grads_refuse_finite_inputs_that_overflow():
     params, _, _ = seed()
     params = dict(params, W2=jnp.asarray([[1e300, -1e300, 1e300]]))

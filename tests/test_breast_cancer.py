@@ -17,6 +17,7 @@ def example():
     return module
 
 
+@pytest.mark.slow
 def test_example_reaches_095_test_accuracy(example, tmp_path, capsys):
     plot = tmp_path / "loss.png"
     m = example.main(["--plot", str(plot)])
@@ -39,6 +40,7 @@ def test_example_reaches_095_test_accuracy(example, tmp_path, capsys):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_loss_curve_is_saved_by_default_and_skipped_with_no_plot(example, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)

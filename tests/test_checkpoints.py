@@ -31,6 +31,7 @@ def net(dtype, sizes=(4, 5, 3, 2), seed=0):
         (jnp.float64, "gelu", "identity"),
     ],
 )
+@pytest.mark.slow
 def test_round_trip_is_exact(tmp_path, dtype, activation, head):
     params = net(dtype)
     user = {"step": 7, "note": "hello", "nested": {"a": [1, 2.5, None]}, "flag": True, "lr": 0.1}
@@ -303,6 +304,7 @@ def test_save_accepts_lists_as_validate_does(tmp_path):
         np.testing.assert_array_equal(np.asarray(loaded[k]), np.asarray(params[k]))
 
 
+@pytest.mark.slow
 def test_oversized_metadata_is_a_value_error_before_writing(tmp_path):
     path = tmp_path / "net.safetensors"
     with pytest.raises(ValueError, match="header would be .* over the 100,000,000 bytes"):

@@ -274,6 +274,7 @@ def test_bad_csv_files_are_one_line_exit_2(run, tmp_path, case):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_a_text_id_column_is_refused_without_ignore_and_fine_with_it(run, files):
     code, _, err = run("train", "--data", str(files / "with_id.csv"), *TRAIN)
     assert code == 2 and "'id'" in one_error_line(err)
@@ -308,6 +309,7 @@ def test_binary_train_reports_real_test_accuracy_and_saves_names(run, files):
     assert acc >= 0.9  # a linearly separable set: the net learned it
 
 
+@pytest.mark.slow
 def test_minibatches_and_the_largest_seed(run, files):
     code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN,
                          "--batch-size", "16", "--seed", str(2**63 - 1))  # fmt: skip
@@ -317,6 +319,7 @@ def test_minibatches_and_the_largest_seed(run, files):
     assert meta["batch_size"] == 16 and meta["seed"] == 2**63 - 1 and meta["test_accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_multiclass_labels_train_a_softmax_head(run, files):
     code, out, err = run("train", "--data", str(files / "classes.csv"), *TRAIN)
     assert code == 0, err
@@ -348,6 +351,7 @@ def test_predict_warns_about_nan_predictions(run, binary_model, files, monkeypat
     assert out.splitlines()[3].split(",")[1:] == ["", "nan", "nan"]
 
 
+@pytest.mark.slow
 def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, files):
     code, out, err = run("train", "--data", str(files / "regression.csv"), *TRAIN)
     assert code == 0, err
@@ -366,6 +370,7 @@ def test_regression_reports_rmse_and_r2_and_predicts_in_the_targets_units(run, f
     assert re.search(r"label column\(s\) 'price': rmse \S+, r2 0\.9", err)
 
 
+@pytest.mark.slow
 def test_head_and_activation_overrides_are_stored(run, files):
     code, _out, err = run(
         "train",
@@ -384,6 +389,7 @@ def test_head_and_activation_overrides_are_stored(run, files):
     assert meta["head"] == "identity" and meta["activation"] == "tanh"
 
 
+@pytest.mark.slow
 def test_several_label_columns_make_a_multi_label_model(run, files):
     code, _out, err = run("train", "--data", str(files / "two_labels.csv"), "--label", "a,b", *TRAIN)
     assert code == 0, err
@@ -394,6 +400,7 @@ def test_several_label_columns_make_a_multi_label_model(run, files):
     assert "label column(s) 'a', 'b': accuracy" in err
 
 
+@pytest.mark.slow
 def test_label_leakage_is_warned_and_avoided_with_several_labels(run, files):
     code, _, err = run("train", "--data", str(files / "onehot.csv"), "--label", "is_2", *TRAIN)
     assert code == 0, err
@@ -421,6 +428,7 @@ def test_label_leakage_is_warned_and_avoided_with_several_labels(run, files):
     assert pred.splitlines()[1].split(",")[1] in ("is_0", "is_1", "is_2")
 
 
+@pytest.mark.slow
 def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from jaxnet import plotting
@@ -456,6 +464,7 @@ def test_early_stopping_on_the_validation_part_restores_the_best_step(run, files
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
 def test_a_training_no_better_than_the_majority_class_exits_4(run, files):
     code, _out, err = run("train", "--data", str(files / "no_signal.csv"), *TRAIN)
     assert code == cli.EXIT_FAILED_TRAINING == 4
@@ -464,6 +473,7 @@ def test_a_training_no_better_than_the_majority_class_exits_4(run, files):
     assert meta["status"] == "failed" and meta["test_accuracy"] == pytest.approx(meta["baseline_test_accuracy"])
 
 
+@pytest.mark.slow
 def test_a_regression_no_better_than_the_mean_exits_4(run, files):
     code, _out, err = run(
         "train",
@@ -478,6 +488,7 @@ def test_a_regression_no_better_than_the_mean_exits_4(run, files):
     assert code == 4 and "no better than predicting the training mean" in err
 
 
+@pytest.mark.slow
 def test_divergence_exits_3_and_says_nothing_was_saved(run, files):
     code, _out, err = run(
         "train",
@@ -512,6 +523,7 @@ def diverging_fit(real_fit, nan):
     return fit
 
 
+@pytest.mark.slow
 def test_divergence_after_some_steps_saves_the_last_finite_parameters(run, files, monkeypatch):
     monkeypatch.setattr(jaxnet, "fit", diverging_fit(jaxnet.fit, nan=False))
     code, _out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
@@ -545,6 +557,7 @@ def test_interrupt_during_fit_saves_the_training_so_far(run, files, monkeypatch)
     assert meta["status"] == "interrupted" and meta["step"] == 40
 
 
+@pytest.mark.slow
 def test_small_problems_run_on_the_cpu_with_one_line_only_off_cpu(run, files, monkeypatch):
     on_accelerator = jax.default_backend() != "cpu"
     code, out, _ = run("train", "--data", str(files / "binary.csv"), "--label", "label", *TRAIN)
@@ -558,6 +571,7 @@ def test_small_problems_run_on_the_cpu_with_one_line_only_off_cpu(run, files, mo
     assert code == 0 and err.count("running on the CPU") == 1 and "running" not in out  # stdout is the CSV
 
 
+@pytest.mark.slow
 def test_big_problems_stay_on_the_default_device(run, files, monkeypatch):
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")  # as on a GPU machine
     big = ["--hidden", "1024,1024", "--steps", "1", "--no-progress"]  # 144 rows x ~1.05M weights per step
@@ -608,6 +622,7 @@ def test_predict_writes_row_class_and_one_probability_per_class(run, files, bina
     np.testing.assert_allclose(table[:, 3], expected, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_predict_reports_metrics_when_the_label_column_is_there(run, files, binary_model, tmp_path):
     code, out, err = run("predict", binary_model, "--data", str(files / "binary.csv"), "--out", "p.csv")
     assert code == 0 and out == ""
@@ -632,6 +647,7 @@ def test_predict_unreadable_checkpoint_exit_2(run, tmp_path, files):
 
 
 # ---------------------------------------------------------------- check
+@pytest.mark.slow
 def test_check_a_model_on_its_data(run, files, binary_model):
     code, out, err = run("check", binary_model, "--data", str(files / "binary.csv"))
     assert code == 0, out + err
@@ -645,6 +661,7 @@ def test_check_a_model_on_its_data(run, files, binary_model):
     assert out.strip().endswith("check: OK")
 
 
+@pytest.mark.slow
 def test_check_a_model_without_data_uses_random_inputs(run, binary_model):
     code, out, _ = run("check", binary_model)
     assert code == 0 and "random rows with random labels" in out
@@ -673,6 +690,7 @@ def test_check_warns_about_data_far_from_the_training_data(run, binary_model, fi
     assert "'f2'" not in out.split("data: warning:")[1].split("\n")[0]
 
 
+@pytest.mark.slow
 def test_check_finds_metadata_that_does_not_fit_the_tensors(run, tmp_path):
     params = jaxnet.init_mlp(0, (3, 4, 1))
     checkpoints.save(tmp_path / "m.safetensors", params, metadata={"feature_names": ["a", "b"], "label": ["y", "z"]})
@@ -681,6 +699,7 @@ def test_check_finds_metadata_that_does_not_fit_the_tensors(run, tmp_path):
     assert "label: 2 label column(s)" in out
 
 
+@pytest.mark.slow
 def test_check_a_large_model_along_random_directions(run, tmp_path):
     params = jaxnet.init_mlp(0, (3, 100, 50, 1))  # 5,501 parameters: more than central differences take
     checkpoints.save(tmp_path / "big.safetensors", params)
@@ -690,6 +709,7 @@ def test_check_a_large_model_along_random_directions(run, tmp_path):
     assert d and float(d.group(1)) < 1e-6
 
 
+@pytest.mark.slow
 def test_check_random_nets_share_one_shape_and_its_compilations(run, count_compiles):
     with count_compiles() as one:
         code, out, _ = run("check", "--nets", "1", "--seed", "11")

@@ -40,6 +40,7 @@ def call(argv, capsys):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(option=st.sampled_from(NUMERIC_OPTIONS), value=texts)
+@pytest.mark.slow
 def test_any_option_value_is_refused_in_one_line_before_any_work(folder, capsys, option, value):
     out_file = folder / "m.safetensors"
     argv = ["train", "--data", str(folder / "missing.csv"), "--out", str(out_file), f"{option}={value}"]

@@ -109,6 +109,7 @@ def test_r2_score_matches_scikit_learn(diabetes):
     )
 
 
+@pytest.mark.slow
 def test_diabetes_r2_agrees_with_jaxnet_evaluate(diabetes):
     import jax.numpy as jnp
 

@@ -50,6 +50,7 @@ def test_first_step_is_the_foundation_sgd_step_and_loss_falls(seed64):
     assert float(jaxnet.loss(trained, x, y)) < 0.05
 
 
+@pytest.mark.slow
 def test_equals_a_python_loop_of_optax_steps(toy):
     params, x, y = toy
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.05))
@@ -64,6 +65,7 @@ def test_equals_a_python_loop_of_optax_steps(toy):
     np.testing.assert_allclose(history["loss"], losses, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_manual_and_autodiff_gradients_train_identically(toy):
     params, x, y = toy
     a = jaxnet.fit(params, x, y, steps=50, gradients="manual", progress=False)
@@ -72,6 +74,7 @@ def test_manual_and_autodiff_gradients_train_identically(toy):
     np.testing.assert_allclose(a[2]["loss"], b[2]["loss"], atol=1e-12)
 
 
+@pytest.mark.slow
 def test_chunked_equals_one_chunk(toy):
     params, x, y = toy
     whole = jaxnet.fit(params, x, y, steps=60, chunk=60, progress=False, batch_size=16, key=jax.random.key(1))
@@ -82,6 +85,7 @@ def test_chunked_equals_one_chunk(toy):
         np.testing.assert_array_equal(parts[2]["step"], np.arange(60))
 
 
+@pytest.mark.slow
 def test_record_every_keeps_every_kth_loss(toy):
     params, x, y = toy
     every = jaxnet.fit(params, x, y, steps=40, progress=False)
@@ -94,6 +98,7 @@ def test_record_every_keeps_every_kth_loss(toy):
         jaxnet.fit(params, x, y, steps=10, record_every=3, progress=False)
 
 
+@pytest.mark.slow
 def test_compiles_once_then_never_again(toy, count_compiles):
     params, x, y = toy
     optimizer = optax.sgd(0.01, momentum=0.9)
@@ -113,6 +118,7 @@ def test_compiles_once_then_never_again(toy, count_compiles):
     assert compiles() == 0
 
 
+@pytest.mark.slow
 def test_learning_rate_changes_without_recompiling(toy, count_compiles):
     params, x, y = toy
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
@@ -126,6 +132,7 @@ def test_learning_rate_changes_without_recompiling(toy, count_compiles):
     assert_same(fast, reference, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_divergence_warns_and_returns_finite_params(toy):
     params, x, y = toy
     with pytest.warns(jaxnet.DivergenceWarning, match="diverged"):
@@ -146,6 +153,7 @@ def test_no_warning_when_training_is_fine(toy):
     assert not history["diverged"] and history["steps_done"] == 20
 
 
+@pytest.mark.slow
 def test_minibatches_are_deterministic_and_key_dependent(toy):
     params, x, y = toy
     a = jaxnet.fit(params, x, y, steps=20, batch_size=8, key=jax.random.key(5), progress=False)
@@ -159,6 +167,7 @@ def test_minibatches_are_deterministic_and_key_dependent(toy):
         jaxnet.fit(params, x, y, steps=2, batch_size=65, key=jax.random.key(0), progress=False)
 
 
+@pytest.mark.slow
 def test_each_epoch_visits_every_example_once():
     n, b = 12, 4
     x = jnp.arange(n, dtype=jnp.float64)[:, None]
@@ -174,6 +183,7 @@ def test_each_epoch_visits_every_example_once():
     assert not np.array_equal(first, second)  # reshuffled
 
 
+@pytest.mark.slow
 def test_custom_loss_uses_autodiff(toy):
     params, x, y = toy
 
@@ -190,6 +200,7 @@ def test_custom_loss_uses_autodiff(toy):
         jaxnet.fit(params, x, y, loss_fn=l2_bce, gradients="manual", steps=1, progress=False)
 
 
+@pytest.mark.slow
 def test_sample_weight_two_equals_a_duplicated_example(toy):
     params, x, y = toy
     w = jnp.ones(64).at[0].set(2.0)
@@ -198,6 +209,7 @@ def test_sample_weight_two_equals_a_duplicated_example(toy):
     assert_same(weighted, dup, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_callback_and_validation_run_between_chunks(toy):
     params, x, y = toy
     calls = []
@@ -230,6 +242,7 @@ def test_progress_bar_reports_steps(toy, capsys):
     assert "30/30" in err and "loss=" in err
 
 
+@pytest.mark.slow
 def test_float32_fit_keeps_float32(toy):
     params, x, y = toy
     p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
@@ -237,6 +250,7 @@ def test_float32_fit_keeps_float32(toy):
     assert all(v.dtype == jnp.float32 for v in out.values()) and history["loss"].dtype == np.float32
 
 
+@pytest.mark.slow
 def test_structurally_equal_optimizers_share_one_compilation(toy, count_compiles):
     params, x, y = toy
     with optax_promotion():

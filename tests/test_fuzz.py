@@ -376,6 +376,7 @@ COMBOS = [
 
 
 @pytest.mark.parametrize("function,head", COMBOS)
+@pytest.mark.slow
 def test_network_functions(function, head):
     @FUZZ
     @given(slot_values(NETWORK[function]))
@@ -401,6 +402,7 @@ def test_identity_head_has_no_accuracy_or_probabilities():
 
 
 @pytest.mark.parametrize("head", ["sigmoid", "softmax"])
+@pytest.mark.slow
 def test_numerical_grads(head):
     @settings(FUZZ, max_examples=LONG or 40)
     @given(
@@ -439,6 +441,7 @@ def test_layer_sizes(params):
 
 @FUZZ
 @given(st.sampled_from(["y_true", "y_pred"]), junk(near=(3,)))
+@pytest.mark.slow
 def test_bce(slot, value):
     args = {"y_true": np.array([1.0, 0.0, 0.5]), "y_pred": np.array([0.9, 0.2, 0.5]), slot: value}
     names = ("y_true", "y_pred")  # the other argument is valid: an error naming it can only be the shapes' clash
@@ -587,6 +590,7 @@ FIT_NAMES = {
 
 @settings(FUZZ, max_examples=LONG or 100)
 @given(st.sampled_from(sorted(FIT_OPTIONS)), st.data())
+@pytest.mark.slow
 def test_fit(slot, data):
     value = data.draw(FIT_OPTIONS[slot])
     args = {"steps": 1, "progress": False, "key": 0, slot: value}

@@ -60,6 +60,7 @@ def assert_tree_close(a, b, atol, rtol=0.0):
 
 @settings(max_examples=25, deadline=None)
 @given(problems())
+@pytest.mark.slow
 def test_manual_equals_autodiff(problem):
     params, x, y, w = problem
     auto = jaxnet.grads(params, x, y, w)
@@ -70,6 +71,7 @@ def test_manual_equals_autodiff(problem):
 
 @settings(max_examples=15, deadline=None)
 @given(problems(dtype=jnp.float64))
+@pytest.mark.slow
 def test_both_match_central_differences_in_float64(problem):
     params, x, y, w = problem
     params = away_from_kinks(params, x)
@@ -78,6 +80,7 @@ def test_both_match_central_differences_in_float64(problem):
     assert_tree_close(jaxnet.manual_grads(params, x, y, w), numeric, atol=1e-7, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradient_result_dtype_is_params_dtype():
     for dtype in (jnp.float32, jnp.float64):
         params = jaxnet.init_mlp(jax.random.key(0), (3, 4, 2), dtype=dtype)
@@ -88,6 +91,7 @@ def test_gradient_result_dtype_is_params_dtype():
         assert jaxnet.loss(params, x, y).dtype == dtype
 
 
+@pytest.mark.slow
 def test_batch_gradient_is_mean_of_per_example_gradients():
     params = jaxnet.init_mlp(jax.random.key(1), (4, 6, 1), dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(2), (7, 4), jnp.float64)
@@ -98,6 +102,7 @@ def test_batch_gradient_is_mean_of_per_example_gradients():
         np.testing.assert_allclose(batch[k], sum(s[k] for s in singles) / 7, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_sample_weight_is_a_weighted_mean():
     params = jaxnet.init_mlp(jax.random.key(3), (2, 5, 1), dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(4), (4, 2), jnp.float64)
@@ -111,6 +116,7 @@ def test_sample_weight_is_a_weighted_mean():
         assert_tree_close(f(params, x, y, w), jaxnet.grads(params, x_rep, y_rep), atol=1e-15)
 
 
+@pytest.mark.slow
 def test_multi_output_loss_is_mean_over_all_elements():
     params = jaxnet.init_mlp(jax.random.key(5), (3, 4, 2), dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(6), (5, 3), jnp.float64)
@@ -120,6 +126,7 @@ def test_multi_output_loss_is_mean_over_all_elements():
     assert abs(float(jaxnet.loss(params, x, y)) - expected) < 1e-14
 
 
+@pytest.mark.slow
 def test_numerical_grads_takes_eps_fourth_as_issue_3_names_it():
     params, x, y = jaxnet.seed_example(jnp.float64)
     with pytest.raises(ValueError, match="eps: expected a positive step, got 0.0"):

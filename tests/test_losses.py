@@ -31,6 +31,7 @@ def test_loss_is_finite_and_exact_at_extreme_logits(z, label):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.slow
 def test_loss_stable_in_both_dtypes_with_a_deep_net_scaled_to_1e9(dtype):
     params = jaxnet.init_mlp(__import__("jax").random.key(0), (3, 8, 8, 1), dtype=dtype)
     params["W3"] = params["W3"] * jnp.asarray(1e9, dtype)
@@ -41,6 +42,7 @@ def test_loss_stable_in_both_dtypes_with_a_deep_net_scaled_to_1e9(dtype):
             assert all(bool(jnp.all(jnp.isfinite(v))) for v in f(params, x, y).values())
 
 
+@pytest.mark.slow
 def test_bce_matches_notebook_and_never_inf_or_nan():
     assert float(jaxnet.bce(1.0, 0.5182418997957381)) == pytest.approx(0.6573131577049656, abs=1e-15)
     p = jnp.array([0.0, 1e-300, 0.5, 1 - 1e-17, 1.0])
@@ -52,12 +54,14 @@ def test_bce_matches_notebook_and_never_inf_or_nan():
     assert float(jaxnet.bce(1.0, 0.0)) == pytest.approx(-np.log(np.finfo(np.float64).eps), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_bce_agrees_with_loss_from_logits_away_from_saturation():
     params, x, y = jaxnet.seed_example(jnp.float64)
     y_hat = jaxnet.forward(params, x)
     assert float(jaxnet.bce(y, y_hat)[0]) == pytest.approx(float(jaxnet.loss(params, x, y)), abs=1e-15)
 
 
+@pytest.mark.slow
 def test_y_with_or_without_trailing_axis():
     params = jaxnet.init_mlp(__import__("jax").random.key(1), (2, 3, 1), dtype=jnp.float64)
     x = jnp.ones((4, 2))

@@ -8,6 +8,7 @@ import pytest
 import jaxnet
 
 
+@pytest.mark.slow
 def test_same_key_same_params_different_key_different_params():
     a = jaxnet.init_mlp(jax.random.key(0), (30, 16, 16, 1))
     b = jaxnet.init_mlp(jax.random.key(0), (30, 16, 16, 1))
@@ -16,6 +17,7 @@ def test_same_key_same_params_different_key_different_params():
     assert not np.array_equal(a["W1"], c["W1"])
 
 
+@pytest.mark.slow
 def test_shapes_keys_and_zero_biases():
     p = jaxnet.init_mlp(jax.random.key(0), (30, 64, 32, 1), dtype=jnp.float32)
     assert list(p) == ["W1", "b1", "W2", "b2", "W3", "b3"]
@@ -50,6 +52,7 @@ def test_seed_values_through_init_mlp_layout_give_the_same_numbers():
         np.testing.assert_array_equal(jaxnet.manual_grads(p, x, y)[k], jaxnet.manual_grads(seed_params, x, y)[k])
 
 
+@pytest.mark.slow
 def test_batch_forward_equals_per_example_forward():
     p = jaxnet.init_mlp(jax.random.key(3), (5, 7, 7, 3), dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(4), (6, 5), jnp.float64)

@@ -106,6 +106,7 @@ FIXED = [  # (seed, hidden widths, batch, soft, weighted)
 
 @pytest.mark.parametrize("activation,head", COMBOS)
 @pytest.mark.parametrize("seed,hidden,batch,soft,weighted", FIXED)
+@pytest.mark.slow
 def test_three_gradient_paths_agree_fixed_cases(activation, head, seed, hidden, batch, soft, weighted):
     n_out = 3 if head == "softmax" else 2
     params, x, y, w = make_case(seed, (4, *hidden, n_out), batch, head, soft, weighted)
@@ -147,6 +148,7 @@ GRID = np.concatenate(
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.slow
 def test_activation_grad_is_the_derivative_of_fn(name):
     act = ACTIVATIONS[name]
     z = jnp.asarray(GRID)
@@ -173,6 +175,7 @@ def head_labels(head, z, rng):
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
+@pytest.mark.slow
 def test_head_delta_is_the_gradient_of_its_loss(head):
     rng = np.random.default_rng(7)
     z = np.concatenate(
@@ -216,6 +219,7 @@ def test_softmax_loss_is_cross_entropy(soft):
     assert got == pytest.approx(want, rel=EXACT, abs=0)
 
 
+@pytest.mark.slow
 def test_sigmoid_loss_is_todays_bce():
     params, x, y, _ = make_case(5, (3, 4, 2), 8, "sigmoid", True, False)
     z = logits_of(params, x, "relu", "sigmoid")
@@ -233,6 +237,7 @@ def test_seed_golden_loss_unchanged_under_defaults():
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
+@pytest.mark.slow
 def test_equal_sample_weights_give_the_unweighted_mean(head):
     params, x, y, _ = make_case(6, (3, 4, 3), 5, head, True, False)
     w = jnp.full((5,), 2.5)

@@ -40,6 +40,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_data_parallel_fit_on_eight_devices_equals_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
@@ -47,6 +48,7 @@ def test_data_parallel_fit_on_eight_devices_equals_one_device():
     assert "SHARDED OK" in out.stdout
 
 
+@pytest.mark.slow
 def test_data_parallel_example_agrees_with_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "data_parallel.py")

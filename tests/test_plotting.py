@@ -28,6 +28,7 @@ def _label_box(centre):
 
 
 @pytest.mark.parametrize("sizes", CLEAR_SIZES)
+@pytest.mark.slow
 def test_each_edge_label_sits_on_its_own_edge_where_no_other_edge_or_label_passes(sizes):
     geo = P.network_geometry(sizes)
     segs, labels = geo["segments"], geo["labels"]
@@ -64,6 +65,7 @@ def test_walkthrough_labels_are_not_stacked_and_not_on_the_crossings():
             assert not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
 
 
+@pytest.mark.slow
 def test_rendered_labels_fit_the_boxes_the_placement_planned_for(numbers):
     """The geometric test above is about the real picture only if each drawn label (frame included) fits EDGE_LABEL_BOX."""
     pytest.importorskip("matplotlib")
@@ -117,6 +119,7 @@ def test_network_picture_reads_keys_through_the_network_table(tmp_path, numbers)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.slow
 def test_plot_network_writes_a_png(tmp_path, numbers, activation):
     pytest.importorskip("matplotlib")
     P.plot_network(numbers, tmp_path / "n.png", activation=activation)
@@ -223,6 +226,7 @@ def test_plot_loss_writes_a_png(tmp_path):
     assert (tmp_path / "l.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
 def test_docstring_examples():
     pytest.importorskip("matplotlib")
     result = doctest.testmod(P, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -36,6 +36,7 @@ def assert_consistent(params, x, y, history):
     assert np.all(history["val_step"] <= history["steps_done"])
 
 
+@pytest.mark.slow
 def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history():
     params, x, y = jaxnet.seed_example(jnp.float32)  # float32, as in the issue: z overflows after one step
     with pytest.warns(jaxnet.DivergenceWarning, match="diverged"):
@@ -46,6 +47,7 @@ def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history()
 
 @pytest.mark.parametrize("chunk", [2, 3, None])
 @pytest.mark.parametrize("record_every", [1, 2])
+@pytest.mark.slow
 def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, chunk, record_every):
     params, x, y = toy
     with pytest.warns(jaxnet.DivergenceWarning):
@@ -56,6 +58,7 @@ def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, ch
     assert history["steps_done"] < 40
 
 
+@pytest.mark.slow
 def test_a_finite_blow_up_is_divergence_too():
     """Raw breast-cancer features (means up to 654) with sgd(1e6): the loss explodes but may stay finite."""
     xs, ys, _ = jaxnet.load_breast_cancer()
@@ -83,6 +86,7 @@ def test_on_divergence_raise_carries_the_finite_state(toy):
     assert err.value.opt_state is not None
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_hands_back_the_last_completed_chunk():
     params, x, y = jaxnet.seed_example(jnp.float64)
     optimizer = optax.sgd(0.01)
@@ -117,6 +121,7 @@ def test_a_callback_that_raises_keeps_the_state(toy):
     assert err.value.history["steps_done"] >= 20 and finite(err.value.params)
 
 
+@pytest.mark.slow
 def test_validation_on_the_users_schedule_with_accuracy(toy):
     params, x, y = toy
     _, _, history = jaxnet.fit(
@@ -127,6 +132,7 @@ def test_validation_on_the_users_schedule_with_accuracy(toy):
     assert np.all((history["val_accuracy"] >= 0) & (history["val_accuracy"] <= 1))
 
 
+@pytest.mark.slow
 def test_validation_schedule_does_not_depend_on_chunking(toy):
     params, x, y = toy
     runs = [
@@ -140,6 +146,7 @@ def test_validation_schedule_does_not_depend_on_chunking(toy):
         np.testing.assert_allclose(h["val_loss"], runs[0]["val_loss"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_the_best_evaluation(toy):
     params, x, y = toy
     noisy_val = (x[48:], 1.0 - y[48:])  # a validation set the training makes worse: stops early
@@ -161,6 +168,7 @@ def test_early_stopping_restores_the_best_evaluation(toy):
     assert float(jaxnet.loss(out, *noisy_val)) == pytest.approx(float(history["val_loss"][best]), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_validation_split_is_stratified_and_seeded(toy):
     params, x, y = toy
     out = [
@@ -184,6 +192,7 @@ def test_eval_and_early_stopping_need_a_validation_set(toy):
         jaxnet.fit(params, x, y, steps=10, validation=(x, y), early_stopping=True, progress=False)
 
 
+@pytest.mark.slow
 def test_softmax_and_identity_heads_train(toy):
     with jax.numpy_dtype_promotion("standard"):  # optax's adam mixes its int32 count with floats
         _heads_train(*toy)
@@ -202,6 +211,7 @@ def _heads_train(_, x, y):
     assert jaxnet.evaluate(out, x, target, head="identity", activation="tanh")["r2"] > 0.9
 
 
+@pytest.mark.slow
 def test_default_record_every_every_step_for_short_runs_and_about_a_hundred_points_for_long_ones(toy):
     params, x, y = toy
     _, _, history = jaxnet.fit(params, x, y, steps=20_000, progress=False)
@@ -223,6 +233,7 @@ def test_the_loss_buffer_is_sized_by_what_is_recorded_not_by_chunk():
     assert history["steps_done"] == 10 and grown_mib < 500
 
 
+@pytest.mark.slow
 def test_numerical_grads_in_float32_picks_a_usable_eps_and_warns_about_a_bad_one():
     params, x, y = jaxnet.seed_example(jnp.float32)
     g = jaxnet.numerical_grads(params, x, y)
@@ -243,6 +254,7 @@ def test_the_returned_state_is_checked_too_not_only_block_starts():
         np.testing.assert_array_equal(out[k], params[k])
 
 
+@pytest.mark.slow
 def test_divergence_after_early_stopping_found_a_best_state_returns_that_state(toy):
     params, x, y = toy
     blow_up_later = optax.sgd(optax.piecewise_constant_schedule(0.5, {40: 2e8}))  # lr 0.5, then 1e8 from step 40
@@ -275,6 +287,7 @@ def test_schedule_options_that_could_not_work_are_refused(toy):
     np.testing.assert_array_equal(h["val_step"], [10, 20, 25])  # and the final state
 
 
+@pytest.mark.slow
 def test_validation_split_that_leaves_no_training_weight_is_refused(toy):
     params, x, y = toy
     w = np.zeros(64)

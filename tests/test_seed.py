@@ -95,6 +95,7 @@ def test_default_dtype_is_jax_default_float():
     assert params["W1"].dtype == jnp.zeros(()).dtype == x.dtype == y.dtype
 
 
+@pytest.mark.slow
 def test_one_optax_sgd_step_equals_manual_update_and_notebook():
     params, x, y = jaxnet.seed_example(jnp.float64)
     optimizer = optax.sgd(0.1)

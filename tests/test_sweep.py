@@ -35,6 +35,7 @@ def _reference(params, x, y, rate, steps, activation="relu", head="sigmoid"):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.slow
 def test_learning_rate_sweep_equals_separate_fits(kernel):
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.01, 0.1, 0.5, 2.0])
@@ -53,6 +54,7 @@ def test_learning_rate_sweep_equals_separate_fits(kernel):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.slow
 def test_seed_sweep_equals_separate_fits_on_a_deeper_net(kernel):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(24, 5)))
@@ -79,6 +81,7 @@ def test_seed_sweep_equals_separate_fits_on_a_deeper_net(kernel):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("activation", "head"), [("tanh", "softmax"), ("gelu", "identity"), ("leaky_relu", "sigmoid")])
+@pytest.mark.slow
 def test_every_activation_and_head_in_both_kernels_equals_separate_steps(kernel, activation, head):
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.normal(size=(12, 3)))
@@ -112,6 +115,7 @@ def test_every_activation_and_head_in_both_kernels_equals_separate_steps(kernel,
         np.testing.assert_allclose(losses[k], expected, rtol=0, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_both_kernels_agree_on_a_larger_batch():
     rng = np.random.default_rng(2)
     x, y = jnp.asarray(rng.normal(size=(64, 4))), jnp.asarray(rng.integers(0, 2, size=64).astype(np.float64))
@@ -134,6 +138,7 @@ def test_kernel_is_chosen_by_the_work_of_a_net_step():
     assert sweeps._choose_kernel("broadcast", (2, 16, 16, 1), 800) == "broadcast"  # an explicit choice wins
 
 
+@pytest.mark.slow
 def test_thousand_seeds_of_the_worked_example_in_float32():
     _, x, y = jaxnet.seed_example(jnp.float32)
     keys = jax.random.split(jax.random.key(0), 1000)
@@ -147,6 +152,7 @@ def test_thousand_seeds_of_the_worked_example_in_float32():
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.slow
 def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
     params, x, y = jaxnet.seed_example(jnp.float64)
     if kernel == "dense":  # blocks of a few nets on this CPU, so that K = 13 needs padding
@@ -181,6 +187,7 @@ def test_block_size_per_backend():
     assert 1 <= block < 100 and -(-100 // block) * block - 100 < -(-100 // block)  # equal blocks, little padding
 
 
+@pytest.mark.slow
 def test_device_and_precision_options():
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.1, 0.3])
@@ -202,6 +209,7 @@ def test_device_and_precision_options():
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.slow
 def test_diverged_nets_are_flagged_and_keep_their_last_finite_parameters(kernel):
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.1, 1e200, 0.5])  # the middle net overflows in its first steps
@@ -222,6 +230,7 @@ def test_diverged_nets_are_flagged_and_keep_their_last_finite_parameters(kernel)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.slow
 def test_a_finite_blow_up_counts_as_divergence(kernel):
     rng = np.random.default_rng(4)
     x, y = jnp.asarray(rng.normal(size=(16, 3))), jnp.asarray(rng.normal(size=16))
@@ -249,6 +258,7 @@ def test_a_finite_blow_up_counts_as_divergence(kernel):
     np.testing.assert_allclose(last[-1], kept, rtol=1e-14)
 
 
+@pytest.mark.slow
 def test_zero_learning_rate_is_a_control_net():
     params, x, y = jaxnet.seed_example(jnp.float64)
     stacked, losses, _ = _sweep_quiet(x, y, params=params, learning_rates=jnp.array([0.0, 0.1]), steps=5)
@@ -257,6 +267,7 @@ def test_zero_learning_rate_is_a_control_net():
     assert float(losses[0, 0]) == float(losses[0, -1])
 
 
+@pytest.mark.slow
 def test_bad_arguments():
     params, x, y = jaxnet.seed_example(jnp.float64)
     keys2 = jax.random.split(jax.random.key(0), 2)
@@ -339,6 +350,7 @@ def test_nan_in_any_net_of_stacked_params_is_refused(bad):
         jaxnet.sweep(x, y, params=stacked, steps=2)
 
 
+@pytest.mark.slow
 def test_stacked_params_are_checked_in_their_own_dtype():
     params, x, y = jaxnet.seed_example(jnp.float32)
     stacked = {n: jnp.stack([v] * 3) for n, v in params.items()}
@@ -354,6 +366,7 @@ def test_keys_that_are_not_keys_are_refused(keys):
         jaxnet.sweep(x, y, keys=keys, sizes=(2, 3, 1), steps=2)
 
 
+@pytest.mark.slow
 def test_legacy_uint32_keys_are_accepted():
     _, x, y = jaxnet.seed_example(jnp.float64)
     legacy = jax.random.split(jax.random.PRNGKey(0), 3)  # (3, 2) uint32
@@ -364,6 +377,7 @@ def test_legacy_uint32_keys_are_accepted():
         np.testing.assert_array_equal(a[0][name], b[0][name])
 
 
+@pytest.mark.slow
 def test_auto_record_every_bounds_the_loss_buffer():
     assert sweeps.auto_record_every(5000, 100, 4) == 5  # 1000 points
     assert sweeps.auto_record_every(500, 100, 4) == 1  # every step

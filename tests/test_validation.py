@@ -104,6 +104,7 @@ CASES = [
 
 @pytest.mark.parametrize("make, error, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("entry", ["validate", "loss", "grads", "manual_grads", "numerical_grads"])
+@pytest.mark.slow
 def test_bad_input_is_refused_with_a_clear_message(entry, make, error, words):
     params, x, y, w = make()
     with pytest.raises(error) as info:
