@@ -38,3 +38,16 @@ def example_parser(
         parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     return parser
+
+
+def save_loss_plot(history: dict, path: str, **labels: object) -> None:
+    """``jaxnet.plot_loss(history, path, **labels)``, or one line saying matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("(loss curve skipped: matplotlib is not installed)")
+        return
+    from jaxnet.plotting import plot_loss
+
+    plot_loss(history, path, **labels)
+    print(f"saved the loss curve to {path}")

@@ -28,7 +28,7 @@ import jaxnet
 from jaxnet import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
-from _common import example_parser  # noqa: E402
+from _common import example_parser, save_loss_plot  # noqa: E402
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -117,13 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         metrics["sklearn_accuracy"], metrics["sklearn_auc"] = accuracy(y_te, prob_sk), roc_auc(y_te, prob_sk)
         print(f"{'sklearn MLPClassifier(16,16)':28s}{metrics['sklearn_accuracy']:14.4f}{metrics['sklearn_auc']:10.4f}")
     if args.plot:
-        try:
-            from jaxnet.plotting import plot_loss
-
-            plot_loss(history, args.plot, title="breast cancer, 30-16-16-1, full-batch SGD", val_label="test loss")
-            print(f"saved the loss curve to {args.plot}")
-        except ImportError:
-            print("(loss curve skipped: matplotlib is not installed)")
+        save_loss_plot(history, args.plot, title="breast cancer, 30-16-16-1, full-batch SGD", val_label="test loss")
     return metrics
 
 

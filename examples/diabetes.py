@@ -37,7 +37,7 @@ import jaxnet
 from jaxnet import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
-from _common import example_parser  # noqa: E402
+from _common import example_parser, save_loss_plot  # noqa: E402
 
 HEAD = "identity"
 
@@ -144,18 +144,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         label = f"sklearn MLPRegressor({','.join(map(str, args.hidden))})"
         print(f"{label:36s}{metrics['sklearn_r2']:9.4f}{metrics['sklearn_rmse']:8.2f}{sk_seconds:11.2f}s")
     if args.plot:
-        try:
-            from jaxnet.plotting import plot_loss
-
-            plot_loss(
-                history,
-                args.plot,
-                title=f"diabetes, {name}, full-batch Adam",
-                ylabel="half mean squared error (standardised target)",
-            )
-            print(f"saved the loss curve to {args.plot}")
-        except ImportError:
-            print("(loss curve skipped: matplotlib is not installed)")
+        save_loss_plot(
+            history,
+            args.plot,
+            title=f"diabetes, {name}, full-batch Adam",
+            ylabel="half mean squared error (standardised target)",
+        )
     return metrics
 
 

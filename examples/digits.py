@@ -35,7 +35,7 @@ import jaxnet
 from jaxnet import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_common.py: the examples' shared options
-from _common import example_parser  # noqa: E402
+from _common import example_parser, save_loss_plot  # noqa: E402
 
 HEAD = "softmax"
 
@@ -119,13 +119,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         label = f"sklearn MLPClassifier({','.join(map(str, args.hidden))})"
         print(f"{label:36s}{acc:14.4f}{sk_seconds:11.2f}s")
     if args.plot:
-        try:
-            from jaxnet.plotting import plot_loss
-
-            plot_loss(history, args.plot, title=f"digits, {name}, full-batch AdamW", ylabel="cross-entropy")
-            print(f"saved the loss curve to {args.plot}")
-        except ImportError:
-            print("(loss curve skipped: matplotlib is not installed)")
+        save_loss_plot(history, args.plot, title=f"digits, {name}, full-batch AdamW", ylabel="cross-entropy")
     return metrics
 
 
