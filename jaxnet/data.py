@@ -113,6 +113,13 @@ def _header(p: str, reader: Iterator[list[str]], line_num: Callable[[], int]) ->
     return header
 
 
+def _path(path: Any) -> str:
+    """``path`` as a string, or a TypeError naming it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    return os.fspath(path)
+
+
 def csv_header(path: str | os.PathLike) -> list[str]:
     """The column names of a CSV file (its first non-blank line), checked.
 
@@ -125,7 +132,7 @@ def csv_header(path: str | os.PathLike) -> list[str]:
     >>> csv_header(p)
     ['id', 'a', 'y']
     """
-    p = os.fspath(path)
+    p = _path(path)
     with _open(p) as f:
         reader = csv.reader(f)
         return _header(p, reader, lambda: reader.line_num)
@@ -366,7 +373,7 @@ def csv_columns(
     >>> csv_columns(p, label="is_0,is_1", ignore=["id"])
     (['a', 'b'], ['is_0', 'is_1'])
     """
-    p = os.fspath(path)
+    p = _path(path)
     features, labels, _ = _split_columns(p, csv_header(p), label, ignore)
     return features, labels
 
@@ -410,7 +417,7 @@ def load_csv(
     """
     if label is not None and not isinstance(label, (str, list, tuple)):
         raise TypeError(f"label: expected a column name, a comma-separated string or a list of names, got {label!r}")
-    p = os.fspath(path)
+    p = _path(path)
     dt = _float_dtype(dtype)
     features, labels, one = _split_columns(p, csv_header(p), label, ignore)
     x, y = _read_columns(p, [(features, dt), (labels, np.dtype(np.float64))], progress)
@@ -428,7 +435,7 @@ def read_csv(
     >>> read_csv(p, ignore="id")
     (array([[1., 2.]]), ['a', 'b'])
     """
-    p = os.fspath(path)
+    p = _path(path)
     dt = _float_dtype(dtype)
     header = csv_header(p)
     ignored = _names(ignore, "ignore") or []
@@ -453,7 +460,7 @@ def load_features(
     >>> load_features(p, ["a", "b"]).tolist()
     [[1.0, 2.0]]
     """
-    p = os.fspath(path)
+    p = _path(path)
     dt = _float_dtype(dtype)
     names = _names(feature_names, "feature_names")
     if names is None:

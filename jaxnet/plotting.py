@@ -100,6 +100,11 @@ def loss_figure(
     best_label: str = "best step",
 ) -> Any:
     """The :func:`plot_loss` figure (a ``matplotlib.figure.Figure``), not saved; see there."""
+    if not isinstance(history, Mapping) or "loss" not in history:
+        raise ValueError(
+            f"history: expected fit's history, a dict with 'loss' (and 'step'), got {type(history).__name__}"
+            f"{' with keys ' + str(sorted(history)) if isinstance(history, Mapping) else ''}"
+        )
     loss = np.asarray(history["loss"], dtype=np.float64).ravel()
     step = np.asarray(history.get("step", np.arange(loss.size)), dtype=np.float64).ravel()
     if loss.size == 0 or step.shape != loss.shape:

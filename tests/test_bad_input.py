@@ -397,3 +397,10 @@ def test_evaluate_and_numerical_grads_refuse_finite_inputs_that_overflow():
         jaxnet.evaluate(params, x, y, head="identity")
     with raises(ValueError, "params:", "overflowed"):
         jaxnet.accuracy(params, x, y)
+
+
+def test_load_csv_and_plot_loss_name_their_bad_arguments():
+    with raises(TypeError, "path:"):
+        jaxnet.load_csv(None)
+    with raises(ValueError, "history:"):
+        jaxnet.plot_loss({}, "unused.png")
