@@ -198,33 +198,19 @@ def test_bad_options_are_one_line_exit_2_before_any_work(run, argv, words):
     assert out == ""  # nothing loaded, nothing trained
 
 
-def test_plot_into_a_missing_folder_is_refused_before_training(run, files):
+@pytest.mark.parametrize(
+    "plot, words",
+    [
+        ("/nonexistent/dir/x.png", "--plot: the folder '/nonexistent/dir' does not exist"),
+        ("loss.xyz", "--plot: cannot write a 'xyz' picture"),
+    ],
+    ids=["missing folder", "unknown format"],
+)
+def test_a_plot_that_cannot_be_written_is_refused_before_training(run, files, plot, words):
     pytest.importorskip("matplotlib")
-    code, out, err = run(
-        "train",
-        "--data",
-        str(files / "binary.csv"),
-        "--label",
-        "label",
-        "--plot",
-        "/nonexistent/dir/x.png",
-    )
-    assert code == 2 and "--plot: the folder '/nonexistent/dir' does not exist" in one_error_line(err)
+    code, out, err = run("train", "--data", str(files / "binary.csv"), "--label", "label", "--plot", plot)
+    assert code == 2 and words in one_error_line(err)
     assert out == "" and not os.path.exists("model.safetensors")
-
-
-def test_plot_with_an_unknown_picture_format_is_refused_before_training(run, files):
-    pytest.importorskip("matplotlib")
-    code, out, err = run(
-        "train",
-        "--data",
-        str(files / "binary.csv"),
-        "--label",
-        "label",
-        "--plot",
-        "loss.xyz",
-    )
-    assert code == 2 and "--plot: cannot write a 'xyz' picture" in one_error_line(err) and out == ""
 
 
 def test_read_only_output_folder_is_refused_before_training(run, files, tmp_path, monkeypatch):
