@@ -6,7 +6,11 @@ A page asks for generated content with an HTML comment on a line of its own:
   ``jaxnet.network.ACTIVATIONS`` / ``HEADS``, from each entry's ``.math``;
 - ``<!-- jaxnet:cli -->``: ``format_help()`` of the ``jaxnet`` parser and of
   every subcommand (``jaxnet.cli._build_parser()``);
-- ``<!-- jaxnet:api -->``: one mkdocstrings block per name in ``jaxnet.__all__``;
+- ``<!-- jaxnet:api TOPIC -->``: one mkdocstrings block per name that ``API_TOPICS[TOPIC]`` lists
+  (every name of ``jaxnet.__all__`` is on exactly one topic page);
+- ``<!-- jaxnet:notebook PATH -->``: a notebook of the repository with its stored outputs;
+- ``<!-- jaxnet:gallery -->``: every ``examples/*.py``, its summary, command and picture;
+- ``<!-- jaxnet:page PATH -->``: a Markdown file of the repository as the whole page (CONTRIBUTING.md);
 - ``<!-- jaxnet:include PATH -->``: a Markdown file of the repository (headings
   demoted one level, relative links made plain text), or a note that it does
   not exist yet.
@@ -18,7 +22,7 @@ checkout's jaxnet, whatever else is installed.
 from __future__ import annotations
 
 import argparse
-import inspect
+import json
 import os
 import re
 import sys
@@ -83,31 +87,80 @@ def _cli() -> str:
     return "\n\n".join(parts)
 
 
-def _api() -> str:
+# The API reference, by topic: one page per key (docs/api/KEY.md, whose marker is
+# ``<!-- jaxnet:api KEY -->``), each with the public names it documents. Every name of
+# ``jaxnet.__all__`` is on exactly one page (tests/test_site.py checks it); ``extra`` are objects
+# outside ``__all__`` that a topic documents under their full path.
+API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
+    "model": {
+        "names": (
+            "init_mlp",
+            "seed_example",
+            "forward",
+            "forward_trace",
+            "predict",
+            "predict_proba",
+            "loss",
+            "bce",
+            "grads",
+            "manual_grads",
+            "numerical_grads",
+            "accuracy",
+            "evaluate",
+            "layer_sizes",
+            "validate",
+            "ACTIVATIONS",
+            "HEADS",
+            "__version__",
+        ),
+    },
+    "estimators": {"names": ()},
+    "training": {
+        "names": ("fit", "make_train_step", "sgd", "DEFAULT_OPTIMIZER", "data_parallel_mesh", "plot_loss"),
+    },
+    "sweeps": {"names": ("sweep",)},
+    "data": {
+        "names": (
+            "load_breast_cancer",
+            "load_csv",
+            "train_test_split",
+            "standardize",
+            "fit_standardize",
+            "apply_standardize",
+            "infer_head",
+            "leaky_columns",
+        ),
+    },
+    "checkpoints": {"names": ("save", "load")},
+    "cli": {"names": (), "extra": ("jaxnet.cli.main",)},
+    "errors": {
+        "names": (
+            "DataError",
+            "CheckpointError",
+            "DivergenceError",
+            "TrainingInterrupted",
+            "CallbackError",
+            "DivergenceWarning",
+            "CheckpointWarning",
+            "NumericalPrecisionWarning",
+        ),
+    },
+}
+
+
+def _api(topic: str | None) -> str:
+    if topic not in API_TOPICS:
+        raise ValueError(f"jaxnet:api needs a topic, one of {sorted(API_TOPICS)}; got {topic!r}")
     import jaxnet
 
-    groups: dict[str, list[str]] = {
-        "Functions": [],
-        "Exceptions and warnings": [],
-        "Constants and tables": [],
-        "Modules": [],
-    }
-    for name in jaxnet.__all__:
-        obj = getattr(jaxnet, name)
-        if inspect.ismodule(obj):
-            groups["Modules"].append(name)
-        elif inspect.isclass(obj) and issubclass(obj, BaseException):
-            groups["Exceptions and warnings"].append(name)
-        elif callable(obj) and not inspect.isclass(obj):
-            groups["Functions"].append(name)
-        else:
-            groups["Constants and tables"].append(name)
-    parts = []
-    for title, names in groups.items():
-        if names:
-            parts.append(f"## {title}\n")
-            parts += [f"::: jaxnet.{name}\n" for name in sorted(names, key=str.lower)]
-    return "\n".join(parts)
+    entry = API_TOPICS[topic]
+    missing = [name for name in entry["names"] if name not in jaxnet.__all__]
+    if missing:
+        raise ValueError(f"API_TOPICS[{topic!r}] names {missing}, which jaxnet.__all__ does not export")
+    paths = [f"jaxnet.{name}" for name in entry["names"]] + list(entry.get("extra", ()))
+    if not paths:
+        return '!!! note "Nothing here yet"\n    This version of jaxnet exports nothing under this topic.'
+    return "\n".join(f"::: {path}\n" for path in paths)
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\((?!https?://)[^)]*\)")
@@ -124,15 +177,85 @@ def _include(path: str | None) -> str:
     return _LINK.sub(r"\1", text)
 
 
-_GENERATORS = {"activations": _activations, "heads": _heads, "cli": _cli, "api": _api}
+def _fence(lang: str, text: str) -> str:
+    ticks = "````" if "```" in text else "```"
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def _output(out: dict) -> str:
+    """One stored output of a notebook cell as Markdown: text as a text block, a PNG inline, Markdown as is."""
+    if out.get("output_type") == "stream":
+        return _fence("text", "".join(out.get("text", "")))
+    if out.get("output_type") == "error":
+        return _fence("text", f"{out.get('ename')}: {out.get('evalue')}")
+    data = out.get("data", {})
+    if "image/png" in data:
+        png = "".join(data["image/png"]).replace("\n", "")
+        return f'<img alt="output" src="data:image/png;base64,{png}">'
+    if "text/markdown" in data:
+        return "".join(data["text/markdown"])
+    return _fence("text", "".join(data.get("text/plain", "")))
+
+
+def _notebook(path: str | None) -> str:
+    """The notebook at ``path`` as Markdown: its Markdown cells as they are, each code cell as a Python block
+    followed by its stored outputs (text, PNG pictures inline, Markdown), so it renders offline with the
+    site's own math and code styles."""
+    if not path:
+        raise ValueError("jaxnet:notebook needs a path")
+    cells = json.loads((ROOT / path).read_text(encoding="utf-8"))["cells"]
+    parts = []
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            parts.append(_LINK.sub(r"\1", source))
+        elif cell["cell_type"] == "code":
+            parts.append(_fence("python", source))
+            parts += [_output(out) for out in cell.get("outputs", [])]
+    return "\n\n".join(parts)
+
+
+# the picture of each example on the gallery page: docs/gallery/NAME.png (committed; CONTRIBUTING.md says
+# how to regenerate them)
+_GALLERY_PICTURES = {"seed_walkthrough": "walkthrough_network.png"}
+
+
+def _gallery() -> str:
+    """One section per ``examples/*.py``: its docstring's first line, how to run it, and its picture."""
+    import ast
+
+    parts = []
+    for script in sorted((ROOT / "examples").glob("[!_]*.py")):
+        doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+        summary, *rest = doc.split("\n\n")
+        commands = [line.strip() for para in rest for line in para.splitlines() if line.strip().startswith("python ")]
+        section = [f"## `examples/{script.name}`", summary.replace("\n", " ")]
+        section.append(_fence("bash", commands[0] if commands else f"python examples/{script.name}"))
+        picture = _GALLERY_PICTURES.get(script.stem, f"{script.stem}.png")
+        if (ROOT / "docs" / "gallery" / picture).is_file():
+            section.append(f"![what examples/{script.name} draws](gallery/{picture})")
+        parts.append("\n\n".join(section))
+    return "\n\n".join(parts)
+
+
+def _page(path: str | None) -> str:
+    """A Markdown file of the repository as a whole page: its own headings, relative links as plain text."""
+    if not path:
+        raise ValueError("jaxnet:page needs a path")
+    return _LINK.sub(r"\1", (ROOT / path).read_text(encoding="utf-8"))
+
+
+_GENERATORS = {"activations": _activations, "heads": _heads, "cli": _cli, "gallery": _gallery}
+_WITH_ARGUMENT = {"include": _include, "page": _page, "api": _api, "notebook": _notebook}
 
 
 def _expand(match: re.Match) -> str:
     kind, arg = match.group(1), match.group(2)
-    if kind == "include":
-        return _include(arg)
+    if kind in _WITH_ARGUMENT:
+        return _WITH_ARGUMENT[kind](arg)
     if kind not in _GENERATORS:
-        raise ValueError(f"unknown jaxnet marker {match.group(0)!r}; expected one of {sorted(_GENERATORS)} or include")
+        known = sorted([*_GENERATORS, *_WITH_ARGUMENT])
+        raise ValueError(f"unknown jaxnet marker {match.group(0)!r}; expected one of {known}")
     return _GENERATORS[kind]()
 
 

@@ -1,19 +1,95 @@
-"""The reference site builds in strict mode, and its generated pages show what the code has.
+"""The reference site builds in strict mode, works offline, and its generated pages show what the code has.
 
 Needs the ``docs`` extra (``pip install -e ".[docs]"``: mkdocs, mkdocs-material,
-mkdocstrings[python]); marked slow (a build takes several seconds).
+mkdocstrings[python], ruff); the build tests are marked slow (a build takes several seconds).
 """
 
 import html
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+CSS_REMOTE = re.compile(r"(?:@import\s+|url\()\s*['\"]?\s*(?:https?:)?//", re.IGNORECASE)
+
+
+def _hooks():
+    spec = importlib.util.spec_from_file_location("jaxnet_docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Remote(HTMLParser):
+    """Collects every script, stylesheet, font or other loaded resource a page fetches from another host."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "script" and REMOTE.match(a.get("src", "")):
+            self.found.append(f"<script src={a['src']}>")
+        if tag == "link" and REMOTE.match(a.get("href", "")):
+            rel = a.get("rel", "").lower()
+            if any(r in rel for r in ("stylesheet", "preload", "preconnect", "prefetch", "icon", "modulepreload")):
+                self.found.append(f"<link rel={rel} href={a['href']}>")
+        if tag in ("img", "iframe", "embed", "source", "audio", "video") and REMOTE.match(a.get("src", "")):
+            self.found.append(f"<{tag} src={a['src']}>")
+        if CSS_REMOTE.search(a.get("style", "")):
+            self.found.append(f"<{tag} style={a['style']}>")
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style and CSS_REMOTE.search(data):
+            self.found.append(f"<style> {CSS_REMOTE.search(data).group(0)}")
+
+
+def remote_resources(page_html: str) -> list[str]:
+    parser = _Remote()
+    parser.feed(page_html)
+    return parser.found
+
+
+def test_the_offline_check_catches_remote_scripts_stylesheets_and_fonts():
+    bad = [
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>',
+        '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">',
+        '<link rel="preconnect" href="https://fonts.gstatic.com" crossorigin>',
+        "<style>@font-face{src:url(https://fonts.gstatic.com/x.woff2)}</style>",
+        '<script src="//cdn.example.org/x.js"></script>',
+    ]
+    for page in bad:
+        assert remote_resources(page), page
+    fine = '<script src="../vendor/katex/katex.min.js"></script><a href="https://example.org/">a link</a>'
+    assert remote_resources(fine) == []
+
+
+def test_every_public_name_is_on_exactly_one_api_topic_page():
+    import jaxnet
+
+    topics = _hooks().API_TOPICS
+    placed = [name for entry in topics.values() for name in entry["names"]]
+    twice = sorted({name for name in placed if placed.count(name) > 1})
+    assert not twice, f"on more than one API page: {twice}"
+    assert not set(placed) - set(jaxnet.__all__), f"not exported: {sorted(set(placed) - set(jaxnet.__all__))}"
+    missing = [name for name in jaxnet.__all__ if name not in placed]
+    assert not missing, f"add these to API_TOPICS in docs/hooks.py: {missing}"
+    for topic in topics:
+        page = ROOT / "docs" / "api" / f"{topic}.md"
+        assert f"<!-- jaxnet:api {topic} -->" in page.read_text(encoding="utf-8"), page
 
 
 def _text(page: Path) -> str:
@@ -45,21 +121,79 @@ def site(tmp_path_factory):
     return out
 
 
+PAGES = (
+    "getting-started",
+    "worked-example",
+    "training",
+    "sweeps",
+    "devices",
+    "cli",
+    "gallery",
+    "notebook",
+    "benchmarks",
+    "contributing",
+    "changelog",
+    "api",
+)
+
+
 @pytest.mark.slow
-def test_every_page_is_built(site):
-    for page in ("getting-started", "worked-example", "training", "sweeps", "devices", "cli", "benchmarks", "api"):
+def test_every_page_is_built_and_in_the_navigation(site):
+    home = (site / "index.html").read_text(encoding="utf-8")
+    for page in PAGES:
         assert (site / page / "index.html").is_file(), page
-    assert (site / "index.html").is_file()
+        assert f'href="{page}/"' in home, f"{page} is not in the navigation"
 
 
 @pytest.mark.slow
-def test_api_page_documents_every_public_name(site):
+def test_no_page_loads_a_script_stylesheet_or_font_from_the_network(site):
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > len(PAGES)
+    found = {str(p.relative_to(site)): remote_resources(p.read_text(encoding="utf-8")) for p in pages}
+    for css in site.rglob("*.css"):
+        hits = CSS_REMOTE.findall(css.read_text(encoding="utf-8"))
+        found[str(css.relative_to(site))] = hits
+    found = {page: hits for page, hits in found.items() if hits}
+    assert not found, f"remote resources: {found}"
+    for asset in ("vendor/katex/katex.min.js", "vendor/katex/auto-render.min.js", "vendor/katex/katex.min.css"):
+        assert (site / asset).is_file(), asset
+    assert list((site / "vendor" / "katex" / "fonts").glob("*.woff2")), "KaTeX's fonts are not served"
+
+
+@pytest.mark.slow
+def test_api_topic_pages_document_every_public_name_once(site):
     import jaxnet
 
-    page = (site / "api" / "index.html").read_text(encoding="utf-8")
-    missing = [name for name in jaxnet.__all__ if f'id="jaxnet.{name}"' not in page]
-    assert not missing, f"API page lacks {missing}"
-    assert ":func:" not in _text(site / "api" / "index.html"), "a reST role leaked into the rendered docstrings"
+    ids: dict[str, list[str]] = {}
+    for topic in _hooks().API_TOPICS:
+        page = (site / "api" / topic / "index.html").read_text(encoding="utf-8")
+        for name in jaxnet.__all__:
+            if f'id="jaxnet.{name}"' in page:
+                ids.setdefault(name, []).append(topic)
+        assert ":func:" not in _text(site / "api" / topic / "index.html"), f"a reST role leaked into {topic}"
+    wrong = {name: ids.get(name, []) for name in jaxnet.__all__ if len(ids.get(name, [])) != 1}
+    assert not wrong, f"each public name belongs on exactly one API page: {wrong}"
+
+
+@pytest.mark.slow
+def test_api_shows_public_bases_and_no_table_reprs(site):
+    errors = _text(site / "api" / "errors" / "index.html")
+    assert "_CarriesState" not in errors
+    assert re.search(r"Bases:\s+KeyboardInterrupt", errors), "TrainingInterrupted's public base is not shown"
+    model = _text(site / "api" / "model" / "index.html")
+    assert "MappingProxyType(" not in model, "ACTIVATIONS/HEADS print their whole repr"
+
+
+@pytest.mark.slow
+def test_the_notebook_and_gallery_pages_show_their_pictures(site):
+    notebook = (site / "notebook" / "index.html").read_text(encoding="utf-8")
+    assert notebook.count('src="data:image/png;base64,') >= 3, "the notebook's plots are not on its page"
+    assert "0.6573131577049656" in notebook  # a stored output
+    gallery = (site / "gallery" / "index.html").read_text(encoding="utf-8")
+    pictures = re.findall(r'<img[^>]+src="([^"]+\.png)"', gallery)
+    assert len(pictures) >= 4, pictures
+    for src in pictures:
+        assert (site / "gallery" / src).resolve().is_file(), src
 
 
 @pytest.mark.slow
