@@ -33,11 +33,19 @@ def markdown_docstring(text: str) -> str:
             indent = lines[i][: len(lines[i]) - len(stripped)]
             block = []
             while i < len(lines) and lines[i].strip():
-                block.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i].lstrip())
+                block.append(
+                    lines[i][len(indent) :]
+                    if lines[i].startswith(indent)
+                    else lines[i].lstrip()
+                )
                 i += 1
             if out and out[-1].strip():
                 out.append("")
-            out += [f"{indent}```pycon", *(indent + b for b in block), f"{indent}```"]
+            out += [
+                f"{indent}```pycon",
+                *(indent + b for b in block),
+                f"{indent}```",
+            ]
             continue
         out.append(_ROLE.sub(r"`\1`", lines[i]))
         i += 1
@@ -56,9 +64,17 @@ class MarkdownDocstrings(griffe.Extension):
             obj.docstring.value = markdown_docstring(obj.docstring.value)
 
     def on_class_instance(self, *, cls: griffe.Class, **kwargs: Any) -> None:
-        cls.bases = [base for base in cls.bases if not str(base).rsplit(".", 1)[-1].startswith("_")]
+        cls.bases = [
+            base
+            for base in cls.bases
+            if not str(base).rsplit(".", 1)[-1].startswith("_")
+        ]
 
-    def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
+    def on_attribute_instance(
+        self, *, attr: griffe.Attribute, **kwargs: Any
+    ) -> None:
         value = attr.value
-        if value is not None and ("\n" in str(value) or len(str(value)) > _LONGEST_VALUE):
+        if value is not None and (
+            "\n" in str(value) or len(str(value)) > _LONGEST_VALUE
+        ):
             attr.value = None

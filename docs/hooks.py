@@ -11,6 +11,7 @@ A page asks for generated content with an HTML comment on a line of its own:
 - ``<!-- jaxnet:notebook PATH -->``: a notebook of the repository with its stored outputs;
 - ``<!-- jaxnet:gallery -->``: every ``examples/*.py``, its summary, command and picture;
 - ``<!-- jaxnet:page PATH -->``: a Markdown file of the repository as the whole page (CONTRIBUTING.md);
+- ``<!-- jaxnet:extras -->``: the extras of ``pyproject.toml``;
 - ``<!-- jaxnet:include PATH -->``: a Markdown file of the repository (headings
   demoted one level, relative links made plain text), or a note that it does
   not exist yet.
@@ -43,8 +44,14 @@ def _cell(text: str) -> str:
 def _activations() -> str:
     from jaxnet.network import ACTIVATIONS
 
-    rows = ["| `activation=` | function; derivative `f'(z)` used by the hand-derived pass |", "|---|---|"]
-    rows += [f'| `"{name}"` | `{_cell(entry.math)}` |' for name, entry in ACTIVATIONS.items()]
+    rows = [
+        "| `activation=` | function; derivative `f'(z)` used by the hand-derived pass |",
+        "|---|---|",
+    ]
+    rows += [
+        f'| `"{name}"` | `{_cell(entry.math)}` |'
+        for name, entry in ACTIVATIONS.items()
+    ]
     return "\n".join(rows)
 
 
@@ -62,7 +69,9 @@ def _heads() -> str:
     return "\n".join(rows)
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def _subparsers(
+    parser: argparse.ArgumentParser,
+) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
@@ -73,12 +82,18 @@ def _cli() -> str:
     from jaxnet.cli import _build_parser
 
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = _HELP_COLUMNS  # argparse wraps to the terminal width: fix it
+    os.environ["COLUMNS"] = (
+        _HELP_COLUMNS  # argparse wraps to the terminal width: fix it
+    )
     try:
         parser = _build_parser()
-        parts = [f"## `{parser.prog}`\n\n```text\n{parser.format_help().rstrip()}\n```"]
+        parts = [
+            f"## `{parser.prog}`\n\n```text\n{parser.format_help().rstrip()}\n```"
+        ]
         for name, sub in _subparsers(parser).items():
-            parts.append(f"## `{parser.prog} {name}`\n\n```text\n{sub.format_help().rstrip()}\n```")
+            parts.append(
+                f"## `{parser.prog} {name}`\n\n```text\n{sub.format_help().rstrip()}\n```"
+            )
     finally:
         if old is None:
             del os.environ["COLUMNS"]
@@ -116,7 +131,14 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "estimators": {"names": ()},
     "training": {
-        "names": ("fit", "make_train_step", "sgd", "DEFAULT_OPTIMIZER", "data_parallel_mesh", "plot_loss"),
+        "names": (
+            "fit",
+            "make_train_step",
+            "sgd",
+            "DEFAULT_OPTIMIZER",
+            "data_parallel_mesh",
+            "plot_loss",
+        ),
     },
     "sweeps": {"names": ("sweep",)},
     "data": {
@@ -150,14 +172,20 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
 
 def _api(topic: str | None) -> str:
     if topic not in API_TOPICS:
-        raise ValueError(f"jaxnet:api needs a topic, one of {sorted(API_TOPICS)}; got {topic!r}")
+        raise ValueError(
+            f"jaxnet:api needs a topic, one of {sorted(API_TOPICS)}; got {topic!r}"
+        )
     import jaxnet
 
     entry = API_TOPICS[topic]
     missing = [name for name in entry["names"] if name not in jaxnet.__all__]
     if missing:
-        raise ValueError(f"API_TOPICS[{topic!r}] names {missing}, which jaxnet.__all__ does not export")
-    paths = [f"jaxnet.{name}" for name in entry["names"]] + list(entry.get("extra", ()))
+        raise ValueError(
+            f"API_TOPICS[{topic!r}] names {missing}, which jaxnet.__all__ does not export"
+        )
+    paths = [f"jaxnet.{name}" for name in entry["names"]] + list(
+        entry.get("extra", ())
+    )
     if not paths:
         return '!!! note "Nothing here yet"\n    This version of jaxnet exports nothing under this topic.'
     return "\n".join(f"::: {path}\n" for path in paths)
@@ -173,7 +201,9 @@ def _include(path: str | None) -> str:
     if not file.is_file():
         return f'!!! note "Not measured yet"\n    `{path}` does not exist in this checkout yet: no results to show.'
     text = file.read_text(encoding="utf-8")
-    text = re.sub(r"^(#{1,5}) ", r"#\1 ", text, flags=re.MULTILINE)  # the page keeps its own single H1
+    text = re.sub(
+        r"^(#{1,5}) ", r"#\1 ", text, flags=re.MULTILINE
+    )  # the page keeps its own single H1
     return _LINK.sub(r"\1", text)
 
 
@@ -226,14 +256,29 @@ def _gallery() -> str:
 
     parts = []
     for script in sorted((ROOT / "examples").glob("[!_]*.py")):
-        doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+        doc = (
+            ast.get_docstring(ast.parse(script.read_text(encoding="utf-8")))
+            or ""
+        )
         summary, *rest = doc.split("\n\n")
-        commands = [line.strip() for para in rest for line in para.splitlines() if line.strip().startswith("python ")]
+        commands = [
+            line.strip()
+            for para in rest
+            for line in para.splitlines()
+            if line.strip().startswith("python ")
+        ]
         section = [f"## `examples/{script.name}`", summary.replace("\n", " ")]
-        section.append(_fence("bash", commands[0] if commands else f"python examples/{script.name}"))
+        section.append(
+            _fence(
+                "bash",
+                commands[0] if commands else f"python examples/{script.name}",
+            )
+        )
         picture = _GALLERY_PICTURES.get(script.stem, f"{script.stem}.png")
         if (ROOT / "docs" / "gallery" / picture).is_file():
-            section.append(f"![what examples/{script.name} draws](gallery/{picture})")
+            section.append(
+                f"![what examples/{script.name} draws](gallery/{picture})"
+            )
         parts.append("\n\n".join(section))
     return "\n\n".join(parts)
 
@@ -245,8 +290,34 @@ def _page(path: str | None) -> str:
     return _LINK.sub(r"\1", (ROOT / path).read_text(encoding="utf-8"))
 
 
-_GENERATORS = {"activations": _activations, "heads": _heads, "cli": _cli, "gallery": _gallery}
-_WITH_ARGUMENT = {"include": _include, "page": _page, "api": _api, "notebook": _notebook}
+def _extras() -> str:
+    """The optional-dependency extras of ``pyproject.toml``, as a table."""
+    import tomllib
+
+    extras = tomllib.loads(
+        (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]["optional-dependencies"]
+    rows = ["| extra | installs |", "|---|---|"]
+    rows += [
+        f"| `{name}` | {', '.join(f'`{r}`' for r in reqs)} |"
+        for name, reqs in extras.items()
+    ]
+    return "\n".join(rows)
+
+
+_GENERATORS = {
+    "activations": _activations,
+    "heads": _heads,
+    "cli": _cli,
+    "gallery": _gallery,
+    "extras": _extras,
+}
+_WITH_ARGUMENT = {
+    "include": _include,
+    "page": _page,
+    "api": _api,
+    "notebook": _notebook,
+}
 
 
 def _expand(match: re.Match) -> str:
@@ -255,7 +326,9 @@ def _expand(match: re.Match) -> str:
         return _WITH_ARGUMENT[kind](arg)
     if kind not in _GENERATORS:
         known = sorted([*_GENERATORS, *_WITH_ARGUMENT])
-        raise ValueError(f"unknown jaxnet marker {match.group(0)!r}; expected one of {known}")
+        raise ValueError(
+            f"unknown jaxnet marker {match.group(0)!r}; expected one of {known}"
+        )
     return _GENERATORS[kind]()
 
 

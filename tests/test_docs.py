@@ -1,10 +1,109 @@
 """Every docstring example runs (jaxnet.cache's is left out: it changes global JAX config;
-the walkthrough and CLI tests exercise it in subprocesses) and prints what it says (doctest), under the suite's strict settings."""
+the walkthrough and CLI tests exercise it in subprocesses) and prints what it says (doctest), under the suite's strict settings.
+
+Every ```python block on every page of the site (docs/*.md) runs too, as tests/test_readme.py runs the README:
+a page's blocks in order, in a fresh process, as a reader pastes them, and every line ending in
+``# => VALUE`` evaluates to that value (floats to 1e-12). Code blocks fit the page's column."""
 
 import doctest
 import importlib
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+FENCE = re.compile(r"^(?P<indent> *)(?P<ticks>```+)(?P<lang>[\w-]*)")
+CLAIM = re.compile(r"^(?P<indent>\s*)(?P<expr>\S.*?)\s+# => (?P<value>.+)$")
+COLUMNS = 80  # the width of a code block on the site before it scrolls
+
+CHECK = textwrap.dedent(
+    """
+    import math as _math
+
+    def _claim(got, expected, where):
+        if isinstance(expected, float) and not isinstance(got, bool):
+            ok = _math.isclose(float(got), expected, rel_tol=0, abs_tol=1e-12)
+        else:
+            ok = got == expected
+        if not ok:
+            raise AssertionError(f"{where}: got {got!r}, the page claims {expected!r}")
+        _claims.append(where)
+
+    _claims = []
+    """
+)
+
+
+def code_blocks(page: Path) -> list[tuple[str, int, list[str]]]:
+    """``(language, first line number, lines)`` of every fenced block of a Markdown page."""
+    out, open_block = [], None
+    for i, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+        m = FENCE.match(line)
+        if open_block is None and m:
+            open_block = (m["lang"], i + 1, [], m["ticks"], len(m["indent"]))
+        elif open_block is not None and line.strip() == open_block[3]:
+            out.append(open_block[:3])
+            open_block = None
+        elif open_block is not None:
+            open_block[2].append(line[open_block[4] :])
+    return out
+
+
+def page_script(page: Path) -> tuple[str, int]:
+    """The page's Python blocks as one script with each ``expr  # => value`` turned into a check; the claim count."""
+    lines, claims = [CHECK], 0
+    for lang, first, code in code_blocks(page):
+        if lang != "python":
+            continue
+        for offset, line in enumerate(code):
+            m = CLAIM.match(line)
+            if m:
+                claims += 1
+                where = f"{page.name} line {first + offset}"
+                line = f"{m['indent']}_claim(({m['expr']}), {m['value']}, {where!r})"
+            lines.append(line)
+    lines.append("print('claims checked:', len(_claims))")
+    return "\n".join(lines), claims
+
+
+def test_the_pages_have_python_blocks_with_claims():
+    scripts = {page.name: page_script(page) for page in PAGES}
+    with_code = [name for name, (script, _) in scripts.items() if "\nimport" in script or "\nfrom" in script]
+    assert {"getting-started.md", "training.md", "sweeps.md", "devices.md"} <= set(with_code)
+    assert sum(claims for _, claims in scripts.values()) >= 10
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_code_blocks_fit_the_column(page):
+    wide = [
+        f"{page.name} line {first + offset}: {len(line)} columns"
+        for lang, first, code in code_blocks(page)
+        if lang != "text"  # generated help texts and tables are wrapped by their generators
+        for offset, line in enumerate(code)
+        if len(line) > COLUMNS
+    ]
+    assert not wide, wide
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if any(b[0] == "python" for b in code_blocks(p))], ids=lambda p: p.name
+)
+def test_every_python_block_runs_as_pasted_and_its_claims_hold(page, tmp_path):
+    script, claims = page_script(page)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"claims checked: {claims}" in out.stdout
+
 
 MODULES = [
     "jaxnet",
@@ -32,3 +131,16 @@ def test_docstring_examples(name):
     assert result.failed == 0, f"{result.failed} doctest failure(s) in {name}"
     if name not in ("jaxnet._validate",):
         assert result.attempted > 0, f"no examples in {name}"
+
+
+def test_the_training_guide_shows_every_argument_of_fit():
+    import inspect
+
+    import jaxnet
+
+    blocks = ["\n".join(code) for lang, _, code in code_blocks(ROOT / "docs" / "training.md") if lang == "python"]
+    call = next((b for b in blocks if "steps=100,  # required" in b), "")
+    assert call, "the training guide's block of every fit argument is gone"
+    names = [n for n in inspect.signature(jaxnet.fit).parameters if n not in ("params", "x", "y")]
+    missing = [n for n in names if f"\n    {n}=" not in call]
+    assert not missing, f"the training guide's fit(...) block lacks {missing}"
