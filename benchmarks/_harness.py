@@ -268,7 +268,7 @@ def ratio_table(sections: Iterable[Section], *, comparable: bool = True) -> Tabl
                 table.add(cells[0], cells[1], cells[4])
         return table
     table = Table(
-        "Ratios measured in this run (targets from the project issue)",
+        "Ratios measured in this run, against the project's performance targets",
         ["ratio", "measured", "target", "reached", "note"],
     )
     for section in sections:

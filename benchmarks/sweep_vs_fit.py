@@ -13,7 +13,7 @@ Problems (float32, full-batch SGD, every net from the same start):
   installed, else a numpy generator of the same shape), 2-16-16-1;
 * breast cancer (``jaxnet.load_breast_cancer``, standardized), 30-16-16-1.
 
-Target (project issue): sweep ≤ 1.0× the K separate fits, at every problem.
+Target: sweep ≤ 1.0× the K separate fits, at every problem.
 Both final results must agree: every net's final loss from ``sweep`` and
 from its own ``fit`` (relative tolerance ``LOSS_RTOL``).
 """
