@@ -250,6 +250,17 @@ def _notebook(path: str | None) -> str:
 _GALLERY_PICTURES = {"seed_walkthrough": "walkthrough_network.png"}
 
 
+def _wrap_command(command: str, width: int = 76) -> str:
+    """A shell command broken between its words and ``[...]`` option groups,
+    with backslash continuations."""
+    lines = [""]
+    for word in re.findall(r"\[[^\]]*\]|\S+", command):
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("   ")
+        lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return " \\\n".join(lines)
+
+
 def _gallery() -> str:
     """One section per ``examples/*.py``: its docstring's first line, how to run it, and its picture."""
     import ast
@@ -271,7 +282,11 @@ def _gallery() -> str:
         section.append(
             _fence(
                 "bash",
-                commands[0] if commands else f"python examples/{script.name}",
+                _wrap_command(
+                    commands[0]
+                    if commands
+                    else f"python examples/{script.name}"
+                ),
             )
         )
         picture = _GALLERY_PICTURES.get(script.stem, f"{script.stem}.png")
