@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 _MARK = re.compile(r"^<!-- jaxnet:(\w+)(?: (\S+))? -->$", re.MULTILINE)
-_HELP_COLUMNS = "88"
+_HELP_COLUMNS = "80"
 
 
 def _cell(text: str) -> str:

@@ -218,3 +218,21 @@ def test_cli_page_is_the_parsers_help(site):
         for action in sub._actions:
             for flag in action.option_strings:
                 assert flag in text, f"jaxnet {name} {flag}"
+
+
+# The notebook page shows the stored notebook as it is, and the API pages the docstrings' doctest lines
+# (the docstrings' own width is ruff's, 120); every other code block on the site fits the column.
+WIDE_ALLOWED = ("notebook", "api")
+
+
+@pytest.mark.slow
+def test_code_on_the_site_fits_80_columns(site):
+    wide = []
+    for page in sorted(site.rglob("index.html")):
+        name = str(page.parent.relative_to(site))
+        if name.split("/")[0] in WIDE_ALLOWED:
+            continue
+        for block in re.findall(r"<pre[^>]*>(.*?)</pre>", page.read_text(encoding="utf-8"), re.DOTALL):
+            text = html.unescape(re.sub(r"<[^>]+>", "", block))
+            wide += [f"{name}: {line[:60]}... ({len(line)})" for line in text.splitlines() if len(line) > 80]
+    assert not wide, wide
