@@ -6,8 +6,10 @@ mkdocstrings[python], ruff); the build tests are marked slow (a build takes seve
 
 import html
 import importlib.util
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -236,3 +238,38 @@ def test_code_on_the_site_fits_80_columns(site):
             text = html.unescape(re.sub(r"<[^>]+>", "", block))
             wide += [f"{name}: {line[:60]}... ({len(line)})" for line in text.splitlines() if len(line) > 80]
     assert not wide, wide
+
+
+KATEX_CHECK = """
+const katex = require(process.argv[1]);
+const items = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const bad = [];
+for (const [page, src] of items) {
+  const display = src.startsWith("\\\\[");
+  try { katex.renderToString(src.slice(2, -2), {displayMode: display, throwOnError: true}); }
+  catch (e) { bad.push(page + ": " + src.slice(0, 60) + ": " + e.message.slice(0, 100)); }
+}
+console.log(JSON.stringify({count: items.length, bad: bad}));
+"""
+
+
+@pytest.mark.slow
+def test_every_formula_on_the_site_parses_in_the_vendored_katex(site):
+    """A formula KaTeX cannot parse would show as red TeX in the browser (the page renders with
+    ``throwOnError: false``); this finds it at build time. Needs node (skipped without)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    items = []
+    for page in site.rglob("index.html"):
+        for src in re.findall(r'class="arithmatex">(.*?)</(?:span|div)>', page.read_text(encoding="utf-8"), re.DOTALL):
+            items.append([str(page.parent.relative_to(site)), html.unescape(src).strip()])
+    assert len(items) >= 40, "the formulas are no longer wrapped for KaTeX"
+    katex = str(site / "vendor" / "katex" / "katex.min.js")
+    run = subprocess.run(
+        [node, "-e", KATEX_CHECK, katex], input=json.dumps(items), capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["count"] == len(items)
+    assert not result["bad"], result["bad"]
