@@ -492,7 +492,7 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 # ---------------------------------------------------------------- labels
 def _labels(y: Any, what: str = "y") -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
+    y = _numeric(y, what).astype(np.float64, copy=False)
     if y.ndim not in (1, 2) or y.shape[0] == 0 or y.size == 0:
         raise ValueError(f"{what}: expected a non-empty (N,) or (N, k) array of labels, got shape {y.shape}")
     if not np.isfinite(y).all():
@@ -648,18 +648,21 @@ def train_test_split(
     >>> sorted(y_te.tolist()), len(y_tr)
     ([0.0, 0.0, 1.0, 1.0], 6)
     """
-    x = np.asarray(x)
-    y = np.asarray(y)
+    x = _numeric(x, "x")
+    y = _numeric(y, "y")
     if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x, y: expected the same number of samples on axis 0, got shapes {x.shape} and {y.shape}")
     if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, (int, float))
-        or not (0.0 < test_fraction < 1.0)
+        isinstance(test_fraction, (bool, np.bool_))
+        or not isinstance(test_fraction, (int, float, np.integer, np.floating))
+        or not (0.0 < float(test_fraction) < 1.0)
     ):
         raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    test_fraction = float(test_fraction)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed}")
     n = x.shape[0]
     rng = np.random.default_rng(int(seed))
     if stratify and n and infer_head(y) != "identity":
@@ -685,60 +688,130 @@ def train_test_split(
     return x[train_idx], x[test_idx], y[train_idx], y[test_idx]
 
 
-def fit_standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _numeric(a: Any, what: str) -> np.ndarray:
+    """``a`` as a numeric (bool, int or float) numpy array, or a TypeError/ValueError naming ``what``."""
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise ValueError(f"{what}: expected a rectangular numeric array, got {type(a).__name__} ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected a numeric array, got dtype {arr.dtype} ({type(a).__name__})")
+    return arr
+
+
+def _column(j: int, names: Sequence[str] | None) -> str:
+    """``column 3 ('a')``: a column's 0-based index and, when known, its name."""
+    return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
+
+
+def _column_names(names: Any, width: int, what: str = "names") -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names) or len(names) != width:
+        raise ValueError(f"{what}: expected {width} column names (one per column of x), got {names!r}")
+    return list(names)
+
+
+def fit_standardize(x: np.ndarray, *, names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column ``(mean (F,), std (F,))`` of ``x`` (N, F), in float64; a constant column gets std 1.
 
     ``std`` is the population standard deviation ``sqrt(mean((x - mean)**2))``
-    (scikit-learn's ``StandardScaler``). Save both (e.g. in checkpoint
-    metadata) and apply them to new data with :func:`apply_standardize`.
+    (scikit-learn's ``StandardScaler``). It is computed on each column scaled
+    by a power of two ``s <= max|x| < 2s`` and centred on its first value
+    (``mean = s (x0/s + mean(x/s - x0/s))``), so no finite column overflows
+    (a ±1e200 column has std 1e200) and large offsets keep their spread
+    (nanosecond timestamps 1.7e18 + k·1e5 are not constant). A column is
+    constant when ``std <= 16 eps max|x|``, ``eps`` the resolution of ``x``'s
+    float dtype (float64 for integers): differences at the rounding level of
+    its values. ``names`` (F column names) are used in error messages.
+    Save both (e.g. in checkpoint metadata) and apply them to new data with
+    :func:`apply_standardize`.
 
     >>> fit_standardize(np.array([[1.0, 5.0], [3.0, 5.0]]))
     (array([2., 5.]), array([1., 1.]))
+    >>> fit_standardize(np.array([[-1e200], [1e200]]))[1]
+    array([1.e+200])
     """
-    x = np.asarray(x)
+    x = _numeric(x, "x")
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x: expected a non-empty 2-D array (samples, features), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("x: expected finite values, got NaN or infinity")
-    mean = x.mean(axis=0, dtype=np.float64)
-    std = x.std(axis=0, dtype=np.float64)
-    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    cols = _column_names(names, x.shape[1])
+    finite = np.isfinite(x)
+    if not finite.all():
+        i, j = (int(k[0]) for k in np.nonzero(~finite))
+        raise ValueError(f"x: expected finite values, got {x[i, j]} in {_column(j, cols)}, row {i}")
+    eps = np.finfo(x.dtype if x.dtype.kind == "f" else np.float64).eps
+    top = np.maximum(np.abs(x.max(axis=0).astype(np.float64)), np.abs(x.min(axis=0).astype(np.float64)))
+    scale = np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1] - 1)  # a power of two: x / scale is exact
+    d = x / scale  # float64, |d| < 2: the one temporary the size of x
+    first = d[0].copy()
+    d -= first
+    shift = d.mean(axis=0)
+    d -= shift
+    std = np.sqrt(np.einsum("ij,ij->j", d, d) / x.shape[0]) * scale
+    mean = (first + shift) * scale
+    std = np.where(std > 16.0 * eps * top, std, 1.0)
     return mean, std
 
 
-def apply_standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+def _check_statistics(mean: np.ndarray, std: np.ndarray, cols: list[str] | None) -> None:
+    bad = ~(np.isfinite(mean) & np.isfinite(std) & (std > 0))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"mean, std: expected finite values and std > 0, got mean {float(mean[j])!r}, std {float(std[j])!r} "
+            f"in {_column(j, cols)}"
+        )
+
+
+def apply_standardize(
+    x: np.ndarray, mean: np.ndarray, std: np.ndarray, *, names: Sequence[str] | None = None
+) -> np.ndarray:
     """``(x - mean) / std`` column-wise: x (N, F), mean and std (F,) from :func:`fit_standardize`.
 
     A float32 ``x`` stays float32 (mean and std are rounded to it); anything
-    else is computed in float64.
+    else is computed in float64. A result that overflows (data far outside
+    the training range) is refused naming the column (and ``names[j]``).
 
     >>> apply_standardize(np.array([[3.0]]), np.array([1.0]), np.array([2.0]))
     array([[1.]])
     """
-    x = np.asarray(x)
-    dt = x.dtype if x.dtype == np.float32 else np.dtype(np.float64)
-    x = x.astype(dt, copy=False)
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.asarray(std, dtype=np.float64)
+    x = _numeric(x, "x")
+    mean = _numeric(mean, "mean").astype(np.float64)
+    std = _numeric(std, "std").astype(np.float64)
     if x.ndim != 2 or mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
         raise ValueError(f"x, mean, std: expected shapes (N, F), (F,), (F,), got {x.shape}, {mean.shape}, {std.shape}")
-    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        raise ValueError("mean, std: expected finite values and std > 0")
-    return (x - mean.astype(dt)) / std.astype(dt)
+    cols = _column_names(names, x.shape[1])
+    _check_statistics(mean, std, cols)
+    dt = x.dtype if x.dtype == np.float32 else np.dtype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (x.astype(dt, copy=False) - mean.astype(dt)) / std.astype(dt)
+    finite = np.isfinite(out)
+    if not finite.all():
+        i, j = (int(k[0]) for k in np.nonzero(~finite))
+        why = "is not finite" if not np.isfinite(x[i, j]) else f"overflows {dt.name} when standardised"
+        raise ValueError(
+            f"x: the value {float(x[i, j])!r} in {_column(j, cols)}, row {i} {why} "
+            f"(mean {mean[j]:.6g}, std {std[j]:.6g})"
+        )
+    return out
 
 
-def standardize(x_train: np.ndarray, *x_others: np.ndarray) -> tuple[np.ndarray, ...]:
+def standardize(
+    x_train: np.ndarray, *x_others: np.ndarray, names: Sequence[str] | None = None
+) -> tuple[np.ndarray, ...]:
     """Standardise ``x_train`` (N, F) and any other sets with the mean/std of ``x_train`` only.
 
     Returns ``(x_train, *x_others)`` standardised, same shapes. Fitting on the
-    training set alone keeps the test set unseen.
+    training set alone keeps the test set unseen. ``names``: F column names
+    for error messages.
 
     >>> a, b = standardize(np.array([[0.0], [2.0]]), np.array([[4.0]]))
     >>> a.ravel().tolist(), b.ravel().tolist()
     ([-1.0, 1.0], [3.0])
     """
-    mean, std = fit_standardize(x_train)
-    return tuple(apply_standardize(x, mean, std) for x in (x_train, *x_others))
+    mean, std = fit_standardize(x_train, names=names)
+    return tuple(apply_standardize(x, mean, std, names=names) for x in (x_train, *x_others))
 
 
 def _short_list(names: Sequence[str], limit: int = 8) -> str:
