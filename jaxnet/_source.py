@@ -125,6 +125,11 @@ def _decode(p: str, piece: bytes, offset: int, line: int) -> str:
         ) from None
 
 
+def _set_blocking(fd: int) -> None:
+    if hasattr(os, "set_blocking"):  # not on Windows before Python 3.12, where O_NONBLOCK is not used either
+        os.set_blocking(fd, True)
+
+
 def _first_bytes(p: str, fd: int) -> bytes:
     """The first bytes of a pipe opened non-blocking; refuses one with no writer instead of waiting for it."""
     try:
@@ -137,7 +142,7 @@ def _first_bytes(p: str, fd: int) -> bytes:
                 f"{p}: a pipe (FIFO) with no writer and nothing in it; start the program that writes it "
                 f"first, or give a regular file"
             )
-    os.set_blocking(fd, True)
+    _set_blocking(fd)
     return first
 
 
@@ -166,7 +171,7 @@ def open_source(p: str) -> Iterator[Source]:
         if stat.S_ISFIFO(mode):
             first = _first_bytes(p, fd)
         else:
-            os.set_blocking(fd, True)
+            _set_blocking(fd)
         try:
             yield Source(p, f, first, os.fstat(fd).st_size if stat.S_ISREG(mode) else None)
         except OSError as e:  # a read failing mid-way (an I/O error, a file on a network share gone)

@@ -6,9 +6,11 @@ Everything here is plain numpy; cast to your model's dtype when you train
 file has one header line of column names, then one row of numbers per sample.
 A cell is plain decimal or scientific notation (``12``, ``-0.5``, ``3e-4``,
 spaces around it allowed); ``1_000``, ``inf``, ``nan``, hex and non-ASCII
-digits are refused with the file, line and column named. Large files are
-streamed into one growing array (about the size of the numbers in memory,
-not of the text) with a progress bar over ~50 MB.
+digits are refused with the file, line and column named. A file is read
+once, in blocks, so a pipe works (``<(cat f.csv)``; :func:`read_table` gives
+the header and the columns from that one pass); a FIFO with no writer or a
+device such as ``/dev/zero`` is refused at once. Memory is the arrays
+returned plus a few MiB, never the text; a progress bar shows over ~50 MB.
 
 >>> x, y, names = load_breast_cancer()
 >>> x.shape, y.shape, names[0], infer_head(y)
@@ -277,6 +279,12 @@ def _chunks(p: str, reader: Any, width: int, size: int) -> Iterator[tuple[list[l
 Groups = Sequence[tuple[Sequence[str], np.dtype]]
 
 
+def _row_bound(size: int | None, width: int, k: int) -> int:
+    """The most data rows a file of ``size`` bytes can hold (a row has ``width - 1`` commas, a line
+    break and ``k`` numbers of at least one character); 1024 to start growing from when unknown."""
+    return 1024 if size is None else size // (width + k) + 1
+
+
 def _read_rows(p: str, src: Source, reader: Any, header: list[str], groups: Groups) -> list[np.ndarray]:
     """Stream the rows after the header into one (N, k) array per group ``(column names, dtype)``.
 
@@ -289,8 +297,10 @@ def _read_rows(p: str, src: Source, reader: Any, header: list[str], groups: Grou
     """
     width = len(header)
     k = sum(len(names) for names, _ in groups)
-    rows = 1024 if src.size is None else src.size // (width + k) + 1
-    outs = [np.empty((rows, len(names)), dtype=dt) for names, dt in groups]
+    try:
+        outs = [np.empty((_row_bound(src.size, width, k), len(names)), dtype=dt) for names, dt in groups]
+    except MemoryError:  # no overcommit (vm.overcommit_memory=2): grow instead
+        outs = [np.empty((_row_bound(None, width, k), len(names)), dtype=dt) for names, dt in groups]
     where = {name: j for j, name in enumerate(header)}
     idx = [where[name] for names, _ in groups for name in names]
     bounds = np.cumsum([0] + [len(names) for names, _ in groups])
@@ -543,10 +553,14 @@ def load_csv(
     non-numeric file or a missing column. The file is read once (a pipe
     works; :func:`read_table` also gives the label names and the header).
 
-    Memory: the returned arrays (8 bytes a cell in float64, 4 in float32)
-    plus a working set of a few MB, whatever the width of the cells; the
-    text is never held whole. Measured on generated 64 MiB files, float64
-    (issue 18): peak RSS above the arrays <= 0.05x the file.
+    Memory: the peak is the returned arrays plus a working set of a few
+    MiB, whatever the width of the cells (the text is never held whole; a
+    file's arrays are allocated once from its size). Measured with
+    ``benchmarks/csv_memory.py`` on 64 MiB files of 1- to 19-character
+    cells: 1.7 to 8.3 MiB above the arrays. The arrays take 8 bytes a cell
+    (4 in float32): 4x a file of 1-character cells ("0,1,...") in float64,
+    so the peak stays under 1.35x the file only for cells of 6 or more
+    characters (3 or more in float32).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")

@@ -671,3 +671,35 @@ def test_on_columns_runs_after_the_header_before_any_row(tmp_path):
     with pytest.raises(ValueError, match="too big"):
         data.read_table(p, ignore="id", on_columns=check)
     assert seen == [(["a"], ["y"])]
+
+
+@pytest.mark.parametrize("text", ["a,y\n" + "1,0\n" * 300 + "1,0", "id,a,y\n" + ",1,0\n" * 300])
+def test_a_files_arrays_are_allocated_once_never_grown(tmp_path, monkeypatch, text):
+    # the memory claim: a file's arrays come from its size (untouched pages cost nothing), so the
+    # zero-filled growth that touched 1.25x the rows (issue 18 §2.10: 4.86x a 0/1 file) never happens
+    monkeypatch.setattr(data, "_CHUNK_CELLS", 64)
+    store = data._store
+
+    def no_growth(outs, n, parts):
+        assert n + len(parts[0]) <= outs[0].shape[0], "grew"
+        return store(outs, n, parts)
+
+    monkeypatch.setattr(data, "_store", no_growth)
+    p = write(tmp_path, text)
+    x, y, _ = data.load_csv(p, ignore="id" if text.startswith("id") else None)
+    assert x.shape == (301, 1) or x.shape == (300, 1)
+    assert x.base is None and x.flags.owndata  # trimmed in place, not a view of the big block
+
+
+def test_without_overcommit_the_arrays_grow_instead(tmp_path, monkeypatch):
+    empty = np.empty
+
+    def strict(shape, dtype=float):
+        if shape[0] > 1024:
+            raise MemoryError("no overcommit")
+        return empty(shape, dtype=dtype)
+
+    p = write(tmp_path, "a,y\n" + "1,0\n" * 3000)
+    monkeypatch.setattr(np, "empty", strict)
+    x, y, _ = data.load_csv(p)
+    assert x.shape == (3000, 1) and y.sum() == 0.0
