@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxnet import data
 from jaxnet.data import DataError
@@ -278,3 +280,19 @@ def test_split_seed_minus_one_is_named_and_numpy_fractions_accepted():
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match="^test_fraction"):
         data.train_test_split(x, y, test_fraction=np.bool_(True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-(10**9), 10**9).map(lambda k: k / 1000), min_size=2, max_size=30),  # no underflow
+    st.sampled_from([1.0, 2.0**-40, 3e140, -7e-140]),  # numpy squares x: |x| < 1e154 for it to be safe
+)
+def test_fit_standardize_agrees_with_numpy_where_numpy_is_safe(values, scale):
+    x = np.array(values)[:, None] * scale
+    mean, std = data.fit_standardize(x)
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12, atol=1e-13 * np.abs(x).max())
+    want = x.std(axis=0)
+    if want[0] > 16 * np.finfo(np.float64).eps * np.abs(x).max():  # not a constant column
+        np.testing.assert_allclose(std, want, rtol=1e-12)
+    else:
+        assert std.tolist() == [1.0]
