@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxnet import data
 from jaxnet.data import DataError
@@ -185,3 +187,112 @@ def test_standardize_rejects_bad_shapes():
         data.fit_standardize(np.zeros(3))
     with pytest.raises(ValueError, match="mean"):
         data.apply_standardize(np.zeros((2, 3)), np.zeros(2), np.ones(2))
+
+
+# ---------------------------------------------------------------- issue 18: standardisation, split and label checks
+def test_nanosecond_timestamps_are_not_a_constant_column():
+    ts = 1.7e18 + np.arange(20.0)[:, None] * 1e5  # issue 18 §2.9: came out spanning ±9.5e5
+    mean, std = data.fit_standardize(ts)
+    d = (ts - ts[0]).ravel()  # exact (Sterbenz): the stored values are 1.7e18 + k * 1e5 rounded to 256
+    np.testing.assert_allclose(std, [d.std()], rtol=1e-12)
+    np.testing.assert_allclose(mean - ts[0], [d.mean()], rtol=0, atol=128)  # half a float64 ulp at 1.7e18
+    z = data.apply_standardize(ts, mean, std)
+    np.testing.assert_allclose(z.ravel(), (d - d.mean()) / d.std(), atol=128 / d.std())  # the mean, rounded
+    assert np.abs(z).max() < 2.0  # was ±9.5e5
+
+
+@pytest.mark.parametrize("value", [1.7e18, -3e300, 1.0, 1e-300])
+def test_constant_columns_of_any_magnitude_standardise_to_zero(value):
+    x = np.full((7, 1), value)
+    mean, std = data.fit_standardize(x)
+    assert mean.tolist() == [value] and std.tolist() == [1.0]
+    np.testing.assert_array_equal(data.standardize(x)[0], 0.0)
+
+
+def test_a_column_differing_only_by_rounding_is_constant():
+    x = np.array([[0.3], [0.1 + 0.2], [0.3]])  # 0.1 + 0.2 is one ulp above 0.3
+    assert data.fit_standardize(x)[1].tolist() == [1.0]
+    x32 = np.array([[1.0], [np.nextafter(np.float32(1.0), np.float32(2.0))]], dtype=np.float32)
+    assert data.fit_standardize(x32)[1].tolist() == [1.0]  # float32 rounding: the float32 resolution
+
+
+@pytest.mark.parametrize("big", [1e200, 1.7e308])
+def test_huge_finite_columns_give_finite_statistics_and_no_warning(big):
+    x = np.array([[-big, 1.0], [big, 3.0]])
+    with np.errstate(all="raise"):  # issue 18 §4: "overflow encountered in square" leaked out
+        mean, std = data.fit_standardize(x)
+        z = data.apply_standardize(x, mean, std)
+    np.testing.assert_allclose(mean, [0.0, 2.0])
+    np.testing.assert_allclose(std, [big, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(z, [[-1.0, -1.0], [1.0, 1.0]])
+
+
+def test_integer_columns_including_the_int64_extremes():
+    x = np.array([[1, 2**62], [3, -(2**63)]])
+    mean, std = data.fit_standardize(x)
+    np.testing.assert_allclose(mean, [2.0, (2.0**62 - 2.0**63) / 2])
+    np.testing.assert_allclose(std, [1.0, (2.0**62 + 2.0**63) / 2])
+
+
+def test_standardisation_errors_name_the_column():
+    with pytest.raises(ValueError, match=r"^x: .*nan in column 1 \('b'\), row 0"):
+        data.fit_standardize(np.array([[1.0, np.nan]]), names=["a", "b"])
+    with pytest.raises(ValueError, match=r"^mean, std: .*std 0.0 in column 1 \('b'\)"):
+        data.apply_standardize(np.zeros((2, 2)), np.zeros(2), np.array([1.0, 0.0]), names=["a", "b"])
+    with pytest.raises(ValueError, match=r"^mean, std: .*in column 0$"):
+        data.apply_standardize(np.zeros((2, 1)), np.array([np.inf]), np.ones(1))
+    with np.errstate(all="raise"), pytest.raises(ValueError, match=r"^x: .*column 0 \('z'\), row 1 overflows float64"):
+        data.apply_standardize(np.array([[0.0], [1e308]]), np.array([-1e308]), np.array([2.0]), names=["z"])
+    with pytest.raises(ValueError, match=r"^x: .*column 0, row 0 overflows float32"):
+        data.apply_standardize(np.array([[3e38]], dtype=np.float32), np.array([-3e38]), np.ones(1))
+    with pytest.raises(ValueError, match="^names: expected 2 column names"):
+        data.standardize(np.zeros((2, 2)), names=["a"])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: data.fit_standardize([["1", "2"]]),
+        lambda: data.apply_standardize([["1"]], np.zeros(1), np.ones(1)),
+        lambda: data.standardize(np.array([["a"]])),
+        lambda: data.infer_head(["a", "b"]),
+        lambda: data.train_test_split(["a", "b"], [0.0, 1.0]),
+        lambda: data.train_test_split(np.zeros((2, 1)), np.array(["0", "1"])),
+    ],
+)
+def test_string_arrays_are_refused_naming_the_argument(call):
+    with pytest.raises(TypeError, match=r"^(x|y): expected a numeric array, got dtype <U1"):
+        call()
+
+
+def test_ragged_labels_are_refused_naming_y():
+    with pytest.raises(ValueError, match="^y: expected a rectangular numeric array"):
+        data.infer_head([[1.0, 2.0], [3.0]])
+
+
+def test_split_seed_minus_one_is_named_and_numpy_fractions_accepted():
+    x, y = _split_data()
+    with pytest.raises(ValueError, match="^seed: expected a non-negative int, got -1"):
+        data.train_test_split(x, y, seed=-1)
+    a = data.train_test_split(x, y, test_fraction=np.float32(0.2), seed=4)
+    b = data.train_test_split(x, y, test_fraction=0.2, seed=4)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="^test_fraction"):
+        data.train_test_split(x, y, test_fraction=np.bool_(True))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(-(10**9), 10**9).map(lambda k: k / 1000), min_size=2, max_size=30),  # no underflow
+    st.sampled_from([1.0, 2.0**-40, 3e140, -7e-140]),  # numpy squares x: |x| < 1e154 for it to be safe
+)
+def test_fit_standardize_agrees_with_numpy_where_numpy_is_safe(values, scale):
+    x = np.array(values)[:, None] * scale
+    mean, std = data.fit_standardize(x)
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12, atol=1e-13 * np.abs(x).max())
+    want = x.std(axis=0)
+    if want[0] > 16 * np.finfo(np.float64).eps * np.abs(x).max():  # not a constant column
+        np.testing.assert_allclose(std, want, rtol=1e-12)
+    else:
+        assert std.tolist() == [1.0]

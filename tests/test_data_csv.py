@@ -3,13 +3,16 @@ file/line/column named, headerless files, streaming in chunks, progress, several
 columns, ignored (text) columns, infer_head, leaky_columns, regression splits."""
 
 import math
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxnet import data
+from jaxnet import _source, data
 from jaxnet.data import DataError
 
 
@@ -190,9 +193,20 @@ def test_windows_line_endings_and_quoted_cells(tmp_path):
     np.testing.assert_array_equal(y, [0.0, 1.0])
 
 
-def test_malformed_csv_is_a_data_error(tmp_path):
-    p = write(tmp_path, "id,a,y\n" + "x" * 200_000 + ",1,0\n")  # over csv's default field size limit
-    raises_data_error(p, "malformed CSV", "field larger than field limit", ignore="id")
+@pytest.mark.parametrize(
+    "row,line,column",
+    [
+        ("x" * 200_000 + ",1,0", 3, 1),  # over csv's field size limit: issue 18 §4 said "malformed CSV", no line
+        ("s,1," + "7" * 131_073, 3, 3),
+        ('"q,' + "x" * 131_073 + '",1,0', 3, 1),  # a quoted comma is not a column break
+        ("s,1,0\n" * 3 + '"a\n,b,' + "y" * 131_073 + '",2,0', 7, 1),  # one quoted cell over two lines
+    ],
+    ids=["text", "number", "quoted", "two-lines"],
+)
+def test_a_cell_over_the_csv_size_limit_names_its_line_and_column(tmp_path, row, line, column):
+    p = write(tmp_path, "id,a,y\ns,1,0\n" + row + "\n")
+    where = f"line {line}, column {column}:" if line != 7 else f"line {line}:"
+    raises_data_error(p, where, "longer than 131,072 characters", ignore="id")
 
 
 def test_progress_bar_by_bytes(tmp_path, capsys, monkeypatch):
@@ -475,3 +489,217 @@ def test_line_numbers_count_quoted_line_breaks_and_blank_lines(tmp_path, monkeyp
     raises_data_error(p, "line 10:", "2 cells", ignore="id")
     p.write_bytes(b'id,a,y\n"x\ny",1,0\n' + b"z,1,1\n" * 5 + b"z,1e999,1\n")
     raises_data_error(p, "line 9,", "overflows float64", ignore="id")
+
+
+# ---------------------------------------------------------------- issue 18: one pass, pipes, devices, locations
+def _pipe_path(payload: bytes):
+    """A path to the read end of a pipe whose writer (a thread) writes ``payload`` and closes:
+    what ``<(cat f.csv)`` gives a program. Returns (path, thread, read fd)."""
+    r, w = os.pipe()
+
+    def writer():
+        with os.fdopen(w, "wb") as f:
+            f.write(payload)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    return f"/dev/fd/{r}", t, r
+
+
+def _in_thread(fn, timeout=20.0):
+    """Run ``fn`` in a thread; the exception it raised (or None), or fail if it is still running."""
+    out = {}
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            out["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "still running: it hangs"
+    return out.get("e")
+
+
+PIPE_TEXT = b"id,a,b,y\n" + b"".join(b"s%d,%d,%d.5,%d\n" % (i, i, -i, i % 2) for i in range(200))
+
+
+@pytest.mark.parametrize("reader", ["load_csv", "read_csv", "load_features", "read_table"])
+def test_a_pipe_with_a_writer_is_read_once(tmp_path, monkeypatch, reader):
+    monkeypatch.setattr(data, "_CHUNK_CELLS", 7)  # many chunks: the arrays of a pipe grow
+    p = tmp_path / "d.csv"
+    p.write_bytes(PIPE_TEXT)
+    calls = {
+        "load_csv": lambda path: data.load_csv(path, ignore="id"),
+        "read_csv": lambda path: data.read_csv(path, ignore="id"),
+        "load_features": lambda path: data.load_features(path, ["b", "a"]),
+        "read_table": lambda path: tuple(data.read_table(path, ignore="id")),
+    }
+    path, writer, r = _pipe_path(PIPE_TEXT)
+    try:
+        got = calls[reader](path)
+    finally:
+        writer.join(10)
+        os.close(r)
+    want = calls[reader](p)
+    for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_a_fifo_with_no_writer_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "f.csv"
+    os.mkfifo(fifo)
+    for call in (data.load_csv, data.csv_header, data.read_csv, lambda p: data.load_features(p, ["a"])):
+        e = _in_thread(lambda call=call: call(fifo))
+        assert isinstance(e, DataError) and "no writer" in str(e) and str(fifo) in str(e), e
+
+
+def test_a_fifo_whose_writer_waits_in_open_is_read(tmp_path):
+    # mkfifo f; cat d.csv > f & jaxnet train --data f: the writer blocks in open() until a reader comes
+    fifo = tmp_path / "f.csv"
+    os.mkfifo(fifo)
+
+    def writer():
+        while True:
+            fd = os.open(fifo, os.O_WRONLY)  # blocks until a reader opens the FIFO
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(PIPE_TEXT)
+                return
+            except BrokenPipeError:  # woken by an attempt below that had already found no writer
+                continue
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    for _ in range(400):  # until the writer is waiting in open(): each refusal must be the no-writer one
+        try:
+            x, y, names = data.load_csv(fifo, ignore="id")
+            break
+        except DataError as e:
+            assert "no writer" in str(e)
+            time.sleep(0.025)
+    else:
+        pytest.fail("the writer never got to open the FIFO")
+    t.join(10)
+    assert names == ["a", "b"] and x.shape == (200, 2) and y.sum() == 100
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_devices_are_refused_unread(device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    for call in (data.load_csv, data.csv_header, data.read_csv, lambda p: data.load_features(p, ["a"])):
+        e = _in_thread(lambda call=call: call(device))
+        assert isinstance(e, DataError) and "character device" in str(e), e
+
+
+def test_an_endless_line_is_refused_not_held(tmp_path, monkeypatch):
+    monkeypatch.setattr(_source, "MAX_LINE_BYTES", 5000)
+    monkeypatch.setattr(_source, "BLOCK_BYTES", 1024)
+    path, writer, r = _pipe_path(b"a,y\n1,0\n" + b"\0" * 20_000)  # /dev/zero through a pipe
+    try:
+        with pytest.raises(DataError, match="line 3: longer than"):
+            data.load_csv(path)
+    finally:
+        os.close(r)  # the writer may still be blocked writing: closing our end ends it
+        writer.join(10)
+
+
+def test_bad_utf8_names_its_byte_offset_and_line(tmp_path):
+    text = bytearray(b"a,y\n" + b"1,0\n" * 40_000)
+    text[120_003] = 0xFF  # issue 18 §4: was "at byte 5315", no line
+    p = tmp_path / "u.csv"
+    p.write_bytes(bytes(text))
+    raises_data_error(p, "line 30001:", "byte ff at byte offset 120003 of the file")
+    p.write_bytes(b"\xef\xbb\xbfa,y\n1,0\n\xc3(,1\n")  # after a BOM: offsets still count its 3 bytes
+    raises_data_error(p, "line 3:", "byte c3 at byte offset 11 of the file")  # 3 + 4 + 4
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 1 << 18])
+def test_lines_cut_at_any_block_size_read_the_same(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(_source, "BLOCK_BYTES", block)
+    text = (
+        "\ufeffid,a,y\r\n"  # BOM, CRLF that a small block cuts between \r and \n
+        '"x\r\ny\u00e9",1,0\r'  # quoted line break, é (2 bytes), CR only
+        "\u20ac\x0c\u2028,2,1\n"  # €, form feed and line separator: inside the cell, not breaks
+        "\n"
+        "z,3,0"  # no final line break
+    )
+    p = tmp_path / "b.csv"
+    p.write_bytes(text.encode("utf-8"))
+    x, y, names = data.load_csv(p, ignore="id")
+    np.testing.assert_array_equal(x[:, 0], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(y, [0.0, 1.0, 0.0])
+    p.write_bytes(text.encode("utf-8") + b"\nq,bad,1\n")
+    raises_data_error(p, "line 7,", "'bad'", ignore="id")
+
+
+def test_read_table_gives_header_and_columns_from_one_read(tmp_path):
+    p = write(tmp_path, "id,a,b,y,z\ns0,1,2,0,5\ns1,3,4,1,6\n")
+    t = data.read_table(p, ignore="id")
+    assert t.header == ["id", "a", "b", "y", "z"] and t.features == ["a", "b", "y"] and t.labels == ["z"]
+    np.testing.assert_array_equal(t.y, [5.0, 6.0])
+    t = data.read_table(p, features=["b", "a"], label=["y", "z"])
+    np.testing.assert_array_equal(t.x, [[2.0, 1.0], [4.0, 3.0]])
+    np.testing.assert_array_equal(t.y, [[0.0, 5.0], [1.0, 6.0]])
+    t = data.read_table(p, features=["b"], label="y,q", optional_label=True)
+    assert t.y is None and t.labels == [] and t.x.shape == (2, 1)
+    t = data.read_table(p, label=[], ignore="id")
+    assert t.features == ["a", "b", "y", "z"] and t.y is None
+    with pytest.raises(DataError, match="no label column 'q'"):
+        data.read_table(p, features=["b"], label="q")
+    with pytest.raises(ValueError, match="^features, ignore"):
+        data.read_table(p, features=["a"], ignore="id")
+    with pytest.raises(ValueError, match="^label, features: .*'a'"):
+        data.read_table(p, features=["a"], label="a")
+    with pytest.raises(TypeError, match="^optional_label"):
+        data.read_table(p, optional_label="yes")
+    with pytest.raises(TypeError, match="^on_columns"):
+        data.read_table(p, on_columns=3)
+
+
+def test_on_columns_runs_after_the_header_before_any_row(tmp_path):
+    p = write(tmp_path, "id,a,y\ns0,1,0\ns1,bad,1\n")  # a row that would fail if it were parsed
+    seen = []
+
+    def check(features, labels):
+        seen.append((features, labels))
+        raise ValueError("hidden: too big for 2 features")
+
+    with pytest.raises(ValueError, match="too big"):
+        data.read_table(p, ignore="id", on_columns=check)
+    assert seen == [(["a"], ["y"])]
+
+
+@pytest.mark.parametrize("text", ["a,y\n" + "1,0\n" * 300 + "1,0", "id,a,y\n" + ",1,0\n" * 300])
+def test_a_files_arrays_are_allocated_once_never_grown(tmp_path, monkeypatch, text):
+    # the memory claim: a file's arrays come from its size (untouched pages cost nothing), so the
+    # zero-filled growth that touched 1.25x the rows (issue 18 §2.10: 4.86x a 0/1 file) never happens
+    monkeypatch.setattr(data, "_CHUNK_CELLS", 64)
+    store = data._store
+
+    def no_growth(outs, n, parts):
+        assert n + len(parts[0]) <= outs[0].shape[0], "grew"
+        return store(outs, n, parts)
+
+    monkeypatch.setattr(data, "_store", no_growth)
+    p = write(tmp_path, text)
+    x, y, _ = data.load_csv(p, ignore="id" if text.startswith("id") else None)
+    assert x.shape == (301, 1) or x.shape == (300, 1)
+    assert x.base is None and x.flags.owndata  # trimmed in place, not a view of the big block
+
+
+def test_without_overcommit_the_arrays_grow_instead(tmp_path, monkeypatch):
+    empty = np.empty
+
+    def strict(shape, dtype=float):
+        if shape[0] > 1024:
+            raise MemoryError("no overcommit")
+        return empty(shape, dtype=dtype)
+
+    p = write(tmp_path, "a,y\n" + "1,0\n" * 3000)
+    monkeypatch.setattr(np, "empty", strict)
+    x, y, _ = data.load_csv(p)
+    assert x.shape == (3000, 1) and y.sum() == 0.0
