@@ -32,6 +32,7 @@ import numpy as np
 from jaxnet import _kernels as kernels
 from jaxnet._kernels import all_finite
 from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
+from jaxnet.spec import Model, Spec
 
 Params = dict[str, jax.Array]
 
@@ -122,6 +123,42 @@ def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
 
 
 _PASSED: dict[Any, tuple[int, ...]] = {}  # (name, ((key, shape, dtype), ...)) -> sizes, for layouts that passed
+
+
+def resolve_spec(params: Any, activation: Any, head: Any, *, need_head: bool = False) -> tuple[Any, Spec]:
+    """``(params dict, Spec)`` for a call given ``params`` (a dict or a :class:`~jaxnet.Model`) and its
+    ``activation=``/``head=`` arguments (``None``: not given).
+
+    A Model brings its spec; an argument that differs from it is refused, naming
+    the argument. A dict takes the arguments, ``"relu"``/``"sigmoid"`` where not
+    given; with ``need_head`` (calls that decide: predict, accuracy, save) a dict
+    of several outputs must name its head, since sigmoid (multi-label) and
+    softmax (classes) decide differently.
+    """
+    if isinstance(params, Model):
+        return params.params, merge_spec(params.spec, activation, head)
+    spec = merge_spec(None, activation, head)
+    if need_head and head is None and check_params(params)[-1] > 1:
+        raise ValueError(
+            f"head: the network has {check_params(params)[-1]} outputs and no head was given, so the decision is "
+            f"ambiguous; pass head= (one of {sorted(HEADS)}) or a jaxnet.Model, which knows its head"
+        )
+    return params, spec
+
+
+def merge_spec(built: Spec | None, activation: Any, head: Any) -> Spec:
+    """``built`` (a model's spec) checked against the ``activation=``/``head=`` arguments (``None``: not
+    given); without one, the arguments with ``"relu"``/``"sigmoid"`` where not given."""
+    if activation is not None:
+        activation_named(activation)
+    if head is not None:
+        head_named(head)
+    if built is None:
+        return Spec(activation or "relu", head or "sigmoid")
+    for name, value in (("activation", activation), ("head", head)):
+        if value is not None and value != getattr(built, name):
+            raise ValueError(f"{name}: the model was built with {getattr(built, name)!r}, got {value!r}")
+    return built
 
 
 def _check_layout(params: dict, name: str) -> tuple[int, ...]:
@@ -418,8 +455,8 @@ def validate(
     y: Any = None,
     sample_weight: Any = None,
     *,
-    activation: str = "relu",
-    head: str = "sigmoid",
+    activation: str | None = None,
+    head: str | None = None,
 ) -> None:
     """Check a network and its data for ``activation`` and ``head``; raise a clear error if anything is wrong.
 
@@ -428,7 +465,9 @@ def validate(
     :func:`jaxnet.make_train_step`, whose jitted step does not check. Labels
     are checked per head: in [0, 1] for ``"sigmoid"``; integer classes
     ``0..C-1`` of shape ``(N,)`` or rows ``(N, C)`` summing to 1 for
-    ``"softmax"``; any finite value for ``"identity"``.
+    ``"softmax"``; any finite value for ``"identity"``. ``params`` is a dict or
+    a :class:`~jaxnet.Model`; ``activation``/``head`` default to the model's, or
+    ``"relu"``/``"sigmoid"`` for a dict.
 
     **Raises:** ``TypeError`` (wrong kind: not a dict, integer/complex/mixed
     dtypes, non-numeric data) or ``ValueError`` (wrong keys, shapes that do not
@@ -443,13 +482,14 @@ def validate(
     ...
     ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs, got (3,)
     """
+    params, spec = resolve_spec(params, activation, head)
     prepare(
         params,
         _ABSENT if x is None else x,
         _ABSENT if y is None else y,
         sample_weight,
-        activation=activation,
-        head=head,
+        activation=spec.activation,
+        head=spec.head,
     )
 
 

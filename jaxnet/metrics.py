@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, overflow_error, prepare
+from jaxnet._validate import Params, overflow_error, prepare, resolve_spec
 from jaxnet.network import HEADS, ActivationName, HeadName, head_named
+from jaxnet.spec import Model
 
 __all__ = ["accuracy", "evaluate"]
 
@@ -39,25 +40,29 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
 
 
 def evaluate(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     *,
     sample_weight: Any = None,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> dict[str, float]:
     """``{"loss", "accuracy"}`` for the classifier heads, ``{"loss", "rmse", "r2"}`` for ``"identity"``.
 
     ``loss`` is :func:`jaxnet.loss` (weighted by ``sample_weight`` if given); the
     other scores are unweighted. R² is ``-inf``/``nan`` where a target column is
-    constant (as its definition has it).
+    constant (as its definition has it). ``params``: a dict or a
+    :class:`~jaxnet.Model`; a dict of several outputs needs ``head=`` (the
+    decision rule would be ambiguous), a Model knows its head.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> {k: round(v, 4) for k, v in jaxnet.evaluate(params, x, y).items()}
     {'loss': 0.6573, 'accuracy': 1.0}
     """
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
     out = jax.device_get(scores(params, x, y, w, activation, head))
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
@@ -66,7 +71,12 @@ def evaluate(
 
 
 def accuracy(
-    params: Params, x: Any, y: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+    params: Params | Model,
+    x: Any,
+    y: Any,
+    *,
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> float:
     """Fraction of correct predictions of a classifier (sigmoid or softmax head).
 
@@ -78,9 +88,10 @@ def accuracy(
     >>> jaxnet.accuracy(params, x, y)
     1.0
     """
-    if not head_named(head).classifier:
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    if not head_named(spec.head).classifier:
         raise ValueError(
             f"head: accuracy needs a classifier head ({' or '.join(repr(k) for k, h in HEADS.items() if h.classifier)}); "
-            f"for {head!r} use jaxnet.evaluate (RMSE and R²)"
+            f"for {spec.head!r} use jaxnet.evaluate (RMSE and R²)"
         )
-    return evaluate(params, x, y, activation=activation, head=head)["accuracy"]
+    return evaluate(params, x, y, activation=spec.activation, head=spec.head)["accuracy"]

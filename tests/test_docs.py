@@ -21,6 +21,7 @@ MODULES = [
     "jaxnet.data",
     "jaxnet.metrics",
     "jaxnet.plotting",
+    "jaxnet.spec",
 ]
 
 
