@@ -96,6 +96,7 @@ def test_the_scan_leaves_names_that_are_not_compared(harmless):
     assert violations(harmless) == []
 
 
+@pytest.mark.slow
 def test_every_distinction_is_a_field_of_the_table():
     assert {k: (h.classifier, h.min_outputs) for k, h in HEADS.items()} == {
         "sigmoid": (True, 1),
@@ -110,6 +111,7 @@ def test_every_distinction_is_a_field_of_the_table():
             assert abs(float(left) - float(right)) > 0.5, name
 
 
+@pytest.mark.slow
 def test_decide_is_predicts_rule_with_its_shapes():
     y_hat = jnp.asarray([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
     assert HEADS["softmax"].decide(y_hat).tolist() == [1, 0]

@@ -22,11 +22,14 @@ SIZES = (4, 6, 3)
 
 @pytest.fixture(scope="module")
 def net():
-    """A tanh/softmax model, its inputs, and the classes it predicts."""
-    model = jaxnet.init_model(jax.random.key(1), SIZES, activation="tanh", head="softmax", dtype=jnp.float64)
-    x = jnp.asarray(np.random.default_rng(0).normal(0, 3.0, (64, SIZES[0])))
-    classes = jaxnet.predict(model, x)
-    return model, x, classes
+    """A tanh/softmax model, its inputs, and the classes it predicts (numpy's forward pass: no compilation)."""
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.normal(0, 1.0, (SIZES[1], SIZES[0])), rng.normal(0, 0.3, SIZES[1])
+    w2, b2 = rng.normal(0, 1.0, (SIZES[2], SIZES[1])), rng.normal(0, 0.3, SIZES[2])
+    x = rng.normal(0, 3.0, (64, SIZES[0]))
+    classes = np.argmax(np.tanh(x @ w1.T + b1) @ w2.T + b2, axis=-1)
+    params = {"W1": jnp.asarray(w1), "b1": jnp.asarray(b1), "W2": jnp.asarray(w2), "b2": jnp.asarray(b2)}
+    return jaxnet.Model(params, jaxnet.Spec("tanh", "softmax")), jnp.asarray(x), jnp.asarray(classes)
 
 
 def explicit(model):
@@ -48,6 +51,7 @@ def test_spec_is_frozen_hashable_and_validated():
         jaxnet.Spec(head=None)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_model_is_a_pytree_with_a_static_spec(net):
     model, x, _ = net
     assert repr(model) == "Model(sizes=(4, 6, 3), activation='tanh', head='softmax')"
@@ -62,6 +66,7 @@ def test_model_is_a_pytree_with_a_static_spec(net):
         jaxnet.Model(model.params, "tanh")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_init_model_mirrors_init_mlp_and_checks_the_heads_outputs():
     model = jaxnet.init_model(jax.random.key(3), (5, 4, 2), activation="gelu", head="softmax", init="glorot")
     params = jaxnet.init_mlp(jax.random.key(3), (5, 4, 2), init="glorot")
@@ -93,6 +98,7 @@ CALLS = {
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.slow
 def test_a_model_gives_what_the_dict_with_its_spec_gives(net, name):
     model, x, classes = net
     y = (classes + 1) % SIZES[-1]  # not what the model predicts, so loss and gradients are not near 0
@@ -115,6 +121,7 @@ def test_an_argument_that_differs_from_the_model_is_refused(net, name, argument)
         CALLS[name](model, x, classes, **{argument: other})
 
 
+@pytest.mark.slow
 def test_silent_case_1_accuracy_uses_the_models_activation(net):
     """The issue: forgetting activation='tanh' gave 0.49 instead of 1.0 without a word."""
     model, x, classes = net
@@ -131,9 +138,10 @@ def test_silent_case_2_a_dict_of_several_outputs_needs_its_head(net, name):
     model, x, classes = net
     with pytest.raises(ValueError, match=r"^head: the network has 3 outputs and no head was given"):
         CALLS[name](model.params, x, classes, activation="tanh")
-    CALLS[name](model, x, classes)  # the model knows its head
+    # a Model knows its head: test_a_model_gives_what_the_dict_with_its_spec_gives runs each call with one
 
 
+@pytest.mark.slow
 def test_predict_of_a_model_and_the_dict_defaults_that_stay(net):
     model, x, classes = net
     np.testing.assert_array_equal(jaxnet.predict(model, x), jnp.argmax(jaxnet.forward(model, x), axis=-1))
@@ -146,6 +154,7 @@ def test_predict_of_a_model_and_the_dict_defaults_that_stay(net):
     assert float(jaxnet.loss(model.params, x, labels)) == float(jaxnet.loss(model.params, x, labels, head="sigmoid"))
 
 
+@pytest.mark.slow
 def test_silent_case_3_save_records_the_models_spec(net, tmp_path):
     """The issue: save(path, params) of a softmax/tanh net recorded head sigmoid, activation relu."""
     model, x, _ = net
@@ -163,6 +172,7 @@ def test_silent_case_3_save_records_the_models_spec(net, tmp_path):
     np.testing.assert_array_equal(jaxnet.predict(loaded, x), jaxnet.predict(model, x))
 
 
+@pytest.mark.slow
 def test_fit_returns_a_model_trained_with_its_spec(net):
     model, x, classes = net
     y = (classes + 1) % SIZES[-1]
@@ -177,6 +187,7 @@ def test_fit_returns_a_model_trained_with_its_spec(net):
         jaxnet.fit(model, x, y, steps=1, head="identity", progress=False)
 
 
+@pytest.mark.slow
 def test_a_train_step_takes_a_model_and_refuses_another_spec(net):
     model, x, classes = net
     y = jax.nn.one_hot((classes + 1) % SIZES[-1], SIZES[-1], dtype=x.dtype)
