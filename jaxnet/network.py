@@ -2,7 +2,12 @@
 
 Every compute path (the forward pass, the hand-derived backward pass, the
 sweep kernel, validation, checkpoints, plotting, the CLI) reads these tables;
-nothing else in jaxnet names an activation or parses ``"W1"``-style keys.
+nothing else in jaxnet parses ``"W1"``-style keys, and no code outside this
+module compares a head or activation name (``tests/test_network_table.py``
+scans the package): every distinction is a field of the table. A head has
+its decision rule ``decide`` (``predict``), its ``scores`` (accuracy, or RMSE
+and R²), ``classifier``, ``min_outputs``, the label kind ``labels`` and its
+``noun``; an activation has the ``kinks`` where its derivative jumps.
 
 A network is ``L`` dense layers ``z_l = W_l a_{l-1} + b_l`` (``a_0 = x``); the
 hidden layers apply ``a_l = f(z_l)`` with ``f`` from :data:`ACTIVATIONS`, the
@@ -34,6 +39,10 @@ derivative, both of ``z``) plus its name in the tests' parameter list.
 0.0
 >>> param_keys(2)
 ['W1', 'b1', 'W2', 'b2']
+>>> HEADS["softmax"].min_outputs, HEADS["identity"].classifier, ACTIVATIONS["relu"].kinks
+(2, False, (0.0,))
+>>> HEADS["softmax"].decide(jnp.array([[0.2, 0.7, 0.1]])).tolist()
+[1]
 """
 
 from __future__ import annotations

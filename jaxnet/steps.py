@@ -196,8 +196,8 @@ def make_train_step(
     softmax, pass one-hot rows).
 
     ``params`` may be a :class:`~jaxnet.Model`: the step then uses the
-    model's activation and head and returns a Model (the optimizer state is
-    still over the dict: ``optimizer.init(model.params)``). ``spec`` (a
+    model's activation and head and returns a Model (``opt_state`` from
+    ``optimizer.init(model)`` or ``optimizer.init(model.params)``). ``spec`` (a
     :class:`~jaxnet.Spec`, or a Model for its spec), ``activation`` and
     ``head`` fix the network the step is for: a dict uses them (default
     ``"relu"``/``"sigmoid"``), a Model built otherwise is refused when the
@@ -233,8 +233,8 @@ def make_train_step(
     how = resolve_gradients(gradients, loss_fn)
     vg = gradient_fn(how, loss_fn, for_dicts.activation, for_dicts.head, compute_dtype)
 
-    def update(vg: Any, params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
-        dtype = params["W1"].dtype
+    def update(vg: Any, params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, jax.Array]:
+        dtype = jax.tree.leaves(params)[0].dtype
         x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
         value, g = vg(params, x, y, None, True)
         params, opt_state = apply_update(optimizer, params, opt_state, g)
@@ -246,8 +246,15 @@ def make_train_step(
             return update(vg, params, opt_state, x, y)
         built = merge_spec(params.spec, activation, head)  # static: the spec is the pytree's metadata
         vg_built = gradient_fn(how, loss_fn, built.activation, built.head, compute_dtype)
-        new, opt_state, value = update(vg_built, params.params, opt_state, x, y)
-        return Model(new, built), opt_state, value
+        if not _holds_model(opt_state):  # optimizer.init(model.params)
+            new, opt_state, value = update(vg_built, params.params, opt_state, x, y)
+            return Model(new, built), opt_state, value
+
+        def vg_model(m: Model, x: Any, y: Any, w: Any, with_value: bool) -> tuple[Any, Model]:
+            value, g = vg_built(m.params, x, y, w, with_value)
+            return value, Model(g, built)
+
+        return update(vg_model, params, opt_state, x, y)  # optimizer.init(model): the state mirrors the Model
 
     if device is None and precision is None:
         return step
@@ -258,6 +265,11 @@ def make_train_step(
             return step(*args)
 
     return placed
+
+
+def _holds_model(tree: Any) -> bool:
+    """Whether a :class:`~jaxnet.Model` is a node of ``tree`` (static: from the tree's structure)."""
+    return any(isinstance(n, Model) for n in jax.tree.leaves(tree, is_leaf=lambda n: isinstance(n, Model)))
 
 
 _PRECISIONS = ("default", "high", "highest")

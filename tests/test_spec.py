@@ -191,13 +191,17 @@ def test_fit_returns_a_model_trained_with_its_spec(net):
 def test_a_train_step_takes_a_model_and_refuses_another_spec(net):
     model, x, classes = net
     y = jax.nn.one_hot((classes + 1) % SIZES[-1], SIZES[-1], dtype=x.dtype)
-    opt = optax.sgd(0.1)
+    opt = optax.sgd(0.1, momentum=0.9)  # a state shaped like the params
     state = opt.init(model.params)
     new, _, value = jaxnet.make_train_step(opt)(model, state, x, y)  # no spec given: the model's
     want, _, want_value = jaxnet.make_train_step(opt, **explicit(model))(model.params, state, x, y)
     assert isinstance(new, jaxnet.Model) and new.spec == model.spec and float(value) == float(want_value)
     for k in want:
         np.testing.assert_array_equal(new.params[k], want[k])
+    from_model_state = jaxnet.make_train_step(opt)(model, opt.init(model), x, y)  # a state that mirrors the Model
+    assert isinstance(from_model_state[1][0].trace, jaxnet.Model) and float(from_model_state[2]) == float(want_value)
+    for k in want:
+        np.testing.assert_array_equal(from_model_state[0].params[k], want[k])
     for_model = jaxnet.make_train_step(opt, spec=model)  # a dict then uses the model's spec
     assert float(for_model(model.params, state, x, y)[2]) == float(want_value)
     with pytest.raises(ValueError, match="^activation: the model was built with 'tanh', got 'relu'"):
