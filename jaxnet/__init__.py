@@ -1,7 +1,9 @@
 """jaxnet: a small, exact, fast neural-network library written the JAX way.
 
 Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
-``(out, in)``); every function is pure. See the README for the tour.
+``(out, in)``); every function is pure. A :class:`Model` (from
+:func:`init_model`) carries the params with their :class:`Spec` (activation
+and head), so that no call can use another one. See the README for the tour.
 
 >>> import jaxnet
 >>> params, x, y = jaxnet.seed_example()
@@ -34,10 +36,20 @@ from jaxnet.fitting import (
 from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
 from jaxnet.metrics import accuracy, evaluate
-from jaxnet.model import forward, forward_trace, init_mlp, layer_sizes, predict, predict_proba, seed_example
+from jaxnet.model import (
+    forward,
+    forward_trace,
+    init_mlp,
+    init_model,
+    layer_sizes,
+    predict,
+    predict_proba,
+    seed_example,
+)
 from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.parallel import data_parallel_mesh
 from jaxnet.plotting import plot_loss
+from jaxnet.spec import Model, Spec
 from jaxnet.steps import make_train_step, sgd
 from jaxnet.sweeps import sweep
 
@@ -64,6 +76,7 @@ __all__ = [
     "HEADS",
     "infer_head",
     "init_mlp",
+    "init_model",
     "layer_sizes",
     "leaky_columns",
     "load",
@@ -72,6 +85,7 @@ __all__ = [
     "loss",
     "make_train_step",
     "manual_grads",
+    "Model",
     "numerical_grads",
     "NumericalPrecisionWarning",
     "plot_loss",
@@ -80,6 +94,7 @@ __all__ = [
     "save",
     "seed_example",
     "sgd",
+    "Spec",
     "standardize",
     "sweep",
     "train_test_split",

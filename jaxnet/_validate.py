@@ -32,6 +32,7 @@ import numpy as np
 from jaxnet import _kernels as kernels
 from jaxnet._kernels import all_finite
 from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
+from jaxnet.spec import Model, Spec
 
 Params = dict[str, jax.Array]
 
@@ -124,6 +125,42 @@ def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
 _PASSED: dict[Any, tuple[int, ...]] = {}  # (name, ((key, shape, dtype), ...)) -> sizes, for layouts that passed
 
 
+def resolve_spec(params: Any, activation: Any, head: Any, *, need_head: bool = False) -> tuple[Any, Spec]:
+    """``(params dict, Spec)`` for a call given ``params`` (a dict or a :class:`~jaxnet.Model`) and its
+    ``activation=``/``head=`` arguments (``None``: not given).
+
+    A Model brings its spec; an argument that differs from it is refused, naming
+    the argument. A dict takes the arguments, ``"relu"``/``"sigmoid"`` where not
+    given; with ``need_head`` (calls that decide: predict, accuracy, save) a dict
+    of several outputs must name its head, since sigmoid (multi-label) and
+    softmax (classes) decide differently.
+    """
+    if isinstance(params, Model):
+        return params.params, merge_spec(params.spec, activation, head)
+    spec = merge_spec(None, activation, head)
+    if need_head and head is None and check_params(params)[-1] > 1:
+        raise ValueError(
+            f"head: the network has {check_params(params)[-1]} outputs and no head was given, so the decision is "
+            f"ambiguous; pass head= (one of {sorted(HEADS)}) or a jaxnet.Model, which knows its head"
+        )
+    return params, spec
+
+
+def merge_spec(built: Spec | None, activation: Any, head: Any) -> Spec:
+    """``built`` (a model's spec) checked against the ``activation=``/``head=`` arguments (``None``: not
+    given); without one, the arguments with ``"relu"``/``"sigmoid"`` where not given."""
+    if activation is not None:
+        activation_named(activation)
+    if head is not None:
+        head_named(head)
+    if built is None:
+        return Spec(activation or "relu", head or "sigmoid")
+    for name, value in (("activation", activation), ("head", head)):
+        if value is not None and value != getattr(built, name):
+            raise ValueError(f"{name}: the model was built with {getattr(built, name)!r}, got {value!r}")
+    return built
+
+
 def _check_layout(params: dict, name: str) -> tuple[int, ...]:
     depth = layer_count(params, name)
     dtypes = set()
@@ -187,18 +224,18 @@ def _canonical_y(
 ) -> jax.Array:
     """Labels in the output's shape ``batch + (n_out,)`` (one-hot for class labels)."""
     n_in, n_out = sizes[0], sizes[-1]
+    classes = HEADS[head].labels == "classes"  # integer class labels (N,) are accepted too
     y = as_array(name, y)
-    check_numeric(name, y, allow_bool=head != "softmax")
+    check_numeric(name, y, allow_bool=not classes)
     out_shape = batch_shape + (n_out,)
-    if head == "softmax" and tuple(y.shape) == batch_shape:
+    if classes and tuple(y.shape) == batch_shape:
         if not _is_concrete(y):
             return jax.nn.one_hot(y, n_out, dtype=dtype)
         return _one_hot(y, n_out, dtype, name)
-    accepted = [out_shape] + ([batch_shape] if n_out == 1 or head == "softmax" else [])
+    accepted = [out_shape] + ([batch_shape] if n_out == 1 or classes else [])
     if tuple(y.shape) not in accepted:
-        what = {"softmax": "class labels or rows", "sigmoid": "labels", "identity": "targets"}[head]
         raise ValueError(
-            f"{name}: expected {what} of shape {' or '.join(str(s) for s in accepted)} to match x "
+            f"{name}: expected {HEADS[head].noun} of shape {' or '.join(str(s) for s in accepted)} to match x "
             f"{batch_shape + (n_in,)} and {n_out} output(s), got {tuple(y.shape)}"
         )
     return _convert(y, dtype, out_shape)
@@ -224,12 +261,12 @@ def prepare(
     a validation set).
     """
     activation_named(activation)
-    head_named(head)
+    least = head_named(head).min_outputs
     sizes = check_params(params)
     n_in, n_out = sizes[0], sizes[-1]
-    if head == "softmax" and n_out < 2:
+    if n_out < least:
         raise ValueError(
-            f"head: 'softmax' needs at least 2 output units (classes), the network has {n_out}; "
+            f"head: {head!r} needs at least {least} output units (classes), the network has {n_out}; "
             "use head='sigmoid' for two classes"
         )
     params = {
@@ -418,8 +455,8 @@ def validate(
     y: Any = None,
     sample_weight: Any = None,
     *,
-    activation: str = "relu",
-    head: str = "sigmoid",
+    activation: str | None = None,
+    head: str | None = None,
 ) -> None:
     """Check a network and its data for ``activation`` and ``head``; raise a clear error if anything is wrong.
 
@@ -428,7 +465,9 @@ def validate(
     :func:`jaxnet.make_train_step`, whose jitted step does not check. Labels
     are checked per head: in [0, 1] for ``"sigmoid"``; integer classes
     ``0..C-1`` of shape ``(N,)`` or rows ``(N, C)`` summing to 1 for
-    ``"softmax"``; any finite value for ``"identity"``.
+    ``"softmax"``; any finite value for ``"identity"``. ``params`` is a dict or
+    a :class:`~jaxnet.Model`; ``activation``/``head`` default to the model's, or
+    ``"relu"``/``"sigmoid"`` for a dict.
 
     **Raises:** ``TypeError`` (wrong kind: not a dict, integer/complex/mixed
     dtypes, non-numeric data) or ``ValueError`` (wrong keys, shapes that do not
@@ -443,13 +482,14 @@ def validate(
     ...
     ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs, got (3,)
     """
+    params, spec = resolve_spec(params, activation, head)
     prepare(
         params,
         _ABSENT if x is None else x,
         _ABSENT if y is None else y,
         sample_weight,
-        activation=activation,
-        head=head,
+        activation=spec.activation,
+        head=spec.head,
     )
 
 

@@ -57,9 +57,10 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from jaxnet._validate import INT32_MAX, prepare
+from jaxnet._validate import INT32_MAX, prepare, resolve_spec
 from jaxnet._version import __version__
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
+from jaxnet.spec import Model
 
 __all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "save"]
 
@@ -88,13 +89,19 @@ class CheckpointWarning(UserWarning):
 
 def save(
     path: str | os.PathLike,
-    params: Mapping[str, Any],
+    params: Mapping[str, Any] | Model,
     *,
     metadata: Mapping[str, Any] | None = None,
-    activation: str = "relu",
-    head: str = "sigmoid",
+    activation: str | None = None,
+    head: str | None = None,
 ) -> None:
     """Write ``params`` (with ``activation``, ``head`` and ``metadata``) to ``path`` atomically.
+
+    ``params`` is a dict or a :class:`~jaxnet.Model`, whose activation and head
+    are recorded (``activation``/``head``, if given, must agree). For a dict
+    they default to ``"relu"``/``"sigmoid"``, but a dict of several outputs
+    must name its ``head`` (sigmoid multi-label and softmax classes read
+    differently). :meth:`jaxnet.Model.from_checkpoint` loads the file as a Model.
 
     ``params`` are checked as :func:`jaxnet.validate` checks them (so lists
     are accepted; NaN/inf, a zero-width layer or a softmax head on one output
@@ -117,6 +124,8 @@ def save(
     >>> save(os.path.join(tempfile.mkdtemp(), "p.safetensors"), jaxnet.seed_example()[0])
     """
     p = os.fsdecode(path)
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    activation, head = spec.activation, spec.head
     arrays, sizes = _arrays_to_save(params, activation, head)
     user = _check_metadata(metadata, _RESERVED)
     record: dict[str, Any] = {
@@ -387,11 +396,11 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
     activation, head = source.get("activation"), source.get("head")
     try:
         activation_named(activation)
-        head_named(head)
+        least = head_named(head).min_outputs
     except ValueError as e:
         raise bad(str(e)) from None
-    if head == "softmax" and sizes[-1] < 2:
-        raise bad(f"head 'softmax' needs at least 2 outputs, layer_sizes end in {sizes[-1]}")
+    if sizes[-1] < least:
+        raise bad(f"head {head!r} needs at least {least} outputs, layer_sizes end in {sizes[-1]}")
     return tuple(sizes), dtype, str(activation), str(head), user
 
 

@@ -26,7 +26,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -34,10 +34,11 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from jaxnet._validate import Params, as_key, positive_int, prepare
+from jaxnet._validate import Params, as_key, positive_int, prepare, resolve_spec
 from jaxnet.metrics import scores
-from jaxnet.network import ActivationName, HeadName, multiply_adds
+from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
+from jaxnet.spec import Model
 from jaxnet.steps import (
     DIVERGENCE_FACTOR,
     Batches,
@@ -52,6 +53,8 @@ from jaxnet.steps import (
     run_steps,
     shared_optimizer,
 )
+
+P = TypeVar("P", Params, Model)  # fit returns what it was given
 
 __all__ = ["fit", "DivergenceError", "DivergenceWarning", "TrainingInterrupted", "CallbackError", "DEFAULT_OPTIMIZER"]
 
@@ -109,7 +112,7 @@ def auto_record_every(steps: int, eval_every: int | None, step_seconds: float) -
 
 
 def fit(
-    params: Params,
+    params: P,
     x: Any,
     y: Any,
     *,
@@ -131,12 +134,12 @@ def fit(
     early_stopping: int | None = None,
     on_divergence: Literal["warn", "raise"] = "warn",
     mesh: jax.sharding.Mesh | None = None,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
     device: jax.Device | None = None,
     precision: str | None = None,
     compute_dtype: Any = None,
-) -> tuple[Params, Any, dict]:
+) -> tuple[P, Any, dict]:
     """Train ``params`` on ``(x, y)`` for ``steps`` optimizer steps.
 
     Each step is ``g = dL/dtheta`` (:func:`jaxnet.loss` for ``activation`` and
@@ -187,9 +190,12 @@ def fit(
       float32 matmuls use TF32); ``compute_dtype=jnp.bfloat16``: matmuls in
       bfloat16 with float32 accumulation, parameters stay float32.
 
-    ``params`` (and every other argument) is neither modified nor donated.
+    ``params`` (and every other argument) is neither modified nor donated. It
+    is a dict or a :class:`~jaxnet.Model`, whose activation and head are then
+    used (``activation``/``head`` default to the model's, or ``"relu"``/
+    ``"sigmoid"`` for a dict); ``callback`` and ``loss_fn`` get the dict.
 
-    **Returns:** ``(params, opt_state, history)``; ``history`` has ``"loss"``
+    **Returns:** ``(params, opt_state, history)`` (``params`` a Model when given one); ``history`` has ``"loss"``
     (the loss before steps ``history["step"]``), ``"val_loss"``, ``"val_step"``,
     ``"val_accuracy"``, ``"diverged"``, ``"steps_done"``, ``"stopped"``
     (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``) and
@@ -201,8 +207,12 @@ def fit(
     >>> bool(history["loss"][-1] < history["loss"][0]), history["stopped"]
     (True, 'completed')
     """
+    given = params
+    params, spec = resolve_spec(given, activation, head)  # the dict from here on
+    activation, head = spec.activation, spec.head
     run = _check(locals())
-    return _train(run)
+    trained, opt_state, history = _train(run)
+    return cast(P, Model(trained, spec) if isinstance(given, Model) else trained), opt_state, history
 
 
 def _check(a: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +285,7 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     from jaxnet.data import train_test_split  # numpy only; imported where used
 
     yh = np.asarray(y)
-    hard = head != "identity" and bool(np.all((yh == 0) | (yh == 1)))
+    hard = HEADS[head].classifier and bool(np.all((yh == 0) | (yh == 1)))
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
     try:
@@ -553,7 +563,7 @@ def _history(hist: dict[str, list], run: dict[str, Any], r: dict[str, Any]) -> d
         "stopped": run["stopped"],
         "best_step": None if run["best"] is None else run["best"][2],
     }
-    if r["head"] != "identity":
+    if HEADS[r["head"]].classifier:
         out["val_accuracy"] = np.asarray(hist["val_accuracy"])[keep]
     return out
 

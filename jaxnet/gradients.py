@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, call_checked, prepare, with_value_checks
+from jaxnet._validate import Params, call_checked, prepare, resolve_spec, with_value_checks
 from jaxnet.network import ActivationName, HeadName
+from jaxnet.spec import Model
 
 __all__ = ["grads", "manual_grads", "numerical_grads", "NumericalPrecisionWarning"]
 
@@ -48,34 +49,36 @@ class NumericalPrecisionWarning(RuntimeWarning):
 
 
 def grads(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     sample_weight: Any = None,
     *,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by autodiff: ``jax.jit(jax.grad(loss))``.
 
-    Same arguments as :func:`jaxnet.loss`; returns a dict shaped like ``params``.
+    Same arguments as :func:`jaxnet.loss`; returns a dict shaped like ``params``
+    (the params dict, also when given a :class:`~jaxnet.Model`).
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> round(float(jaxnet.grads(params, x, y)["b2"][0]), 6)
     -0.481758
     """
-    return call_checked(_grads_checked, params, x, y, sample_weight, activation=activation, head=head)
+    params, spec = resolve_spec(params, activation, head)
+    return call_checked(_grads_checked, params, x, y, sample_weight, activation=spec.activation, head=spec.head)
 
 
 def manual_grads(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     sample_weight: Any = None,
     *,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by the hand-derived backward pass.
 
@@ -90,18 +93,19 @@ def manual_grads(
     >>> [round(float(v), 6) for v in g["W2"][0]]
     [-0.0, -0.038541, -0.004818]
     """
-    return call_checked(_manual_checked, params, x, y, sample_weight, activation=activation, head=head)
+    params, spec = resolve_spec(params, activation, head)
+    return call_checked(_manual_checked, params, x, y, sample_weight, activation=spec.activation, head=spec.head)
 
 
 def numerical_grads(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     eps: float | None = None,
     *,
     sample_weight: Any = None,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> Params:
     """Gradient of :func:`jaxnet.loss` by central finite differences.
 
@@ -124,6 +128,8 @@ def numerical_grads(
     ...     print(round(float(jaxnet.numerical_grads(params, x, y)["b2"][0]), 6))
     -0.481758
     """
+    params, spec = resolve_spec(params, activation, head)
+    activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
     dtype = np.dtype(params["W1"].dtype)
     machine = float(np.finfo(dtype).eps)

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, as_array, call_checked, check_numeric, with_value_checks
+from jaxnet._validate import Params, as_array, call_checked, check_numeric, resolve_spec, with_value_checks
 from jaxnet.network import ActivationName, HeadName
+from jaxnet.spec import Model
 
 __all__ = ["loss", "bce"]
 
@@ -30,13 +31,13 @@ _loss_checked = with_value_checks(kernels.loss)
 
 
 def loss(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     sample_weight: Any = None,
     *,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> jax.Array:
     """The network's mean loss on ``(x, y)``, from the logits.
 
@@ -52,7 +53,9 @@ def loss(
     **Arguments:** ``x`` of shape ``(in,)`` or ``(N, in)``; ``y`` of the
     output's shape ``(..., n_out)``, or ``(...)`` with one output unit, or
     integer classes ``(...)`` for softmax; ``sample_weight`` of shape ``(N,)``
-    (``()`` for one example), non-negative, not all zero.
+    (``()`` for one example), non-negative, not all zero. ``params``: a dict,
+    or a :class:`~jaxnet.Model` (whose activation and head are used; the
+    defaults ``None`` mean the model's, or ``"relu"``/``"sigmoid"`` for a dict).
 
     **Returns:** a scalar of the params' dtype.
 
@@ -61,7 +64,8 @@ def loss(
     >>> round(float(jaxnet.loss(params, x, y)), 6)
     0.657313
     """
-    return call_checked(_loss_checked, params, x, y, sample_weight, activation=activation, head=head)
+    params, spec = resolve_spec(params, activation, head)
+    return call_checked(_loss_checked, params, x, y, sample_weight, activation=spec.activation, head=spec.head)
 
 
 def bce(y_true: Any, y_pred: Any) -> jax.Array:

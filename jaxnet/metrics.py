@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, overflow_error, prepare
-from jaxnet.network import ActivationName, HeadName
+from jaxnet._validate import Params, overflow_error, prepare, resolve_spec
+from jaxnet.network import HEADS, ActivationName, HeadName, head_named
+from jaxnet.spec import Model
 
 __all__ = ["accuracy", "evaluate"]
 
@@ -35,40 +36,33 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
     t = kernels.forward_trace(params, x, activation, head)
     z, y_hat = t[f"z{len(params) // 2}"], t["y_hat"]
     y = jnp.reshape(y, z.shape)
-    out = {"loss": kernels.loss(params, x, y, w, activation, head)}
-    if head == "softmax":
-        out["accuracy"] = jnp.mean(jnp.argmax(y_hat, axis=-1) == jnp.argmax(y, axis=-1))
-    elif head == "sigmoid":
-        out["accuracy"] = jnp.mean((y_hat >= 0.5) == (y >= 0.5))
-    else:
-        rows = jnp.reshape(y, (-1, y.shape[-1]))
-        err = jnp.reshape(z, rows.shape) - rows
-        out["rmse"] = jnp.sqrt(jnp.mean(err * err))
-        total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
-        out["r2"] = jnp.mean(1 - jnp.sum(err * err, axis=0) / total)
-    return out
+    return {"loss": kernels.loss(params, x, y, w, activation, head), **HEADS[head].scores(y_hat, y)}
 
 
 def evaluate(
-    params: Params,
+    params: Params | Model,
     x: Any,
     y: Any,
     *,
     sample_weight: Any = None,
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> dict[str, float]:
     """``{"loss", "accuracy"}`` for the classifier heads, ``{"loss", "rmse", "r2"}`` for ``"identity"``.
 
     ``loss`` is :func:`jaxnet.loss` (weighted by ``sample_weight`` if given); the
     other scores are unweighted. R² is ``-inf``/``nan`` where a target column is
-    constant (as its definition has it).
+    constant (as its definition has it). ``params``: a dict or a
+    :class:`~jaxnet.Model`; a dict of several outputs needs ``head=`` (the
+    decision rule would be ambiguous), a Model knows its head.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> {k: round(v, 4) for k, v in jaxnet.evaluate(params, x, y).items()}
     {'loss': 0.6573, 'accuracy': 1.0}
     """
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
     out = jax.device_get(scores(params, x, y, w, activation, head))
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
@@ -77,7 +71,12 @@ def evaluate(
 
 
 def accuracy(
-    params: Params, x: Any, y: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+    params: Params | Model,
+    x: Any,
+    y: Any,
+    *,
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
 ) -> float:
     """Fraction of correct predictions of a classifier (sigmoid or softmax head).
 
@@ -89,9 +88,10 @@ def accuracy(
     >>> jaxnet.accuracy(params, x, y)
     1.0
     """
-    if head == "identity":
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    if not head_named(spec.head).classifier:
         raise ValueError(
-            "head: accuracy needs a classifier head ('sigmoid' or 'softmax'); for 'identity' use "
-            "jaxnet.evaluate (RMSE and R²)"
+            f"head: accuracy needs a classifier head ({' or '.join(repr(k) for k, h in HEADS.items() if h.classifier)}); "
+            f"for {spec.head!r} use jaxnet.evaluate (RMSE and R²)"
         )
-    return evaluate(params, x, y, activation=activation, head=head)["accuracy"]
+    return evaluate(params, x, y, activation=spec.activation, head=spec.head)["accuracy"]

@@ -22,10 +22,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, as_key, call_checked, check_params, check_sizes, with_value_checks
-from jaxnet.network import ActivationName, HeadName, param_keys
+from jaxnet._validate import (
+    Params,
+    as_key,
+    call_checked,
+    check_params,
+    check_sizes,
+    resolve_spec,
+    with_value_checks,
+)
+from jaxnet.network import ActivationName, HeadName, head_named, param_keys
+from jaxnet.spec import Model, Spec
 
-__all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "predict", "predict_proba", "layer_sizes"]
+__all__ = [
+    "seed_example",
+    "init_mlp",
+    "init_model",
+    "forward",
+    "forward_trace",
+    "predict",
+    "predict_proba",
+    "layer_sizes",
+]
 
 # The worked example (a 2-3-1 network), exactly as the notebook writes it.
 SEED_W1 = ((0.2, -0.3), (0.4, 0.1), (-0.5, 0.2))
@@ -130,14 +148,44 @@ def _init_jit(key: jax.Array, sizes: tuple[int, ...], dtype: Any, init: str) -> 
     return params
 
 
-def layer_sizes(params: Params) -> tuple[int, ...]:
+def init_model(
+    key: jax.Array,
+    sizes: tuple[int, ...] | list[int],
+    *,
+    activation: ActivationName = "relu",
+    head: HeadName = "sigmoid",
+    dtype: Any = None,
+    init: Literal["he", "glorot", "xavier"] = "he",
+) -> Model:
+    """A :class:`~jaxnet.Model`: :func:`init_mlp`'s parameters with their ``activation`` and ``head``.
+
+    The same arguments as :func:`init_mlp`, plus the spec, stated once here;
+    every call given the model then uses it. ``sizes[-1]`` must be at least
+    the head's ``min_outputs`` (2 for softmax).
+
+    >>> import jax, jaxnet
+    >>> model = jaxnet.init_model(jax.random.key(0), (4, 16, 3), activation="tanh", head="softmax")
+    >>> model
+    Model(sizes=(4, 16, 3), activation='tanh', head='softmax')
+    >>> jaxnet.predict(model, jax.numpy.zeros((2, 4))).shape
+    (2,)
+    """
+    spec = Spec(activation, head)
+    least = head_named(head).min_outputs
+    checked = check_sizes(sizes)
+    if checked[-1] < least:
+        raise ValueError(f"sizes: the head {head!r} needs at least {least} outputs, got sizes {checked}")
+    return Model(init_mlp(key, checked, dtype=dtype, init=init), spec)
+
+
+def layer_sizes(params: Params | Model) -> tuple[int, ...]:
     """Layer widths ``(n_in, h1, ..., n_out)`` of ``params`` (checked: keys, shapes and dtypes).
 
     >>> import jaxnet
     >>> jaxnet.layer_sizes(jaxnet.seed_example()[0])
     (2, 3, 1)
     """
-    return check_params(params)
+    return check_params(params.params if isinstance(params, Model) else params)
 
 
 _trace_checked = with_value_checks(
@@ -146,7 +194,7 @@ _trace_checked = with_value_checks(
 
 
 def forward_trace(
-    params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+    params: Params | Model, x: Any, *, activation: ActivationName | None = None, head: HeadName | None = None
 ) -> dict[str, jax.Array]:
     """Every intermediate of the forward pass: ``z1, a1, ..., zL, y_hat``.
 
@@ -154,16 +202,22 @@ def forward_trace(
     layers (``f`` is ``activation``) and ``y_hat = g(z_L)`` (``g`` is the
     ``head``'s output: sigmoid, softmax or identity). Shapes are ``(width,)``
     for one example ``x`` of shape ``(in,)`` and ``(N, width)`` for a batch.
+    ``params`` is a dict or a :class:`~jaxnet.Model`; ``activation``/``head``
+    default to the model's, or ``"relu"``/``"sigmoid"`` for a dict (as in every
+    call below).
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> sorted(jaxnet.forward_trace(params, x))
     ['a1', 'y_hat', 'z1', 'z2']
     """
-    return call_checked(_trace_checked, params, x, activation=activation, head=head)
+    params, spec = resolve_spec(params, activation, head)
+    return call_checked(_trace_checked, params, x, activation=spec.activation, head=spec.head)
 
 
-def forward(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+def forward(
+    params: Params | Model, x: Any, *, activation: ActivationName | None = None, head: HeadName | None = None
+) -> jax.Array:
     """Network output ``y_hat = g(z_L)``, shape ``(n_out,)`` for ``x`` of shape ``(in,)``, ``(N, n_out)`` for ``(N, in)``.
 
     Note the trailing axis: with one output, ``forward`` returns ``(N, 1)``;
@@ -179,24 +233,28 @@ def forward(params: Params, x: Any, *, activation: ActivationName = "relu", head
 
 
 def predict_proba(
-    params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid"
+    params: Params | Model, x: Any, *, activation: ActivationName | None = None, head: HeadName | None = None
 ) -> jax.Array:
     """Class probabilities: ``(N, C)`` for softmax, ``(N, n_out)`` for sigmoid (``P(y_o = 1)``).
 
     The same as :func:`forward` for the two classifier heads; the identity
-    head has no probabilities and is refused.
+    head has no probabilities and is refused. A dict of several outputs needs
+    ``head=`` (sigmoid and softmax probabilities differ); a Model knows its head.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> [round(float(p), 4) for p in jaxnet.predict_proba(params, x)]
     [0.5182]
     """
-    if head == "identity":
-        raise ValueError("head: 'identity' is a regression head with no class probabilities; use predict")
-    return forward(params, x, activation=activation, head=head)
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    if not head_named(spec.head).classifier:
+        raise ValueError(f"head: {spec.head!r} is a regression head with no class probabilities; use predict")
+    return forward(params, x, activation=spec.activation, head=spec.head)
 
 
-def predict(params: Params, x: Any, *, activation: ActivationName = "relu", head: HeadName = "sigmoid") -> jax.Array:
+def predict(
+    params: Params | Model, x: Any, *, activation: ActivationName | None = None, head: HeadName | None = None
+) -> jax.Array:
     """Predictions in the labels' own form.
 
     - ``"sigmoid"``: 0/1 labels, ``y_hat >= 0.5``: shape ``(N,)`` for one
@@ -204,20 +262,16 @@ def predict(params: Params, x: Any, *, activation: ActivationName = "relu", head
     - ``"softmax"``: the class ``argmax_c y_hat_c``, shape ``(N,)``, int32;
     - ``"identity"``: the values ``z_L``, shape ``(N,)`` for one output, else ``(N, n_out)``.
 
-    For one example ``x`` of shape ``(in,)`` the batch axis is dropped.
+    For one example ``x`` of shape ``(in,)`` the batch axis is dropped. The rule
+    is the head's (``HEADS[head].decide``): a dict of several outputs needs
+    ``head=``, since sigmoid (multi-label) and softmax (one class) decide
+    differently; a :class:`~jaxnet.Model` knows its head.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
     >>> int(jaxnet.predict(params, x))
     1
     """
-    y_hat = forward(params, x, activation=activation, head=head)
-    return _labels_from_outputs(y_hat, head)
-
-
-def _labels_from_outputs(y_hat: jax.Array, head: str) -> jax.Array:
-    """``predict`` from the output ``y_hat`` (the trailing axis dropped where it has one unit)."""
-    if head == "softmax":
-        return jnp.argmax(y_hat, axis=-1).astype(jnp.int32)
-    out = (y_hat >= 0.5).astype(jnp.int32) if head == "sigmoid" else y_hat
-    return out[..., 0] if out.shape[-1] == 1 else out
+    params, spec = resolve_spec(params, activation, head, need_head=True)
+    y_hat = forward(params, x, activation=spec.activation, head=spec.head)
+    return head_named(spec.head).decide(y_hat)

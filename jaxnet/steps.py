@@ -21,8 +21,9 @@ import numpy as np
 import optax
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params
-from jaxnet.network import ActivationName, HeadName, activation_named, head_named
+from jaxnet._validate import Params, merge_spec
+from jaxnet.network import ActivationName, HeadName
+from jaxnet.spec import Model, Spec
 
 __all__ = ["sgd", "make_train_step"]
 
@@ -177,12 +178,13 @@ def make_train_step(
     *,
     loss_fn: LossFn | None = None,
     gradients: str = "auto",
-    activation: ActivationName = "relu",
-    head: HeadName = "sigmoid",
+    activation: ActivationName | None = None,
+    head: HeadName | None = None,
+    spec: Spec | Model | None = None,
     device: jax.Device | None = None,
     precision: str | None = None,
     compute_dtype: Any = None,
-) -> Callable[[Params, Any, Any, Any], tuple[Params, Any, jax.Array]]:
+) -> Callable[[Any, Any, Any, Any], tuple[Any, Any, jax.Array]]:
     """A jitted, pure training step ``step(params, opt_state, x, y) -> (params, opt_state, loss)``.
 
     ``loss`` is the loss at the parameters passed in (before the update).
@@ -192,6 +194,14 @@ def make_train_step(
     the built-in loss and autodiff for ``loss_fn``. ``x`` and ``y`` are cast to
     the params' dtype and ``y`` is reshaped to the output's shape inside (for
     softmax, pass one-hot rows).
+
+    ``params`` may be a :class:`~jaxnet.Model`: the step then uses the
+    model's activation and head and returns a Model (``opt_state`` from
+    ``optimizer.init(model)`` or ``optimizer.init(model.params)``). ``spec`` (a
+    :class:`~jaxnet.Spec`, or a Model for its spec), ``activation`` and
+    ``head`` fix the network the step is for: a dict uses them (default
+    ``"relu"``/``"sigmoid"``), a Model built otherwise is refused when the
+    step is traced (a ValueError naming the argument).
 
     ``device`` runs the step there (arguments are moved to it);
     ``precision`` (``"default"``, ``"high"``, ``"highest"``) sets
@@ -212,29 +222,54 @@ def make_train_step(
     """
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
-    activation_named(activation)
-    head_named(head)
+    if spec is not None:
+        if not isinstance(spec, (Spec, Model)):
+            raise TypeError(f"spec: expected a jaxnet.Spec or jaxnet.Model, got {type(spec).__name__}")
+        fixed = merge_spec(spec.spec if isinstance(spec, Model) else spec, activation, head)
+        activation, head = fixed.activation, fixed.head
+    for_dicts = merge_spec(None, activation, head)  # also checks the names
     compute_dtype = check_compute_dtype(compute_dtype)
     context = execution_context(device, precision)
-    vg = gradient_fn(resolve_gradients(gradients, loss_fn), loss_fn, activation, head, compute_dtype)
+    how = resolve_gradients(gradients, loss_fn)
+    vg = gradient_fn(how, loss_fn, for_dicts.activation, for_dicts.head, compute_dtype)
 
-    @jax.jit
-    def step(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
-        dtype = params["W1"].dtype
+    def update(vg: Any, params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, jax.Array]:
+        dtype = jax.tree.leaves(params)[0].dtype
         x, y = jnp.asarray(x).astype(dtype), jnp.asarray(y).astype(dtype)
         value, g = vg(params, x, y, None, True)
         params, opt_state = apply_update(optimizer, params, opt_state, g)
         return params, opt_state, cast(jax.Array, value)
 
+    @jax.jit
+    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, jax.Array]:
+        if not isinstance(params, Model):
+            return update(vg, params, opt_state, x, y)
+        built = merge_spec(params.spec, activation, head)  # static: the spec is the pytree's metadata
+        vg_built = gradient_fn(how, loss_fn, built.activation, built.head, compute_dtype)
+        if not _holds_model(opt_state):  # optimizer.init(model.params)
+            new, opt_state, value = update(vg_built, params.params, opt_state, x, y)
+            return Model(new, built), opt_state, value
+
+        def vg_model(m: Model, x: Any, y: Any, w: Any, with_value: bool) -> tuple[Any, Model]:
+            value, g = vg_built(m.params, x, y, w, with_value)
+            return value, Model(g, built)
+
+        return update(vg_model, params, opt_state, x, y)  # optimizer.init(model): the state mirrors the Model
+
     if device is None and precision is None:
         return step
 
-    def placed(params: Params, opt_state: Any, x: Any, y: Any) -> tuple[Params, Any, jax.Array]:
+    def placed(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, jax.Array]:
         args = (params, opt_state, x, y) if device is None else jax.device_put((params, opt_state, x, y), device)
         with context:
             return step(*args)
 
     return placed
+
+
+def _holds_model(tree: Any) -> bool:
+    """Whether a :class:`~jaxnet.Model` is a node of ``tree`` (static: from the tree's structure)."""
+    return any(isinstance(n, Model) for n in jax.tree.leaves(tree, is_leaf=lambda n: isinstance(n, Model)))
 
 
 _PRECISIONS = ("default", "high", "highest")
