@@ -109,6 +109,9 @@ def _cli() -> str:
 API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "model": {
         "names": (
+            "Spec",
+            "Model",
+            "init_model",
             "init_mlp",
             "seed_example",
             "forward",
