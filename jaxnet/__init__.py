@@ -9,6 +9,7 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 0.6573
 """
 
+from jaxnet import distributed
 from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
@@ -28,6 +29,7 @@ from jaxnet.fitting import (
     CallbackError,
     DivergenceError,
     DivergenceWarning,
+    PeerStopped,
     TrainingInterrupted,
     fit,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "data_parallel_mesh",
     "DataError",
     "DEFAULT_OPTIMIZER",
+    "distributed",
     "DivergenceError",
     "DivergenceWarning",
     "evaluate",
@@ -74,6 +77,7 @@ __all__ = [
     "manual_grads",
     "numerical_grads",
     "NumericalPrecisionWarning",
+    "PeerStopped",
     "plot_loss",
     "predict",
     "predict_proba",

@@ -28,6 +28,7 @@ non-finite. :func:`save` refuses the same things up front (``ValueError`` /
 >>> params, x, y = jaxnet.seed_example()
 >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
 >>> save(path, params, metadata={"step": 1, "note": "demo"}, activation="tanh")
+True
 >>> loaded, meta = load(path)
 >>> meta["layer_sizes"], meta["activation"], meta["head"], meta["step"], meta["note"]
 ((2, 3, 1), 'tanh', 'sigmoid', 1, 'demo')
@@ -52,6 +53,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: stale temp files are recognised by age alone
     fcntl = None  # type: ignore[assignment]
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import safetensors
@@ -93,8 +95,13 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     activation: str = "relu",
     head: str = "sigmoid",
-) -> None:
+) -> bool:
     """Write ``params`` (with ``activation``, ``head`` and ``metadata``) to ``path`` atomically.
+
+    Returns ``True``. In a multi-process program (``jax.distributed``),
+    only process 0 writes: every process checks the arguments (and raises the
+    same errors), and the others return ``False`` without touching ``path``,
+    so that processes sharing a file system never race for one file.
 
     ``params`` are checked as :func:`jaxnet.validate` checks them (so lists
     are accepted; NaN/inf, a zero-width layer or a softmax head on one output
@@ -115,6 +122,7 @@ def save(
 
     >>> import os, tempfile, jaxnet
     >>> save(os.path.join(tempfile.mkdtemp(), "p.safetensors"), jaxnet.seed_example()[0])
+    True
     """
     p = os.fsdecode(path)
     arrays, sizes = _arrays_to_save(params, activation, head)
@@ -137,7 +145,10 @@ def save(
         data = safetensors.numpy.save(arrays, metadata={_KEY: raw})
     except safetensors.SafetensorError as e:  # pragma: no cover - _check_header_size catches the known cause
         raise ValueError(f"metadata: safetensors cannot serialise this checkpoint ({e})") from None
+    if jax.process_index() != 0:  # multi-process: process 0 writes, the others must not race it
+        return False
     _atomic_write(p, data)
+    return True
 
 
 def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any]]:
@@ -154,6 +165,7 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
     >>> import os, tempfile, jaxnet
     >>> p = os.path.join(tempfile.mkdtemp(), "p.safetensors")
     >>> save(p, jaxnet.seed_example()[0])
+    True
     >>> params, meta = load(p)
     >>> sorted(params), meta["activation"], meta["head"]
     (['W1', 'W2', 'b1', 'b2'], 'relu', 'sigmoid')

@@ -17,6 +17,7 @@ MODULES = [
     "jaxnet.fitting",
     "jaxnet.sweeps",
     "jaxnet.parallel",
+    "jaxnet.distributed",
     "jaxnet.checkpoints",
     "jaxnet.data",
     "jaxnet.metrics",
