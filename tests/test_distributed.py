@@ -167,3 +167,149 @@ def test_training_over_processes_equals_one_process(processes, tmp_path):
     _check_stops(tmp_path, processes)
     _check_sweep(tmp_path, processes)
     _check_save_and_failures(tmp_path, processes)
+
+
+@pytest.mark.slow
+def test_data_parallel_example_runs_over_two_processes():
+    """examples/data_parallel.py with JAXNET_DISTRIBUTED=1, started as the docs say: two local processes."""
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(ROOT),
+        XLA_FLAGS="",
+        JAXNET_DISTRIBUTED="1",
+        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{_free_port()}",
+        JAX_NUM_PROCESSES="2",
+    )
+    script = str(ROOT / "examples" / "data_parallel.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script],
+            env=dict(env, JAX_PROCESS_ID=str(i)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for i, (p, text) in enumerate(zip(procs, outs)):
+        assert p.returncode == 0, text
+        assert f"process {i} of 2" in text and "228 per device" in text, text
+
+
+# --- one process: the same API, and its checks ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_one_process_local_rows_is_every_row_and_gives_the_same_fit():
+    x, y = _data()
+    mesh = jaxnet.data_parallel_mesh()
+    rows = jaxnet.distributed.local_rows(len(x), mesh)
+    assert rows == slice(0, 64)
+    kw = {"steps": 5, "progress": False, "mesh": mesh, "batch_size": 16, "key": 2}
+    a = jaxnet.fit(_start(), x[rows], y[rows], local_rows=True, **kw)
+    b = jaxnet.fit(_start(), x, y, **kw)
+    _assert_params(a[0], b[0], tol=0)
+
+
+@pytest.mark.slow
+def test_one_process_sweep_over_a_mesh_equals_the_plain_sweep():
+    x, y = _data()
+    kw = {"sizes": (6, 4, 1), "keys": jax.random.split(jax.random.key(0), 3), "steps": 5, "dtype": jnp.float64}
+    ps, losses, diverged = jaxnet.sweep(x, y, mesh=jaxnet.data_parallel_mesh(), **kw)
+    want = jaxnet.sweep(x, y, **kw)
+    _assert_params(ps, want[0], tol=0)
+    np.testing.assert_array_equal(losses, want[1])
+    np.testing.assert_array_equal(diverged, want[2])
+
+
+@pytest.mark.slow
+def test_save_returns_true_on_the_one_process(tmp_path):
+    assert jaxnet.save(tmp_path / "p.safetensors", jaxnet.seed_example()[0]) is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        ({"local_rows": 1}, TypeError, ("local_rows:", "True or False", "int")),
+        ({"local_rows": True}, ValueError, ("local_rows:", "mesh")),
+        (
+            {"local_rows": True, "mesh": "mesh", "validation_split": 0.25},
+            ValueError,
+            ("validation_split:", "local_rows"),
+        ),
+    ],
+)
+def test_fit_refuses_bad_local_rows(kwargs, exc, words):
+    x, y = _data()
+    if kwargs.get("mesh") == "mesh":
+        kwargs = dict(kwargs, mesh=jaxnet.data_parallel_mesh())
+    with pytest.raises(exc) as e:
+        jaxnet.fit(_start(), x, y, steps=1, progress=False, **kwargs)
+    assert str(e.value).startswith(words[0]) and all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_sweep_and_local_rows_refuse_bad_meshes():
+    x, y = _data()
+    with pytest.raises(TypeError, match="^mesh: expected a jax.sharding.Mesh or None, got str"):
+        jaxnet.sweep(x, y, sizes=(6, 1), keys=jax.random.split(jax.random.key(0), 2), steps=1, mesh="all")
+    with pytest.raises(ValueError, match="^device: give a mesh"):
+        jaxnet.sweep(
+            x, y, sizes=(6, 1), keys=jax.random.split(jax.random.key(0), 2), steps=1,
+            mesh=jaxnet.data_parallel_mesh(), device=jax.devices()[0],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="^n: 7 rows do not split evenly over the mesh's 2"):
+        jaxnet.distributed.local_rows(7, _two())
+
+
+def _two():
+    """A two-'device' mesh view: the one CPU device listed twice is enough for the arithmetic checks."""
+    return jax.sharding.Mesh(np.array(jax.devices()[:1] * 2), ("data",))
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"num_processes": "two"}, ("num_processes:", "whole number", "'two'")),
+        ({"num_processes": 0}, ("num_processes:", ">= 1", "0")),
+        ({"process_id": -1}, ("process_id:", ">= 0", "-1")),
+        ({"num_processes": 2, "process_id": 2}, ("process_id:", "below num_processes=2", "2")),
+    ],
+)
+def test_initialize_checks_its_numbers_before_calling_jax(kwargs, words, monkeypatch):
+    called = []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: called.append(a))
+    with pytest.raises(ValueError) as e:
+        jaxnet.distributed.initialize("127.0.0.1:1", **kwargs)
+    assert str(e.value).startswith(words[0]) and all(w in str(e.value) for w in words), str(e.value)
+    assert not called
+
+
+def test_initialize_reads_the_environment(monkeypatch):
+    called = []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: called.append((a, k)))
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    jaxnet.distributed.initialize("127.0.0.1:1", heartbeat_timeout_seconds=5)
+    jaxnet.distributed.initialize("127.0.0.1:1", num_processes=2, process_id=0)  # arguments win
+    assert called == [(("127.0.0.1:1", 4, 3), {"heartbeat_timeout_seconds": 5}), (("127.0.0.1:1", 2, 0), {})]
+
+
+def test_sigint_becomes_a_flag_and_the_handler_comes_back():
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    with jaxnet.distributed.sigint_as_flag(True) as flag:
+        assert not flag[0]
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs at the next bytecode boundary
+        assert flag[0]
+        assert signal.getsignal(signal.SIGINT) is before  # a second Ctrl-C raises as usual
+    assert signal.getsignal(signal.SIGINT) is before
