@@ -57,7 +57,7 @@ def history_facts(h):
 
 SGD = optax.sgd(0.2)
 mesh = jaxnet.data_parallel_mesh()
-assert mesh.devices.size == processes, mesh
+assert mesh.devices.size == processes * jax.local_device_count(), mesh
 x, y = data()
 
 # full batch and minibatches over the mesh, every process passing all rows

@@ -32,10 +32,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_group(processes: int, out: Path) -> None:
-    """Start every process, wait for all within TIMEOUT_S, and kill all of them if one fails or time runs out."""
+def _run_group(processes: int, devices: int, out: Path) -> None:
+    """Start every process (with ``devices`` CPU devices each), wait for all within TIMEOUT_S, and kill all of
+    them if one fails or time runs out."""
     port = _free_port()
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS="")
+    flags = f"--xla_force_host_platform_device_count={devices}"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
     logs = [open(out / f"log.{i}", "w+") for i in range(processes)]  # noqa: SIM115 -- closed below
     procs = [
         subprocess.Popen(
@@ -158,11 +160,11 @@ def _check_save_and_failures(out: Path, processes: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("processes", [2, 4])
-def test_training_over_processes_equals_one_process(processes, tmp_path):
+@pytest.mark.parametrize("processes, devices", [(2, 2), (4, 1)])
+def test_training_over_processes_equals_one_process(processes, devices, tmp_path):
     """fit (full batch, minibatches, local rows, early stopping, a stopping callback), sweep, save, Ctrl-C,
-    a raising callback and a dead process, over 2 and 4 processes."""
-    _run_group(processes, tmp_path)
+    a raising callback and a dead process: 2 processes of 2 devices, 4 of 1."""
+    _run_group(processes, devices, tmp_path)
     _check_fits(tmp_path, processes)
     _check_stops(tmp_path, processes)
     _check_sweep(tmp_path, processes)
