@@ -113,6 +113,13 @@ wrote = jaxnet.save(path, p, metadata={"step": 1})
 write("save", {}, wrote=wrote)
 
 
+# divergence (learning rate 50): every process keeps the same last finite state and says so
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    p, s, h = jaxnet.fit(start(), x, y, steps=40, optimizer=optax.sgd(50.0), progress=False, mesh=mesh)
+write("diverged", {**p, "loss": h["loss"]}, warnings=[str(w.message) for w in caught], **history_facts(h))
+
+
 # Ctrl-C in the last process (a SIGINT it sends itself at step 30), then a callback that raises there
 def interrupt_last(step, params, history):
     if me == processes - 1 and step >= 30:

@@ -121,6 +121,14 @@ def _check_stops(out: Path, processes: int) -> None:
     assert 30 <= stops[0][1]["steps_done"] < 40
     for arrays, _ in stops[1:]:
         _assert_params(arrays, stops[0][0], tol=0)
+    with pytest.warns(jaxnet.DivergenceWarning) as caught:
+        params, _, hist = jaxnet.fit(_start(), x, y, steps=40, optimizer=optax.sgd(50.0), progress=False)
+    assert hist["stopped"] == "diverged"
+    for arrays, facts in _results(out, "diverged", processes):
+        assert facts["stopped"] == "diverged" and facts["steps_done"] == hist["steps_done"], facts
+        assert facts["warnings"] == [str(w.message) for w in caught]
+        _assert_params(arrays, params)
+        np.testing.assert_allclose(arrays["loss"], hist["loss"], rtol=0, atol=1e-12)
 
 
 def _check_sweep(out: Path, processes: int) -> None:
