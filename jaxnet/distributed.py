@@ -18,11 +18,23 @@ What this module adds on top of JAX:
 * :func:`gather`: per-device results (``sweep``'s share of nets) joined and
   copied to every process.
 
-A process that dies mid-collective is seen by the others as a failed
-collective (gloo: "Connection reset by peer") within milliseconds on one
-machine; a host that vanishes from the network is declared dead by the
-coordinator after ``heartbeat_timeout_seconds`` (an argument of
-``jax.distributed.initialize``, 100 s by default in jax 0.10).
+Start every process with :func:`initialize` (``jax.distributed.initialize``
+with the process count and id also read from the environment). Without
+``local_rows``, every process must pass the same full data: JAX checks that
+by gathering each value placed on the mesh from every process, once per
+``fit``.
+
+A process that dies mid-training is seen by the others as a failed
+collective (gloo: "Connection closed by peer") within milliseconds on one
+machine, which ``fit`` raises as :class:`jaxnet.PeerStopped`; a host that
+vanishes from the network is declared dead by the coordinator after
+``heartbeat_timeout_seconds`` (an argument of ``jax.distributed.initialize``,
+100 s by default in jax 0.10.2), which then terminates the other processes.
+
+>>> import jaxnet
+>>> mesh = jaxnet.data_parallel_mesh()
+>>> spans_processes(mesh)  # one process here: nothing crosses processes
+False
 """
 
 from __future__ import annotations
