@@ -19,7 +19,7 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 port, processes, me, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-jax.distributed.initialize(f"127.0.0.1:{port}", processes, me, heartbeat_timeout_seconds=10)
+jax.distributed.initialize(f"127.0.0.1:{port}", processes, me)  # default heartbeat: a busy machine is no death
 
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
