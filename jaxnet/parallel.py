@@ -58,6 +58,23 @@ def check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
             )
 
 
+_DATA = ("x", "y", "sample_weight")
+
+
+def _put(a: Any, where: jax.sharding.Sharding, name: str) -> Any:
+    """``jax.device_put``; on a mesh over several processes JAX checks that every process passed the same
+    value (an all-gather), and a difference is reported as a ValueError naming the argument."""
+    if a is None:
+        return None
+    try:
+        return jax.device_put(a, where)
+    except AssertionError:  # jax.experimental.multihost_utils.assert_equal: the processes disagree
+        raise ValueError(
+            f"{name}: expected the same value on every process of the mesh, got values that differ between "
+            "processes; pass the same full data everywhere, or each process's own rows with local_rows=True"
+        ) from None
+
+
 def place(
     mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, key: Any, local_rows: bool = False
 ) -> tuple[Any, tuple, Any]:
@@ -71,12 +88,11 @@ def place(
     if mesh is not None:
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-        put = lambda a, where: None if a is None else jax.device_put(a, where)  # noqa: E731
-        placed = place_local(mesh, data)[0] if local_rows else tuple(put(a, rows) for a in data)
+        placed = place_local(mesh, data)[0] if local_rows else tuple(_put(a, rows, n) for a, n in zip(data, _DATA))
         if key is not None:  # a typed key goes as its raw data: device_put refuses keys for other processes' devices
-            raw = jax.device_put(np.asarray(jax.random.key_data(key)), replicated)
+            raw = _put(np.asarray(jax.random.key_data(key)), replicated, "key")
             key = jax.random.wrap_key_data(raw, impl=jax.random.key_impl(key))
-        return put(carry, replicated), placed, key
+        return _put(carry, replicated, "params"), placed, key
     if device is not None:
         return jax.device_put((carry, data, key), device)
     return carry, data, key

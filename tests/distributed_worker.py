@@ -73,6 +73,14 @@ p, s, h = jaxnet.fit(
 )  # fmt: skip
 write("local_rows", {**p, "loss": h["loss"]}, local=local((p, s)), rows=[rows.start, rows.stop], **history_facts(h))
 
+# different labels on each process without local_rows: refused, naming y, on every process
+try:
+    jaxnet.fit(start(), x, np.roll(y, me), steps=40, optimizer=SGD, progress=False, mesh=mesh)
+except ValueError as e:
+    write("different_y", {}, error=str(e))
+else:
+    write("different_y", {}, error=None)
+
 # early stopping on a validation set whose labels are flipped (its loss rises as training learns)
 val = (x[:16], 1 - y[:16])
 p, s, h = jaxnet.fit(

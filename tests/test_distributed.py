@@ -100,6 +100,8 @@ def _check_fits(out: Path, processes: int) -> None:
             _assert_params(arrays, params)
             np.testing.assert_allclose(arrays["loss"], hist["loss"], rtol=0, atol=1e-12)
             assert facts["local"] and facts["stopped"] == "completed", (name, i, facts)
+    for _, facts in _results(out, "different_y", processes):
+        assert facts["error"].startswith("y: expected the same value on every process"), facts
     rows = [facts["rows"] for _, facts in _results(out, "local_rows", processes)]
     assert rows == [[i * 64 // processes, (i + 1) * 64 // processes] for i in range(processes)]
 
