@@ -11,6 +11,7 @@ and head), so that no call can use another one. See the README for the tour.
 0.6573
 """
 
+from jaxnet import distributed
 from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
@@ -30,6 +31,7 @@ from jaxnet.fitting import (
     CallbackError,
     DivergenceError,
     DivergenceWarning,
+    PeerStopped,
     TrainingInterrupted,
     fit,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "data_parallel_mesh",
     "DataError",
     "DEFAULT_OPTIMIZER",
+    "distributed",
     "DivergenceError",
     "DivergenceWarning",
     "evaluate",
@@ -88,6 +91,7 @@ __all__ = [
     "Model",
     "numerical_grads",
     "NumericalPrecisionWarning",
+    "PeerStopped",
     "plot_loss",
     "predict",
     "predict_proba",

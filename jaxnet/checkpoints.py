@@ -28,6 +28,7 @@ non-finite. :func:`save` refuses the same things up front (``ValueError`` /
 >>> params, x, y = jaxnet.seed_example()
 >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
 >>> save(path, params, metadata={"step": 1, "note": "demo"}, activation="tanh")
+True
 >>> loaded, meta = load(path)
 >>> meta["layer_sizes"], meta["activation"], meta["head"], meta["step"], meta["note"]
 ((2, 3, 1), 'tanh', 'sigmoid', 1, 'demo')
@@ -52,6 +53,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: stale temp files are recognised by age alone
     fcntl = None  # type: ignore[assignment]
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import safetensors
@@ -94,7 +96,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     activation: str | None = None,
     head: str | None = None,
-) -> None:
+) -> bool:
     """Write ``params`` (with ``activation``, ``head`` and ``metadata``) to ``path`` atomically.
 
     ``params`` is a dict or a :class:`~jaxnet.Model`, whose activation and head
@@ -102,6 +104,11 @@ def save(
     they default to ``"relu"``/``"sigmoid"``, but a dict of several outputs
     must name its ``head`` (sigmoid multi-label and softmax classes read
     differently). :meth:`jaxnet.Model.from_checkpoint` loads the file as a Model.
+
+    Returns ``True``. In a multi-process program (``jax.distributed``),
+    only process 0 writes: every process checks the arguments (and raises the
+    same errors), and the others return ``False`` without touching ``path``,
+    so that processes sharing a file system never race for one file.
 
     ``params`` are checked as :func:`jaxnet.validate` checks them (so lists
     are accepted; NaN/inf, a zero-width layer or a softmax head on one output
@@ -122,6 +129,7 @@ def save(
 
     >>> import os, tempfile, jaxnet
     >>> save(os.path.join(tempfile.mkdtemp(), "p.safetensors"), jaxnet.seed_example()[0])
+    True
     """
     p = os.fsdecode(path)
     params, spec = resolve_spec(params, activation, head, need_head=True)
@@ -146,7 +154,10 @@ def save(
         data = safetensors.numpy.save(arrays, metadata={_KEY: raw})
     except safetensors.SafetensorError as e:  # pragma: no cover - _check_header_size catches the known cause
         raise ValueError(f"metadata: safetensors cannot serialise this checkpoint ({e})") from None
+    if jax.process_index() != 0:  # multi-process: process 0 writes, the others must not race it
+        return False
     _atomic_write(p, data)
+    return True
 
 
 def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any]]:
@@ -163,6 +174,7 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
     >>> import os, tempfile, jaxnet
     >>> p = os.path.join(tempfile.mkdtemp(), "p.safetensors")
     >>> save(p, jaxnet.seed_example()[0])
+    True
     >>> params, meta = load(p)
     >>> sorted(params), meta["activation"], meta["head"]
     (['W1', 'W2', 'b1', 'b2'], 'relu', 'sigmoid')

@@ -35,6 +35,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxnet._validate import Params, as_key, positive_int, prepare, resolve_spec
+from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
 from jaxnet.metrics import scores
 from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
@@ -56,7 +57,15 @@ from jaxnet.steps import (
 
 P = TypeVar("P", Params, Model)  # fit returns what it was given
 
-__all__ = ["fit", "DivergenceError", "DivergenceWarning", "TrainingInterrupted", "CallbackError", "DEFAULT_OPTIMIZER"]
+__all__ = [
+    "fit",
+    "DivergenceError",
+    "DivergenceWarning",
+    "TrainingInterrupted",
+    "CallbackError",
+    "PeerStopped",
+    "DEFAULT_OPTIMIZER",
+]
 
 DEFAULT_OPTIMIZER = optax.sgd(0.1)
 """``optax.sgd(0.1)``, the worked example's update; one object, so repeated ``fit`` calls reuse its compilation."""
@@ -72,6 +81,11 @@ class _CarriesState(BaseException):
     def __init__(self, message: str, params: Params, opt_state: Any, history: dict):
         super().__init__(message)
         self.params, self.opt_state, self.history = params, opt_state, history
+
+
+class PeerStopped(_CarriesState, RuntimeError):
+    """Another process of a multi-process ``fit`` was interrupted or its callback raised; this process stopped
+    at the same step. Carries ``params``, ``opt_state`` and ``history`` of that step."""
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -134,6 +148,7 @@ def fit(
     early_stopping: int | None = None,
     on_divergence: Literal["warn", "raise"] = "warn",
     mesh: jax.sharding.Mesh | None = None,
+    local_rows: bool = False,
     activation: ActivationName | None = None,
     head: HeadName | None = None,
     device: jax.Device | None = None,
@@ -183,7 +198,12 @@ def fit(
       (``history["best_step"]``, ``history["stopped"] == "early_stopping"``).
     - ``on_divergence``: see the module docstring: ``"warn"`` or ``"raise"``.
     - ``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis (see
-      :func:`jaxnet.data_parallel_mesh`); ``device``: run on this
+      :func:`jaxnet.data_parallel_mesh`), possibly over several processes
+      (``jax.distributed``: see :mod:`jaxnet.distributed`); ``local_rows=True``:
+      each process passes only its own rows of ``x``, ``y`` and
+      ``sample_weight`` (``x[jaxnet.distributed.local_rows(n, mesh)]``), which
+      gives the same result as every process passing all ``n``;
+      ``device``: run on this
       ``jax.Device`` (e.g. ``jax.devices("cpu")[0]`` for tiny nets on a GPU
       machine); ``precision``: ``"default"``, ``"high"`` or ``"highest"``
       matmul precision (``jax.default_matmul_precision``; on GPUs ``"default"``
@@ -211,7 +231,14 @@ def fit(
     params, spec = resolve_spec(given, activation, head)  # the dict from here on
     activation, head = spec.activation, spec.head
     run = _check(locals())
-    trained, opt_state, history = _train(run)
+    if not spans_processes(run["mesh"]):
+        trained, opt_state, history = _train(run)
+    else:
+        try:  # on every process, results as ordinary single-device arrays
+            trained, opt_state, history = to_local(_train(run))
+        except _CarriesState as e:
+            e.params, e.opt_state = to_local((e.params, e.opt_state))
+            raise
     return cast(P, Model(trained, spec) if isinstance(given, Model) else trained), opt_state, history
 
 
@@ -246,6 +273,7 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     r["callback"] = a["callback"]
     r["device"] = a["device"]
     r["key"] = None if a["key"] is None else as_key(a["key"])
+    r["local_rows"] = _check_local_rows(a)
     x, y, w, r["validation"] = _validation_data(a, params, x, y, w, r["key"])
     r["params"], r["data"] = params, (x, y, w)
     r.update(_check_batches(a, x, r["key"]))
@@ -253,6 +281,20 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     r.update(_check_schedule(a, r["steps"], r["validation"] is not None, step_seconds))
     r["opt_state"] = _check_opt_state(a["opt_state"], optimizer, params)
     return r
+
+
+def _check_local_rows(a: dict[str, Any]) -> bool:
+    local = a["local_rows"]
+    if not isinstance(local, (bool, np.bool_)):
+        raise TypeError(f"local_rows: expected True or False, got {type(local).__name__}")
+    if local and a["mesh"] is None:
+        raise ValueError("local_rows: True needs mesh= (the rows of every process form the global batch), got no mesh")
+    if local and a["validation_split"] is not None:
+        raise ValueError(
+            "validation_split: with local_rows=True each process holds different rows; pass "
+            "validation=(x_val, y_val), the same on every process"
+        )
+    return bool(local)
 
 
 def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, key: Any) -> tuple:
@@ -318,6 +360,13 @@ def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
             raise ValueError(f"batch_size: expected at most the number of examples {n}, got {batch_size}")
         if key is None:
             raise ValueError("key: required with batch_size (minibatches are drawn from it), got None")
+    if mesh is not None and a["local_rows"]:  # the global row count: every process holds as many rows per device
+        mine = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
+        if not mine or n % mine:
+            raise ValueError(
+                f"x: with local_rows=True this process's {n} rows must split evenly over its {mine} mesh device(s)"
+            )
+        n = n // mine * int(mesh.devices.size)
     if mesh is not None:
         check_mesh(mesh, n, batch_size)
     return {"batches": None if batch_size is None else Batches(batch_size, mesh), "mesh": mesh, "n": n}
@@ -396,7 +445,9 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
         r["batches"],
     )
     cursor = None if r["batches"] is None else Cursor(jnp.zeros((), jnp.int32), jnp.arange(r["n"], dtype=jnp.int32))
-    carry, data, key = place(r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"])
+    carry, data, key = place(
+        r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"], r["local_rows"]
+    )
     run = {
         "carry": carry,
         "limit": math.inf,
@@ -410,9 +461,9 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     }
     hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
     try:
-        with r["context"]:
+        with r["context"], sigint_as_flag(spans_processes(r["mesh"])) as sigint:
             while run["done"] < r["steps"] and run["stopped"] == "completed":
-                _run_chunk(r, cfg, run, hist, data, key)
+                _run_chunk_everywhere(r, cfg, run, hist, (data, key), sigint)
     except KeyboardInterrupt:
         state = run["carry"][0]
         raise TrainingInterrupted(
@@ -439,6 +490,60 @@ def _first_blocks(r: dict[str, Any], cfg: Config) -> int:
     before anything has been measured."""
     step = _step_seconds(r["params"], r["data"][0], r["batches"].size if r["batches"] else None)
     return int(max(1, min(cfg.buffer, 0.1 / (step * r["record_every"]))))
+
+
+_STOPS = ("completed", "callback", "early_stopping", "diverged")
+
+
+def _run_chunk_everywhere(
+    r: dict[str, Any], cfg: Config, run: dict[str, Any], hist: dict[str, list], inputs: tuple, sigint: list[bool]
+) -> None:
+    """One chunk; on a mesh over several processes, then one all-gather of every process's wishes.
+
+    Every process must run the same chunks, so they agree after each one: the
+    next chunk's length (the smallest proposed; each process times its own),
+    and whether to stop. A process interrupted by Ctrl-C (``sigint``, a flag
+    set by the signal handler) or whose callback raised raises its own error;
+    the others raise :class:`PeerStopped` at the same step; a callback's or
+    early stopping's stop on any process stops all.
+    """
+    if not spans_processes(r["mesh"]):
+        _run_chunk(r, cfg, run, hist, *inputs)
+        return
+    error = None
+    try:
+        try:
+            _run_chunk(r, cfg, run, hist, *inputs)
+        except CallbackError as e:
+            error = e
+        wish = [int(sigint[0]), int(error is not None), _STOPS.index(run["stopped"]), run["blocks"]]
+        every = agree(r["mesh"], wish)
+    except Exception as e:  # a collective that failed: what the others see when a process dies
+        what = f"saw a collective operation fail ({type(e).__name__}: {e}); a process has probably died or been killed"
+        raise _peer_stopped(r, run, hist, what) from e
+    if error is not None:
+        raise error
+    if sigint[0]:
+        raise KeyboardInterrupt
+    for column, what in ((0, "was interrupted (Ctrl-C)"), (1, "had a callback that raised")):
+        if every[:, column].any():
+            first = sorted({d.process_index for d in r["mesh"].devices.flat})[int(np.argmax(every[:, column]))]
+            raise _peer_stopped(r, run, hist, f"found that process {first} {what}")
+    if run["stopped"] == "completed" and every[:, 2].any():
+        run["stopped"] = _STOPS[int(every[every[:, 2] > 0, 2][0])]
+    run["blocks"] = int(every[:, 3].min())
+
+
+def _peer_stopped(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list], what: str) -> PeerStopped:
+    state = run["carry"][0]
+    processes = len({d.process_index for d in r["mesh"].devices.flat})
+    return PeerStopped(
+        f"fit: process {jax.process_index()} of {processes} {what} after step {run['done']}; stopping there (the "
+        "exception carries the parameters, optimizer state and history of that step: e.params, e.opt_state, e.history)",
+        state.params,
+        state.opt_state,
+        _history(hist, run, r),
+    )
 
 
 def _run_chunk(

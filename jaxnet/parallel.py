@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet.distributed import place_local
 from jaxnet.network import multiply_adds
 
 __all__ = ["data_parallel_mesh", "check_mesh", "place", "small_problem_device", "CROSSOVER_WORK"]
@@ -57,18 +58,41 @@ def check_mesh(mesh: jax.sharding.Mesh, n: int, batch_size: int | None) -> None:
             )
 
 
-def place(mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, key: Any) -> tuple[Any, tuple, Any]:
+_DATA = ("x", "y", "sample_weight")
+
+
+def _put(a: Any, where: jax.sharding.Sharding, name: str) -> Any:
+    """``jax.device_put``; on a mesh over several processes JAX checks that every process passed the same
+    value (an all-gather), and a difference is reported as a ValueError naming the argument."""
+    if a is None:
+        return None
+    try:
+        return jax.device_put(a, where)
+    except AssertionError:  # jax.experimental.multihost_utils.assert_equal: the processes disagree
+        raise ValueError(
+            f"{name}: expected the same value on every process of the mesh, got values that differ between "
+            "processes; pass the same full data everywhere, or each process's own rows with local_rows=True"
+        ) from None
+
+
+def place(
+    mesh: jax.sharding.Mesh | None, device: Any, carry: Any, data: tuple, key: Any, local_rows: bool = False
+) -> tuple[Any, tuple, Any]:
     """Put the training carry, the data and the key where ``fit`` runs.
 
     On a mesh: examples split over ``"data"`` (``PartitionSpec("data")``), the
-    rest replicated (``PartitionSpec()``). On a ``device``: everything there.
-    Otherwise: unchanged (JAX's default device).
+    rest replicated (``PartitionSpec()``); with ``local_rows`` the data are
+    this process's rows only (:func:`jaxnet.distributed.place_local`). On a
+    ``device``: everything there. Otherwise: unchanged (JAX's default device).
     """
     if mesh is not None:
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-        put = lambda a, where: None if a is None else jax.device_put(a, where)  # noqa: E731
-        return put(carry, replicated), tuple(put(a, rows) for a in data), put(key, replicated)
+        placed = place_local(mesh, data)[0] if local_rows else tuple(_put(a, rows, n) for a, n in zip(data, _DATA))
+        if key is not None:  # a typed key goes as its raw data: device_put refuses keys for other processes' devices
+            raw = _put(np.asarray(jax.random.key_data(key)), replicated, "key")
+            key = jax.random.wrap_key_data(raw, impl=jax.random.key_impl(key))
+        return _put(carry, replicated, "params"), placed, key
     if device is not None:
         return jax.device_put((carry, data, key), device)
     return carry, data, key

@@ -56,6 +56,7 @@ from jaxnet._validate import (
     positive_int,
     prepare,
 )
+from jaxnet.distributed import gather
 from jaxnet.fitting import DivergenceWarning
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
@@ -494,6 +495,13 @@ def _count(name: str, n: int, k: int) -> int:
     return max(n, k)
 
 
+def _check_mesh(mesh: Any, device: Any) -> None:
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"mesh: expected a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    if mesh is not None and device is not None:
+        raise ValueError("device: give a mesh (its devices) or one device, not both")
+
+
 def _check_kernel(kernel: Any) -> None:
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
@@ -518,6 +526,35 @@ def _train(
         return _run(stacked, x, y, lr, k, plan)
 
 
+def _train_split(
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, mesh: Any, precision: Any, plan_for: Callable
+) -> tuple[Params, jax.Array, jax.Array]:
+    """The K nets split over the mesh's devices, ``ceil(K / D)`` each (the last net copied to fill up).
+
+    Each process trains the nets of its own devices, with no communication;
+    then one all-gather (:func:`jaxnet.distributed.gather`) gives every
+    process all K results. ``plan_for(nets, device)`` is the plan of one
+    device's share.
+    """
+    devices = list(mesh.devices.flat)
+    per = -(-k // len(devices))
+    total = per * len(devices)
+
+    def grow(v: jax.Array) -> jax.Array:
+        v = jnp.broadcast_to(v, (k,) + v.shape[1:])
+        return jnp.concatenate([v, jnp.broadcast_to(v[-1:], (total - k,) + v.shape[1:])])
+
+    stacked, lr = {n: grow(v) for n, v in stacked.items()}, grow(lr)
+    shards = []
+    for i, device in enumerate(devices):
+        if device.process_index == jax.process_index():  # dispatched asynchronously: the devices run together
+            part = slice(i * per, (i + 1) * per)
+            mine = {n: v[part] for n, v in stacked.items()}
+            shards.append(_train(mine, x, y, lr[part], per, plan_for(per, device), device, precision))
+    out, losses, diverged = gather(mesh, shards)
+    return {n: v[:k] for n, v in out.items()}, losses[:k], diverged[:k]
+
+
 def sweep(
     x: Any,
     y: Any,
@@ -535,6 +572,7 @@ def sweep(
     kernel: Literal["auto", "broadcast", "dense"] = "auto",
     device: jax.Device | None = None,
     precision: Literal["default", "high", "highest"] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[Params, jax.Array, jax.Array]:
     """Train K networks at once with full-batch SGD; one compiled program.
 
@@ -566,6 +604,12 @@ def sweep(
     - ``device``: the ``jax.Device`` to train on (default: JAX's default).
       On a CPU the nets are trained in cache-sized blocks, on a GPU/TPU all
       at once (or in as few blocks as memory allows).
+    - ``mesh``: split the K nets over the devices of a ``jax.sharding.Mesh``
+      (e.g. :func:`jaxnet.data_parallel_mesh`, also over several processes
+      after ``jax.distributed.initialize``): ``ceil(K / D)`` nets per device,
+      trained without communication, then gathered so that every process
+      returns all K results (ordinary arrays on its first device). The
+      numbers are those of the one-device sweep.
     - ``precision``: ``"default"``, ``"high"`` or ``"highest"``, the matmul
       precision (``jax.default_matmul_precision``) of the dense kernel; on a
       GPU ``"default"`` is TF32 for float32. ``None`` leaves JAX's setting.
@@ -592,6 +636,7 @@ def sweep(
     """
     steps = positive_int("steps", steps)
     _check_kernel(kernel)
+    _check_mesh(mesh, device)
     execution_context(device, precision)  # checks both before any work
     stacked = _stack(params, sizes, keys, init, dtype)
     one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, x, y, activation=activation, head=head)
@@ -607,9 +652,15 @@ def sweep(
     layer_sizes = check_params(one)
     name = _choose_kernel(kernel, layer_sizes, x.shape[0])
     shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
-    block = _block_size(name, k, x.shape[0], layer_sizes, x.dtype.itemsize, device)
-    plan = _Plan(name, shapes, steps // every, every, block, activation, head)
-    out, losses, diverged = _train(stacked, x, y, lr, k, plan, device, precision)
+
+    def plan_for(nets: int, where: Any) -> _Plan:
+        block = _block_size(name, nets, x.shape[0], layer_sizes, x.dtype.itemsize, where)
+        return _Plan(name, shapes, steps // every, every, block, activation, head)
+
+    if mesh is None:
+        out, losses, diverged = _train(stacked, x, y, lr, k, plan_for(k, device), device, precision)
+    else:
+        out, losses, diverged = _train_split(stacked, x, y, lr, k, mesh, precision, plan_for)
     n_bad = int(jnp.sum(diverged))
     if n_bad:
         warnings.warn(

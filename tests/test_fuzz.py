@@ -562,6 +562,7 @@ FIT_OPTIONS = {
     "early_stopping": st.one_of(st.sampled_from(SCALARS), st.integers(-2, 3)),
     "on_divergence": NAMES | st.sampled_from(["warn", "raise", "ignore"]),
     "mesh": st.sampled_from(SCALARS),
+    "local_rows": st.sampled_from(SCALARS),
     "device": st.sampled_from(SCALARS + ["cpu", 0]),
     "precision": NAMES | st.sampled_from(["default", "high", "highest", "fastest"]),
     "activation": NAMES,
