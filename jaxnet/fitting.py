@@ -34,6 +34,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxnet._hyper import lifted
 from jaxnet._validate import Params, as_key, positive_int, prepare
 from jaxnet.metrics import scores
 from jaxnet.network import ActivationName, HeadName, multiply_adds
@@ -50,7 +51,6 @@ from jaxnet.steps import (
     gradient_fn,
     resolve_gradients,
     run_steps,
-    shared_optimizer,
 )
 
 __all__ = ["fit", "DivergenceError", "DivergenceWarning", "TrainingInterrupted", "CallbackError", "DEFAULT_OPTIMIZER"]
@@ -142,17 +142,18 @@ def fit(
     Each step is ``g = dL/dtheta`` (:func:`jaxnet.loss` for ``activation`` and
     ``head``, or ``loss_fn``), then ``optimizer.update``. The steps run as one
     compiled ``lax.scan``/``while_loop`` program, a chunk at a time; it is
-    compiled once per (shapes, dtypes, optimizer object, options) and reused.
+    compiled once per (shapes, dtypes, kind of optimizer, options; not per learning rate) and reused.
 
     **Arguments:**
 
     - ``steps``: number of optimizer steps (at most 2**31 - 1).
     - ``optimizer``: any ``optax.GradientTransformation`` (default, or ``None``:
-      ``optax.sgd(0.1)``). Structurally equal optimizers (same transform, same
-      hyperparameters, e.g. ``optax.adam(1e-2)`` written inline at each call)
-      share one compilation. To change the learning rate without recompiling, use
-      ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
-      ``opt_state.hyperparams["learning_rate"]`` between calls.
+      ``optax.sgd(0.1)``). Its numbers (learning rate, momentum, weight decay,
+      schedule constants) are runtime inputs of the compiled program, not
+      constants in it: ``optax.adam(1e-2)`` after ``optax.adam(1e-3)``, or an
+      ``optax.inject_hyperparams`` optimizer with other values, compiles nothing
+      (``jaxnet._hyper``). What it cannot read (an object's attributes, a bound
+      method's object) is compared by identity, so is never confused.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
       every epoch (``N // batch_size`` steps) from ``key`` (a ``jax.random``
       key or an int seed), inside the compiled loop. ``None``: full batch.
@@ -213,7 +214,7 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     optimizer = DEFAULT_OPTIMIZER if a["optimizer"] is None else a["optimizer"]
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
-    r["optimizer"] = optimizer = shared_optimizer(optimizer)
+    r["optimizer"] = optimizer
     r["gradients"] = resolve_gradients(a["gradients"], a["loss_fn"])
     r["loss_fn"] = a["loss_fn"]
     if a["loss_fn"] is not None:
@@ -242,6 +243,7 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     step_seconds = _step_seconds(r["params"], r["data"][0], r["batches"].size if r["batches"] else None)
     r.update(_check_schedule(a, r["steps"], r["validation"] is not None, step_seconds))
     r["opt_state"] = _check_opt_state(a["opt_state"], optimizer, params)
+    r["skeleton"], r["hyper"] = lifted(optimizer, params, r["opt_state"])  # numbers are inputs, not constants
     return r
 
 
@@ -379,7 +381,7 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
 def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
     cfg = Config(
-        r["optimizer"],
+        r["skeleton"],
         gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
         r["record_every"],
         r["max_blocks"],
@@ -441,7 +443,9 @@ def _run_chunk(
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
     start, dtype = time.perf_counter(), r["params"]["W1"].dtype
     first = run["carry"]
-    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    carry, losses, blocks, ok, final = run_steps(
+        cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype), r["hyper"]
+    )
     losses, blocks, ok, final = jax.device_get((losses, blocks, ok, final))
     seconds = time.perf_counter() - start
     losses = losses[:blocks]
@@ -500,7 +504,8 @@ def _keep_last_good(
     if not k and "previous" in run:
         blocks -= 1  # the previous chunk's last block start: its loss is the history's last entry
     if blocks > 0:
-        start = run_steps(cfg, start, *inputs, np.int32(blocks), np.asarray(np.inf, r["params"]["W1"].dtype))[0]
+        limit = np.asarray(np.inf, r["params"]["W1"].dtype)
+        start = run_steps(cfg, start, *inputs, np.int32(blocks), limit, r["hyper"])[0]
     run["carry"], run["stopped"] = start, "diverged"
     run["good_step"] = at + blocks * re
 

@@ -10,16 +10,15 @@ so one compiled program serves every chunk length and every ``steps``.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from jaxnet import _hyper
 from jaxnet import _kernels as kernels
 from jaxnet._validate import Params
 from jaxnet.network import ActivationName, HeadName, activation_named, head_named
@@ -78,75 +77,6 @@ def gradient_fn(
         return None, jax.grad(fn)(params, x, y, w)
 
     return autodiff
-
-
-_SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
-_RESOLVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> its shared optimizer
-_RESOLVED_INIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> the init it came with
-
-
-def _fingerprint(value: Any, depth: int = 0) -> Any:
-    """A hashable description of what a closure computes, or a unique token where it cannot tell.
-
-    Functions are described by their code and the fingerprints of their
-    closure cells, defaults and partial arguments; numbers, strings and arrays
-    by value. Anything else gets ``id()``: two optimizers that hold it never share.
-    """
-    if depth > 12:
-        return ("deep", id(value))
-    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, jnp.dtype, type)):
-        return (type(value).__name__, value)
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__,) + tuple(_fingerprint(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return ("dict",) + tuple((k, _fingerprint(v, depth + 1)) for k, v in sorted(value.items(), key=repr))
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and not isinstance(value, jax.core.Tracer):
-        a = np.asarray(value)
-        return ("array", a.dtype.str, a.shape, a.tobytes())
-    if isinstance(value, partial):
-        return (
-            "partial",
-            _fingerprint(value.func, depth + 1),
-            _fingerprint(value.args, depth + 1),
-            _fingerprint(value.keywords, depth + 1),
-        )
-    code = getattr(value, "__code__", None)
-    if code is not None:
-        cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
-        return (
-            "fn",
-            code,
-            cells,
-            _fingerprint(value.__defaults__, depth + 1),
-            _fingerprint(value.__kwdefaults__, depth + 1),
-        )
-    return ("object", id(value))
-
-
-def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
-    """The first optimizer object seen that computes the same thing (same code, same hyperparameters).
-
-    A new optimizer object is a new program for ``jit``: ``fit(..., optimizer=optax.adam(1e-2))``
-    written inline would compile again at every call. Structurally equal
-    optimizers share the first one's compilation instead.
-    """
-    try:
-        shared = _RESOLVED.get(optimizer.update)
-    except TypeError:  # an update that cannot be weakly referenced: look it up each time
-        shared = None
-    if shared is not None and shared.init is not None:
-        return shared if _RESOLVED_INIT.get(optimizer.update) is optimizer.init else optimizer
-    try:
-        key = _fingerprint((optimizer.init, optimizer.update))
-        hash(key)
-    except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
-        return optimizer
-    shared = _SHARED.setdefault(key, optimizer) if len(_SHARED) < 256 else _SHARED.get(key, optimizer)
-    try:
-        _RESOLVED[optimizer.update], _RESOLVED_INIT[optimizer.update] = shared, optimizer.init
-    except TypeError:
-        pass
-    return shared
 
 
 def apply_update(
@@ -280,7 +210,7 @@ class Batches(NamedTuple):
 class Config(NamedTuple):
     """Static configuration of a compiled training loop (hashable: a ``jit`` static argument)."""
 
-    optimizer: optax.GradientTransformation
+    optimizer: Any  # the optimizer's skeleton (jaxnet._hyper.lifted); its numbers are run_steps' ``hyper``
     value_and_grads: ValueAndGrads  # from gradient_fn
     record_every: int  # steps per block; the loss is recorded at each block's first step
     buffer: int  # blocks per compiled call at most (the loss buffer's length)
@@ -321,16 +251,18 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
     return batch, Cursor(cursor.step + 1, perm)
 
 
-def _step(cfg: Config, key: jax.Array, data: tuple, carry: tuple, with_value: bool) -> tuple[tuple, Any]:
+def _step(
+    cfg: Config, optimizer: Any, key: jax.Array, data: tuple, carry: tuple, with_value: bool
+) -> tuple[tuple, Any]:
     state, cursor = carry
     batch, cursor = (data, None) if cfg.batches is None else _batch(cfg, key, cursor, data)
     value, g = cfg.value_and_grads(state.params, *batch, with_value)
-    return (State(*apply_update(cfg.optimizer, state.params, state.opt_state, g)), cursor), value
+    return (State(*apply_update(optimizer, state.params, state.opt_state, g)), cursor), value
 
 
 @partial(jax.jit, static_argnames="cfg")
 def run_steps(
-    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
+    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array, hyper: tuple
 ) -> tuple[tuple, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
@@ -343,8 +275,11 @@ def run_steps(
     caller decides which state to keep and recovers it by running again from
     its own copy of the start (the program is deterministic). ``limit`` is an
     input, not updated in the loop: a loop-carried threshold costs XLA:CPU
-    about a microsecond a block.
+    about a microsecond a block. ``hyper`` holds the optimizer's numbers
+    (learning rate, decays: :func:`jaxnet._hyper.lifted`), runtime inputs, so
+    another learning rate runs the same program.
     """
+    optimizer = _hyper.build(cfg.optimizer, hyper)
     dtype = carry[0].params["W1"].dtype
     losses = jnp.full((cfg.buffer,), jnp.nan, dtype)
 
@@ -355,10 +290,10 @@ def run_steps(
     def body(loop: tuple) -> tuple:
         i, carry, losses, _ = loop
         carry, value = steps_recording_first(
-            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every
+            lambda s, with_value: _step(cfg, optimizer, key, data, s, with_value), carry, cfg.record_every
         )
         return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
-    final = _step(cfg, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
+    final = _step(cfg, optimizer, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
     return carry, losses, i, ok & kernels.all_finite(carry[0].params), final

@@ -9,6 +9,7 @@ import pytest
 MODULES = [
     "jaxnet",
     "jaxnet._validate",
+    "jaxnet._hyper",
     "jaxnet.model",
     "jaxnet.losses",
     "jaxnet.gradients",
