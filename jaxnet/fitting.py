@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from jaxnet._hyper import lifted
 from jaxnet._validate import Params, as_key, positive_int, prepare
+from jaxnet.cache import use_default_cache
 from jaxnet.metrics import scores
 from jaxnet.network import ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
@@ -202,6 +203,7 @@ def fit(
     >>> bool(history["loss"][-1] < history["loss"][0]), history["stopped"]
     (True, 'completed')
     """
+    use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
     run = _check(locals())
     return _train(run)
 
