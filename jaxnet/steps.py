@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnet import _hyper
@@ -227,20 +228,35 @@ class State(NamedTuple):
 class Cursor(NamedTuple):
     """Where minibatching is: the global step count and the current epoch's order (its own carry)."""
 
-    step: jax.Array  # int32
-    perm: jax.Array  # int32 (N,)
+    step: Any  # int32 scalar (a numpy one to start: no program compiled per row count)
+    perm: Any  # int32 (N,)
+    rows: Any = None  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding); None: all N
+
+
+def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
+    """A random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
+
+    Each index gets 32 random bits drawn for the full length ``n`` (``jax.random.bits``
+    draws element ``i`` the same whatever the length), padding sorts last, ties
+    break by index: so the order of the real rows does not depend on how many
+    padding rows follow them.
+    """
+    index = jnp.arange(n, dtype=jnp.int32)
+    pad = (index >= rows).astype(jnp.uint32)
+    return jax.lax.sort((pad, jax.random.bits(key, (n,), jnp.uint32), index), num_keys=2, is_stable=True)[2]
 
 
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
-    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``)."""
     x, y, w = data
     assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
     n = x.shape[0]
-    epoch, pos = jnp.divmod(cursor.step, n // size)
+    rows = jnp.int32(n) if cursor.rows is None else cursor.rows
+    epoch, pos = jnp.divmod(cursor.step, rows // size)
     perm = jax.lax.cond(
         pos == 0,
-        lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32),
+        lambda: _shuffle(jax.random.fold_in(key, epoch), n, rows),
         lambda: cursor.perm,
     )
     idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
@@ -248,7 +264,35 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
-    return batch, Cursor(cursor.step + 1, perm)
+    return batch, Cursor(cursor.step + 1, perm, cursor.rows)
+
+
+def bucket(n: int) -> int:
+    """The padded row count for ``n`` rows: ``n`` rounded up to a multiple of ``2**(bit_length(n - 1) - 4)``.
+
+    8 to 16 sizes per doubling (at most 1/8 padding, none up to 16 rows), so
+    the folds of a cross-validation (379 and 380 rows) share one compiled program.
+
+    >>> bucket(379), bucket(380), bucket(455), bucket(16), bucket(17)
+    (384, 384, 480, 16, 18)
+    """
+    step = 1 << max(0, (n - 1).bit_length() - 4)
+    return -(-n // step) * step
+
+
+def pad_rows(data: tuple, dtype: Any) -> tuple[tuple, int]:
+    """``((x, y, w), n)``: padded to :func:`bucket` rows with zero rows of weight 0, ``w`` all ones if None.
+
+    A row of weight 0 has share 0 of the mean loss (:func:`jaxnet._kernels.shares`) and of the
+    gradient, and its loss is finite (zero inputs and targets): it changes nothing. Done in numpy
+    (a copy on the host), so no program is compiled for a new row count.
+    """
+    x, y, w = data
+    n = x.shape[0]
+    w = np.ones((n,), dtype) if w is None else w
+    extra = bucket(n) - n
+    grow = lambda a: np.concatenate([np.asarray(a), np.zeros((extra,) + a.shape[1:], a.dtype)])  # noqa: E731
+    return tuple(jnp.asarray(grow(a)) for a in (x, y, w)), n
 
 
 def _step(
