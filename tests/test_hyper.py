@@ -153,3 +153,27 @@ def test_split_keeps_non_numbers_apart():
     skeleton, leaves = _hyper.split(optax.adam(1e-3))
     rebuilt = _hyper.build(skeleton, leaves)
     assert isinstance(rebuilt, optax.GradientTransformation) and rebuilt.update is not optax.adam(1e-3).update
+
+
+OPTIMIZERS = {
+    "sgd_nesterov": lambda: optax.sgd(0.1, momentum=0.9, nesterov=True),
+    "adamw": lambda: optax.adamw(0.05, weight_decay=0.1),
+    "clipped_adam": lambda: optax.chain(optax.clip_by_global_norm(0.5), optax.adam(0.05)),
+    "cosine_schedule": lambda: optax.adam(optax.warmup_cosine_decay_schedule(0.0, 0.1, 2, 5)),
+    "piecewise_schedule": lambda: optax.sgd(optax.piecewise_constant_schedule(0.1, {2: 0.5})),  # int keys: kept
+    "lion": lambda: optax.lion(0.01),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_the_lifted_optimizer_computes_what_the_optimizer_computes(seed64, name):
+    params, x, y = seed64
+    with optax_promotion():
+        optimizer = OPTIMIZERS[name]()
+        skeleton, leaves = _hyper.lifted(optimizer, params, optimizer.init(params))
+        assert leaves and not isinstance(skeleton, _hyper.Same)  # its numbers are runtime inputs
+        fitted, _, _ = jaxnet.fit(params, x, y, steps=6, optimizer=optimizer, progress=False)
+        reference = loop(optimizer, params, x, y, 6)
+    for k in params:
+        np.testing.assert_allclose(fitted[k], reference[k], rtol=0, atol=1e-15, err_msg=k)
