@@ -63,6 +63,24 @@ class Same:
         return f"Same({type(self.value).__name__})"
 
 
+class _Empty:
+    """An empty closure cell (a variable the enclosing function never assigned, e.g. on an untaken branch)."""
+
+
+_EMPTY = _Empty()
+
+
+def _contents(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _cell(value: Any) -> types.CellType:
+    return types.CellType() if value is _EMPTY else types.CellType(value)
+
+
 def _is_leaf(value: Any) -> bool:
     if isinstance(value, float) or isinstance(value, np.floating):
         return True
@@ -110,24 +128,6 @@ def _split_function(fn: types.FunctionType, leaves: list, depth: int) -> Any:
         return Same(fn)
     parts = tuple(_split(v, leaves, depth) for v in (fn.__defaults__, fn.__kwdefaults__, cells))
     return ("fn", fn.__code__, Same(fn.__globals__), fn.__name__, fn.__qualname__) + parts
-
-
-class _Empty:
-    """An empty closure cell (a variable the enclosing function never assigned, e.g. on an untaken branch)."""
-
-
-_EMPTY = _Empty()
-
-
-def _contents(cell: types.CellType) -> Any:
-    try:
-        return cell.cell_contents
-    except ValueError:
-        return _EMPTY
-
-
-def _cell(value: Any) -> types.CellType:
-    return types.CellType() if value is _EMPTY else types.CellType(value)
 
 
 def build(skeleton: Any, leaves: tuple) -> Any:
