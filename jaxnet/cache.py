@@ -3,9 +3,11 @@
 A second process that compiles the same program (same shapes, dtypes and
 options) reads the executable from disk instead of running XLA again.
 
-**When it is switched on.** Not at ``import jaxnet``: the first call of
-:func:`jaxnet.fit` (or :func:`jaxnet.sweep`) runs :func:`use_default_cache`,
-which turns the cache on in :func:`default_cache_dir` unless
+**When it is switched on.** Not at ``import jaxnet``: the first jaxnet call
+that may compile (``init_mlp``, ``fit``, ``sweep``, and every function that
+checks params, e.g. ``loss``, ``predict``, ``accuracy``) runs
+:func:`use_default_cache`, which turns the cache on in
+:func:`default_cache_dir` unless
 
 * ``JAXNET_CACHE=0`` (or ``off``, ``false``, ``no``) is set in the
   environment: the documented way to turn it off (the test suite does);
@@ -77,7 +79,8 @@ def cache_wanted(environ: Any = None) -> bool:
 
 @functools.cache
 def use_default_cache() -> str | None:
-    """Once per process (at the first ``fit``): :func:`enable_compilation_cache` if :func:`cache_wanted`.
+    """Once per process (at the first call that may compile): :func:`enable_compilation_cache` if
+    :func:`cache_wanted`.
 
     Returns the folder, or None when the cache was left as it was.
     """

@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, as_key, call_checked, check_params, check_sizes, with_value_checks
+from jaxnet.cache import use_default_cache
 from jaxnet.network import ActivationName, HeadName, param_keys
 
 __all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "predict", "predict_proba", "layer_sizes"]
@@ -110,6 +111,7 @@ def init_mlp(
     >>> p["W1"].shape, p["b2"].shape
     ((16, 30), (1,))
     """
+    use_default_cache()  # before the first compilation (jaxnet.cache)
     key = as_key(key)
     sizes = check_sizes(sizes)
     if not isinstance(init, str) or init not in _INITS:
