@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import big_mlp, gpu, seed_steps, startup, sweep, sweep_vs_fit  # noqa: E402
+from benchmarks import big_mlp, first_model, gpu, seed_steps, startup, sweep, sweep_vs_fit  # noqa: E402
 from benchmarks._harness import (  # noqa: E402
     BENCH_DIR,
     OtherLoad,
@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Callable[..., Section]] = {
     sweep_vs_fit.NAME: sweep_vs_fit.run,
     big_mlp.NAME: big_mlp.run,
     startup.NAME: startup.run,
+    first_model.NAME: first_model.run,
     gpu.NAME: gpu.run,  # skipped with a message unless jax's default backend is a GPU (or --pretend-gpu)
 }
 DEFAULT_WAIT_S, DEFAULT_RETRIES = 60.0, 1

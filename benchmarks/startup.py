@@ -41,8 +41,9 @@ print(time.perf_counter() - t)
 
 def first_fit_seconds(cache: str) -> float:
     """The first fit call's time, printed by a fresh process (``cache``: a folder, or "-" for none)."""
+    env = child_env(extra={"JAXNET_CACHE": "0"} if cache == "-" else None)  # "-": fit must not turn it on
     proc = subprocess.run(
-        [sys.executable, "-c", FIRST_FIT, cache], cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", FIRST_FIT, cache], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     if proc.returncode != 0:
         raise RuntimeError(f"exited {proc.returncode}: {proc.stderr.strip()[-300:]}")

@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxnet import _kernels as kernels
 from jaxnet._kernels import all_finite
+from jaxnet.cache import use_default_cache
 from jaxnet.network import HEADS, activation_named, head_named, layer_count, param_keys
 from jaxnet.spec import Model, Spec
 
@@ -260,6 +261,7 @@ def prepare(
     ``names`` are the argument names used in messages (``("x_val", ...)`` for
     a validation set).
     """
+    use_default_cache()  # every public function checks here before it compiles (jaxnet.cache)
     activation_named(activation)
     least = head_named(head).min_outputs
     sizes = check_params(params)

@@ -32,9 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
+from jaxnet._hyper import lifted
 from jaxnet._validate import Params, as_key, positive_int, prepare, resolve_spec
+from jaxnet.cache import use_default_cache
 from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
 from jaxnet.metrics import scores
 from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
@@ -50,9 +51,9 @@ from jaxnet.steps import (
     check_compute_dtype,
     execution_context,
     gradient_fn,
+    pad_rows,
     resolve_gradients,
     run_steps,
-    shared_optimizer,
 )
 
 P = TypeVar("P", Params, Model)  # fit returns what it was given
@@ -160,17 +161,20 @@ def fit(
     Each step is ``g = dL/dtheta`` (:func:`jaxnet.loss` for ``activation`` and
     ``head``, or ``loss_fn``), then ``optimizer.update``. The steps run as one
     compiled ``lax.scan``/``while_loop`` program, a chunk at a time; it is
-    compiled once per (shapes, dtypes, optimizer object, options) and reused.
+    compiled once per (shapes, dtypes, kind of optimizer, options; not per learning rate) and reused.
+    With the built-in loss, the rows are padded to a bucket (:func:`jaxnet.steps.bucket`) with zero
+    rows of weight 0, so neighbouring row counts (cross-validation folds) share one program.
 
     **Arguments:**
 
     - ``steps``: number of optimizer steps (at most 2**31 - 1).
     - ``optimizer``: any ``optax.GradientTransformation`` (default, or ``None``:
-      ``optax.sgd(0.1)``). Structurally equal optimizers (same transform, same
-      hyperparameters, e.g. ``optax.adam(1e-2)`` written inline at each call)
-      share one compilation. To change the learning rate without recompiling, use
-      ``optax.inject_hyperparams(optax.sgd)(learning_rate=...)`` and edit
-      ``opt_state.hyperparams["learning_rate"]`` between calls.
+      ``optax.sgd(0.1)``). Its numbers (learning rate, momentum, weight decay,
+      schedule constants) are runtime inputs of the compiled program, not
+      constants in it: ``optax.adam(1e-2)`` after ``optax.adam(1e-3)``, or an
+      ``optax.inject_hyperparams`` optimizer with other values, compiles nothing
+      (``jaxnet._hyper``). What it cannot read (an object's attributes, a bound
+      method's object) is compared by identity, so is never confused.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
       every epoch (``N // batch_size`` steps) from ``key`` (a ``jax.random``
       key or an int seed), inside the compiled loop. ``None``: full batch.
@@ -227,6 +231,7 @@ def fit(
     >>> bool(history["loss"][-1] < history["loss"][0]), history["stopped"]
     (True, 'completed')
     """
+    use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
     given = params
     params, spec = resolve_spec(given, activation, head)  # the dict from here on
     activation, head = spec.activation, spec.head
@@ -250,7 +255,7 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     optimizer = DEFAULT_OPTIMIZER if a["optimizer"] is None else a["optimizer"]
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer: expected an optax.GradientTransformation, got {type(optimizer).__name__}")
-    r["optimizer"] = optimizer = shared_optimizer(optimizer)
+    r["optimizer"] = optimizer
     r["gradients"] = resolve_gradients(a["gradients"], a["loss_fn"])
     r["loss_fn"] = a["loss_fn"]
     if a["loss_fn"] is not None:
@@ -277,9 +282,12 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
     x, y, w, r["validation"] = _validation_data(a, params, x, y, w, r["key"])
     r["params"], r["data"] = params, (x, y, w)
     r.update(_check_batches(a, x, r["key"]))
+    if a["loss_fn"] is None and r["mesh"] is None and x.ndim == 2:  # one program for neighbouring row counts
+        r["data"], _ = pad_rows(r["data"], params["W1"].dtype)
     step_seconds = _step_seconds(r["params"], r["data"][0], r["batches"].size if r["batches"] else None)
     r.update(_check_schedule(a, r["steps"], r["validation"] is not None, step_seconds))
     r["opt_state"] = _check_opt_state(a["opt_state"], optimizer, params)
+    r["skeleton"], r["hyper"] = lifted(optimizer, params, r["opt_state"])  # numbers are inputs, not constants
     return r
 
 
@@ -438,13 +446,14 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
 def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
     """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
     cfg = Config(
-        r["optimizer"],
+        r["skeleton"],
         gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
         r["record_every"],
         r["max_blocks"],
         r["batches"],
     )
-    cursor = None if r["batches"] is None else Cursor(jnp.zeros((), jnp.int32), jnp.arange(r["n"], dtype=jnp.int32))
+    n = r["data"][0].shape[0]  # padded (pad_rows): the first r["n"] rows are real
+    cursor = None if r["batches"] is None else Cursor(np.int32(0), np.arange(n, dtype=np.int32), np.int32(r["n"]))
     carry, data, key = place(
         r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"], r["local_rows"]
     )
@@ -556,7 +565,9 @@ def _run_chunk(
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
     start, dtype = time.perf_counter(), r["params"]["W1"].dtype
     first = run["carry"]
-    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    carry, losses, blocks, ok, final = run_steps(
+        cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype), r["hyper"]
+    )
     losses, blocks, ok, final = jax.device_get((losses, blocks, ok, final))
     seconds = time.perf_counter() - start
     losses = losses[:blocks]
@@ -615,7 +626,8 @@ def _keep_last_good(
     if not k and "previous" in run:
         blocks -= 1  # the previous chunk's last block start: its loss is the history's last entry
     if blocks > 0:
-        start = run_steps(cfg, start, *inputs, np.int32(blocks), np.asarray(np.inf, r["params"]["W1"].dtype))[0]
+        limit = np.asarray(np.inf, r["params"]["W1"].dtype)
+        start = run_steps(cfg, start, *inputs, np.int32(blocks), limit, r["hyper"])[0]
     run["carry"], run["stopped"] = start, "diverged"
     run["good_step"] = at + blocks * re
 
@@ -626,6 +638,8 @@ def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block:
         run["chunks"] = run.get("chunks", 0) + 1  # the first chunk's time includes compiling: no estimate from it
         left = (r["steps"] - run["done"]) / r["record_every"] * per_block
         if r["progress"] is True or (r["progress"] == "auto" and run["chunks"] > 1 and left > 1.0):
+            from tqdm.auto import tqdm  # imported when a bar is first shown: ~0.1 s off `import jaxnet`
+
             run["bar"] = tqdm(total=r["steps"], initial=run["done"], unit="step", dynamic_ncols=True)
         return
     run["bar"].update(steps_run)

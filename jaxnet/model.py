@@ -31,6 +31,7 @@ from jaxnet._validate import (
     resolve_spec,
     with_value_checks,
 )
+from jaxnet.cache import use_default_cache
 from jaxnet.network import ActivationName, HeadName, head_named, param_keys
 from jaxnet.spec import Model, Spec
 
@@ -128,6 +129,7 @@ def init_mlp(
     >>> p["W1"].shape, p["b2"].shape
     ((16, 30), (1,))
     """
+    use_default_cache()  # before the first compilation (jaxnet.cache)
     key = as_key(key)
     sizes = check_sizes(sizes)
     if not isinstance(init, str) or init not in _INITS:

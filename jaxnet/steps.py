@@ -10,7 +10,6 @@ so one compiled program serves every chunk length and every ``steps``.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any, NamedTuple, cast
@@ -20,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnet import _hyper
 from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, merge_spec
 from jaxnet.network import ActivationName, HeadName
@@ -79,75 +79,6 @@ def gradient_fn(
         return None, jax.grad(fn)(params, x, y, w)
 
     return autodiff
-
-
-_SHARED: dict[Any, optax.GradientTransformation] = {}  # fingerprint -> the first optimizer object seen
-_RESOLVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> its shared optimizer
-_RESOLVED_INIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # update function -> the init it came with
-
-
-def _fingerprint(value: Any, depth: int = 0) -> Any:
-    """A hashable description of what a closure computes, or a unique token where it cannot tell.
-
-    Functions are described by their code and the fingerprints of their
-    closure cells, defaults and partial arguments; numbers, strings and arrays
-    by value. Anything else gets ``id()``: two optimizers that hold it never share.
-    """
-    if depth > 12:
-        return ("deep", id(value))
-    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, jnp.dtype, type)):
-        return (type(value).__name__, value)
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__,) + tuple(_fingerprint(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return ("dict",) + tuple((k, _fingerprint(v, depth + 1)) for k, v in sorted(value.items(), key=repr))
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and not isinstance(value, jax.core.Tracer):
-        a = np.asarray(value)
-        return ("array", a.dtype.str, a.shape, a.tobytes())
-    if isinstance(value, partial):
-        return (
-            "partial",
-            _fingerprint(value.func, depth + 1),
-            _fingerprint(value.args, depth + 1),
-            _fingerprint(value.keywords, depth + 1),
-        )
-    code = getattr(value, "__code__", None)
-    if code is not None:
-        cells = tuple(_fingerprint(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
-        return (
-            "fn",
-            code,
-            cells,
-            _fingerprint(value.__defaults__, depth + 1),
-            _fingerprint(value.__kwdefaults__, depth + 1),
-        )
-    return ("object", id(value))
-
-
-def shared_optimizer(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
-    """The first optimizer object seen that computes the same thing (same code, same hyperparameters).
-
-    A new optimizer object is a new program for ``jit``: ``fit(..., optimizer=optax.adam(1e-2))``
-    written inline would compile again at every call. Structurally equal
-    optimizers share the first one's compilation instead.
-    """
-    try:
-        shared = _RESOLVED.get(optimizer.update)
-    except TypeError:  # an update that cannot be weakly referenced: look it up each time
-        shared = None
-    if shared is not None and shared.init is not None:
-        return shared if _RESOLVED_INIT.get(optimizer.update) is optimizer.init else optimizer
-    try:
-        key = _fingerprint((optimizer.init, optimizer.update))
-        hash(key)
-    except (TypeError, ValueError):  # an unhashable or unreadable closure: no sharing
-        return optimizer
-    shared = _SHARED.setdefault(key, optimizer) if len(_SHARED) < 256 else _SHARED.get(key, optimizer)
-    try:
-        _RESOLVED[optimizer.update], _RESOLVED_INIT[optimizer.update] = shared, optimizer.init
-    except TypeError:
-        pass
-    return shared
 
 
 def apply_update(
@@ -315,7 +246,7 @@ class Batches(NamedTuple):
 class Config(NamedTuple):
     """Static configuration of a compiled training loop (hashable: a ``jit`` static argument)."""
 
-    optimizer: optax.GradientTransformation
+    optimizer: Any  # the optimizer's skeleton (jaxnet._hyper.lifted); its numbers are run_steps' ``hyper``
     value_and_grads: ValueAndGrads  # from gradient_fn
     record_every: int  # steps per block; the loss is recorded at each block's first step
     buffer: int  # blocks per compiled call at most (the loss buffer's length)
@@ -332,20 +263,35 @@ class State(NamedTuple):
 class Cursor(NamedTuple):
     """Where minibatching is: the global step count and the current epoch's order (its own carry)."""
 
-    step: jax.Array  # int32
-    perm: jax.Array  # int32 (N,)
+    step: Any  # int32 scalar (a numpy one to start: no program compiled per row count)
+    perm: Any  # int32 (N,)
+    rows: Any = None  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding); None: all N
+
+
+def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
+    """A random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
+
+    Each index gets 32 random bits drawn for the full length ``n`` (``jax.random.bits``
+    draws element ``i`` the same whatever the length), padding sorts last, ties
+    break by index: so the order of the real rows does not depend on how many
+    padding rows follow them.
+    """
+    index = jnp.arange(n, dtype=jnp.int32)
+    pad = (index >= rows).astype(jnp.uint32)
+    return jax.lax.sort((pad, jax.random.bits(key, (n,), jnp.uint32), index), num_keys=2, is_stable=True)[2]
 
 
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
-    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle drawn from ``key``."""
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``)."""
     x, y, w = data
     assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
     n = x.shape[0]
-    epoch, pos = jnp.divmod(cursor.step, n // size)
+    rows = jnp.int32(n) if cursor.rows is None else cursor.rows
+    epoch, pos = jnp.divmod(cursor.step, rows // size)
     perm = jax.lax.cond(
         pos == 0,
-        lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32),
+        lambda: _shuffle(jax.random.fold_in(key, epoch), n, rows),
         lambda: cursor.perm,
     )
     idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
@@ -353,19 +299,49 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
-    return batch, Cursor(cursor.step + 1, perm)
+    return batch, Cursor(cursor.step + 1, perm, cursor.rows)
 
 
-def _step(cfg: Config, key: jax.Array, data: tuple, carry: tuple, with_value: bool) -> tuple[tuple, Any]:
+def bucket(n: int) -> int:
+    """The padded row count for ``n`` rows: ``n`` rounded up to a multiple of ``2**(bit_length(n - 1) - 4)``.
+
+    8 to 16 sizes per doubling (at most 1/8 padding, none up to 16 rows), so
+    the folds of a cross-validation (379 and 380 rows) share one compiled program.
+
+    >>> bucket(379), bucket(380), bucket(455), bucket(16), bucket(17)
+    (384, 384, 480, 16, 18)
+    """
+    step = 1 << max(0, (n - 1).bit_length() - 4)
+    return -(-n // step) * step
+
+
+def pad_rows(data: tuple, dtype: Any) -> tuple[tuple, int]:
+    """``((x, y, w), n)``: padded to :func:`bucket` rows with zero rows of weight 0, ``w`` all ones if None.
+
+    A row of weight 0 has share 0 of the mean loss (:func:`jaxnet._kernels.shares`) and of the
+    gradient, and its loss is finite (zero inputs and targets): it changes nothing. Done in numpy
+    (a copy on the host), so no program is compiled for a new row count.
+    """
+    x, y, w = data
+    n = x.shape[0]
+    w = np.ones((n,), dtype) if w is None else w
+    extra = bucket(n) - n
+    grow = lambda a: np.concatenate([np.asarray(a), np.zeros((extra,) + a.shape[1:], a.dtype)])  # noqa: E731
+    return tuple(jnp.asarray(grow(a)) for a in (x, y, w)), n
+
+
+def _step(
+    cfg: Config, optimizer: Any, key: jax.Array, data: tuple, carry: tuple, with_value: bool
+) -> tuple[tuple, Any]:
     state, cursor = carry
     batch, cursor = (data, None) if cfg.batches is None else _batch(cfg, key, cursor, data)
     value, g = cfg.value_and_grads(state.params, *batch, with_value)
-    return (State(*apply_update(cfg.optimizer, state.params, state.opt_state, g)), cursor), value
+    return (State(*apply_update(optimizer, state.params, state.opt_state, g)), cursor), value
 
 
 @partial(jax.jit, static_argnames="cfg")
 def run_steps(
-    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array
+    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array, hyper: tuple
 ) -> tuple[tuple, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
@@ -378,8 +354,11 @@ def run_steps(
     caller decides which state to keep and recovers it by running again from
     its own copy of the start (the program is deterministic). ``limit`` is an
     input, not updated in the loop: a loop-carried threshold costs XLA:CPU
-    about a microsecond a block.
+    about a microsecond a block. ``hyper`` holds the optimizer's numbers
+    (learning rate, decays: :func:`jaxnet._hyper.lifted`), runtime inputs, so
+    another learning rate runs the same program.
     """
+    optimizer = _hyper.build(cfg.optimizer, hyper)
     dtype = carry[0].params["W1"].dtype
     losses = jnp.full((cfg.buffer,), jnp.nan, dtype)
 
@@ -390,10 +369,10 @@ def run_steps(
     def body(loop: tuple) -> tuple:
         i, carry, losses, _ = loop
         carry, value = steps_recording_first(
-            lambda s, with_value: _step(cfg, key, data, s, with_value), carry, cfg.record_every
+            lambda s, with_value: _step(cfg, optimizer, key, data, s, with_value), carry, cfg.record_every
         )
         return i + 1, carry, losses.at[i].set(value), jnp.isfinite(value) & (value <= limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
-    final = _step(cfg, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
+    final = _step(cfg, optimizer, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
     return carry, losses, i, ok & kernels.all_finite(carry[0].params), final

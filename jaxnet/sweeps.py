@@ -56,6 +56,7 @@ from jaxnet._validate import (
     positive_int,
     prepare,
 )
+from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
 from jaxnet.fitting import DivergenceWarning
 from jaxnet.model import init_mlp
@@ -634,6 +635,7 @@ def sweep(
     >>> ps["W1"].shape, losses.shape, diverged.tolist()
     ((2, 3, 2), (2, 10), [False, False])
     """
+    use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
     steps = positive_int("steps", steps)
     _check_kernel(kernel)
     _check_mesh(mesh, device)

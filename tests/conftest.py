@@ -11,6 +11,9 @@ import os
 # Subprocesses (the CLI, examples, multi-device runs) share the machine with this process: on a GPU,
 # JAX would otherwise preallocate 75% of its memory here and leave the subprocesses none.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# No persistent compilation cache (jaxnet.cache): the compile counts stay honest and runs stay independent.
+# tests/test_cache.py turns it on, in subprocesses, to check that a warm cache is used.
+os.environ["JAXNET_CACHE"] = "0"
 
 import jax  # noqa: E402
 import pytest

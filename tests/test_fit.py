@@ -251,26 +251,13 @@ def test_float32_fit_keeps_float32(toy):
 
 
 @pytest.mark.slow
-def test_structurally_equal_optimizers_share_one_compilation(toy, count_compiles):
+def test_optimizers_that_differ_only_in_numbers_share_one_compilation(toy, count_compiles):
     params, x, y = toy
     with optax_promotion():
         first = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)
         with count_compiles() as compiles:
             again = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-2), steps=5, progress=False)  # a new object
+            other = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-3), steps=5, progress=False)  # another lr
         assert compiles() == 0
-        other = jaxnet.fit(params, x, y, optimizer=optax.adam(1e-3), steps=5, progress=False)
     assert_same(first[0], again[0])
-    assert not np.allclose(first[0]["W1"], other[0]["W1"])  # a different learning rate is not shared
-
-
-def test_an_optimizer_holding_an_unknown_object_is_never_shared():
-    class Opaque:
-        scale = 0.1
-
-    def make(o):
-        return optax.GradientTransformation(
-            lambda p: optax.EmptyState(), lambda g, s, p=None: (jax.tree.map(lambda v: -o.scale * v, g), s)
-        )
-
-    a, b = make(Opaque()), make(Opaque())
-    assert jaxnet.steps.shared_optimizer(a) is a and jaxnet.steps.shared_optimizer(b) is b
+    assert not np.allclose(first[0]["W1"], other[0]["W1"])  # the other learning rate reached the program

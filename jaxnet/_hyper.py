@@ -1,0 +1,199 @@
+"""Optimizers as (program, hyperparameters): numbers in an optimizer's closures become runtime inputs.
+
+``optax.adam(1e-3)`` is a pair of Python closures whose cells hold the
+learning rate, ``b1``, ``b2`` and ``eps``. Baked into a compiled program as
+constants, every new learning rate (a grid search, a second ``fit``) would
+compile again. :func:`split` takes an optimizer apart into
+
+* a **skeleton**: hashable, equal for two optimizers exactly when they run
+  the same code on the same non-numeric values (code objects, globals,
+  strings, ints, bools, dtypes, and every other object *by identity*), and
+* **leaves**: the floats and arrays found in its closures, defaults and
+  ``functools.partial`` arguments, in a fixed order,
+
+and :func:`build` puts a working optimizer back together from a skeleton and
+(possibly traced) leaves. So ``build(*split(opt))`` computes what ``opt``
+computes, and ``optax.adam(1e-3)``/``optax.adam(1e-2)`` share one skeleton:
+``fit`` passes the skeleton as a static argument of ``jit`` and the leaves as
+arguments, and a new learning rate, weight decay or momentum compiles nothing.
+
+Anything :func:`split` cannot read (an object's attributes, a bound method's
+``__self__``, a callable class) stays in the skeleton by identity, so two
+optimizers that differ there never share a program, and what runs is always
+the optimizer that was passed (:func:`lifted` checks that the lifted form
+traces, and keeps the whole optimizer static otherwise).
+
+>>> import optax
+>>> skel_a, leaves_a = split(optax.sgd(0.1))
+>>> skel_b, leaves_b = split(optax.sgd(0.5))
+>>> skel_a == skel_b, leaves_a, leaves_b
+(True, (-0.1,), (-0.5,))
+"""
+
+from __future__ import annotations
+
+import types
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["split", "build", "lifted"]
+
+_MAX_DEPTH = 12
+_CONSTANTS = (type(None), bool, int, str, bytes, complex, type, np.dtype, np.integer, np.bool_)
+
+
+class Same:
+    """A value compared by identity (``is``) and hashed by ``id``; holding it keeps its ``id`` from being reused."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __repr__(self) -> str:
+        return f"Same({type(self.value).__name__})"
+
+
+class _Empty:
+    """An empty closure cell (a variable the enclosing function never assigned, e.g. on an untaken branch)."""
+
+
+_EMPTY = _Empty()
+
+
+def _contents(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _cell(value: Any) -> types.CellType:
+    return types.CellType() if value is _EMPTY else types.CellType(value)
+
+
+def _is_leaf(value: Any) -> bool:
+    if isinstance(value, float) or isinstance(value, np.floating):
+        return True
+    return isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer)
+
+
+def split(value: Any) -> tuple[Any, tuple]:
+    """``(skeleton, leaves)`` of ``value`` (an optimizer, or anything inside one); see the module docstring."""
+    leaves: list = []
+    return _split(value, leaves, 0), tuple(leaves)
+
+
+def _split(value: Any, leaves: list, depth: int) -> Any:
+    if _is_leaf(value):
+        leaves.append(value)
+        return ("leaf",)
+    if isinstance(value, _CONSTANTS) or value is _EMPTY:
+        return ("const", type(value), value)  # the type too: 1, 1.0 and True are equal
+    if depth > _MAX_DEPTH:
+        return Same(value)
+    d = depth + 1
+    if type(value) in (tuple, list):
+        return (type(value), tuple(_split(v, leaves, d) for v in value))
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple (optax's GradientTransformation)
+        return ("namedtuple", type(value), tuple(_split(v, leaves, d) for v in value))
+    if type(value) is dict and all(isinstance(k, str) for k in value):
+        return ("dict", tuple(value), tuple(_split(v, leaves, d) for v in value.values()))
+    if type(value) is partial:
+        return (
+            "partial",
+            _split(value.func, leaves, d),
+            _split(value.args, leaves, d),
+            _split(value.keywords, leaves, d),
+        )
+    if type(value) is types.MethodType:
+        return ("method", _split(value.__func__, leaves, d), Same(value.__self__))
+    if type(value) is types.FunctionType:
+        return _split_function(value, leaves, d)
+    return Same(value)
+
+
+def _split_function(fn: types.FunctionType, leaves: list, depth: int) -> Any:
+    cells = tuple(_contents(c) for c in fn.__closure__ or ())
+    if fn.__dict__:  # attributes (functools.wraps, markers) the code might read: keep the function as it is
+        return Same(fn)
+    parts = tuple(_split(v, leaves, depth) for v in (fn.__defaults__, fn.__kwdefaults__, cells))
+    return ("fn", fn.__code__, Same(fn.__globals__), fn.__name__, fn.__qualname__) + parts
+
+
+def build(skeleton: Any, leaves: tuple) -> Any:
+    """The value described by ``skeleton`` with ``leaves`` (in :func:`split`'s order) put back."""
+    it = iter(leaves)
+    out = _build(skeleton, it)
+    if next(it, None) is not None:
+        raise ValueError("leaves: more values than the skeleton has places for")
+    return out
+
+
+def _build(s: Any, it: Any) -> Any:
+    if isinstance(s, Same):
+        return s.value
+    tag = s[0]
+    if tag == "leaf":
+        return next(it)
+    if tag == "const":
+        return s[2]
+    if tag in (tuple, list):
+        return tag(_build(v, it) for v in s[1])
+    if tag == "namedtuple":
+        return s[1](*(_build(v, it) for v in s[2]))
+    if tag == "dict":
+        return dict(zip(s[1], (_build(v, it) for v in s[2])))
+    if tag == "partial":
+        func, args, keywords = _build(s[1], it), _build(s[2], it), _build(s[3], it)
+        return partial(func, *args, **keywords)
+    if tag == "method":
+        return types.MethodType(_build(s[1], it), s[2].value)
+    _, code, globals_, name, qualname, defaults, kwdefaults, cells = s
+    defaults, kwdefaults, cells = _build(defaults, it), _build(kwdefaults, it), _build(cells, it)
+    fn = types.FunctionType(code, globals_.value, name, defaults, tuple(_cell(c) for c in cells) or None)
+    fn.__kwdefaults__, fn.__qualname__ = kwdefaults, qualname
+    return fn
+
+
+_VERDICTS: dict[Any, bool] = {}  # skeleton -> whether its lifted form traces (bounded: see lifted)
+
+
+def lifted(optimizer: Any, params: Any, opt_state: Any) -> tuple[Any, tuple]:
+    """``(skeleton, leaves)`` for ``fit``'s compiled loop: :func:`split`, or the whole optimizer kept static.
+
+    The lifted form must trace with the leaves as traced values (an update that
+    branches in Python on a learning rate cannot); this is checked once per
+    skeleton with ``jax.eval_shape``. Where it fails, or where the optimizer
+    cannot be split, the skeleton is the optimizer itself (by identity) and
+    there are no leaves: correct, compiled per optimizer object.
+    """
+    whole = (Same(optimizer), ())
+    try:
+        skeleton, leaves = split(optimizer)
+        hash(skeleton)
+    except (TypeError, ValueError, RecursionError):
+        return whole
+    if not leaves:
+        return skeleton, leaves
+    config: Any = jax.config
+    key = (skeleton, config.jax_numpy_dtype_promotion, config.jax_enable_x64)
+    ok = _VERDICTS.get(key)
+    if ok is None:
+        try:
+            jax.eval_shape(lambda h, p, s: build(skeleton, h).update(p, s, p), leaves, params, opt_state)
+            ok = True
+        except Exception:  # whatever tracing the lifted update raised: keep the optimizer static
+            ok = False
+        if len(_VERDICTS) < 1024:
+            _VERDICTS[key] = ok
+    return (skeleton, leaves) if ok else whole

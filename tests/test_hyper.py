@@ -1,0 +1,179 @@
+"""Optimizer numbers are runtime inputs: another learning rate or weight decay compiles nothing, and an
+optimizer is never confused with another one (issue 18 §2.1: bound methods, class-based optimizers)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet
+from jaxnet import _hyper
+
+
+@pytest.fixture
+def seed64():
+    return jaxnet.seed_example(jnp.float64)
+
+
+def optax_promotion():
+    """optax's adam mixes its int32 step count with Python floats; allow that promotion (ours stays strict)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+def moved(a, b):
+    return max(float(jnp.max(jnp.abs(a[k] - b[k]))) for k in a)
+
+
+def loop(optimizer, params, x, y, steps):
+    """The reference: a Python loop of jitted steps with the optimizer's numbers as compiled constants."""
+    step, state = jaxnet.make_train_step(optimizer), optimizer.init(params)
+    for _ in range(steps):
+        params, state, _ = step(params, state, x, y)
+    return params
+
+
+@pytest.mark.slow
+def test_another_adam_learning_rate_compiles_nothing_and_trains_with_it(seed64, count_compiles):
+    params, x, y = seed64
+    with optax_promotion():
+        jaxnet.fit(params, x, y, optimizer=optax.adam(1e-3), steps=5, progress=False)
+        with count_compiles() as compiles:
+            fast, _, _ = jaxnet.fit(params, x, y, optimizer=optax.adam(0.05), steps=5, progress=False)
+        assert compiles() == 0
+        reference = loop(optax.adam(0.05), params, x, y, 5)
+    for k in params:
+        np.testing.assert_allclose(fast[k], reference[k], rtol=0, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.slow
+def test_inject_hyperparams_weight_decay_and_learning_rate_compile_nothing(seed64, count_compiles):
+    params, x, y = seed64
+
+    def make(lr, wd):
+        return optax.inject_hyperparams(optax.adamw)(learning_rate=lr, weight_decay=wd)
+
+    with optax_promotion():
+        jaxnet.fit(params, x, y, optimizer=make(1e-3, 1e-4), steps=5, progress=False)
+        with count_compiles() as compiles:
+            a, _, _ = jaxnet.fit(params, x, y, optimizer=make(0.05, 1e-4), steps=5, progress=False)
+            b, _, _ = jaxnet.fit(params, x, y, optimizer=make(0.05, 0.5), steps=5, progress=False)
+        assert compiles() == 0
+    assert moved(a, b) > 1e-6  # the weight decay reached the program
+
+
+@pytest.mark.slow
+def test_multisteps_built_twice_trains_with_its_own_optimizer(seed64):
+    """Issue 18 §2.1: the second optimizer (lr 0) reused the first one's program and moved the params."""
+    params, x, y = seed64
+
+    def m(o):
+        return optax.MultiSteps(o, every_k_schedule=1).gradient_transformation()
+
+    with optax_promotion():
+        first, _, _ = jaxnet.fit(params, x, y, steps=5, optimizer=m(optax.sgd(0.1)), progress=False)
+        still, _, _ = jaxnet.fit(params, x, y, steps=5, optimizer=m(optax.sgd(0.0)), progress=False)
+    assert moved(first, params) > 1e-3
+    assert moved(still, params) == 0.0
+
+
+@pytest.mark.slow
+def test_class_based_optimizer_uses_its_own_attributes(seed64):
+    params, x, y = seed64
+
+    class Scaled:
+        def __init__(self, lr):
+            self.lr = lr
+
+        def init(self, params):
+            return optax.EmptyState()
+
+        def update(self, g, state, params=None):
+            return jax.tree.map(lambda v: -self.lr * v, g), state
+
+    def opt(lr):
+        o = Scaled(lr)
+        return optax.GradientTransformation(o.init, o.update)
+
+    a, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=opt(0.1), progress=False)
+    b, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=opt(0.0), progress=False)
+    assert moved(a, params) > 1e-3 and moved(b, params) == 0.0
+    assert moved(a, loop(optax.sgd(0.1), params, x, y, 3)) < 1e-14
+
+
+@pytest.mark.slow
+def test_bound_method_schedule_uses_its_own_object(seed64):
+    params, x, y = seed64
+
+    class Schedule:
+        def __init__(self, lr):
+            self.lr = lr
+
+        def __call__(self, count):  # a callable object too: never read, kept by identity
+            return self.lr
+
+        def at(self, count):
+            return self.lr
+
+    for make in (lambda s: s.at, lambda s: s):
+        a, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=optax.sgd(make(Schedule(0.1))), progress=False)
+        b, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=optax.sgd(make(Schedule(0.0))), progress=False)
+        assert moved(a, params) > 1e-3 and moved(b, params) == 0.0
+
+
+@pytest.mark.slow
+def test_an_update_that_branches_on_a_number_stays_static_and_correct(seed64):
+    params, x, y = seed64
+
+    def opt(lr):
+        def update(g, state, params=None):
+            scale = lr if lr < 1.0 else 1.0  # Python control flow on the number: it cannot be traced
+            return jax.tree.map(lambda v: -scale * v, g), state
+
+        return optax.GradientTransformation(lambda p: optax.EmptyState(), update)
+
+    a, b = opt(0.1), opt(0.0)
+    assert _hyper.lifted(a, params, a.init(params))[1] == ()  # kept whole
+    fa, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=a, progress=False)
+    fb, _, _ = jaxnet.fit(params, x, y, steps=3, optimizer=b, progress=False)
+    assert moved(fa, loop(optax.sgd(0.1), params, x, y, 3)) < 1e-14 and moved(fb, params) == 0.0
+
+
+def test_split_keeps_non_numbers_apart():
+    class Opaque:
+        scale = 0.1
+
+    def make(o):
+        return optax.GradientTransformation(lambda p: optax.EmptyState(), lambda g, s, p=None: (g, s, o))
+
+    assert _hyper.split(make(Opaque()))[0] != _hyper.split(make(Opaque()))[0]
+    assert _hyper.split(optax.sgd(0.1, momentum=0.9))[0] == _hyper.split(optax.sgd(0.3, momentum=0.5))[0]
+    assert _hyper.split(optax.sgd(0.1, momentum=0.9))[0] != _hyper.split(optax.sgd(0.1))[0]
+    assert _hyper.split((1, 1.0, True))[0] != _hyper.split((1.0, 1, True))[0]
+    skeleton, leaves = _hyper.split(optax.adam(1e-3))
+    rebuilt = _hyper.build(skeleton, leaves)
+    assert isinstance(rebuilt, optax.GradientTransformation) and rebuilt.update is not optax.adam(1e-3).update
+
+
+OPTIMIZERS = {
+    "sgd_nesterov": lambda: optax.sgd(0.1, momentum=0.9, nesterov=True),
+    "adamw": lambda: optax.adamw(0.05, weight_decay=0.1),
+    "clipped_adam": lambda: optax.chain(optax.clip_by_global_norm(0.5), optax.adam(0.05)),
+    "cosine_schedule": lambda: optax.adam(optax.warmup_cosine_decay_schedule(0.0, 0.1, 2, 5)),
+    "piecewise_schedule": lambda: optax.sgd(optax.piecewise_constant_schedule(0.1, {2: 0.5})),  # int keys: kept
+    "lion": lambda: optax.lion(0.01),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_the_lifted_optimizer_computes_what_the_optimizer_computes(seed64, name):
+    params, x, y = seed64
+    with optax_promotion():
+        optimizer = OPTIMIZERS[name]()
+        skeleton, leaves = _hyper.lifted(optimizer, params, optimizer.init(params))
+        assert leaves and not isinstance(skeleton, _hyper.Same)  # its numbers are runtime inputs
+        fitted, _, _ = jaxnet.fit(params, x, y, steps=6, optimizer=optimizer, progress=False)
+        reference = loop(optimizer, params, x, y, 6)
+    for k in params:
+        np.testing.assert_allclose(fitted[k], reference[k], rtol=0, atol=1e-15, err_msg=k)
