@@ -41,6 +41,18 @@ from jaxnet.plotting import plot_loss
 from jaxnet.steps import make_train_step, sgd
 from jaxnet.sweeps import sweep
 
+_LAZY = {"MLPClassifier": "jaxnet.estimators", "MLPRegressor": "jaxnet.estimators", "load_model": "jaxnet.estimators"}
+
+
+def __getattr__(name: str) -> object:
+    """The estimators, imported on first use (they may import scikit-learn; ``import jaxnet`` does not)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jaxnet' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "accuracy",
@@ -70,8 +82,11 @@ __all__ = [
     "load_breast_cancer",
     "load_csv",
     "loss",
+    "load_model",
     "make_train_step",
     "manual_grads",
+    "MLPClassifier",
+    "MLPRegressor",
     "numerical_grads",
     "NumericalPrecisionWarning",
     "plot_loss",
