@@ -187,18 +187,18 @@ def _canonical_y(
 ) -> jax.Array:
     """Labels in the output's shape ``batch + (n_out,)`` (one-hot for class labels)."""
     n_in, n_out = sizes[0], sizes[-1]
+    classes = HEADS[head].labels == "classes"  # integer class labels (N,) are accepted too
     y = as_array(name, y)
-    check_numeric(name, y, allow_bool=head != "softmax")
+    check_numeric(name, y, allow_bool=not classes)
     out_shape = batch_shape + (n_out,)
-    if head == "softmax" and tuple(y.shape) == batch_shape:
+    if classes and tuple(y.shape) == batch_shape:
         if not _is_concrete(y):
             return jax.nn.one_hot(y, n_out, dtype=dtype)
         return _one_hot(y, n_out, dtype, name)
-    accepted = [out_shape] + ([batch_shape] if n_out == 1 or head == "softmax" else [])
+    accepted = [out_shape] + ([batch_shape] if n_out == 1 or classes else [])
     if tuple(y.shape) not in accepted:
-        what = {"softmax": "class labels or rows", "sigmoid": "labels", "identity": "targets"}[head]
         raise ValueError(
-            f"{name}: expected {what} of shape {' or '.join(str(s) for s in accepted)} to match x "
+            f"{name}: expected {HEADS[head].noun} of shape {' or '.join(str(s) for s in accepted)} to match x "
             f"{batch_shape + (n_in,)} and {n_out} output(s), got {tuple(y.shape)}"
         )
     return _convert(y, dtype, out_shape)
@@ -224,12 +224,12 @@ def prepare(
     a validation set).
     """
     activation_named(activation)
-    head_named(head)
+    least = head_named(head).min_outputs
     sizes = check_params(params)
     n_in, n_out = sizes[0], sizes[-1]
-    if head == "softmax" and n_out < 2:
+    if n_out < least:
         raise ValueError(
-            f"head: 'softmax' needs at least 2 output units (classes), the network has {n_out}; "
+            f"head: {head!r} needs at least {least} output units (classes), the network has {n_out}; "
             "use head='sigmoid' for two classes"
         )
     params = {

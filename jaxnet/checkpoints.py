@@ -425,11 +425,11 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
     activation, head = source.get("activation"), source.get("head")
     try:
         activation_named(activation)
-        head_named(head)
+        least = head_named(head).min_outputs
     except ValueError as e:
         raise bad(str(e)) from None
-    if head == "softmax" and sizes[-1] < 2:
-        raise bad(f"head 'softmax' needs at least 2 outputs, layer_sizes end in {sizes[-1]}")
+    if sizes[-1] < least:
+        raise bad(f"head {head!r} needs at least {least} outputs, layer_sizes end in {sizes[-1]}")
     return tuple(sizes), dtype, str(activation), str(head), user
 
 

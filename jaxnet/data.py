@@ -35,6 +35,8 @@ from typing import Any, Literal, TextIO
 
 import numpy as np
 
+from jaxnet.network import HEADS
+
 __all__ = [
     "DataError",
     "load_csv",
@@ -568,7 +570,7 @@ def _binary_targets(y: np.ndarray) -> list[np.ndarray]:
         values = np.unique(col)
         if values.size == 2:
             targets.append(col == values[1])
-        elif infer_head(col) == "softmax":
+        elif HEADS[infer_head(col)].labels == "classes":
             targets.extend(col == v for v in values)
     return targets
 
@@ -662,7 +664,7 @@ def train_test_split(
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     n = x.shape[0]
     rng = np.random.default_rng(int(seed))
-    if stratify and n and infer_head(y) != "identity":
+    if stratify and n and HEADS[infer_head(y)].classifier:
         _, group = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
         group = group.reshape(n)
         by_class = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from jaxnet._validate import Params, as_key, positive_int, prepare
 from jaxnet.metrics import scores
-from jaxnet.network import ActivationName, HeadName, multiply_adds
+from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
 from jaxnet.steps import (
     DIVERGENCE_FACTOR,
@@ -275,7 +275,7 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     from jaxnet.data import train_test_split  # numpy only; imported where used
 
     yh = np.asarray(y)
-    hard = head != "identity" and bool(np.all((yh == 0) | (yh == 1)))
+    hard = HEADS[head].classifier and bool(np.all((yh == 0) | (yh == 1)))
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
     try:
@@ -553,7 +553,7 @@ def _history(hist: dict[str, list], run: dict[str, Any], r: dict[str, Any]) -> d
         "stopped": run["stopped"],
         "best_step": None if run["best"] is None else run["best"][2],
     }
-    if r["head"] != "identity":
+    if HEADS[r["head"]].classifier:
         out["val_accuracy"] = np.asarray(hist["val_accuracy"])[keep]
     return out
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, overflow_error, prepare
-from jaxnet.network import ActivationName, HeadName
+from jaxnet.network import HEADS, ActivationName, HeadName, head_named
 
 __all__ = ["accuracy", "evaluate"]
 
@@ -35,18 +35,7 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
     t = kernels.forward_trace(params, x, activation, head)
     z, y_hat = t[f"z{len(params) // 2}"], t["y_hat"]
     y = jnp.reshape(y, z.shape)
-    out = {"loss": kernels.loss(params, x, y, w, activation, head)}
-    if head == "softmax":
-        out["accuracy"] = jnp.mean(jnp.argmax(y_hat, axis=-1) == jnp.argmax(y, axis=-1))
-    elif head == "sigmoid":
-        out["accuracy"] = jnp.mean((y_hat >= 0.5) == (y >= 0.5))
-    else:
-        rows = jnp.reshape(y, (-1, y.shape[-1]))
-        err = jnp.reshape(z, rows.shape) - rows
-        out["rmse"] = jnp.sqrt(jnp.mean(err * err))
-        total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
-        out["r2"] = jnp.mean(1 - jnp.sum(err * err, axis=0) / total)
-    return out
+    return {"loss": kernels.loss(params, x, y, w, activation, head), **HEADS[head].scores(y_hat, y)}
 
 
 def evaluate(
@@ -89,9 +78,9 @@ def accuracy(
     >>> jaxnet.accuracy(params, x, y)
     1.0
     """
-    if head == "identity":
+    if not head_named(head).classifier:
         raise ValueError(
-            "head: accuracy needs a classifier head ('sigmoid' or 'softmax'); for 'identity' use "
-            "jaxnet.evaluate (RMSE and R²)"
+            f"head: accuracy needs a classifier head ({' or '.join(repr(k) for k, h in HEADS.items() if h.classifier)}); "
+            f"for {head!r} use jaxnet.evaluate (RMSE and R²)"
         )
     return evaluate(params, x, y, activation=activation, head=head)["accuracy"]

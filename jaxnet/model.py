@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxnet import _kernels as kernels
 from jaxnet._validate import Params, as_key, call_checked, check_params, check_sizes, with_value_checks
-from jaxnet.network import ActivationName, HeadName, param_keys
+from jaxnet.network import ActivationName, HeadName, head_named, param_keys
 
 __all__ = ["seed_example", "init_mlp", "forward", "forward_trace", "predict", "predict_proba", "layer_sizes"]
 
@@ -191,8 +191,8 @@ def predict_proba(
     >>> [round(float(p), 4) for p in jaxnet.predict_proba(params, x)]
     [0.5182]
     """
-    if head == "identity":
-        raise ValueError("head: 'identity' is a regression head with no class probabilities; use predict")
+    if not head_named(head).classifier:
+        raise ValueError(f"head: {head!r} is a regression head with no class probabilities; use predict")
     return forward(params, x, activation=activation, head=head)
 
 
@@ -212,12 +212,4 @@ def predict(params: Params, x: Any, *, activation: ActivationName = "relu", head
     1
     """
     y_hat = forward(params, x, activation=activation, head=head)
-    return _labels_from_outputs(y_hat, head)
-
-
-def _labels_from_outputs(y_hat: jax.Array, head: str) -> jax.Array:
-    """``predict`` from the output ``y_hat`` (the trailing axis dropped where it has one unit)."""
-    if head == "softmax":
-        return jnp.argmax(y_hat, axis=-1).astype(jnp.int32)
-    out = (y_hat >= 0.5).astype(jnp.int32) if head == "sigmoid" else y_hat
-    return out[..., 0] if out.shape[-1] == 1 else out
+    return head_named(head).decide(y_hat)

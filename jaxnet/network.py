@@ -96,11 +96,16 @@ def _softplus_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tupl
 
 
 class Activation(NamedTuple):
-    """A hidden activation ``a = fn(z)`` and its derivative ``grad(z) = da/dz`` (a function of ``z``)."""
+    """A hidden activation ``a = fn(z)`` and its derivative ``grad(z) = da/dz`` (a function of ``z``).
+
+    ``kinks``: the points where the derivative jumps (``(0.0,)`` for ReLU), where
+    central differences do not apply.
+    """
 
     fn: Fn
     grad: Fn
     math: str
+    kinks: tuple[float, ...] = ()
 
 
 class Head(NamedTuple):
@@ -108,7 +113,14 @@ class Head(NamedTuple):
 
     ``per_unit``: the mean runs over outputs too (``m = n_out`` in ``r_n``).
     ``labels``: ``"probabilities"`` (in [0, 1]), ``"classes"`` (integer
-    classes or rows summing to 1) or ``"values"`` (any finite number).
+    classes ``(N,)`` or rows summing to 1) or ``"values"`` (any finite number).
+    ``noun``: what error messages call the labels. ``classifier``: predictions
+    are classes (accuracy applies, splits are stratified), not values.
+    ``min_outputs``: the fewest output units the head accepts.
+    ``decide(y_hat)``: the predictions from the outputs ``y_hat`` (``(N, n_out)``
+    or ``(n_out,)``), the trailing axis dropped where it has one unit.
+    ``scores(y_hat, y)``: the head's scores beside the loss, ``y`` in the
+    output's shape (one-hot rows for classes), as jax scalars.
     """
 
     output: Fn
@@ -116,6 +128,11 @@ class Head(NamedTuple):
     per_unit: bool
     labels: str
     math: str
+    noun: str
+    classifier: bool
+    min_outputs: int
+    decide: Fn
+    scores: Callable[[jax.Array, jax.Array], dict[str, jax.Array]]
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -143,7 +160,9 @@ def _tanh_grad(z: jax.Array) -> jax.Array:
 
 ACTIVATIONS: MappingProxyType[str, Activation] = MappingProxyType(
     {
-        "relu": Activation(jax.nn.relu, lambda z: (z > 0).astype(z.dtype), "max(z, 0); f' = [z > 0] (0 at 0)"),
+        "relu": Activation(
+            jax.nn.relu, lambda z: (z > 0).astype(z.dtype), "max(z, 0); f' = [z > 0] (0 at 0)", kinks=(0.0,)
+        ),
         "tanh": Activation(jnp.tanh, _tanh_grad, "tanh(z); f' = 1 - tanh(z)^2"),
         "sigmoid": Activation(sigmoid, _sigmoid_grad, "1 / (1 + e^-z); f' = s (1 - s)"),
         "gelu": Activation(_gelu, _gelu_grad, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (jax.nn.gelu, tanh form)"),
@@ -151,15 +170,49 @@ ACTIVATIONS: MappingProxyType[str, Activation] = MappingProxyType(
             lambda z: jnp.where(z >= 0, z, 0.01 * z),
             lambda z: jnp.where(z >= 0, 1.0, 0.01).astype(z.dtype),
             "z if z >= 0 else 0.01 z; f' = 1 if z >= 0 else 0.01",
+            kinks=(0.0,),
         ),
         "identity": Activation(lambda z: z, jnp.ones_like, "z; f' = 1"),
     }
 )
-"""Hidden activations by name: ``ACTIVATIONS[name].fn`` and ``.grad``."""
+"""Hidden activations by name: ``ACTIVATIONS[name].fn``, ``.grad`` and ``.kinks``."""
 
 
 def _softmax(z: jax.Array) -> jax.Array:
     return jax.nn.softmax(z, axis=-1)
+
+
+def _squeezed(out: jax.Array) -> jax.Array:
+    """``out`` without its trailing axis where that axis has one unit."""
+    return out[..., 0] if out.shape[-1] == 1 else out
+
+
+def _threshold(y_hat: jax.Array) -> jax.Array:
+    """0/1 labels ``[y_hat >= 0.5]``, int32, ``(N,)`` for one unit, else ``(N, n_out)`` (multi-label)."""
+    return _squeezed((y_hat >= 0.5).astype(jnp.int32))
+
+
+def _argmax(y_hat: jax.Array) -> jax.Array:
+    """The class ``argmax_c y_hat_c``, int32, shape ``(N,)``."""
+    return jnp.argmax(y_hat, axis=-1).astype(jnp.int32)
+
+
+def _label_accuracy(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+    """The fraction of elements with ``[y_hat >= 0.5] == [y >= 0.5]`` (per label when multi-label)."""
+    return {"accuracy": jnp.mean((y_hat >= 0.5) == (y >= 0.5))}
+
+
+def _class_accuracy(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+    """The fraction of rows with ``argmax y_hat == argmax y``."""
+    return {"accuracy": jnp.mean(jnp.argmax(y_hat, axis=-1) == jnp.argmax(y, axis=-1))}
+
+
+def _regression_scores(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+    """RMSE over every element; R² per output, averaged over outputs (scikit-learn's ``r2_score``)."""
+    rows = jnp.reshape(y, (-1, y.shape[-1]))
+    err = jnp.reshape(y_hat, rows.shape) - rows
+    total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
+    return {"rmse": jnp.sqrt(jnp.mean(err * err)), "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
 
 
 HEADS: MappingProxyType[str, Head] = MappingProxyType(
@@ -170,6 +223,11 @@ HEADS: MappingProxyType[str, Head] = MappingProxyType(
             True,
             "probabilities",
             "independent sigmoids, binary cross-entropy softplus(z) - y z",
+            noun="labels",
+            classifier=True,
+            min_outputs=1,
+            decide=_threshold,
+            scores=_label_accuracy,
         ),
         "softmax": Head(
             _softmax,
@@ -177,6 +235,11 @@ HEADS: MappingProxyType[str, Head] = MappingProxyType(
             False,
             "classes",
             "softmax, categorical cross-entropy logsumexp(z) - y . z",
+            noun="class labels or rows",
+            classifier=True,
+            min_outputs=2,
+            decide=_argmax,
+            scores=_class_accuracy,
         ),
         "identity": Head(
             lambda z: z,
@@ -184,10 +247,15 @@ HEADS: MappingProxyType[str, Head] = MappingProxyType(
             True,
             "values",
             "linear output, half squared error (z - y)^2 / 2",
+            noun="targets",
+            classifier=False,
+            min_outputs=1,
+            decide=_squeezed,
+            scores=_regression_scores,
         ),
     }
 )
-"""Output heads by name: ``HEADS[name].output``, ``.loss`` (from logits), ``.per_unit``, ``.labels``."""
+"""Output heads by name: ``HEADS[name].output``, ``.loss`` (from logits), ``.decide``, ``.scores`` and the flags."""
 
 
 def activation_named(name: Any, argument: str = "activation") -> Activation:
