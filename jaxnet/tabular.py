@@ -45,6 +45,7 @@ __all__ = [
     "encode_classes",
     "fit_scaling",
     "fold_target_scaling",
+    "head_targets",
     "is_classifier",
     "split",
     "stratified",
@@ -89,7 +90,7 @@ class Tabular:
 
 def is_classifier(head: str) -> bool:
     """The head predicts classes (sigmoid, softmax), not values (identity)."""
-    return HEADS[head].labels != "values"
+    return HEADS[head].classifier
 
 
 def encode_classes(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
@@ -156,15 +157,56 @@ def fold_target_scaling(params: dict, mean: np.ndarray, std: np.ndarray) -> dict
     return {**params, last[0]: w * s[:, None], last[1]: b * s + m}
 
 
+def head_targets(head: str, y: np.ndarray, columns: list[str]) -> tuple[np.ndarray, int, str]:
+    """Label columns ``y`` in the form ``fit`` takes for ``head``, the number of outputs and a few words on them.
+
+    Probabilities: ``(N, k)`` in [0, 1] (k label columns, multi-label); classes: integer classes ``0..C-1``
+    (int32 ``(N,)``) or one-hot / probability rows; values: ``(N, k)`` as given. Refuses labels the head
+    cannot learn with a ValueError naming the ``columns``.
+
+    >>> head_targets("softmax", np.array([0.0, 2.0, 1.0]), ["species"])[1:]
+    (3, '3 classes')
+    """
+    cols = ", ".join(repr(n) for n in columns)
+    kind = HEADS[head].labels
+    if kind == "probabilities":
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError(
+                f"{head!r} needs labels in [0, 1] in {cols}, got values in [{y.min():g}, {y.max():g}]; use --head "
+                "softmax for classes or identity for values"
+            )
+        y2 = y.reshape(len(y), -1)
+        pos = ", ".join(str(int(v)) for v in (y2 >= 0.5).sum(axis=0))
+        return y2, y2.shape[1], f"0/1 ({pos} positive)"
+    if kind == "classes":
+        return _class_columns(head, y, cols)
+    y2 = y.reshape(len(y), -1)
+    return y2, y2.shape[1], f"values in [{y.min():.4g}, {y.max():.4g}]"
+
+
+def _class_columns(head: str, y: np.ndarray, cols: str) -> tuple[np.ndarray, int, str]:
+    if y.ndim == 2:
+        if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, atol=1e-6):
+            raise ValueError(
+                f"{head!r} with several label columns ({cols}) needs one-hot or probability rows that sum to 1"
+            )
+        return y, y.shape[1], f"{y.shape[1]} classes (one column each)"
+    if np.any(y < 0) or not np.all(y == np.round(y)):
+        raise ValueError(
+            f"{head!r} needs integer class labels 0, 1, ... in {cols}, got values in [{y.min():g}, {y.max():g}]"
+        )
+    classes = int(y.max()) + 1
+    if classes < 2:
+        raise ValueError(f"{head!r} needs at least 2 classes in {cols}, got only class 0")
+    return y.astype(np.int32), classes, f"{classes} classes"
+
+
 def stratified(head: str, y: np.ndarray) -> bool:
-    """The one stratification rule: split by class when the targets are one column of classes."""
+    """The one stratification rule: split by class for classes (indices or one-hot rows) and for one column
+    of 0/1 labels; multi-label and regression targets get a plain shuffled split."""
     y = np.asarray(y)
-    return (
-        HEADS[head].labels == "classes"
-        and y.ndim == 1
-        or HEADS[head].labels == "probabilities"
-        and (y.ndim == 1 or y.shape[1] == 1)
-    )
+    kind = HEADS[head].labels
+    return kind == "classes" or (kind == "probabilities" and (y.ndim == 1 or y.shape[1] == 1))
 
 
 def split(
