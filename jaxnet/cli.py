@@ -842,7 +842,9 @@ def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
     return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
 
 
-def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> list[list[str]]:
+def _prediction_table(
+    out: np.ndarray, head: HeadName, labels: list[str], classes: list[str] | None = None
+) -> list[list[str]]:
     """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values.
 
     >>> _prediction_table(np.array([[0.25], [0.75]]), "sigmoid", ["y"])
@@ -853,24 +855,33 @@ def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> lis
     number = np.arange(1, n + 1).astype(str)[:, None]
     unknown = ~np.isfinite(out).all(axis=1, keepdims=True)  # no class for a NaN/inf row: an empty cell
 
-    def classes(c: np.ndarray) -> np.ndarray:
+    def decided(c: np.ndarray) -> np.ndarray:
         return np.where(unknown, "", c.astype(str))
 
+    named = np.asarray(
+        classes if classes is not None and len(classes) == max(k, 2) else [str(c) for c in range(max(k, 2))]
+    )
     if _kind(head) == "probabilities" and k == 1:
-        header = ["row", "class", "probability_0", "probability_1"]
-        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(1.0 - out), fmt(out)])
+        header = ["row", "class", *(f"probability_{m}" for m in named)]
+        body = np.hstack([number, decided(named[(out >= 0.5).astype(int)]), fmt(1.0 - out), fmt(out)])
     elif _kind(head) == "probabilities":
         names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
         header = ["row", *names, *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(out)])
+        body = np.hstack([number, decided((out >= 0.5).astype(int)), fmt(out)])
     elif _kind(head) == "classes":
-        names = _column_names(head, labels, k)
+        names = named.tolist() if classes is not None else _column_names(head, labels, k)
         header = ["row", "class", *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, classes(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
+        body = np.hstack([number, decided(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
     else:
         header = ["row", *_column_names(head, labels, k)]
         body = np.hstack([number, fmt(out)])
     return [header, *body.tolist()]
+
+
+def _class_labels(meta: dict) -> list[str] | None:
+    """The class labels an estimator checkpoint (``est.save``) records, as text; None for other files."""
+    labels = meta.get("class_labels")
+    return [str(c) for c in labels] if isinstance(labels, list) else None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -889,7 +900,7 @@ def _predict(args: argparse.Namespace) -> int:
         if bad:
             print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
                   "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
-        table = _prediction_table(out.reshape(len(x), -1), head, labels)
+        table = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
         text = "".join(",".join(row) + "\n" for row in table)
         if args.out:
             with open(args.out, "w", encoding="utf-8") as f:
