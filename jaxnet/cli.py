@@ -803,7 +803,16 @@ def _label_names(meta: dict) -> list[str]:
 
 
 def _model_inputs(path: str, meta: dict) -> np.ndarray:
-    """The model's feature columns of the CSV at ``path``, standardised as in training (float64)."""
+    """The model's feature columns of the CSV at ``path``, standardised as in training (float64).
+
+    A model that does not record its input scaling is refused: predicting would guess it.
+    """
+    if not any(k in meta for k in ("standardize_mean", "input_scaling")):
+        raise data.DataError(
+            "the model does not record its input scaling (no 'standardize_mean'/'standardize_std' or "
+            "'input_scaling' metadata), so the inputs' scaling would be a guess; save it with est.save or jaxnet "
+            "train, or with jaxnet.save(..., metadata={'input_scaling': None}) for a model that takes inputs as given"
+        )
     n_in = meta["layer_sizes"][0]
     names = meta.get("feature_names")
     if names is not None:

@@ -75,3 +75,17 @@ def test_predict_on_a_regressor_file_gives_values_in_the_targets_units(run, tmp_
     assert code == 0, err
     values = np.array([float(r[1]) for r in rows(out)[1:]])
     np.testing.assert_allclose(values, reg.predict(frame), rtol=1e-5)
+
+
+def test_a_file_without_its_input_scaling_is_refused_by_predict_and_check(run, tmp_path):
+    frame, _ = penguins(n=10)
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    params = jaxnet.init_mlp(0, (2, 4, 1))
+    jaxnet.save(tmp_path / "plain.safetensors", params)  # the case: scaling not stored, guessed
+    code, out, err = run("predict", "plain.safetensors", "--data", "new.csv")
+    assert code != 0 and "does not record its input scaling" in err and out == ""
+    code, out, err = run("check", "plain.safetensors", "--data", "new.csv")
+    assert code == 1 and "data: FAILED:" in out and "input scaling" in out
+    jaxnet.save(tmp_path / "given.safetensors", params, metadata={"input_scaling": None})  # said, not guessed
+    code, out, err = run("predict", "given.safetensors", "--data", "new.csv")
+    assert code == 0 and len(rows(out)) == 11, err
