@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from jaxnet import checkpoints, tabular
+from jaxnet._estimator_parts import _optimizer
 from jaxnet.network import param_keys
 
 REQUIRED = ("estimator", "estimator_params", "input_scaling", "target_scaling")
@@ -159,8 +160,6 @@ def load(path: str | os.PathLike, kinds: dict[str, type]) -> Any:
 
 def _restore(est: Any, p: str, params: dict, meta: dict, extra: dict) -> None:
     """Set the fitted attributes of ``est`` from a checkpoint's parts."""
-    from jaxnet.estimators import _optimizer
-
     xs, ys = meta["input_scaling"], meta["target_scaling"]
     classes = None
     if meta.get("class_labels") is not None:
