@@ -280,3 +280,25 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_alpha_is_sklearns_l2_on_the_weights_only():
+    """One full-batch SGD epoch: ``theta <- theta - lr (dL/dtheta + alpha / n W)``, biases not decayed."""
+    x, y = blobs(n=40, labels=("a", "b"))
+    lr, alpha = 0.1, 2.0
+    clf = small(optimizer="sgd", learning_rate_init=lr, alpha=alpha, max_iter=1, hidden_layer_sizes=(4,))
+    clf.fit(x, y)
+    tab = clf._tabular
+    p0 = jaxnet.init_mlp(jax.random.key(0), (2, 4, 1), dtype=np.float32)
+    t = (y == "b").astype(np.float32)[:, None]
+    g = jaxnet.grads(p0, tab.inputs(x), t, head="sigmoid")
+    for k in p0:
+        decay = alpha / len(x) * np.asarray(p0[k]) if k.startswith("W") else 0.0
+        np.testing.assert_allclose(clf.params_[k], np.asarray(p0[k]) - lr * (np.asarray(g[k]) + decay), atol=1e-6)
+
+
+def test_bfloat16_compute_dtype_and_verbose(capsys):
+    x, y = blobs()
+    clf = small(compute_dtype=jax.numpy.bfloat16, max_iter=500, n_iter_no_change=2, tol=1e-2, verbose=True).fit(x, y)
+    assert clf.params_["W1"].dtype == np.float32 and clf.score(x, y) > 0.8
+    assert "stopped after epoch" in capsys.readouterr().out
