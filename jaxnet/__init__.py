@@ -9,6 +9,8 @@ Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 0.6573
 """
 
+from typing import TYPE_CHECKING
+
 from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
@@ -40,6 +42,9 @@ from jaxnet.parallel import data_parallel_mesh
 from jaxnet.plotting import plot_loss
 from jaxnet.steps import make_train_step, sgd
 from jaxnet.sweeps import sweep
+
+if TYPE_CHECKING:  # imported on first use (below): they may import scikit-learn
+    from jaxnet.estimators import MLPClassifier, MLPRegressor, load_model
 
 _LAZY = {"MLPClassifier": "jaxnet.estimators", "MLPRegressor": "jaxnet.estimators", "load_model": "jaxnet.estimators"}
 

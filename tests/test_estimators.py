@@ -17,6 +17,9 @@ from jaxnet import tabular
 from jaxnet.checkpoints import CheckpointError
 
 
+pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
+
+
 @pytest.fixture(autouse=True)
 def _standard_promotion():
     """optax's adam mixes its int32 step count with Python floats (as in test_fit.py)."""
@@ -24,7 +27,6 @@ def _standard_promotion():
         yield
 
 
-@pytest.mark.slow
 @parametrize_with_checks([jaxnet.MLPClassifier(), jaxnet.MLPRegressor()])
 def test_sklearn_check_estimator(estimator, check):
     """scikit-learn's own estimator checks, none declared unfit (rows are padded to a power of two for
@@ -246,7 +248,6 @@ def test_import_jaxnet_does_not_import_sklearn():
     assert out.stdout.strip() == "True"
 
 
-@pytest.mark.slow
 def test_estimators_work_without_sklearn(tmp_path):
     code = textwrap.dedent(f"""
         import sys
