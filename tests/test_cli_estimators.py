@@ -11,7 +11,6 @@ import pytest
 import jaxnet
 from jaxnet import cli
 
-
 pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
 
 

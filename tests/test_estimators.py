@@ -16,7 +16,6 @@ import jaxnet
 from jaxnet import tabular
 from jaxnet.checkpoints import CheckpointError
 
-
 pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
 
 
