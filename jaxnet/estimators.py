@@ -208,7 +208,7 @@ class _MLP(BaseEstimator):
             block = (
                 1
                 if validation is not None or incremental
-                else min(epochs - done, self.n_iter_no_change + 1 - self._no_improvement)
+                else min(epochs - done, max(1, self.n_iter_no_change + 1 - self._no_improvement))  # 1: stopped before
             )
             losses = self._run(optimizer, xj, tj, wj, block * per_epoch, batch if batch < n else None)
             done += block
@@ -260,8 +260,9 @@ class _MLP(BaseEstimator):
                 self._best_params = self.params_
             self.best_loss_ = None
         else:
-            self._no_improvement = self._no_improvement + 1 if loss > self.best_loss_ - self.tol else 0  # type: ignore[operator]
-            self.best_loss_ = min(self.best_loss_, loss)  # type: ignore[type-var]
+            best = np.inf if self.best_loss_ is None else self.best_loss_
+            self._no_improvement = self._no_improvement + 1 if loss > best - self.tol else 0
+            self.best_loss_ = min(best, loss)
         return self._no_improvement > self.n_iter_no_change
 
     # ------------------------------------------------------------ prediction

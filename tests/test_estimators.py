@@ -302,3 +302,14 @@ def test_bfloat16_compute_dtype_and_verbose(capsys):
     clf = small(compute_dtype=jax.numpy.bfloat16, max_iter=500, n_iter_no_change=2, tol=1e-2, verbose=True).fit(x, y)
     assert clf.params_["W1"].dtype == np.float32 and clf.score(x, y) > 0.8
     assert "stopped after epoch" in capsys.readouterr().out
+
+
+def test_warm_start_after_convergence_runs_one_epoch_as_sklearn():
+    x, y = blobs()
+    clf = small(max_iter=500, tol=1e-2, n_iter_no_change=3, warm_start=True).fit(x, y)
+    first = clf.n_iter_
+    assert first < 500
+    clf.fit(x, y)  # the no-improvement count is still over n_iter_no_change: one more epoch, then stop
+    assert clf.n_iter_ == first + 1
+    clf.set_params(early_stopping=True).partial_fit(x, y)  # no validation set in partial_fit: the loss rule
+    assert clf.n_iter_ == first + 2
