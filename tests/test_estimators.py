@@ -313,3 +313,16 @@ def test_warm_start_after_convergence_runs_one_epoch_as_sklearn():
     assert clf.n_iter_ == first + 1
     clf.set_params(early_stopping=True).partial_fit(x, y)  # no validation set in partial_fit: the loss rule
     assert clf.n_iter_ == first + 2
+
+
+def test_save_refuses_what_it_cannot_record(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        small().save(tmp_path / "m.safetensors")
+    x, y = blobs(n=20)
+    clf = small(optimizer=lambda learning_rate: __import__("optax").sgd(learning_rate), max_iter=2).fit(x, y)
+    with pytest.raises(ValueError, match="^optimizer: "):
+        clf.save(tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+    pickle.loads(pickle.dumps(clf.set_params(optimizer="sgd")))  # pickle needs an importable optimizer too
