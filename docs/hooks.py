@@ -132,7 +132,7 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
             "__version__",
         ),
     },
-    "estimators": {"names": ()},
+    "estimators": {"names": ("MLPClassifier", "MLPRegressor", "load_model")},
     "training": {
         "names": (
             "fit",

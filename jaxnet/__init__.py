@@ -11,6 +11,8 @@ and head), so that no call can use another one. See the README for the tour.
 0.6573
 """
 
+from typing import TYPE_CHECKING
+
 from jaxnet import distributed
 from jaxnet._validate import validate
 from jaxnet._version import __version__
@@ -55,6 +57,21 @@ from jaxnet.spec import Model, Spec
 from jaxnet.steps import make_train_step, sgd
 from jaxnet.sweeps import sweep
 
+if TYPE_CHECKING:  # imported on first use (below): they may import scikit-learn
+    from jaxnet.estimators import MLPClassifier, MLPRegressor, load_model
+
+_LAZY = {"MLPClassifier": "jaxnet.estimators", "MLPRegressor": "jaxnet.estimators", "load_model": "jaxnet.estimators"}
+
+
+def __getattr__(name: str) -> object:
+    """The estimators, imported on first use (they may import scikit-learn; ``import jaxnet`` does not)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jaxnet' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "accuracy",
@@ -86,8 +103,11 @@ __all__ = [
     "load_breast_cancer",
     "load_csv",
     "loss",
+    "load_model",
     "make_train_step",
     "manual_grads",
+    "MLPClassifier",
+    "MLPRegressor",
     "Model",
     "numerical_grads",
     "NumericalPrecisionWarning",

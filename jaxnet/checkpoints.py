@@ -64,7 +64,7 @@ from jaxnet._version import __version__
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 from jaxnet.spec import Model
 
-__all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "save"]
+__all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "load_extra", "save"]
 
 _KEY = "jaxnet"
 _FORMAT_VERSION = 2
@@ -96,6 +96,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     activation: str | None = None,
     head: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bool:
     """Write ``params`` (with ``activation``, ``head`` and ``metadata``) to ``path`` atomically.
 
@@ -104,6 +105,10 @@ def save(
     they default to ``"relu"``/``"sigmoid"``, but a dict of several outputs
     must name its ``head`` (sigmoid multi-label and softmax classes read
     differently). :meth:`jaxnet.Model.from_checkpoint` loads the file as a Model.
+
+    ``extra``: more named arrays (e.g. an optimizer state), each name starting with ``"extra/"``;
+    their names are recorded (``"extra_tensors"``) and covered by the checksum; read them back with
+    :func:`load_extra` (:func:`load` ignores them).
 
     Returns ``True``. In a multi-process program (``jax.distributed``),
     only process 0 writes: every process checks the arguments (and raises the
@@ -135,6 +140,8 @@ def save(
     params, spec = resolve_spec(params, activation, head, need_head=True)
     activation, head = spec.activation, spec.head
     arrays, sizes = _arrays_to_save(params, activation, head)
+    more = _check_extra(extra)
+    arrays.update(more)
     user = _check_metadata(metadata, _RESERVED)
     record: dict[str, Any] = {
         "format_version": _FORMAT_VERSION,
@@ -145,6 +152,8 @@ def save(
         "jaxnet_version": _JAXNET_VERSION,
         "metadata": user,
     }
+    if more:
+        record["extra_tensors"] = sorted(more)
     record["sha256"] = "0" * 64  # a placeholder of the digest's length: the header's size is known before hashing
     raw = json.dumps(record, allow_nan=False)
     _check_header_size(arrays, raw)
@@ -179,11 +188,23 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
     >>> sorted(params), meta["activation"], meta["head"]
     (['W1', 'W2', 'b1', 'b2'], 'relu', 'sigmoid')
     """
+    params, meta, _ = load_extra(path)
+    return params, meta
+
+
+def load_extra(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any], dict[str, np.ndarray]]:
+    """:func:`load`, plus the ``extra`` arrays given to :func:`save` (numpy, by name; ``{}`` if none)."""
     p = os.fsdecode(path)
     tensors, record = _parse(p, _read_regular_file(p))
     version = _format_version(p, record)
     _verify_digest(p, record, tensors, version)
     sizes, dtype, activation, head, user = _fields(p, record, version)
+    names = record.get("extra_tensors", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.startswith("extra/") for n in names):
+        raise CheckpointError(f"{p}: corrupted jaxnet metadata (extra_tensors must be a list of 'extra/...' names)")
+    extra = {n: tensors.pop(n) for n in names if n in tensors}
+    if len(extra) != len(names):
+        raise CheckpointError(f"{p}: missing tensor(s) {sorted(set(names) - set(extra))} listed in extra_tensors")
     _check_tensors(p, tensors, sizes, dtype)
     params = {k: jnp.asarray(tensors[k]) for k in param_keys(len(sizes) - 1)}
     meta = {
@@ -194,10 +215,27 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
         "head": head,
         "jaxnet_version": record["jaxnet_version"],
     }
-    return params, meta
+    return params, meta, extra
 
 
 # ---------------------------------------------------------------- save: checks
+
+
+def _check_extra(extra: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """The ``extra`` arrays to write: names ``"extra/..."``, numeric numpy arrays in little-endian C order."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, Mapping):
+        raise TypeError(f"extra: expected a dict of arrays or None, got {type(extra).__name__}")
+    out = {}
+    for name, value in extra.items():
+        if not isinstance(name, str) or not name.startswith("extra/"):
+            raise ValueError(f"extra: expected names starting with 'extra/', got {name!r}")
+        a = np.asarray(value)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"extra: {name!r} must be a numeric array, got dtype {a.dtype}")
+        out[name] = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return out
 
 
 def _arrays_to_save(params: Any, activation: Any, head: Any) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:

@@ -47,7 +47,7 @@ import optax
 from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnet
-from jaxnet import _validate, checkpoints, data
+from jaxnet import _validate, checkpoints, data, tabular
 from jaxnet.cache import enable_compilation_cache
 from jaxnet.network import ACTIVATIONS, HEADS, ActivationName, HeadName
 from jaxnet.parallel import small_problem_device
@@ -489,51 +489,24 @@ def _load_training_data(
     return x, y, list(names), labels
 
 
-def _is_integral(y: np.ndarray) -> bool:
-    return bool(np.all(y == np.round(y)))
+def _kind(head: str) -> str:
+    """The head's label kind from the table: ``"probabilities"``, ``"classes"`` or ``"values"``."""
+    return HEADS[head].labels
 
 
 def _targets(head: HeadName, y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, int, str]:
-    """Labels in the form ``fit`` takes for ``head``, the number of outputs and a few words on them.
-
-    Refuses labels that the head cannot learn (naming ``--head`` and the column).
-    """
-    cols = ", ".join(repr(n) for n in labels)
-    if head == "sigmoid":
-        if np.any((y < 0) | (y > 1)):
-            raise _UsageError(
-                f"argument --head: 'sigmoid' needs labels in [0, 1] in {cols}, got values in "
-                f"[{y.min():g}, {y.max():g}]; use --head softmax for classes or identity for values"
-            )
-        y2 = y.reshape(len(y), -1)
-        pos = ", ".join(str(int(v)) for v in (y2 >= 0.5).sum(axis=0))
-        return y2, y2.shape[1], f"0/1 ({pos} positive)"
-    if head == "softmax":
-        if y.ndim == 2:
-            if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, atol=1e-6):
-                raise _UsageError(
-                    f"argument --head: 'softmax' with several label columns ({cols}) needs one-hot "
-                    "or probability rows that sum to 1"
-                )
-            return y, y.shape[1], f"{y.shape[1]} classes (one column each)"
-        if np.any(y < 0) or not _is_integral(y):
-            raise _UsageError(
-                f"argument --head: 'softmax' needs integer class labels 0, 1, ... in {cols}, "
-                f"got values in [{y.min():g}, {y.max():g}]"
-            )
-        classes = int(y.max()) + 1
-        if classes < 2:
-            raise _UsageError(f"argument --head: 'softmax' needs at least 2 classes in {cols}, got only class 0")
-        return y.astype(np.int32), classes, f"{classes} classes"
-    y2 = y.reshape(len(y), -1)
-    return y2, y2.shape[1], f"values in [{y.min():.4g}, {y.max():.4g}]"
+    """:func:`jaxnet.tabular.head_targets`, its refusals as usage errors naming ``--head``."""
+    try:
+        return tabular.head_targets(head, y, labels)
+    except ValueError as e:
+        raise _UsageError(f"argument --head: {e}") from None
 
 
 def _split(
     x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Train / validation / test parts: the test part first, the validation part from what is left."""
-    stratify = head == "softmax" or (head == "sigmoid" and y.shape[-1] == 1)
+    stratify = tabular.stratified(head, y)
 
     def cut(x: np.ndarray, y: np.ndarray, fraction: float, flag: str) -> tuple[np.ndarray, ...]:
         try:
@@ -606,7 +579,7 @@ def _train(args: argparse.Namespace) -> int:
     print(
         "split: "
         + " / ".join(f"{len(parts[k][0])} {k}" for k in ("train", "validation", "test") if k in parts)
-        + f" ({'stratified, ' if head == 'softmax' or y.shape[-1:] == (1,) and head == 'sigmoid' else ''}"
+        + f" ({'stratified, ' if tabular.stratified(head, y) else ''}"
         f"seed {args.seed})"
     )
     print(
@@ -631,10 +604,10 @@ def _train_parts(
     ``names``: the feature, label and ignored column names.
     """
     mean, std = data.fit_standardize(parts["train"][0])
-    ydtype = jnp.int32 if head == "softmax" and parts["train"][1].ndim == 1 else jnp.float32
+    ydtype = jnp.int32 if _kind(head) == "classes" and parts["train"][1].ndim == 1 else jnp.float32
     xs = {k: jnp.asarray(data.apply_standardize(a, mean, std), jnp.float32) for k, (a, _) in parts.items()}
     ys = {k: jnp.asarray(b, ydtype) for k, (_, b) in parts.items()}
-    scale = data.fit_standardize(parts["train"][1]) if head == "identity" else None  # targets in units of std
+    scale = None if HEADS[head].classifier else data.fit_standardize(parts["train"][1])  # targets in units of std
     ys_fit = ys
     if scale is not None:
         ys_fit = {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32) for k, (_, b) in parts.items()}
@@ -642,7 +615,7 @@ def _train_parts(
     params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
     params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)
     if scale is not None:
-        params = _unscale_output(params, *scale)
+        params = tabular.fold_target_scaling(params, *scale)
     meta = _metadata(args, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
         return _save_unfinished(args, params, xs["train"], head, meta, status)
@@ -712,14 +685,6 @@ def _fit(
     return params, history, status
 
 
-def _unscale_output(params: dict, mean: np.ndarray, std: np.ndarray) -> dict:
-    """Fold a target standardisation ``t = (y - mean) / std`` into the linear output layer: it then predicts ``y``."""
-    last = len(params) // 2
-    w, b = params[f"W{last}"], params[f"b{last}"]
-    s, m = jnp.asarray(std, w.dtype), jnp.asarray(mean, w.dtype)
-    return {**params, f"W{last}": w * s[:, None], f"b{last}": b * s + m}
-
-
 def _finite_model(params: dict, x: jax.Array, head: HeadName, activation: ActivationName) -> bool:
     """Every parameter and every prediction on ``x`` is finite."""
     if not all(bool(jnp.all(jnp.isfinite(v))) for v in params.values()):
@@ -784,7 +749,7 @@ def _metadata(
         "stopped": status,
         "best_step": None if best is None else int(best),
     }
-    if head == "softmax":
+    if _kind(head) == "classes":
         meta["classes"] = int(sizes[-1])
     return meta
 
@@ -792,27 +757,6 @@ def _metadata(
 def _json_safe(values: dict) -> dict:
     """Python floats, NaN/inf as None (JSON has no NaN)."""
     return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
-
-
-def _baseline(head: HeadName, y_train: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """The score of always predicting the training part's majority class (or mean) on labels ``y``.
-
-    >>> _baseline("sigmoid", np.array([0.0, 1.0, 1.0]), np.array([1.0, 0.0]))
-    {'accuracy': 0.5, 'compared': 2}
-
-    The same definitions as :func:`jaxnet.evaluate`: the fraction of matching elements (sigmoid), of
-    matching rows (softmax), the RMSE over every element (identity).
-    """
-    if head == "identity":
-        mean = y_train.reshape(len(y_train), -1).mean(axis=0)
-        return {"rmse": float(np.sqrt(np.mean((y.reshape(len(y), -1) - mean) ** 2)))}
-    if head == "sigmoid":
-        majority = y_train.reshape(len(y_train), -1).mean(axis=0) >= 0.5
-        hits = (y.reshape(len(y), -1) >= 0.5) == majority
-    else:
-        counts = y_train.sum(axis=0) if y_train.ndim == 2 else np.bincount(y_train.astype(int))
-        hits = (np.argmax(y, axis=1) if y.ndim == 2 else y) == np.argmax(counts)
-    return {"accuracy": float(np.mean(hits)), "compared": int(hits.size)}
 
 
 def _scores(
@@ -823,7 +767,7 @@ def _scores(
         part: jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
         for part in ("train", "test")
     }
-    baseline = {part: _baseline(head, y_train, np.asarray(ys[part])) for part in ("train", "test")}
+    baseline = {part: tabular.baseline(head, y_train, np.asarray(ys[part])) for part in ("train", "test")}
     return scores, baseline
 
 
@@ -832,7 +776,7 @@ def _report_scores(scores: dict, baseline: dict, head: HeadName) -> str:
     failed = []
     for part in ("train", "test"):
         s, b = scores[part], baseline[part]
-        if head == "identity":
+        if not HEADS[head].classifier:
             line = f"loss {s['loss']:.4f}  rmse {s['rmse']:.4g}  r2 {s['r2']:.4f}  (predicting the mean: rmse {b['rmse']:.4g})"
             if not s["rmse"] < b["rmse"] * (1 - 1e-4):  # a float32 RMSE of the same prediction may differ a little
                 failed.append(
@@ -859,7 +803,16 @@ def _label_names(meta: dict) -> list[str]:
 
 
 def _model_inputs(path: str, meta: dict) -> np.ndarray:
-    """The model's feature columns of the CSV at ``path``, standardised as in training (float64)."""
+    """The model's feature columns of the CSV at ``path``, standardised as in training (float64).
+
+    A model that does not record its input scaling is refused: predicting would guess it.
+    """
+    if not any(k in meta for k in ("standardize_mean", "input_scaling")):
+        raise data.DataError(
+            "the model does not record its input scaling (no 'standardize_mean'/'standardize_std' or "
+            "'input_scaling' metadata), so the inputs' scaling would be a guess; save it with est.save or jaxnet "
+            "train, or with jaxnet.save(..., metadata={'input_scaling': None}) for a model that takes inputs as given"
+        )
     n_in = meta["layer_sizes"][0]
     names = meta.get("feature_names")
     if names is not None:
@@ -891,14 +844,16 @@ def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
 
 def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
     """Names for the model's outputs: the label columns when there is one per output."""
-    if len(labels) == n_out and (head != "softmax" or n_out > 1):
+    if len(labels) == n_out and (_kind(head) != "classes" or n_out > 1):
         return labels
-    if head == "softmax":
+    if _kind(head) == "classes":
         return [str(c) for c in range(n_out)]
     return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
 
 
-def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> list[list[str]]:
+def _prediction_table(
+    out: np.ndarray, head: HeadName, labels: list[str], classes: list[str] | None = None
+) -> list[list[str]]:
     """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values.
 
     >>> _prediction_table(np.array([[0.25], [0.75]]), "sigmoid", ["y"])
@@ -909,24 +864,33 @@ def _prediction_table(out: np.ndarray, head: HeadName, labels: list[str]) -> lis
     number = np.arange(1, n + 1).astype(str)[:, None]
     unknown = ~np.isfinite(out).all(axis=1, keepdims=True)  # no class for a NaN/inf row: an empty cell
 
-    def classes(c: np.ndarray) -> np.ndarray:
+    def decided(c: np.ndarray) -> np.ndarray:
         return np.where(unknown, "", c.astype(str))
 
-    if head == "sigmoid" and k == 1:
-        header = ["row", "class", "probability_0", "probability_1"]
-        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(1.0 - out), fmt(out)])
-    elif head == "sigmoid":
+    named = np.asarray(
+        classes if classes is not None and len(classes) == max(k, 2) else [str(c) for c in range(max(k, 2))]
+    )
+    if _kind(head) == "probabilities" and k == 1:
+        header = ["row", "class", *(f"probability_{m}" for m in named)]
+        body = np.hstack([number, decided(named[(out >= 0.5).astype(int)]), fmt(1.0 - out), fmt(out)])
+    elif _kind(head) == "probabilities":
         names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
         header = ["row", *names, *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, classes((out >= 0.5).astype(int)), fmt(out)])
-    elif head == "softmax":
-        names = _column_names(head, labels, k)
+        body = np.hstack([number, decided((out >= 0.5).astype(int)), fmt(out)])
+    elif _kind(head) == "classes":
+        names = named.tolist() if classes is not None else _column_names(head, labels, k)
         header = ["row", "class", *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, classes(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
+        body = np.hstack([number, decided(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
     else:
         header = ["row", *_column_names(head, labels, k)]
         body = np.hstack([number, fmt(out)])
     return [header, *body.tolist()]
+
+
+def _class_labels(meta: dict) -> list[str] | None:
+    """The class labels an estimator checkpoint (``est.save``) records, as text; None for other files."""
+    labels = meta.get("class_labels")
+    return [str(c) for c in labels] if isinstance(labels, list) else None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -945,7 +909,7 @@ def _predict(args: argparse.Namespace) -> int:
         if bad:
             print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
                   "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
-        table = _prediction_table(out.reshape(len(x), -1), head, labels)
+        table = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
         text = "".join(",".join(row) + "\n" for row in table)
         if args.out:
             with open(args.out, "w", encoding="utf-8") as f:
@@ -959,7 +923,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
     """Label columns ``(N, k)`` read from a CSV in the form ``jaxnet.evaluate`` takes for ``head``."""
-    return y[:, 0] if head == "softmax" and y.shape[1] == 1 else y
+    return y[:, 0] if _kind(head) == "classes" and y.shape[1] == 1 else y
 
 
 def _score_labelled(
@@ -984,7 +948,7 @@ def _score_labelled(
     except ValueError as e:
         print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
         return
-    shown = f"rmse {m['rmse']:.6g}, r2 {m['r2']:.4f}" if head == "identity" else f"accuracy {m['accuracy']:.4f}"
+    shown = f"rmse {m['rmse']:.6g}, r2 {m['r2']:.4f}" if not HEADS[head].classifier else f"accuracy {m['accuracy']:.4f}"
     print(
         f"labelled data: the CSV has the label column(s) {cols}: {shown}, loss {m['loss']:.4f} on {len(x)} rows",
         file=sys.stderr,
@@ -1097,16 +1061,16 @@ def _metadata_problems(params: dict, meta: dict) -> list[str]:
         ):
             problems.append(f"{key}: expected {n_in} finite numbers{' > 0' if key.endswith('std') else ''}")
     labels = _label_names(meta)
-    fits = len(labels) in (0, n_out) if head != "softmax" else len(labels) in (0, 1, n_out) and n_out >= 2
+    fits = len(labels) in (0, n_out) if _kind(head) != "classes" else len(labels) in (0, 1, n_out) and n_out >= 2
     if not fits:
         problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
     return problems
 
 
 def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int) -> np.ndarray:
-    if head == "softmax":
+    if _kind(head) == "classes":
         return rng.integers(0, n_out, size=n)
-    if head == "sigmoid":
+    if _kind(head) == "probabilities":
         return rng.integers(0, 2, size=(n, n_out)).astype(np.float64)
     return rng.normal(size=(n, n_out))
 
@@ -1142,7 +1106,7 @@ def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray 
 
 def _away_from_kinks(params: dict, x: Any, activation: ActivationName) -> np.ndarray:
     """A mask of the rows whose hidden ReLU inputs are all at least 1e-3 from the kink (where differences are valid)."""
-    if activation not in ("relu", "leaky_relu") or len(params) == 2:
+    if not ACTIVATIONS[activation].kinks or len(params) == 2:
         return np.ones(len(x), dtype=bool)
     trace = jaxnet.forward_trace(params, x, activation=activation, head="identity")
     z = [np.abs(np.asarray(trace[f"z{l}"])).min(axis=1) for l in range(1, len(params) // 2)]

@@ -152,3 +152,22 @@ def test_early_stopping_three_way_split(early_stopping):
     rows = {tuple(r) for x, _ in (train, val, test) for r in x.round(5)}
     assert len(rows) == 569  # disjoint parts
     np.testing.assert_allclose(train[0].mean(axis=0), 0.0, atol=1e-5)
+
+
+# ---------------------------------------------------------------- penguins (estimators in scikit-learn's toolbox)
+@pytest.mark.slow  # cross-validation and a grid search: ~20 fits, 15-40 s on a busy 2-core machine
+def test_penguins_estimator_in_pipeline_gridsearch_and_the_cli(capsys):
+    pytest.importorskip("sklearn")
+    m = _load("penguins").main([])
+    out = capsys.readouterr().out
+    assert m["same_labels"] is True, m  # est.predict, load_model(...).predict and `jaxnet predict`
+    assert m["cv_accuracy"] >= 0.9 and m["test_accuracy"] >= m["sklearn_accuracy"] - 0.03, m
+    assert f"{m['test_accuracy']:.4f}" in out and f"{m['sklearn_accuracy']:.4f}" in out
+
+
+def test_penguins_data_is_deterministic_with_string_species():
+    penguins = _load("penguins")
+    x, y = penguins.make_penguins(50, seed=1)
+    x2, y2 = penguins.make_penguins(50, seed=1)
+    assert x.equals(x2) and y.equals(y2)
+    assert list(x.columns) == penguins.FEATURES and set(y) <= {"Adelie", "Chinstrap", "Gentoo"}

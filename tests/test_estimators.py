@@ -1,0 +1,328 @@
+"""jaxnet.MLPClassifier / MLPRegressor: scikit-learn's own checks, labels, scaling, checkpoints, warm starts."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import jaxnet
+from jaxnet import tabular
+from jaxnet.checkpoints import CheckpointError
+
+pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def _standard_promotion():
+    """optax's adam mixes its int32 step count with Python floats (as in test_fit.py)."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+@parametrize_with_checks([jaxnet.MLPClassifier(), jaxnet.MLPRegressor()])
+def test_sklearn_check_estimator(estimator, check):
+    """scikit-learn's own estimator checks, none declared unfit (rows are padded to a power of two for
+    predictions, so a subset's outputs equal the whole batch's on CPU)."""
+    check(estimator)
+
+
+def blobs(n=60, seed=0, labels=("adelie", "chinstrap", "gentoo")):
+    rng = np.random.default_rng(seed)
+    k = rng.integers(len(labels), size=n)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])[: len(labels)]
+    x = centres[k] + rng.normal(size=(n, 2))
+    return x, np.asarray(labels, dtype=object)[k]
+
+
+def small(cls=jaxnet.MLPClassifier, **kw):
+    args = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.05, "max_iter": 60, "random_state": 0, **kw}
+    return cls(**args)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [("adelie", "chinstrap", "gentoo"), (False, True), (3, 7), ("no", "yes")],
+    ids=["str-3", "bool", "int", "str-2"],
+)
+def test_classifier_predicts_the_original_labels(labels):
+    x, y = blobs(labels=labels)
+    y = np.asarray(y.tolist())
+    clf = small().fit(x, y)
+    assert clf.classes_.tolist() == sorted(set(y.tolist()))
+    pred = clf.predict(x)
+    assert pred.dtype == clf.classes_.dtype and set(pred.tolist()) <= set(y.tolist())
+    assert clf.score(x, y) > 0.9
+    proba = clf.predict_proba(x)
+    assert proba.shape == (len(x), len(labels))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert (clf.classes_[np.argmax(proba, axis=1)] == pred).all()
+
+
+def test_pandas_string_labels_and_feature_names():
+    x, y = blobs()
+    frame = pd.DataFrame(x, columns=["bill", "flipper"])
+    clf = small().fit(frame, pd.Series(y, dtype="string"))
+    assert clf.feature_names_in_.tolist() == ["bill", "flipper"] and clf.n_features_in_ == 2
+    assert clf.predict(frame).tolist() == clf.predict(x).tolist()
+
+
+def test_reordered_dataframe_columns_are_read_by_name():
+    x, y = blobs()
+    frame = pd.DataFrame(x, columns=["bill", "flipper"])
+    clf = small().fit(frame, y)
+    np.testing.assert_array_equal(clf.predict_proba(frame[["flipper", "bill"]]), clf.predict_proba(frame))
+
+
+@pytest.mark.parametrize(
+    "columns, named",
+    [(["bill", "wing"], ["wing", "flipper"]), (["bill"], ["flipper"])],
+    ids=["renamed", "missing"],
+)
+def test_missing_or_renamed_columns_are_refused_by_name(columns, named):
+    x, y = blobs()
+    clf = small().fit(pd.DataFrame(x, columns=["bill", "flipper"]), y)
+    with pytest.raises(ValueError, match="^X: ") as e:
+        clf.predict(pd.DataFrame(x[:, : len(columns)], columns=columns))
+    for name in named:
+        assert f"- {name}" in str(e.value)
+
+
+def test_regressor_scales_the_target_inside():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = 600.0 + 40.0 * x[:, 0] - 25.0 * x[:, 1]
+    reg = small(jaxnet.MLPRegressor, max_iter=200).fit(x, y)
+    assert reg.score(x, y) > 0.95
+    assert reg.predict(x).shape == (120,)
+    assert abs(reg.predict(x).mean() - 600.0) < 10.0
+    reg2 = small(jaxnet.MLPRegressor, max_iter=200).fit(x, np.column_stack([y, -y]))
+    assert reg2.predict(x).shape == (120, 2)
+
+
+def test_class_weight_balanced_and_dict_are_sample_weights():
+    x, y = blobs(n=40, labels=("a", "b"))
+    clf = small(class_weight="balanced").fit(x, y)
+    _, idx = tabular.encode_classes(y)
+    counts = np.bincount(idx)
+    np.testing.assert_allclose(clf._weights(idx), (len(y) / (2 * counts))[idx], rtol=1e-6)
+    clf = small(class_weight={"a": 1000.0, "b": 1e-4}).fit(x, y)
+    assert (clf.predict(x) == "a").mean() > 0.9
+    with pytest.raises(ValueError, match="^class_weight: "):
+        small(class_weight="heavy").fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("learning_rate_init", -1.0), ("alpha", -1.0), ("max_iter", 0), ("batch_size", 0), ("optimizer", "lbfgs"),
+     ("hidden_layer_sizes", (0,)), ("activation", "swish"), ("validation_fraction", 1.0), ("tol", float("nan"))],
+)  # fmt: skip
+def test_bad_arguments_are_named(name, value):
+    x, y = blobs(n=20)
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        small(**{name: value}).fit(x, y)
+
+
+def test_one_class_and_continuous_labels_are_refused():
+    x, _ = blobs(n=20)
+    with pytest.raises(ValueError, match="^y: .*1 class"):
+        small().fit(x, np.array(["a"] * 20))
+    with pytest.raises(ValueError, match="^y: Unknown label type"):
+        small().fit(x, np.linspace(0, 1, 20))
+    with pytest.raises(ValueError, match="^y: .*requires y"):
+        small().fit(x, None)
+
+
+def test_changing_learning_rate_or_alpha_does_not_recompile(count_compiles):
+    x, y = blobs()
+    small().fit(x, y).predict(x)
+    with count_compiles() as compiles:
+        small(learning_rate_init=0.01, alpha=0.5).fit(x, y).predict(x)
+        small(random_state=3).fit(x[:50], y[:50]).predict(x[:40])  # rows padded to the same 64
+    assert compiles() == 0
+
+
+def test_partial_fit_needs_classes_first_and_runs_one_epoch():
+    x, y = blobs()
+    clf = small()
+    with pytest.raises(ValueError, match="^classes: "):
+        clf.partial_fit(x, y)
+    clf.partial_fit(x, y, classes=np.unique(y)).partial_fit(x, y)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    with pytest.raises(ValueError, match="^y: label"):
+        clf.partial_fit(x, np.array(["emperor"] * len(x)))
+
+
+def test_early_stopping_keeps_the_best_validation_score():
+    x, y = blobs(n=100)
+    clf = small(early_stopping=True, max_iter=80, n_iter_no_change=5).fit(x, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_stopping_rule_is_sklearns():
+    x, y = blobs()
+    clf = small(max_iter=500, tol=1e-2, n_iter_no_change=3).fit(x, y)
+    curve, best, count = clf.loss_curve_, np.inf, 0
+    for i, loss in enumerate(curve):  # sklearn's _update_no_improvement_count, epoch by epoch
+        count = count + 1 if loss > best - 1e-2 else 0
+        best = min(best, loss)
+        assert (count > 3) == (i == len(curve) - 1)
+    assert clf.n_iter_ == len(curve) < 500
+
+
+def full_batch(cls, **kw):
+    return small(cls, n_iter_no_change=10**6, **kw)
+
+
+@pytest.mark.parametrize("cls", [jaxnet.MLPClassifier, jaxnet.MLPRegressor])
+def test_warm_start_30_plus_30_equals_60_through_a_file_or_not(cls, tmp_path):
+    x, y = blobs()
+    if cls is jaxnet.MLPRegressor:
+        y = x[:, 0] * 3.0 + 600.0
+    once = full_batch(cls, max_iter=60).fit(x, y)
+    twice = full_batch(cls, max_iter=30, warm_start=True).fit(x, y).fit(x, y)
+    path = tmp_path / "m.safetensors"
+    full_batch(cls, max_iter=30).fit(x, y).save(path)
+    loaded = jaxnet.load_model(path).set_params(warm_start=True).fit(x, y)
+    for other in (twice, loaded):
+        assert other.n_iter_ == 60
+        for k in once.params_:
+            np.testing.assert_allclose(other.params_[k], once.params_[k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(other.loss_curve_, once.loss_curve_, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [jaxnet.MLPClassifier, jaxnet.MLPRegressor])
+def test_save_load_model_round_trips_everything(cls, tmp_path):
+    x, y = blobs()
+    if cls is jaxnet.MLPRegressor:
+        y = x[:, 0] * 3.0 + 600.0
+    frame = pd.DataFrame(x, columns=["bill", "flipper"])
+    est = small(cls, optimizer=__import__("optax").adamw).fit(frame, y)
+    est.save(tmp_path / "m.safetensors")
+    back = jaxnet.load_model(tmp_path / "m.safetensors")
+    assert type(back) is cls and back.get_params() == {**est.get_params()}
+    np.testing.assert_array_equal(back.predict(frame), est.predict(frame))
+    assert back.feature_names_in_.tolist() == ["bill", "flipper"]
+    assert back.loss_curve_ == est.loss_curve_ and back.n_iter_ == est.n_iter_
+    if cls is jaxnet.MLPClassifier:
+        assert back.classes_.tolist() == est.classes_.tolist()
+        np.testing.assert_array_equal(back.predict_proba(x), est.predict_proba(x))
+    for a, b in zip(jax.tree_util.tree_leaves(est.opt_state_), jax.tree_util.tree_leaves(back.opt_state_), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    params, meta = jaxnet.load(tmp_path / "m.safetensors")  # a plain reader gets a self-contained network
+    out = jaxnet.forward(params, est._tabular.inputs(x), activation=est.activation, head=meta["head"])
+    if cls is jaxnet.MLPRegressor:
+        np.testing.assert_allclose(np.asarray(out)[:, 0], est.predict(x), rtol=1e-5)
+
+
+def test_load_model_refuses_a_file_that_does_not_record_its_scaling(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    jaxnet.save(path, jaxnet.seed_example()[0])
+    with pytest.raises(CheckpointError, match="input_scaling") as e:
+        jaxnet.load_model(path)
+    assert "estimator" in str(e.value) and "target_scaling" in str(e.value)
+    jaxnet.load(path)  # old readers are unchanged
+
+
+def test_pickle_round_trip():
+    x, y = blobs()
+    clf = small().fit(x, y)
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
+    assert back.get_params() == clf.get_params()
+
+
+def test_import_jaxnet_does_not_import_sklearn():
+    code = (
+        "import sys, jaxnet; assert 'sklearn' not in sys.modules; jaxnet.MLPClassifier; print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_estimators_work_without_sklearn(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["sklearn"] = None
+        import numpy as np, jaxnet
+        x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 8)
+        y = np.array(["no", "yes", "yes", "yes"] * 8)
+        clf = jaxnet.MLPClassifier((8,), learning_rate_init=0.05, max_iter=100, random_state=0).fit(x, y)
+        assert clf.score(x, y) == 1.0, clf.score(x, y)
+        assert clf.set_params(alpha=0.1).get_params()["alpha"] == 0.1
+        clf.save({str(tmp_path / "m.safetensors")!r})
+        back = jaxnet.load_model({str(tmp_path / "m.safetensors")!r})
+        assert back.predict(x).tolist() == clf.predict(x).tolist()
+        reg = jaxnet.MLPRegressor((8,), max_iter=50, random_state=0).fit(x, x[:, 0] + 600.0)
+        print(type(clf).__mro__[-2].__module__, round(reg.score(x, x[:, 0] + 600.0), 1))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "jaxnet._estimator_base"
+
+
+def _env():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+@pytest.mark.parametrize("name", ["jaxnet.tabular", "jaxnet.estimators"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_alpha_is_sklearns_l2_on_the_weights_only():
+    """One full-batch SGD epoch: ``theta <- theta - lr (dL/dtheta + alpha / n W)``, biases not decayed."""
+    x, y = blobs(n=40, labels=("a", "b"))
+    lr, alpha = 0.1, 2.0
+    clf = small(optimizer="sgd", learning_rate_init=lr, alpha=alpha, max_iter=1, hidden_layer_sizes=(4,))
+    clf.fit(x, y)
+    tab = clf._tabular
+    p0 = jaxnet.init_mlp(jax.random.key(0), (2, 4, 1), dtype=np.float32)
+    t = (y == "b").astype(np.float32)[:, None]
+    g = jaxnet.grads(p0, tab.inputs(x), t, head="sigmoid")
+    for k in p0:
+        decay = alpha / len(x) * np.asarray(p0[k]) if k.startswith("W") else 0.0
+        np.testing.assert_allclose(clf.params_[k], np.asarray(p0[k]) - lr * (np.asarray(g[k]) + decay), atol=1e-6)
+
+
+def test_bfloat16_compute_dtype_and_verbose(capsys):
+    x, y = blobs()
+    clf = small(compute_dtype=jax.numpy.bfloat16, max_iter=500, n_iter_no_change=2, tol=1e-2, verbose=True).fit(x, y)
+    assert clf.params_["W1"].dtype == np.float32 and clf.score(x, y) > 0.8
+    assert "stopped after epoch" in capsys.readouterr().out
+
+
+def test_warm_start_after_convergence_runs_one_epoch_as_sklearn():
+    x, y = blobs()
+    clf = small(max_iter=500, tol=1e-2, n_iter_no_change=3, warm_start=True).fit(x, y)
+    first = clf.n_iter_
+    assert first < 500
+    clf.fit(x, y)  # the no-improvement count is still over n_iter_no_change: one more epoch, then stop
+    assert clf.n_iter_ == first + 1
+    clf.set_params(early_stopping=True).partial_fit(x, y)  # no validation set in partial_fit: the loss rule
+    assert clf.n_iter_ == first + 2
+
+
+def test_save_refuses_what_it_cannot_record(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        small().save(tmp_path / "m.safetensors")
+    x, y = blobs(n=20)
+    clf = small(optimizer=lambda learning_rate: __import__("optax").sgd(learning_rate), max_iter=2).fit(x, y)
+    with pytest.raises(ValueError, match="^optimizer: "):
+        clf.save(tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+    pickle.loads(pickle.dumps(clf.set_params(optimizer="sgd")))  # pickle needs an importable optimizer too
