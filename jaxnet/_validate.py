@@ -139,10 +139,11 @@ def resolve_spec(params: Any, activation: Any, head: Any, *, need_head: bool = F
     if isinstance(params, Model):
         return params.params, merge_spec(params.spec, activation, head)
     spec = merge_spec(None, activation, head)
-    if need_head and head is None and check_params(params)[-1] > 1:
+    n_out = check_params(params)[-1] if need_head and head is None else 1
+    if n_out > 1:
         raise ValueError(
-            f"head: the network has {check_params(params)[-1]} outputs and no head was given, so the decision is "
-            f"ambiguous; pass head= (one of {sorted(HEADS)}) or a jaxnet.Model, which knows its head"
+            f"head: the network has {n_out} outputs and no head was given, so the decision is ambiguous; "
+            f"pass head= (one of {sorted(HEADS)}) or a jaxnet.Model, which knows its head"
         )
     return params, spec
 
