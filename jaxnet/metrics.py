@@ -10,7 +10,9 @@ matrix, a classic silent bug).
   ``argmax y_hat == argmax y`` (or the integer class);
 * RMSE ``sqrt(mean((z - y)^2))`` over every element, and
   R² ``= 1 - sum (y - z)^2 / sum (y - mean(y))^2`` per output, averaged over
-  outputs (scikit-learn's ``r2_score`` default), for the identity head.
+  outputs (scikit-learn's ``r2_score`` default), for the identity head; both
+  computed on values scaled by ``max(|y|, |z|)``, so their sums cannot
+  overflow (a loss that overflows is refused, naming the input).
 """
 
 from __future__ import annotations
@@ -41,12 +43,22 @@ def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, 
     elif head == "sigmoid":
         out["accuracy"] = jnp.mean((y_hat >= 0.5) == (y >= 0.5))
     else:
-        rows = jnp.reshape(y, (-1, y.shape[-1]))
-        err = jnp.reshape(z, rows.shape) - rows
-        out["rmse"] = jnp.sqrt(jnp.mean(err * err))
-        total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
-        out["r2"] = jnp.mean(1 - jnp.sum(err * err, axis=0) / total)
+        out.update(_regression_scores(jnp.reshape(z, (-1, y.shape[-1])), jnp.reshape(y, (-1, y.shape[-1]))))
     return out
+
+
+def _regression_scores(z: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+    """RMSE and R² of predictions ``z`` for targets ``y`` (both ``(N, out)``), computed on ``z / s`` and
+    ``y / s`` with ``s = max(|y|, |z|)``: every square is at most 4, so no sum overflows (a float32
+    ``sum (y - mean y)^2`` of targets near 1e19 was inf, and R² came out 1.0). R² does not depend on ``s``;
+    ``RMSE = s * sqrt(mean(((z - y) / s)^2))``.
+    """
+    s = jnp.maximum(jnp.max(jnp.abs(y)), jnp.max(jnp.abs(z)))
+    s = jnp.where((s > 0) & jnp.isfinite(s), s, jnp.ones_like(s))
+    err = z / s - y / s
+    ys = y / s
+    total = jnp.sum(jnp.square(ys - jnp.mean(ys, axis=0, keepdims=True)), axis=0)
+    return {"rmse": s * jnp.sqrt(jnp.mean(err * err)), "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
 
 
 def evaluate(

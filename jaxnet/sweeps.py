@@ -53,10 +53,11 @@ from jaxnet._validate import (
     check_numeric,
     check_params,
     check_sizes,
+    overflow_error,
     positive_int,
     prepare,
 )
-from jaxnet.fitting import DivergenceWarning
+from jaxnet.fitting import DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
@@ -488,6 +489,27 @@ def _check_all_nets(stacked: Params) -> None:
             )
 
 
+@partial(jax.jit, static_argnames=("activation", "head"))
+def _initial_losses(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> jax.Array:
+    """The loss of every net before any step, ``(K,)`` (256 nets at a time)."""
+    return jax.lax.map(
+        lambda p: kernels.loss({n: v.astype(x.dtype) for n, v in p.items()}, x, y, None, activation, head),
+        stacked,
+        batch_size=256,
+    )
+
+
+def _check_start(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> None:
+    """Refuse finite inputs whose loss overflows before any step (as :func:`jaxnet.loss` does), naming the input."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(_initial_losses(stacked, x, y, activation, head))))
+    if bad.size:
+        net = {n: v[int(bad[0])].astype(x.dtype) for n, v in stacked.items()}
+        err = overflow_error(net, x, y)
+        k = stacked["W1"].shape[0]
+        where = f", in {bad.size} of {k} nets, first net {int(bad[0])}" if k > 1 else ""
+        raise ValueError(f"{err} (before any step{where})")
+
+
 def _count(name: str, n: int, k: int) -> int:
     if n != 1 and k != 1 and n != k:
         raise ValueError(f"{name}: expected 1 or K={k} entries to match the other arguments, got {n}")
@@ -590,26 +612,55 @@ def sweep(
     >>> ps["W1"].shape, losses.shape, diverged.tolist()
     ((2, 3, 2), (2, 10), [False, False])
     """
+    given = dict(locals())
+    progress: dict[str, Any] = {"params": params, "steps_done": 0}
+    try:
+        return _sweep(given, progress)
+    except KeyboardInterrupt:
+        done = progress["steps_done"]
+        raise TrainingInterrupted(
+            f"sweep: interrupted after {done} steps (one compiled program trains every net: nothing in between); "
+            "the exception carries the parameters of that step (e.params, with a leading net axis once built; "
+            "params as given before that) and e.history",
+            progress["params"],
+            None,
+            {
+                "loss": progress.get("losses"),
+                "diverged": progress.get("diverged"),
+                "steps_done": done,
+                "stopped": "interrupted",
+            },
+        ) from None
+
+
+def _sweep(a: dict[str, Any], progress: dict[str, Any]) -> tuple[Params, jax.Array, jax.Array]:
+    """:func:`sweep`'s work; ``progress`` holds the best state so far (for a Ctrl-C)."""
+    steps, kernel, device, precision = a["steps"], a["kernel"], a["device"], a["precision"]
+    activation, head, params = a["activation"], a["head"], a["params"]
     steps = positive_int("steps", steps)
     _check_kernel(kernel)
     execution_context(device, precision)  # checks both before any work
-    stacked = _stack(params, sizes, keys, init, dtype)
-    one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, x, y, activation=activation, head=head)
+    stacked = _stack(params, a["sizes"], a["keys"], a["init"], a["dtype"])
+    progress["params"] = stacked
+    one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, a["x"], a["y"], activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
     y = y.reshape((x.shape[0], -1))  # (N, n_out)
-    lr = _learning_rates(learning_rates, x.dtype)
+    lr = _learning_rates(a["learning_rates"], x.dtype)
     k = _count("learning_rates", lr.shape[0], int(stacked["W1"].shape[0]))
     if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):
         raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
     if params is not None:
         _check_all_nets(stacked)
-    every = _record_every(record_every, steps, k, x.dtype.itemsize)
+    every = _record_every(a["record_every"], steps, k, x.dtype.itemsize)
     layer_sizes = check_params(one)
     name = _choose_kernel(kernel, layer_sizes, x.shape[0])
     shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
     block = _block_size(name, k, x.shape[0], layer_sizes, x.dtype.itemsize, device)
     plan = _Plan(name, shapes, steps // every, every, block, activation, head)
+    with execution_context(device, precision):
+        _check_start(stacked, x, y, activation, head)
     out, losses, diverged = _train(stacked, x, y, lr, k, plan, device, precision)
+    progress.update(params=out, losses=losses, diverged=diverged, steps_done=steps)
     n_bad = int(jnp.sum(diverged))
     if n_bad:
         warnings.warn(
@@ -617,6 +668,6 @@ def sweep(
             f"{DIVERGENCE_FACTOR:g} x max(initial loss, 1)); they keep their last parameters that passed "
             "(see the diverged array)",
             DivergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return out, losses, diverged
