@@ -188,7 +188,9 @@ def fit(
     - ``progress``: a ``tqdm`` bar; ``"auto"`` shows it only for runs expected
       to last over a second. It appears after the first (compiling) chunk.
     - ``callback(step, params, history)`` runs after every chunk; returning
-      ``True`` stops training.
+      ``True`` (or ``np.bool_``/a 0-d bool array such as ``jnp.asarray(True)``)
+      stops training, ``None``/``False`` goes on; any other return value is
+      refused (:class:`CallbackError`).
     - ``gradients``: ``"manual"`` (the hand-derived pass), ``"autodiff"`` or
       ``"auto"`` (manual unless ``loss_fn`` is given);
       ``loss_fn(params, x, y, sample_weight) -> scalar`` a custom loss.
@@ -219,8 +221,14 @@ def fit(
     **Returns:** ``(params, opt_state, history)``; ``history`` has ``"loss"``
     (the loss before steps ``history["step"]``), ``"val_loss"``, ``"val_step"``,
     ``"val_accuracy"``, ``"diverged"``, ``"steps_done"``, ``"stopped"``
-    (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``) and
+    (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``; and
+    ``"interrupted"`` in a :class:`TrainingInterrupted`'s history) and
     ``"best_step"``.
+
+    **Raises:** ``ValueError``/``TypeError`` naming the argument, before any
+    step (including finite inputs whose first loss overflows, as
+    :func:`jaxnet.loss` refuses them); :class:`TrainingInterrupted` on Ctrl-C
+    at any moment; see the module docstring for divergence and callbacks.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()

@@ -601,6 +601,16 @@ def sweep(
     the loss of the parameters returned. One
     :class:`jaxnet.DivergenceWarning` says how many of the K nets diverged.
 
+    **Refused before training:** finite inputs whose loss overflows before any
+    step (identity targets of 1e30 in float32, weights of 1e19): a
+    ``ValueError`` naming the input, as :func:`jaxnet.loss` gives.
+
+    **Ctrl-C:** :class:`jaxnet.TrainingInterrupted`, carrying the starting
+    parameters (leading K axis; ``params`` as given if the checks had not
+    finished) with ``history["steps_done"] == 0``, or the trained ones if
+    training had finished. The nets train in one compiled program, so there
+    is no state in between.
+
     **Returns:** ``(params, losses, diverged)``: ``params`` with a leading K
     axis on every array; ``losses`` of shape ``(K, steps // record_every)``,
     the loss of each net before every ``record_every``-th step; ``diverged``,
