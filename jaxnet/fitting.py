@@ -127,11 +127,13 @@ def _largest_divisor_at_most(n: int, m: int) -> int:
 
     >>> _largest_divisor_at_most(2**31 - 1, 21_474_836), _largest_divisor_at_most(20_000, 200)
     (1, 200)
+    >>> _largest_divisor_at_most(10**6, 30)  # m below sqrt(n): pairs with both members over m are skipped
+    25
     """
     best = 1
     for d in range(1, math.isqrt(n) + 1):
         if n % d == 0:
-            best = max(best, *(v for v in (d, n // d) if v <= m))
+            best = max([best] + [v for v in (d, n // d) if v <= m])
     return best
 
 
