@@ -120,9 +120,10 @@ def _share(y: jax.Array, head: str) -> float:
 
 
 def _head_loss(z_out: jax.Array, y: jax.Array, head: str) -> jax.Array:
-    """``L_k = r sum_n l(z_nk, y_n)`` for every net, shape ``(K,)``."""
+    """``L_k = sum_n r l(z_nk, y_n)`` for every net, shape ``(K,)``: each term scaled before the sum, as
+    :func:`jaxnet.loss` does (a sum of unscaled terms overflowed float32 first: 8 targets of 1e19)."""
     per_example = _over_units(HEADS[head].loss, z_out, jnp.broadcast_to(y[:, :, None], z_out.shape))
-    return jnp.sum(per_example, axis=0) * _share(y, head)
+    return jnp.sum(per_example * _share(y, head), axis=0)
 
 
 def _broadcast_step(

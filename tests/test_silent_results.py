@@ -288,3 +288,15 @@ def test_divergence_after_a_finite_start_is_still_divergence():
     with pytest.warns(jaxnet.DivergenceWarning, match="diverged"):
         _, _, h = jaxnet.fit(params, x, y, optimizer=optax.sgd(1e30), steps=20, chunk=1, progress=False)
     assert h["diverged"]
+
+
+@pytest.mark.parametrize("kernel", ["broadcast", "dense"])
+def test_sweep_records_the_same_first_loss_as_loss_for_targets_of_1e19(kernel):
+    # found by the long fuzz run: the broadcast kernel summed 8 half-squares of 1e19 before scaling: inf in float32
+    params, x, _ = _identity_1e30()
+    y = np.full(8, 1e19, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxnet.DivergenceWarning)  # what happens after the first step is not asked
+        _, losses, _ = jaxnet.sweep(x, y, params=params, steps=2, head="identity", kernel=kernel, record_every=1)
+    expected = float(jaxnet.loss(params, x, y, head="identity"))
+    assert float(losses[0, 0]) == pytest.approx(expected, rel=1e-5)
