@@ -522,7 +522,8 @@ def _run_chunk(
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
     start, dtype = time.perf_counter(), r["params"]["W1"].dtype
     first = run["carry"]
-    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype))
+    limit = np.asarray(min(run["limit"], float(jnp.finfo(dtype).max)), dtype)  # a limit past the dtype's range: max
+    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), limit)
     losses, blocks, ok, final = jax.device_get((losses, blocks, ok, final))
     seconds = time.perf_counter() - start
     losses = losses[:blocks]
@@ -530,8 +531,8 @@ def _run_chunk(
         raise _initial_overflow(r)
     if math.isinf(run["limit"]) and blocks and np.isfinite(losses[0]):  # the run's first loss sets the rule
         run["limit"] = DIVERGENCE_FACTOR * max(float(losses[0]), 1.0)
-    bad = np.flatnonzero(~np.isfinite(losses) | (losses > run["limit"]))
-    ok = ok and bool(np.isfinite(final) and final <= run["limit"])
+    bad = np.flatnonzero(~np.isfinite(losses) | (losses.astype(np.float64) > run["limit"]))  # (no float32 cast)
+    ok = ok and bool(np.isfinite(final) and float(final) <= run["limit"])
     if bad.size or not ok:  # the first unacceptable loss, or a final state whose parameters or loss are not
         _keep_last_good(r, cfg, run, hist, (data, key), first, losses, int(bad[0]) if bad.size else n)
         return
