@@ -88,18 +88,44 @@ def positive_int(name: str, value: Any, maximum: int = INT32_MAX) -> int:
 def as_key(key: Any, name: str = "key") -> jax.Array:
     """A ``jax.random`` key from a key or an int seed; anything else is refused with the fix.
 
+    An int seed uses all of its bits (:func:`seed_key`).
+
     >>> as_key(0).shape
     ()
     """
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         if not 0 <= key < 2**63:
             raise ValueError(f"{name}: expected an int seed in [0, 2**63) or a jax.random.key, got {key}")
-        return jax.random.key(int(key))
+        return seed_key(int(key))
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
         return key
     if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):  # legacy PRNGKey
         return jax.random.wrap_key_data(key)
     raise TypeError(f"{name}: expected a jax.random key such as jax.random.key(0), or an int seed, got {key!r}")
+
+
+def seed_key(seed: int) -> jax.Array:
+    """The ``jax.random`` key of an int seed in ``[0, 2**63)``, from every bit of it.
+
+    ``jax.random.key(seed)`` keeps only the low 32 bits unless x64 is on, so
+    ``2**32`` and ``0`` gave the same key. Seeds below ``2**32`` give exactly
+    ``jax.random.key(seed)``. Larger ones give the key of the two 32-bit words
+    ``(seed >> 32, seed & 0xFFFFFFFF)``: for the default ``threefry2x32`` that
+    is what ``jax.random.key(seed)`` gives with x64 on (whatever the x64
+    setting here); for other implementations the high word is folded in with
+    ``jax.random.fold_in``.
+
+    >>> import jax
+    >>> bool((jax.random.key_data(seed_key(2**32)) != jax.random.key_data(seed_key(0))).any())
+    True
+    """
+    high, low = seed >> 32, seed & 0xFFFFFFFF
+    if high == 0:
+        return jax.random.key(seed)
+    base = jax.random.key(low)
+    if jax.random.key_impl(base) == "threefry2x32":
+        return jax.random.wrap_key_data(jnp.asarray(np.array([high, low], np.uint32)))
+    return jax.random.fold_in(base, high)  # pragma: no cover - other PRNG implementations
 
 
 def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
@@ -368,11 +394,12 @@ def call_checked(
     return out
 
 
-def overflow_error(params: Params, x: Any, y: Any) -> ValueError:
-    """The error for finite inputs whose arithmetic overflowed, naming the input of largest magnitude."""
-    sizes = {"params": max(float(jnp.max(jnp.abs(v))) for v in params.values()), "x": float(jnp.max(jnp.abs(x)))}
+def overflow_error(params: Params, x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> ValueError:
+    """The error for finite inputs whose arithmetic overflowed, naming the input of largest magnitude
+    (``names``: what ``x`` and ``y`` are called in the message)."""
+    sizes = {"params": max(float(jnp.max(jnp.abs(v))) for v in params.values()), names[0]: float(jnp.max(jnp.abs(x)))}
     if y is not None:
-        sizes["y"] = float(jnp.max(jnp.abs(y)))
+        sizes[names[1]] = float(jnp.max(jnp.abs(y)))
     culprit = max(sizes, key=sizes.__getitem__)  # the largest magnitude is the likeliest cause
     shown = ", ".join(f"{k} {v:.3g}" for k, v in sizes.items())
     return ValueError(

@@ -206,7 +206,7 @@ def load_extra(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[st
     if len(extra) != len(names):
         raise CheckpointError(f"{p}: missing tensor(s) {sorted(set(names) - set(extra))} listed in extra_tensors")
     _check_tensors(p, tensors, sizes, dtype)
-    params = {k: jnp.asarray(tensors[k]) for k in param_keys(len(sizes) - 1)}
+    params = _as_jax(p, tensors, param_keys(len(sizes) - 1))
     meta = {
         **user,
         "layer_sizes": sizes,
@@ -279,7 +279,28 @@ def _check_metadata(metadata: Mapping[str, Any] | None, reserved: tuple[str, ...
         ) from None
     except RecursionError:
         raise ValueError("metadata: nested too deeply to serialise as JSON") from None
+    _check_nested_keys(metadata)
     return metadata
+
+
+def _check_nested_keys(metadata: Mapping[str, Any]) -> None:
+    """Refuse a non-str key at any depth: JSON would turn ``1`` into ``"1"`` and lose one of ``{1: .., "1": ..}``.
+
+    Runs after ``json.dumps`` succeeded, so the value has no cycles and is not nested too deeply.
+    """
+    stack: list[tuple[str, Any]] = [("metadata", metadata)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise TypeError(
+                        f"metadata: expected str keys at every depth (JSON turns other keys into strings), got "
+                        f"{k!r} ({type(k).__name__}) in {where}"
+                    )
+                stack.append((f"{where}[{k!r}]", v))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
 def _check_header_size(arrays: Mapping[str, np.ndarray], raw: str) -> None:
@@ -362,6 +383,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (``json`` keeps the last of a repeated key, silently)."""
+    seen: set[str] = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError(f"the key {k[:40]!r} appears twice in one object")
+        seen.add(k)
+    return dict(pairs)
+
+
 def _parse(p: str, data: bytes) -> tuple[dict[str, np.ndarray], Any]:
     """The tensors and the parsed jaxnet record (any JSON value) of a safetensors file."""
     try:
@@ -375,7 +406,9 @@ def _parse(p: str, data: bytes) -> tuple[dict[str, np.ndarray], Any]:
     if not isinstance(raw, str):
         raise CheckpointError(f"{p}: a safetensors file but not a jaxnet checkpoint (no {_KEY!r} metadata)")
     try:
-        record = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        record = json.loads(
+            raw, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except (ValueError, RecursionError) as e:
         raise CheckpointError(f"{p}: corrupted jaxnet metadata ({type(e).__name__}: {e})") from None
     return tensors, record
@@ -474,6 +507,21 @@ def _check_tensors(p: str, tensors: Mapping[str, np.ndarray], sizes: tuple[int, 
             bad = int(t.size - np.isfinite(t).sum())
             if bad:
                 raise CheckpointError(f"{p}: tensor {name} has {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
+
+
+def _as_jax(p: str, tensors: Mapping[str, np.ndarray], names: list[str]) -> dict[str, jnp.ndarray]:
+    """The tensors as jax arrays, checked after the cast: without x64, float64 becomes float32 and 1e300 inf."""
+    with np.errstate(over="ignore"):  # checked below, with a message that says what to do
+        params = {k: jnp.asarray(tensors[k]) for k in names}
+    for k, v in params.items():
+        if v.dtype != tensors[k].dtype and not bool(jnp.all(jnp.isfinite(v))):
+            big = float(np.max(np.abs(tensors[k])))
+            raise CheckpointError(
+                f"{p}: tensor {k} holds {tensors[k].dtype} values up to {big:.4g}, beyond {v.dtype}, the dtype JAX "
+                f"gives it in this process (jax_enable_x64 is off); turn x64 on before loading "
+                "(jax.config.update('jax_enable_x64', True))"
+            )
+    return params
 
 
 # ---------------------------------------------------------------- atomic writing

@@ -14,10 +14,23 @@ What is kept when things go wrong:
   ``1e3 * max(initial loss, 1)``): ``fit`` returns the last state whose loss
   and parameters were finite, with a :class:`DivergenceWarning` (or raises
   :class:`DivergenceError` carrying it); ``history`` ends at that state;
-* **Ctrl-C**: :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying
-  the state at the last completed chunk;
+* **Ctrl-C** at any moment (the argument checks, compiling, a chunk, an
+  evaluation, the divergence replay, the end): :class:`TrainingInterrupted`
+  (a ``KeyboardInterrupt``) carrying the state of the last completed chunk;
+  before the first, the initial ``params`` and ``opt_state`` with
+  ``history["steps_done"] == 0`` (during the argument checks, ``params`` and
+  ``opt_state`` as given). Its ``history["stopped"]`` is ``"interrupted"``;
 * **a callback that raises**: :class:`CallbackError` carrying that state,
-  raised from the callback's exception.
+  raised from the callback's exception;
+* **overflow at the start** (finite inputs whose initial loss is NaN/inf,
+  e.g. identity targets of 1e30 in float32, weights of 1e19, or
+  ``compute_dtype=jnp.float16`` with ``|x| > 65504``): a ``ValueError``
+  naming the input, as :func:`jaxnet.loss` gives, and no training. A
+  validation set whose initial loss overflows is refused the same way;
+* **a validation loss that becomes NaN/inf** later: a
+  :class:`DivergenceWarning` per such evaluation; it never counts as an
+  improvement for early stopping, and early stopping only stops once a
+  finite best exists (whose parameters it returns).
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ import numpy as np
 import optax
 
 from jaxnet._hyper import lifted
-from jaxnet._validate import Params, as_key, positive_int, prepare, resolve_spec
+from jaxnet._validate import Params, as_key, overflow_error, positive_int, prepare, resolve_spec
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
 from jaxnet.metrics import scores
@@ -123,7 +136,23 @@ def auto_record_every(steps: int, eval_every: int | None, step_seconds: float) -
     if steps <= 10_000 or step_seconds >= 1e-5:
         return 1
     g = math.gcd(steps, eval_every or steps)
-    return max(d for d in range(1, min(g, steps // _RECORDED_POINTS) + 1) if g % d == 0)
+    return _largest_divisor_at_most(g, min(g, steps // _RECORDED_POINTS))
+
+
+def _largest_divisor_at_most(n: int, m: int) -> int:
+    """The largest divisor of ``n`` that is at most ``m >= 1``: trial division up to ``sqrt(n)``, each ``d``
+    giving the pair ``(d, n // d)`` (at most 46,341 tries for ``n < 2**31``, a few milliseconds).
+
+    >>> _largest_divisor_at_most(2**31 - 1, 21_474_836), _largest_divisor_at_most(20_000, 200)
+    (1, 200)
+    >>> _largest_divisor_at_most(10**6, 30)  # m below sqrt(n): pairs with both members over m are skipped
+    25
+    """
+    best = 1
+    for d in range(1, math.isqrt(n) + 1):
+        if n % d == 0:
+            best = max([best] + [v for v in (d, n // d) if v <= m])
+    return best
 
 
 def fit(
@@ -183,7 +212,9 @@ def fit(
     - ``progress``: a ``tqdm`` bar; ``"auto"`` shows it only for runs expected
       to last over a second. It appears after the first (compiling) chunk.
     - ``callback(step, params, history)`` runs after every chunk; returning
-      ``True`` stops training.
+      ``True`` (or ``np.bool_``/a 0-d bool array such as ``jnp.asarray(True)``)
+      stops training, ``None``/``False`` goes on; any other return value is
+      refused (:class:`CallbackError`).
     - ``gradients``: ``"manual"`` (the hand-derived pass), ``"autodiff"`` or
       ``"auto"`` (manual unless ``loss_fn`` is given);
       ``loss_fn(params, x, y, sample_weight) -> scalar`` a custom loss.
@@ -222,8 +253,14 @@ def fit(
     **Returns:** ``(params, opt_state, history)`` (``params`` a Model when given one); ``history`` has ``"loss"``
     (the loss before steps ``history["step"]``), ``"val_loss"``, ``"val_step"``,
     ``"val_accuracy"``, ``"diverged"``, ``"steps_done"``, ``"stopped"``
-    (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``) and
+    (``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"diverged"``; and
+    ``"interrupted"`` in a :class:`TrainingInterrupted`'s history) and
     ``"best_step"``.
+
+    **Raises:** ``ValueError``/``TypeError`` naming the argument, before any
+    step (including finite inputs whose first loss overflows, as
+    :func:`jaxnet.loss` refuses them); :class:`TrainingInterrupted` on Ctrl-C
+    at any moment; see the module docstring for divergence and callbacks.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()
@@ -233,9 +270,18 @@ def fit(
     """
     use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
     given = params
-    params, spec = resolve_spec(given, activation, head)  # the dict from here on
-    activation, head = spec.activation, spec.head
-    run = _check(locals())
+    try:
+        params, spec = resolve_spec(given, activation, head)  # the dict from here on
+        activation, head = spec.activation, spec.head
+        run = _check(locals())
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            "fit: interrupted while checking the arguments, before any step; the exception carries the params "
+            "and opt_state as given (e.params, e.opt_state) and an empty history",
+            getattr(params, "params", params),  # the dict, also of a Model
+            opt_state,
+            _empty_history(head),
+        ) from None
     if not spans_processes(run["mesh"]):
         trained, opt_state, history = _train(run)
     else:
@@ -245,6 +291,23 @@ def fit(
             e.params, e.opt_state = to_local((e.params, e.opt_state))
             raise
     return cast(P, Model(trained, spec) if isinstance(given, Model) else trained), opt_state, history
+
+
+def _empty_history(head: Any) -> dict[str, Any]:
+    """The history of a run interrupted before its first step."""
+    out: dict[str, Any] = {
+        "loss": np.zeros((0,)),
+        "step": np.zeros((0,), int),
+        "val_loss": np.zeros((0,)),
+        "val_step": np.zeros((0,), int),
+        "diverged": False,
+        "steps_done": 0,
+        "stopped": "interrupted",
+        "best_step": None,
+    }
+    if not (isinstance(head, str) and head in HEADS and not HEADS[head].classifier):
+        out["val_accuracy"] = np.zeros((0,))
+    return out
 
 
 def _check(a: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +327,8 @@ def _check(a: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("compute_dtype: applies to the built-in loss; a loss_fn casts its own matmuls")
     r["context"] = execution_context(a["device"], a["precision"])
     r["compute_dtype"] = check_compute_dtype(a["compute_dtype"])
+    if r["compute_dtype"] is not None:
+        _check_fits(r["compute_dtype"], params, x)
     for name, value, allowed in (
         ("on_divergence", a["on_divergence"], ("warn", "raise")),
         ("progress", a["progress"], (True, False, "auto")),
@@ -318,13 +383,10 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
                 else type(validation).__name__
             )
             raise TypeError(f"validation: expected a pair (x_val, y_val), got {what}")
-        _, xv, yv, _ = prepare(
-            params,
-            *validation,
-            activation=a["activation"],
-            head=head,
-            names=("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight"),
-        )
+        names = ("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight")
+        _, xv, yv, _ = prepare(params, *validation, activation=a["activation"], head=head, names=names)
+        if not np.isfinite(float(scores(params, xv, yv, None, a["activation"], head)["loss"])):
+            raise overflow_error(params, xv, yv, names[:2])  # finite values whose loss overflows: refused up front
         return x, y, w, (xv, yv)
     if split is None:
         return x, y, w, None
@@ -411,6 +473,18 @@ def _check_schedule(a: dict[str, Any], steps: int, validating: bool, step_second
     return {"record_every": record_every, "eval_every": eval_every, "patience": patience, "max_blocks": blocks}
 
 
+def _check_fits(dtype: Any, params: Params, x: Any) -> None:
+    """Refuse ``x`` or weights beyond the largest finite value of ``compute_dtype`` (65504 for float16)."""
+    big = float(jnp.finfo(dtype).max)
+    for name, v in (("x", x), *((f"params['{k}']", p) for k, p in params.items())):
+        m = float(jnp.max(jnp.abs(v)))
+        if m > big:
+            raise ValueError(
+                f"{name}: values up to {m:.4g} overflow compute_dtype={jnp.dtype(dtype).name} (largest finite "
+                f"{big:.6g}); standardise the data, or use compute_dtype=jnp.bfloat16 or None"
+            )
+
+
 def _check_loss_fn(loss_fn: Any, params: Params, x: Any, y: Any, w: Any) -> None:
     """``loss_fn(params, x, y, sample_weight)`` must trace and return a real scalar (checked by ``jax.eval_shape``)."""
     what = "loss_fn: expected a function (params, x, y, sample_weight) -> a real scalar"
@@ -444,21 +518,13 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
 
 
 def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
-    """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python."""
-    cfg = Config(
-        r["skeleton"],
-        gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
-        r["record_every"],
-        r["max_blocks"],
-        r["batches"],
-    )
-    n = r["data"][0].shape[0]  # padded (pad_rows): the first r["n"] rows are real
-    cursor = None if r["batches"] is None else Cursor(np.int32(0), np.arange(n, dtype=np.int32), np.int32(r["n"]))
-    carry, data, key = place(
-        r["mesh"], r["device"], (State(r["params"], r["opt_state"]), cursor), r["data"], r["key"], r["local_rows"]
-    )
-    run = {
-        "carry": carry,
+    """The chunk loop: compiled chunks, then history, evaluation, early stopping, callback, in Python.
+
+    ``run["carry"]`` always holds the last completed state (the initial one
+    before the first chunk), so a Ctrl-C at any moment hands that back.
+    """
+    run: dict[str, Any] = {
+        "carry": (State(r["params"], r["opt_state"]), None),
         "limit": math.inf,
         "done": 0,
         "good_step": 0,
@@ -466,26 +532,39 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
         "best": None,
         "wait": 0,
         "bar": None,
-        "blocks": _first_blocks(r, cfg),
     }
     hist: dict[str, list] = {"loss": [], "step": [], "val_loss": [], "val_step": [], "val_accuracy": []}
     try:
+        cfg = Config(
+            r["skeleton"],
+            gradient_fn(r["gradients"], r["loss_fn"], r["activation"], r["head"], r["compute_dtype"]),
+            r["record_every"],
+            r["max_blocks"],
+            r["batches"],
+        )
+        n = r["data"][0].shape[0]  # padded (pad_rows): the first r["n"] rows are real
+        cursor = None if r["batches"] is None else Cursor(np.int32(0), np.arange(n, dtype=np.int32), np.int32(r["n"]))
+        placed, data, key = place(
+            r["mesh"], r["device"], (run["carry"][0], cursor), r["data"], r["key"], r["local_rows"]
+        )
+        run["carry"], run["blocks"] = placed, _first_blocks(r, cfg)
         with r["context"], sigint_as_flag(spans_processes(r["mesh"])) as sigint:
             while run["done"] < r["steps"] and run["stopped"] == "completed":
                 _run_chunk_everywhere(r, cfg, run, hist, (data, key), sigint)
+        return _finish(r, run, hist)
     except KeyboardInterrupt:
         state = run["carry"][0]
+        history = {**_history(hist, run, r), "stopped": "interrupted"}
         raise TrainingInterrupted(
-            f"fit: interrupted after {run['done']} steps; the exception carries the parameters, optimizer state and "
-            "history of that step (e.params, e.opt_state, e.history)",
+            f"fit: interrupted after {history['steps_done']} steps; the exception carries the parameters, optimizer "
+            "state and history of that step (e.params, e.opt_state, e.history)",
             state.params,
             state.opt_state,
-            _history(hist, run, r),
+            history,
         ) from None
     finally:
         if run["bar"] is not None:
             run["bar"].close()
-    return _finish(r, run, hist)
 
 
 def _step_seconds(params: Params, x: Any, batch_size: int | None) -> float:
@@ -565,16 +644,17 @@ def _run_chunk(
         n = min(n, (r["eval_every"] - done % r["eval_every"]) // re)  # chunks end on evaluation steps
     start, dtype = time.perf_counter(), r["params"]["W1"].dtype
     first = run["carry"]
-    carry, losses, blocks, ok, final = run_steps(
-        cfg, first, data, key, np.int32(n), np.asarray(run["limit"], dtype), r["hyper"]
-    )
+    limit = np.asarray(min(run["limit"], float(jnp.finfo(dtype).max)), dtype)  # a limit past the dtype's range: max
+    carry, losses, blocks, ok, final = run_steps(cfg, first, data, key, np.int32(n), limit, r["hyper"])
     losses, blocks, ok, final = jax.device_get((losses, blocks, ok, final))
     seconds = time.perf_counter() - start
     losses = losses[:blocks]
+    if done == 0 and blocks and not np.isfinite(losses[0]):  # finite inputs (checked) whose first loss overflowed
+        raise _initial_overflow(r)
     if math.isinf(run["limit"]) and blocks and np.isfinite(losses[0]):  # the run's first loss sets the rule
         run["limit"] = DIVERGENCE_FACTOR * max(float(losses[0]), 1.0)
-    bad = np.flatnonzero(~np.isfinite(losses) | (losses > run["limit"]))
-    ok = ok and bool(np.isfinite(final) and final <= run["limit"])
+    bad = np.flatnonzero(~np.isfinite(losses) | (losses.astype(np.float64) > run["limit"]))  # (no float32 cast)
+    ok = ok and bool(np.isfinite(final) and float(final) <= run["limit"])
     if bad.size or not ok:  # the first unacceptable loss, or a final state whose parameters or loss are not
         _keep_last_good(r, cfg, run, hist, (data, key), first, losses, int(bad[0]) if bad.size else n)
         return
@@ -600,8 +680,49 @@ def _run_chunk(
                 state.opt_state,
                 _history(hist, run, r),
             ) from e
-        if isinstance(stop, (bool, np.bool_)) and bool(stop):
+        if _callback_says_stop(stop, run, state, _history(hist, run, r)):
             run["stopped"] = "callback"
+
+
+def _callback_says_stop(stop: Any, run: dict[str, Any], state: State, history: dict) -> bool:
+    """Whether the callback's return value stops training: a true bool (Python, numpy, or a 0-d bool array such
+    as ``jnp.asarray(True)``); ``None`` and false go on.
+
+    Anything else (an array of another shape or dtype, a number, a string) is
+    refused: a :class:`CallbackError` carrying the state, from a ``TypeError``
+    naming ``callback``.
+    """
+    if stop is None or isinstance(stop, (bool, np.bool_)):
+        return bool(stop)
+    if isinstance(stop, (np.ndarray, jax.Array)) and stop.shape == () and stop.dtype == np.bool_:
+        return bool(stop)
+    what = (
+        f"an array of shape {tuple(stop.shape)} and dtype {stop.dtype}"
+        if isinstance(stop, (np.ndarray, np.generic, jax.Array))
+        else f"{type(stop).__name__} {stop!r}"[:80]
+    )
+    err = TypeError(f"callback: expected it to return None or a bool (True stops training), got {what}")
+    raise CallbackError(
+        f"callback: returned {what} at step {run['done']}, not None or a bool (True stops training); the "
+        "exception carries the state it was called with",
+        state.params,
+        state.opt_state,
+        history,
+    ) from err
+
+
+def _initial_overflow(r: dict[str, Any]) -> ValueError:
+    """The error for finite inputs whose very first loss is NaN/inf: nothing was trained, the input is named."""
+    params, (x, y, _) = r["params"], r["data"]
+    if r["loss_fn"] is not None:
+        return ValueError(
+            "loss_fn: returned NaN/inf at the initial parameters, whose inputs are finite; fix the loss, or "
+            "standardise the data"
+        )
+    err = overflow_error(params, x, y)
+    if r["compute_dtype"] is not None:
+        return ValueError(f"{err} (the matmuls run in compute_dtype={np.dtype(r['compute_dtype']).name})")
+    return err
 
 
 def _keep_last_good(
@@ -620,16 +741,16 @@ def _keep_last_good(
     state is recovered by running the same program again from a copy of the start.
     """
     re, done = r["record_every"], run["done"]
-    hist["loss"].append(losses[:k])
-    hist["step"].append(done + re * np.arange(k))
     start, blocks, at = (first, k - 1, done) if k else run.get("previous", (first, 0, done))
     if not k and "previous" in run:
         blocks -= 1  # the previous chunk's last block start: its loss is the history's last entry
-    if blocks > 0:
+    if blocks > 0:  # the replay; a Ctrl-C here leaves run and hist at the last completed chunk
         limit = np.asarray(np.inf, r["params"]["W1"].dtype)
         start = run_steps(cfg, start, *inputs, np.int32(blocks), limit, r["hyper"])[0]
-    run["carry"], run["stopped"] = start, "diverged"
+    hist["loss"].append(losses[:k])
+    hist["step"].append(done + re * np.arange(k))
     run["good_step"] = at + blocks * re
+    run["carry"], run["stopped"] = start, "diverged"
 
 
 def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block: float, loss: float) -> None:
@@ -651,15 +772,23 @@ def _evaluate(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> 
     state = run["carry"][0]
     xv, yv = r["validation"]
     s = jax.device_get(scores(state.params, xv, yv, None, r["activation"], r["head"]))
-    hist["val_loss"].append(float(s["loss"]))
+    value = float(s["loss"])
+    hist["val_loss"].append(value)
     hist["val_step"].append(run["done"])
     if "accuracy" in s:
         hist["val_accuracy"].append(float(s["accuracy"]))
+    if not math.isfinite(value):  # the start was checked: the network's outputs on x_val overflow now
+        warnings.warn(
+            f"fit: the validation loss at step {run['done']} is {value} (the network's outputs on the validation "
+            "set overflow); it never counts as an improvement for early stopping",
+            DivergenceWarning,
+            stacklevel=5,
+        )
     if r["patience"] is None:
         return
-    if run["best"] is None or s["loss"] < run["best"][0]:
-        run["best"], run["wait"] = (float(s["loss"]), state, run["done"]), 0
-    else:
+    if math.isfinite(value) and (run["best"] is None or value < run["best"][0]):
+        run["best"], run["wait"] = (value, state, run["done"]), 0
+    elif run["best"] is not None:  # early stopping needs a finite best to return
         run["wait"] += 1
         if run["wait"] >= r["patience"]:
             run["stopped"] = "early_stopping"
@@ -670,6 +799,7 @@ def _history(hist: dict[str, list], run: dict[str, Any], r: dict[str, Any]) -> d
     last = run["good_step"] if run["stopped"] == "diverged" else run["done"]
     step = np.concatenate(hist["step"]) if hist["step"] else np.zeros((0,), int)
     loss = np.concatenate(hist["loss"]) if hist["loss"] else np.zeros((0,))
+    loss, step = loss[step <= last], step[step <= last]  # (a chunk interrupted while being recorded)
     val_step = np.asarray(hist["val_step"], dtype=int)
     keep = val_step <= last
     out = {

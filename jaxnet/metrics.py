@@ -10,7 +10,9 @@ matrix, a classic silent bug).
   ``argmax y_hat == argmax y`` (or the integer class);
 * RMSE ``sqrt(mean((z - y)^2))`` over every element, and
   R² ``= 1 - sum (y - z)^2 / sum (y - mean(y))^2`` per output, averaged over
-  outputs (scikit-learn's ``r2_score`` default), for the identity head.
+  outputs (scikit-learn's ``r2_score`` default), for the identity head; both
+  computed on values scaled by ``max(|y|, |z|)``, so their sums cannot
+  overflow (a loss that overflows is refused, naming the input).
 """
 
 from __future__ import annotations

@@ -217,11 +217,19 @@ def _class_accuracy(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
 
 
 def _regression_scores(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
-    """RMSE over every element; R² per output, averaged over outputs (scikit-learn's ``r2_score``)."""
+    """RMSE over every element; R² per output, averaged over outputs (scikit-learn's ``r2_score``).
+
+    Computed on ``y_hat / s`` and ``y / s`` with ``s = max(|y|, |y_hat|)``: every square is at most 4, so no
+    sum overflows (a float32 ``sum (y - mean y)^2`` of targets near 1e19 was inf, and R² came out 1.0). R² does
+    not depend on ``s``; ``RMSE = s * sqrt(mean(((y_hat - y) / s)^2))``.
+    """
     rows = jnp.reshape(y, (-1, y.shape[-1]))
-    err = jnp.reshape(y_hat, rows.shape) - rows
-    total = jnp.sum(jnp.square(rows - jnp.mean(rows, axis=0, keepdims=True)), axis=0)
-    return {"rmse": jnp.sqrt(jnp.mean(err * err)), "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
+    z = jnp.reshape(y_hat, rows.shape)
+    s = jnp.maximum(jnp.max(jnp.abs(rows)), jnp.max(jnp.abs(z)))
+    s = jnp.where((s > 0) & jnp.isfinite(s), s, jnp.ones_like(s))
+    err, ys = z / s - rows / s, rows / s
+    total = jnp.sum(jnp.square(ys - jnp.mean(ys, axis=0, keepdims=True)), axis=0)
+    return {"rmse": s * jnp.sqrt(jnp.mean(err * err)), "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
 
 
 HEADS: MappingProxyType[str, Head] = MappingProxyType(

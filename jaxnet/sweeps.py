@@ -53,12 +53,13 @@ from jaxnet._validate import (
     check_numeric,
     check_params,
     check_sizes,
+    overflow_error,
     positive_int,
     prepare,
 )
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
-from jaxnet.fitting import DivergenceWarning
+from jaxnet.fitting import DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
@@ -121,9 +122,10 @@ def _share(y: jax.Array, head: str) -> float:
 
 
 def _head_loss(z_out: jax.Array, y: jax.Array, head: str) -> jax.Array:
-    """``L_k = r sum_n l(z_nk, y_n)`` for every net, shape ``(K,)``."""
+    """``L_k = sum_n r l(z_nk, y_n)`` for every net, shape ``(K,)``: each term scaled before the sum, as
+    :func:`jaxnet.loss` does (a sum of unscaled terms overflowed float32 first: 8 targets of 1e19)."""
     per_example = _over_units(HEADS[head].loss, z_out, jnp.broadcast_to(y[:, :, None], z_out.shape))
-    return jnp.sum(per_example, axis=0) * _share(y, head)
+    return jnp.sum(per_example * _share(y, head), axis=0)
 
 
 def _broadcast_step(
@@ -490,6 +492,27 @@ def _check_all_nets(stacked: Params) -> None:
             )
 
 
+@partial(jax.jit, static_argnames=("activation", "head"))
+def _initial_losses(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> jax.Array:
+    """The loss of every net before any step, ``(K,)`` (256 nets at a time)."""
+    return jax.lax.map(
+        lambda p: kernels.loss({n: v.astype(x.dtype) for n, v in p.items()}, x, y, None, activation, head),
+        stacked,
+        batch_size=256,
+    )
+
+
+def _check_start(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> None:
+    """Refuse finite inputs whose loss overflows before any step (as :func:`jaxnet.loss` does), naming the input."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(_initial_losses(stacked, x, y, activation, head))))
+    if bad.size:
+        net = {n: v[int(bad[0])].astype(x.dtype) for n, v in stacked.items()}
+        err = overflow_error(net, x, y)
+        k = stacked["W1"].shape[0]
+        where = f", in {bad.size} of {k} nets, first net {int(bad[0])}" if k > 1 else ""
+        raise ValueError(f"{err} (before any step{where})")
+
+
 def _count(name: str, n: int, k: int) -> int:
     if n != 1 and k != 1 and n != k:
         raise ValueError(f"{name}: expected 1 or K={k} entries to match the other arguments, got {n}")
@@ -624,6 +647,16 @@ def sweep(
     the loss of the parameters returned. One
     :class:`jaxnet.DivergenceWarning` says how many of the K nets diverged.
 
+    **Refused before training:** finite inputs whose loss overflows before any
+    step (identity targets of 1e30 in float32, weights of 1e19): a
+    ``ValueError`` naming the input, as :func:`jaxnet.loss` gives.
+
+    **Ctrl-C:** :class:`jaxnet.TrainingInterrupted`, carrying the starting
+    parameters (leading K axis; ``params`` as given if the checks had not
+    finished) with ``history["steps_done"] == 0``, or the trained ones if
+    training had finished. The nets train in one compiled program, so there
+    is no state in between.
+
     **Returns:** ``(params, losses, diverged)``: ``params`` with a leading K
     axis on every array; ``losses`` of shape ``(K, steps // record_every)``,
     the loss of each net before every ``record_every``-th step; ``diverged``,
@@ -636,21 +669,47 @@ def sweep(
     ((2, 3, 2), (2, 10), [False, False])
     """
     use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
+    given = dict(locals())
+    progress: dict[str, Any] = {"params": params, "steps_done": 0}
+    try:
+        return _sweep(given, progress)
+    except KeyboardInterrupt:
+        done = progress["steps_done"]
+        raise TrainingInterrupted(
+            f"sweep: interrupted after {done} steps (one compiled program trains every net: nothing in between); "
+            "the exception carries the parameters of that step (e.params, with a leading net axis once built; "
+            "params as given before that) and e.history",
+            progress["params"],
+            None,
+            {
+                "loss": progress.get("losses"),
+                "diverged": progress.get("diverged"),
+                "steps_done": done,
+                "stopped": "interrupted",
+            },
+        ) from None
+
+
+def _sweep(a: dict[str, Any], progress: dict[str, Any]) -> tuple[Params, jax.Array, jax.Array]:
+    """:func:`sweep`'s work; ``progress`` holds the best state so far (for a Ctrl-C)."""
+    steps, kernel, device, precision, mesh = a["steps"], a["kernel"], a["device"], a["precision"], a["mesh"]
+    activation, head, params = a["activation"], a["head"], a["params"]
     steps = positive_int("steps", steps)
     _check_kernel(kernel)
     _check_mesh(mesh, device)
     execution_context(device, precision)  # checks both before any work
-    stacked = _stack(params, sizes, keys, init, dtype)
-    one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, x, y, activation=activation, head=head)
+    stacked = _stack(params, a["sizes"], a["keys"], a["init"], a["dtype"])
+    progress["params"] = stacked
+    one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, a["x"], a["y"], activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
     y = y.reshape((x.shape[0], -1))  # (N, n_out)
-    lr = _learning_rates(learning_rates, x.dtype)
+    lr = _learning_rates(a["learning_rates"], x.dtype)
     k = _count("learning_rates", lr.shape[0], int(stacked["W1"].shape[0]))
     if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):
         raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
     if params is not None:
         _check_all_nets(stacked)
-    every = _record_every(record_every, steps, k, x.dtype.itemsize)
+    every = _record_every(a["record_every"], steps, k, x.dtype.itemsize)
     layer_sizes = check_params(one)
     name = _choose_kernel(kernel, layer_sizes, x.shape[0])
     shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
@@ -659,10 +718,13 @@ def sweep(
         block = _block_size(name, nets, x.shape[0], layer_sizes, x.dtype.itemsize, where)
         return _Plan(name, shapes, steps // every, every, block, activation, head)
 
+    with execution_context(device, precision):
+        _check_start(stacked, x, y, activation, head)
     if mesh is None:
         out, losses, diverged = _train(stacked, x, y, lr, k, plan_for(k, device), device, precision)
     else:
         out, losses, diverged = _train_split(stacked, x, y, lr, k, mesh, precision, plan_for)
+    progress.update(params=out, losses=losses, diverged=diverged, steps_done=steps)
     n_bad = int(jnp.sum(diverged))
     if n_bad:
         warnings.warn(
@@ -670,6 +732,6 @@ def sweep(
             f"{DIVERGENCE_FACTOR:g} x max(initial loss, 1)); they keep their last parameters that passed "
             "(see the diverged array)",
             DivergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return out, losses, diverged

@@ -1,9 +1,6 @@
 """fit keeps the work done: divergence, Ctrl-C and callback errors hand back a finite, consistent state;
 validation runs on the user's schedule; early stopping restores the best state (issues 9 and 12)."""
 
-import _thread
-import threading
-import time
 import warnings
 
 import jax
@@ -13,6 +10,7 @@ import optax
 import pytest
 
 import jaxnet
+from jaxnet import fitting, sweeps
 
 
 @pytest.fixture
@@ -86,26 +84,140 @@ def test_on_divergence_raise_carries_the_finite_state(toy):
     assert err.value.opt_state is not None
 
 
-@pytest.mark.slow
 def test_keyboard_interrupt_hands_back_the_last_completed_chunk():
+    """Issue 18: a 1.0 s timer raced auto_record_every (1 s for 2**31 - 1 steps) on a loaded machine and a bare
+    KeyboardInterrupt stopped pytest. Here the Ctrl-C comes from the callback after the first chunk: no timer."""
     params, x, y = jaxnet.seed_example(jnp.float64)
     optimizer = optax.sgd(0.01)
-    jaxnet.fit(params, x, y, optimizer=optimizer, steps=10, progress=False)  # compile first
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
-    start = time.perf_counter()
-    try:
-        with pytest.raises(jaxnet.TrainingInterrupted) as err:
-            jaxnet.fit(params, x, y, optimizer=optimizer, steps=2**31 - 1, progress=False)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - start < 20.0  # not the 2**31 steps (minutes): chunks of ~0.25 s let it through
+
+    def ctrl_c(step, p, history):
+        raise KeyboardInterrupt
+
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.fit(params, x, y, optimizer=optimizer, steps=2**31 - 1, callback=ctrl_c, progress=False)
     assert isinstance(err.value, KeyboardInterrupt)
     h = err.value.history
-    assert h["steps_done"] > 0 and finite(err.value.params)
+    assert h["steps_done"] > 0 and h["stopped"] == "interrupted" and finite(err.value.params)
+    assert h["step"][-1] < h["steps_done"] and h["loss"].size == h["step"].size
     replay, _, _ = jaxnet.fit(params, x, y, optimizer=optimizer, steps=h["steps_done"], progress=False)
     for k in params:  # the carried params are exactly those after steps_done steps
         np.testing.assert_allclose(err.value.params[k], replay[k], rtol=0, atol=1e-12)
+
+
+def test_auto_record_every_keeps_its_results_for_huge_and_prime_step_counts():
+    # (it searched every divisor up to steps // 100 in Python: ~1 s for 2**31 - 1; now trial division to sqrt)
+    assert fitting.auto_record_every(2**31 - 1, None, 1e-6) == 1  # a prime: only 1 divides it
+    assert fitting.auto_record_every(2**30, None, 1e-6) == 2**23  # the largest power of 2 <= 2**30 // 100
+    assert fitting.auto_record_every(2 * 3 * 1_000_003, None, 1e-6) == 6  # a large prime factor: 6, not 1
+    assert fitting.auto_record_every(10**6, 3 * 10**5, 1e-6) == 10**4  # divides gcd(steps, eval_every) = 1e5
+    for steps in (10_001, 12_345, 2**20, 999_999, 10**7 + 1):  # the old definition, where it is quick to run
+        g, m = steps, steps // 100
+        assert fitting.auto_record_every(steps, None, 1e-6) == max(d for d in range(1, m + 1) if g % d == 0)
+
+
+def _interrupt_on_call(monkeypatch, module, name, calls_before):
+    """Replace ``module.name`` by a wrapper that raises KeyboardInterrupt on call number ``calls_before + 1``."""
+    real = getattr(module, name)
+    count = [0]
+
+    def wrapper(*args, **kwargs):
+        count[0] += 1
+        if count[0] > calls_before:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return count
+
+
+def test_ctrl_c_during_the_argument_checks_carries_the_given_params(toy, monkeypatch):
+    params, x, y = toy
+    _interrupt_on_call(monkeypatch, fitting, "prepare", 0)
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.fit(params, x, y, steps=10, progress=False)
+    assert err.value.params is params and err.value.opt_state is None
+    assert err.value.history["steps_done"] == 0 and err.value.history["loss"].size == 0
+    assert err.value.history["stopped"] == "interrupted"
+
+
+@pytest.mark.parametrize("calls_before", [0, 1])  # 0: while compiling the first chunk; 1: in the second chunk
+def test_ctrl_c_during_a_chunk_carries_the_last_completed_one(toy, monkeypatch, calls_before):
+    params, x, y = toy
+    optimizer = optax.sgd(0.1, momentum=0.9)
+    _interrupt_on_call(monkeypatch, fitting, "run_steps", calls_before)
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.fit(params, x, y, optimizer=optimizer, steps=20, chunk=5, progress=False)
+    monkeypatch.undo()
+    done = err.value.history["steps_done"]
+    assert done == 5 * calls_before and err.value.history["loss"].size == done
+    replay, state, _ = jaxnet.fit(params, x, y, optimizer=optimizer, steps=max(done, 1), progress=False)
+    if done == 0:  # the initial params and the optimizer's initial state
+        replay, state = params, optimizer.init(params)
+    for k in params:
+        np.testing.assert_allclose(err.value.params[k], replay[k], rtol=0, atol=1e-12)
+    for a, b in zip(jax.tree.leaves(err.value.opt_state), jax.tree.leaves(state)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_ctrl_c_during_validation_carries_the_state_before_it(toy, monkeypatch):
+    params, x, y = toy
+    _interrupt_on_call(monkeypatch, fitting, "scores", 2)  # the up-front check and the step-5 evaluation pass
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.fit(params, x, y, steps=20, validation=(x, y), eval_every=5, progress=False)
+    h = err.value.history
+    assert h["steps_done"] == 10 and h["val_step"].tolist() == [5] and finite(err.value.params)
+
+
+def test_ctrl_c_during_the_divergence_replay_keeps_a_consistent_state(toy, monkeypatch):
+    params, x, y = toy
+    fit = lambda: jaxnet.fit(params, x, y, optimizer=optax.sgd(40.0), steps=50, chunk=10, progress=False)  # noqa: E731
+    with pytest.warns(jaxnet.DivergenceWarning):
+        _, _, diverged = fit()
+    assert diverged["steps_done"] == 2  # diverged in the first chunk: the second run_steps call is the replay
+    _interrupt_on_call(monkeypatch, fitting, "run_steps", 1)
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        fit()
+    h = err.value.history
+    assert h["steps_done"] == 0 and h["loss"].size == 0 and not h["diverged"]
+    for k in params:  # the last completed state: the start
+        np.testing.assert_array_equal(err.value.params[k], params[k])
+
+
+def test_ctrl_c_at_the_end_carries_the_finished_state(toy, monkeypatch):
+    params, x, y = toy
+    expected, _, _ = jaxnet.fit(params, x, y, steps=12, progress=False)
+    _interrupt_on_call(monkeypatch, fitting, "_finish", 0)
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.fit(params, x, y, steps=12, progress=False)
+    assert err.value.history["steps_done"] == 12
+    for k in params:
+        np.testing.assert_allclose(err.value.params[k], expected[k], rtol=0, atol=0)
+
+
+def test_ctrl_c_in_a_sweep_carries_the_starting_or_the_trained_nets(monkeypatch):
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    rates = jnp.array([0.1, 0.2])
+    _interrupt_on_call(monkeypatch, sweeps, "_check_kernel", 0)  # during the checks
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
+    assert err.value.params is params and err.value.history["steps_done"] == 0
+    monkeypatch.undo()
+    _interrupt_on_call(monkeypatch, sweeps, "_run", 0)  # compiling or training
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
+    assert err.value.history["steps_done"] == 0 and err.value.params["W1"].shape == (1, 3, 2)
+    np.testing.assert_array_equal(err.value.params["W1"][0], params["W1"])
+    monkeypatch.undo()
+    rates = jnp.array([0.1, 1e200])  # the second net diverges: a warning after training
+    with pytest.warns(jaxnet.DivergenceWarning):
+        expected, losses, _ = jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
+    _interrupt_on_call(monkeypatch, sweeps.warnings, "warn", 0)  # after training: the trained nets
+    with pytest.raises(jaxnet.TrainingInterrupted) as err:
+        jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
+    assert err.value.history["steps_done"] == 5
+    np.testing.assert_array_equal(err.value.history["loss"], losses)
+    for k in params:
+        np.testing.assert_array_equal(err.value.params[k], expected[k])
 
 
 def test_a_callback_that_raises_keeps_the_state(toy):
