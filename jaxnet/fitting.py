@@ -278,7 +278,7 @@ def fit(
         raise TrainingInterrupted(
             "fit: interrupted while checking the arguments, before any step; the exception carries the params "
             "and opt_state as given (e.params, e.opt_state) and an empty history",
-            getattr(params, "params", params),  # the dict, also of a Model
+            params.params if isinstance(params, Model) else params,  # the dict, also of a Model
             opt_state,
             _empty_history(head),
         ) from None
