@@ -48,7 +48,7 @@ from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnet
 from jaxnet import _validate, checkpoints, data, tabular
-from jaxnet.cache import enable_compilation_cache
+from jaxnet.cache import cache_wanted, enable_compilation_cache
 from jaxnet.network import ACTIVATIONS, HEADS, ActivationName, HeadName
 from jaxnet.parallel import small_problem_device
 
@@ -83,7 +83,8 @@ compilation cache:
   jaxnet keeps JAX's persistent compilation cache on by default, so a second
   run with the same shapes skips XLA compilation. The folder is --cache-dir,
   else $JAXNET_CACHE_DIR, else $XDG_CACHE_HOME/jaxnet/xla (~/.cache/jaxnet/xla
-  when XDG_CACHE_HOME is unset). --no-cache turns it off. It is safe to delete.
+  when XDG_CACHE_HOME is unset). --no-cache or JAXNET_CACHE=0 turns it off; a
+  cache you configured for JAX yourself is left as it is. It is safe to delete.
 """
 
 
@@ -397,10 +398,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_cache(args: argparse.Namespace) -> None:
-    if args.no_cache:
+    """``--no-cache`` or ``JAXNET_CACHE=0``: off; ``--cache-dir``: that folder; else the default folder,
+    unless the user configured JAX's own cache (left as it is, as the Python API leaves it)."""
+    off = os.environ.get("JAXNET_CACHE", "").strip().lower() in ("0", "off", "false", "no")  # as cache_wanted
+    if args.no_cache or (args.cache_dir is None and off):
         jax.config.update("jax_enable_compilation_cache", False)
-        return
-    enable_compilation_cache(args.cache_dir)
+    elif args.cache_dir is not None or cache_wanted():
+        enable_compilation_cache(args.cache_dir)
 
 
 # ---------------------------------------------------------------- checks of output paths, before any work
@@ -472,21 +476,36 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def _load_training_data(
-    source: str, labels: list[str], ignore: list[str]
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """``(x, y, feature names, label names)`` of ``--data``: y is ``(N,)`` for one label column, else ``(N, k)``."""
-    if source == "breast_cancer":
+def _check_size(sizes: Sequence[int]) -> None:
+    """Refuse (naming ``--hidden``) a network of more than ``INT32_MAX`` parameters."""
+    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    if count > _validate.INT32_MAX:
+        raise _UsageError(
+            f"argument --hidden: a {'-'.join(map(str, sizes))} network has {count:,} parameters, more "
+            f"than {_validate.INT32_MAX:,}"
+        )
+
+
+def _load_training_data(args: argparse.Namespace, labels: list[str], ignore: list[str]) -> data.Table:
+    """``--data`` read once (a pipe works): y is ``(N,)`` for one label column, else ``(N, k)``. The network's
+    size is checked from the header, before any row is parsed."""
+    if args.data == "breast_cancer":
         if labels not in ([], ["target"]) or ignore:
             raise _UsageError(
                 "argument --label/--ignore: the breast_cancer data has 30 features and the label "
                 "'target'; use a CSV file for other columns"
             )
         x, y, names = data.load_breast_cancer()
-        return x, y, list(names), ["target"]
-    _, labels = data.csv_columns(source, label=labels or None, ignore=ignore or None)  # default: the last column
-    x, y, names = data.load_csv(source, label=labels[0] if len(labels) == 1 else labels, ignore=ignore or None)
-    return x, y, list(names), labels
+        _check_size((x.shape[1], *args.hidden, 1))
+        return data.Table(x, y, list(names), ["target"], [*names, "target"])
+    label = labels[0] if len(labels) == 1 else (labels or None)  # default: the last column not ignored
+    return data.read_table(
+        args.data,
+        label=label,
+        ignore=ignore or None,
+        on_columns=lambda f, l: _check_size((len(f), *args.hidden, max(1, len(l)))),  # at least one output a label
+        progress=False if args.no_progress else "auto",
+    )
 
 
 def _kind(head: str) -> str:
@@ -517,7 +536,15 @@ def _split(
     x_rest, x_te, y_rest, y_te = cut(x, y, args.test_fraction, "--test-fraction")
     parts = {"test": (x_te, y_te)}
     if args.val_fraction > 0:
-        x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, args.val_fraction, "--val-fraction")
+        try:
+            x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, args.val_fraction, "--val-fraction")
+        except _UsageError as e:
+            if len(x_rest) >= len(x_te):  # too few rows for validation: --test-fraction's fault when it took most
+                raise
+            raise _UsageError(
+                f"argument --test-fraction: {args.test_fraction:g} leaves {len(x_rest)} of {len(x)} rows for "
+                f"training and validation, too few for --val-fraction {args.val_fraction:g} ({e})"
+            ) from None
         parts["validation"] = (x_va, y_va)
     else:
         x_tr, y_tr = x_rest, y_rest
@@ -556,7 +583,9 @@ def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
 def _train(args: argparse.Namespace) -> int:
     labels, ignore = _names(args.label, "--label"), _names(args.ignore, "--ignore")
     _check_train_options(args, labels, ignore)
-    x, y_raw, features, labels = _load_training_data(args.data, labels, ignore)
+    table = _load_training_data(args, labels, ignore)
+    x, y_raw, features, labels = table.x, table.y, table.features, table.labels
+    assert y_raw is not None  # a label column is required here
     head = args.head or data.infer_head(y_raw)
     y, n_out, about = _targets(head, y_raw, labels)
     _warn_leaks(x, y_raw, features)
@@ -565,12 +594,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size > n_train:
         raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
     sizes = (x.shape[1], *args.hidden, n_out)
-    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    if count > _validate.INT32_MAX:
-        raise _UsageError(
-            f"argument --hidden: a {'-'.join(map(str, sizes))} network has {count:,} parameters, more "
-            f"than {_validate.INT32_MAX:,}"
-        )
+    _check_size(sizes)
     net = "-".join(map(str, sizes))
     print(
         f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
@@ -603,11 +627,16 @@ def _train_parts(
 
     ``names``: the feature, label and ignored column names.
     """
-    mean, std = data.fit_standardize(parts["train"][0])
+    features, labels = names[0], names[1]
+    mean, std = data.fit_standardize(parts["train"][0], names=features)
     ydtype = jnp.int32 if _kind(head) == "classes" and parts["train"][1].ndim == 1 else jnp.float32
-    xs = {k: jnp.asarray(data.apply_standardize(a, mean, std), jnp.float32) for k, (a, _) in parts.items()}
+    xs = {
+        k: jnp.asarray(data.apply_standardize(a, mean, std, names=features), jnp.float32) for k, (a, _) in parts.items()
+    }
     ys = {k: jnp.asarray(b, ydtype) for k, (_, b) in parts.items()}
-    scale = None if HEADS[head].classifier else data.fit_standardize(parts["train"][1])  # targets in units of std
+    scale = (
+        None if HEADS[head].classifier else data.fit_standardize(parts["train"][1], names=labels)
+    )  # targets in std units
     ys_fit = ys
     if scale is not None:
         ys_fit = {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32) for k, (_, b) in parts.items()}
@@ -802,10 +831,12 @@ def _label_names(meta: dict) -> list[str]:
     return [str(n) for n in label] if isinstance(label, list) else []
 
 
-def _model_inputs(path: str, meta: dict) -> np.ndarray:
-    """The model's feature columns of the CSV at ``path``, standardised as in training (float64).
+def _model_data(path: str, meta: dict) -> tuple[np.ndarray, data.Table]:
+    """The model's feature columns of the CSV at ``path`` standardised as in training (float64), and the
+    table read (in one pass: a pipe works), with its label columns when the CSV has them all.
 
-    A model that does not record its input scaling is refused: predicting would guess it.
+    A model that does not record its input scaling is refused: predicting would guess it. A model that does
+    not record its feature names takes a CSV of exactly its inputs, in order (anything else would be a guess).
     """
     if not any(k in meta for k in ("standardize_mean", "input_scaling")):
         raise data.DataError(
@@ -815,18 +846,33 @@ def _model_inputs(path: str, meta: dict) -> np.ndarray:
         )
     n_in = meta["layer_sizes"][0]
     names = meta.get("feature_names")
-    if names is not None:
-        x = data.load_features(path, names)
-    else:  # saved by jaxnet.checkpoints.save directly: the CSV's columns in order, maybe a last label column
-        x, _ = data.read_csv(path)
-        if x.shape[1] == n_in + 1:
-            x = x[:, :n_in]
-    if x.shape[1] != n_in:
-        raise data.DataError(f"{path}: has {x.shape[1]} feature columns, the model expects {n_in}")
+    if names is None:
+        table = data.read_table(path, label=[])
+        if table.x.shape[1] != n_in:
+            raise data.DataError(
+                f"{path}: the model does not record its feature names, so its {n_in} inputs would be a guess "
+                f"among the CSV's {table.x.shape[1]} columns ({', '.join(map(repr, table.header[:8]))}{' …' if len(table.header) > 8 else ''}); give a CSV of "
+                f"exactly the {n_in} feature columns in training order, or save the model with its feature_names"
+            )
+    else:
+        table = _read_features(path, names, _label_names(meta))
     mean, std = meta.get("standardize_mean"), meta.get("standardize_std")
+    x = table.x
     if mean is not None and std is not None:
-        x = data.apply_standardize(x, np.asarray(mean), np.asarray(std))
-    return x
+        x = data.apply_standardize(x, np.asarray(mean), np.asarray(std), names=names)
+    return x, table
+
+
+def _read_features(path: str, names: list[str], labels: list[str]) -> data.Table:
+    """The feature columns ``names`` and, when the CSV has them, the label columns, in one read. Label cells
+    that are not numbers (on a regular file, which can be read again) leave the labels out, with a warning."""
+    try:
+        return data.read_table(path, features=names, label=labels, optional_label=True)
+    except data.DataError as e:
+        if not os.path.isfile(path) or not any(f"({n!r}):" in str(e) for n in labels):
+            raise
+        print(f"jaxnet: warning: cannot read the label column(s): {' '.join(str(e).split())}", file=sys.stderr)
+        return data.read_table(path, features=names, label=[])
 
 
 def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
@@ -899,7 +945,7 @@ def _predict(args: argparse.Namespace) -> int:
         _check_distinct(("checkpoint", args.checkpoint), ("--data", args.data), ("--out", args.out))
     params, meta = checkpoints.load(args.checkpoint)
     head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
-    x = _model_inputs(args.data, meta)
+    x, table = _model_data(args.data, meta)
     labels = _label_names(meta)
     sizes = meta["layer_sizes"]
     with _small_on_cpu(sizes, len(x), sys.stderr):
@@ -909,16 +955,24 @@ def _predict(args: argparse.Namespace) -> int:
         if bad:
             print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
                   "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
-        table = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
-        text = "".join(",".join(row) + "\n" for row in table)
+        lines = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
+        text = "".join(",".join(row) + "\n" for row in lines)
         if args.out:
-            with open(args.out, "w", encoding="utf-8") as f:
-                f.write(text)
-            print(f"wrote {len(table) - 1} predictions to {args.out}", file=sys.stderr)
+            _write_atomically("--out", args.out, text)
+            print(f"wrote {len(lines) - 1} predictions to {args.out}", file=sys.stderr)
         else:
             sys.stdout.write(text)
-        _score_labelled(args.data, params, xj, labels, head, activation)
+        _score_labelled(table, params, xj, labels, head, activation)
     return 0
+
+
+def _write_atomically(flag: str, path: str, text: str) -> None:
+    """``text`` to ``path`` through a temporary file renamed over it (as checkpoints are written): a full disk
+    or an interrupt leaves the old file (or none), never a truncated one."""
+    try:
+        checkpoints._atomic_write(path, text.encode("utf-8"))
+    except OSError as e:
+        raise OSError(f"argument {flag}: cannot write {path!r}: {e.strerror or e}; nothing written") from None
 
 
 def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
@@ -927,10 +981,10 @@ def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
 
 
 def _score_labelled(
-    path: str, params: dict, x: jax.Array, labels: list[str], head: HeadName, activation: ActivationName
+    table: data.Table, params: dict, x: jax.Array, labels: list[str], head: HeadName, activation: ActivationName
 ) -> None:
     """When the CSV has the model's label column(s), print the metrics on them to stderr."""
-    header = data.csv_header(path)
+    header = table.header
     present = [n for n in labels if n in header]
     if not present:
         return
@@ -942,8 +996,10 @@ def _score_labelled(
             file=sys.stderr,
         )
         return
+    if table.y is None:
+        return  # unreadable label cells: said when reading
     try:
-        y = _labelled_targets(data.load_features(path, labels), head)
+        y = _labelled_targets(table.y, head)
         m = jaxnet.evaluate(params, x, y, activation=activation, head=head)
     except ValueError as e:
         print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
@@ -1078,15 +1134,15 @@ def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int)
 def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The data's rows (standardised) and labels (when it has the label columns); prints what it found."""
     try:
-        x = _model_inputs(path, meta)
+        x, table = _model_data(path, meta)
     except data.DataError as e:
         problems.append(f"data: {e}")
         print(f"data: FAILED: {' '.join(str(e).split())}")
         return None, None
-    header, labels = data.csv_header(path), _label_names(meta)
+    header, labels = table.header, _label_names(meta)
     features = meta.get("feature_names") or []
-    has_labels = bool(labels) and all(n in header for n in labels)
-    y = _labelled_targets(data.load_features(path, labels), meta.get("head", "sigmoid")) if has_labels else None
+    has_labels = bool(labels) and table.y is not None
+    y = _labelled_targets(table.y, meta.get("head", "sigmoid")) if table.y is not None else None
     extra = [c for c in header if c not in features and c not in labels] if features else []
     print(
         f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"

@@ -36,6 +36,7 @@ def env(cache):
     )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     e.pop("XDG_CACHE_HOME", None)
+    e.pop("JAXNET_CACHE", None)  # the suite turns the cache off; these runs check the CLI's default (on)
     return e
 
 
