@@ -15,7 +15,11 @@ Exit codes (the same for every command):
 70    an internal error (a bug in jaxnet): one line; ``JAXNET_DEBUG=1``
       shows the traceback
 130   interrupted (Ctrl-C); ``train`` saves the training so far to ``--out``
+143   terminated (SIGTERM, what schedulers and containers send): as 130
 ====  =====================================================================
+
+From the end of the training to the end of the save, a Ctrl-C or SIGTERM
+waits for the checkpoint to be written whole, then says so (exit 130/143).
 
 On a machine whose default JAX backend is an accelerator, problems below
 :data:`jaxnet.parallel.CROSSOVER_WORK` multiply-adds per step run on the CPU,
@@ -34,8 +38,10 @@ import contextlib
 import itertools
 import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
@@ -58,6 +64,7 @@ __all__ = [
     "EXIT_FAILED_TRAINING",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "main",
 ]
@@ -68,6 +75,7 @@ EXIT_DIVERGED = 3
 EXIT_FAILED_TRAINING = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), what schedulers and containers send
 
 SEED_MAX = 2**63 - 1
 NUMERICAL_MAX_PARAMS = 4096  # central differences need one loss pair per parameter
@@ -77,7 +85,8 @@ _CACHE_HELP = """\
 exit codes:
   0 success, 1 check failed, 2 bad arguments or files, 3 training diverged,
   4 training failed (no better than the majority class / the mean),
-  70 internal error, 130 interrupted (train saves the training so far).
+  70 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); train
+  saves the training so far, and a signal during the save waits for it.
 
 compilation cache:
   jaxnet keeps JAX's persistent compilation cache on by default, so a second
@@ -100,9 +109,24 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``jaxnet …``; return the exit code.
 
+    Called without ``argv`` (as the ``jaxnet`` program), an interrupted run ends the process itself once
+    its output is flushed and its checkpoint saved (``os._exit``): jax 0.10.2 may crash at interpreter exit
+    after interrupted compilations.
+
     >>> main(["check", "--nets", "1", "--no-cache"])  # doctest: +SKIP
     0
     """
+    signals = _Signals()
+    with signals.installed():
+        code = _main(argv, signals)
+    if argv is None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, signals: _Signals) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -110,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
+    args.signals = signals
     try:
         with warnings.catch_warnings(), _jax_config_restored():  # main() called in a program changes nothing there
             warnings.showwarning = _show_warning
@@ -118,14 +143,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError, ImportError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
-        print("jaxnet: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"jaxnet: {signals.what()}", file=sys.stderr)
+        return signals.code()
     except jax.errors.JaxRuntimeError as e:
         if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
             return _fail(f"out of memory; try a smaller --hidden or --batch-size ({str(e).splitlines()[0]})")
         return _internal_error(e)
     except Exception as e:  # noqa: BLE001  (a bug: one line, the traceback on request)
         return _internal_error(e)
+
+
+class _Signals:
+    """SIGINT and SIGTERM as ``KeyboardInterrupt`` (which ``fit`` turns into :class:`jaxnet.TrainingInterrupted`),
+    or, while :attr:`holding` (from the end of training to the end of the save), only recorded: a second Ctrl-C
+    never cuts a save short, and is reported after it."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.holding: int | None = None  # len(received) when the hold began
+        self.saved = False  # the checkpoint was written (by this process)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self.holding is None:
+            raise KeyboardInterrupt
+        if len(self.received) == self.holding + 1:
+            print(f"jaxnet: {self.name(signum)} received: finishing the save first", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """The handlers for the block (in the main thread only; elsewhere Python's defaults stay)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+
+    def hold(self) -> None:
+        self.holding = len(self.received)
+
+    def held(self) -> list[int]:
+        """The signals that arrived during the hold."""
+        return [] if self.holding is None else self.received[self.holding :]
+
+    @staticmethod
+    def name(signum: int) -> str:
+        return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C (SIGINT)"
+
+    def code(self) -> int:
+        """130 for an interrupt, 143 when SIGTERM came first."""
+        return EXIT_TERMINATED if self.received[:1] == [signal.SIGTERM] else EXIT_INTERRUPTED
+
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.code() == EXIT_TERMINATED else "interrupted"
 
 
 _CONFIG = (
@@ -643,12 +717,26 @@ def _train_parts(
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
     params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
     params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)
+    args.signals.hold()  # from here to the end of the save, Ctrl-C and SIGTERM wait (and are reported)
     if scale is not None:
         params = tabular.fold_target_scaling(params, *scale)
     meta = _metadata(args, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
-        return _save_unfinished(args, params, xs["train"], head, meta, status)
-    return _score_and_save(args, params, history, head, meta, (xs, ys, parts["train"][1]))
+        code = _save_unfinished(args, params, xs["train"], head, meta, status)
+    else:
+        code = _score_and_save(args, params, history, head, meta, (xs, ys, parts["train"][1]))
+    held = args.signals.held()
+    if not held:
+        return code
+    saved = f"{args.out} was written whole" if args.signals.saved else f"nothing was saved to {args.out}"
+    print(f"jaxnet: {_Signals.name(held[0])} while saving, which was finished first: {saved}", file=sys.stderr)
+    return code if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else args.signals.code()
+
+
+def _save(args: argparse.Namespace, params: dict, meta: dict, head: HeadName) -> bool:
+    """``checkpoints.save`` to ``--out``; False in a process that does not write (jax.distributed, not process 0)."""
+    args.signals.saved = checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
+    return bool(args.signals.saved)
 
 
 def _score_and_save(
@@ -662,8 +750,8 @@ def _score_and_save(
         meta.update(_json_safe({f"{part}_{k}": v for k, v in scores[part].items()}))
         meta.update(_json_safe({f"baseline_{part}_{k}": v for k, v in baseline[part].items() if k != "compared"}))
     meta["status"] = "failed" if failed else "ok"
-    checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
-    print(f"saved {args.out}")
+    if _save(args, params, meta, head):
+        print(f"saved {args.out}")
     if args.plot:
         from jaxnet import plotting
 
@@ -726,12 +814,12 @@ def _save_unfinished(
 ) -> int:
     """Save a diverged or interrupted training (when it trained at all and predicts finite values)."""
     done = int(meta["step"])
-    code = EXIT_DIVERGED if status == "diverged" else EXIT_INTERRUPTED
+    code = EXIT_DIVERGED if status == "diverged" else args.signals.code()
     what = (
         f"training diverged after step {done} of {args.steps} (the loss or the parameters became NaN/inf, or "
         f"the loss grew over 1000 times its start); try a smaller --lr (now {args.lr:g})"
         if status == "diverged"
-        else f"interrupted at step {done} of {args.steps}"
+        else f"{args.signals.what()} at step {done} of {args.steps}"
     )
     if done == 0:
         print(f"jaxnet: {what}; nothing trained yet, nothing saved", file=sys.stderr)
@@ -739,7 +827,8 @@ def _save_unfinished(
     if not _finite_model(params, x_train, head, args.activation):
         print(f"jaxnet: {what}; the parameters predict NaN/inf, nothing saved", file=sys.stderr)
         return code
-    checkpoints.save(args.out, params, metadata={**meta, "status": status}, activation=args.activation, head=head)
+    if not _save(args, params, {**meta, "status": status}, head):
+        return code
     kept = "the last finite parameters" if status == "diverged" else "the training so far"
     print(f"jaxnet: {what}; saved {kept} (step {done}) to {args.out}", file=sys.stderr)
     return code

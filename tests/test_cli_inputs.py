@@ -4,6 +4,7 @@ checkpoint without feature names is never matched to columns by guess, ``JAXNET_
 
 import errno
 import os
+import signal
 import threading
 
 import jax
@@ -154,3 +155,82 @@ def test_jaxnet_cache_0_turns_the_cli_cache_off(run, tmp_path, monkeypatch):
     monkeypatch.setenv("JAXNET_CACHE", "1")
     run("check", cache=True)
     assert seen.pop("on") is True and jax.config.jax_compilation_cache_dir != str(tmp_path / "cache")  # restored
+
+
+# ---------------------------------------------------------------- signals (issue 18 §4)
+TRAIN = ["--steps", "300", "--no-progress"]
+
+
+@pytest.fixture
+def binary_csv(tmp_path):
+    (tmp_path / "d.csv").write_text(csv_text(["f1", "f2", "f3", "label"], binary_rows(120)))
+    return "d.csv"
+
+
+def fit_then_signal(monkeypatch, signum):
+    """``jaxnet.fit`` that trains 40 steps, then receives ``signum`` (as fit hands a Ctrl-C back)."""
+    real_fit = jaxnet.fit
+
+    def fit(params, x, y, **kw):
+        p, s, h = real_fit(params, x, y, **{**kw, "steps": 40})
+        try:
+            os.kill(os.getpid(), signum)
+        except KeyboardInterrupt:
+            raise jaxnet.TrainingInterrupted("interrupted", p, s, h) from None
+        raise AssertionError("the signal did not interrupt")
+
+    monkeypatch.setattr(jaxnet, "fit", fit)
+
+
+def signal_during_save(monkeypatch, signum):
+    """``checkpoints.save`` that receives ``signum`` half-way (before writing)."""
+    real_save = checkpoints.save
+
+    def save(*args, **kw):
+        os.kill(os.getpid(), signum)
+        return real_save(*args, **kw)
+
+    monkeypatch.setattr(checkpoints, "save", save)
+
+
+@pytest.mark.slow  # trains (compiles) a small network
+def test_sigterm_saves_like_ctrl_c_and_exits_143(run, binary_csv, monkeypatch):
+    fit_then_signal(monkeypatch, signal.SIGTERM)
+    code, _, err = run("train", "--data", binary_csv, *TRAIN)
+    assert code == cli.EXIT_TERMINATED == 143, err
+    assert "terminated (SIGTERM) at step 40 of 300; saved the training so far (step 40) to model.safetensors" in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["status"] == "interrupted" and meta["step"] == 40
+
+
+@pytest.mark.slow  # trains (compiles) a small network
+def test_a_second_ctrl_c_during_the_save_waits_for_it_and_says_so(run, binary_csv, monkeypatch):
+    fit_then_signal(monkeypatch, signal.SIGINT)
+    signal_during_save(monkeypatch, signal.SIGINT)
+    code, _, err = run("train", "--data", binary_csv, *TRAIN)
+    assert code == 130, err
+    assert "Ctrl-C (SIGINT) received: finishing the save first" in err
+    assert "saved the training so far (step 40) to model.safetensors" in err
+    assert "Ctrl-C (SIGINT) while saving, which was finished first: model.safetensors was written whole" in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["status"] == "interrupted" and meta["step"] == 40
+
+
+@pytest.mark.slow  # trains (compiles) a small network
+def test_ctrl_c_during_the_final_save_keeps_the_finished_model(run, binary_csv, monkeypatch):
+    signal_during_save(monkeypatch, signal.SIGTERM)
+    code, out, err = run("train", "--data", binary_csv, *TRAIN)
+    assert code == 143 and "saved model.safetensors" in out, err
+    assert "SIGTERM while saving, which was finished first: model.safetensors was written whole" in err
+    _, meta = checkpoints.load("model.safetensors")
+    assert meta["status"] == "ok" and meta["step"] == 300
+
+
+def test_an_interrupt_before_training_says_which_signal(run, binary_csv, monkeypatch):
+    def terminated(*args, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cli.data, "read_table", terminated)
+    code, _, err = run("train", "--data", binary_csv)
+    assert code == 143 and err == "jaxnet: terminated (SIGTERM)\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main's handlers are put back
