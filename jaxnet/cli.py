@@ -383,6 +383,21 @@ _TRAIN_OPTIONS = [
     ),
     _option("--plot", metavar="PNG", help="save the train and validation loss curves"),
     _option("--no-progress", action="store_true", help="no progress bar"),
+    _option(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="train over several processes (jax.distributed; every process runs the same command): process 0's "
+        "address (default $JAX_COORDINATOR_ADDRESS)",
+    ),
+    _option(
+        "--num-processes", type=_count, metavar="N", help="with --coordinator: how many (default $JAX_NUM_PROCESSES)"
+    ),
+    _option(
+        "--process-id",
+        type=_int_text,
+        metavar="I",
+        help="with --coordinator: this one, 0..N-1 (default $JAX_PROCESS_ID)",
+    ),
 ]
 
 _PREDICT_OPTIONS = [
@@ -654,9 +669,42 @@ def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
         )
 
 
+def _distributed(args: argparse.Namespace) -> jax.sharding.Mesh | None:
+    """With ``--coordinator`` (or ``$JAX_COORDINATOR_ADDRESS``): join the ``jax.distributed`` group (before
+    anything touches JAX's backends) and return a mesh over every process's devices; else None."""
+    address = args.coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    if not address:
+        if args.num_processes is not None or args.process_id is not None:
+            raise _UsageError("argument --num-processes/--process-id: needs --coordinator HOST:PORT")
+        return None
+    try:
+        jaxnet.distributed.initialize(address, args.num_processes, args.process_id)
+    except ValueError as e:  # the count or the id, checked before JAX is called
+        flag = "--process-id" if str(e).startswith("process_id") else "--num-processes"
+        raise _UsageError(f"argument {flag}: {str(e).split(': ', 1)[-1]}") from None
+    print(
+        f"distributed: process {jax.process_index()} of {jax.process_count()}, {jax.device_count()} devices "
+        f"in all ({jax.local_device_count()} here); process 0 saves"
+    )
+    return jaxnet.data_parallel_mesh()
+
+
+def _fit_mesh(parts: dict, args: argparse.Namespace) -> None:
+    """On a mesh: the training rows cut to a multiple of the device count (said), ``--batch-size`` checked."""
+    devices = int(args.mesh.devices.size)
+    if args.batch_size is not None and args.batch_size % devices:
+        raise _UsageError(f"argument --batch-size: expected a multiple of the {devices} devices, got {args.batch_size}")
+    x, y = parts["train"]
+    keep = len(x) // devices * devices
+    if keep < len(x):
+        print(f"distributed: the last {len(x) - keep} training rows left out (a multiple of {devices} devices)")
+        parts["train"] = (x[:keep], y[:keep])
+
+
 def _train(args: argparse.Namespace) -> int:
     labels, ignore = _names(args.label, "--label"), _names(args.ignore, "--ignore")
     _check_train_options(args, labels, ignore)
+    args.mesh = _distributed(args)
     table = _load_training_data(args, labels, ignore)
     x, y_raw, features, labels = table.x, table.y, table.features, table.labels
     assert y_raw is not None  # a label column is required here
@@ -664,6 +712,8 @@ def _train(args: argparse.Namespace) -> int:
     y, n_out, about = _targets(head, y_raw, labels)
     _warn_leaks(x, y_raw, features)
     parts = _split(x, y, head, args)
+    if args.mesh is not None:
+        _fit_mesh(parts, args)
     n_train = len(parts["train"][0])
     if args.batch_size is not None and args.batch_size > n_train:
         raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
@@ -690,7 +740,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     )
     rows = args.batch_size or n_train
-    with _small_on_cpu(sizes, rows, sys.stdout):
+    with _small_on_cpu(sizes, rows, sys.stdout) if args.mesh is None else contextlib.nullcontext():
         return _train_parts(args, parts, sizes, head, (features, labels, ignore))
 
 
@@ -752,7 +802,7 @@ def _score_and_save(
     meta["status"] = "failed" if failed else "ok"
     if _save(args, params, meta, head):
         print(f"saved {args.out}")
-    if args.plot:
+    if args.plot and jax.process_index() == 0:
         from jaxnet import plotting
 
         title = f"jaxnet train {args.data}: {'-'.join(map(str, jaxnet.layer_sizes(params)))}"
@@ -778,7 +828,7 @@ def _fit(
     kwargs: dict[str, Any] = {
         "steps": args.steps, "optimizer": optimizer, "batch_size": args.batch_size, "key": key,
         "progress": False if args.no_progress else "auto", "activation": args.activation, "head": head,
-        "on_divergence": "raise",
+        "on_divergence": "raise", "mesh": args.mesh,
     }  # fmt: skip
     if "validation" in xs:
         kwargs["validation"] = (xs["validation"], ys["validation"])
@@ -792,6 +842,9 @@ def _fit(
     except jaxnet.DivergenceError as e:
         return e.params, e.history, "diverged"
     except jaxnet.TrainingInterrupted as e:
+        return e.params, e.history, "interrupted"
+    except jaxnet.PeerStopped as e:  # another process was interrupted or died: this one stops as if interrupted
+        print(f"jaxnet: {' '.join(str(e).split())}", file=sys.stderr)
         return e.params, e.history, "interrupted"
     status = str(history.get("stopped", "completed"))
     if status == "early_stopping":

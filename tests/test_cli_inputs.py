@@ -234,3 +234,20 @@ def test_an_interrupt_before_training_says_which_signal(run, binary_csv, monkeyp
     code, _, err = run("train", "--data", binary_csv)
     assert code == 143 and err == "jaxnet: terminated (SIGTERM)\n"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main's handlers are put back
+
+
+# ---------------------------------------------------------------- multi-host options (issue 21)
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--num-processes", "2"], "argument --num-processes/--process-id: needs --coordinator"),
+        (["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"], "argument --process-id:"),
+        (["--coordinator", "127.0.0.1:1", "--process-id", "-1"], "argument --process-id: expected an id >= 0"),
+        (["--coordinator", "127.0.0.1:1", "--num-processes", "0"], "argument --num-processes:"),
+    ],
+)
+def test_distributed_options_are_checked_before_jax_is_called(run, binary_csv, monkeypatch, argv, words):
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: pytest.fail("jax.distributed called"))
+    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
+    code, _, err = run("train", "--data", binary_csv, *argv)
+    assert code == 2 and err.startswith(f"jaxnet: error: {words}"), err
