@@ -794,8 +794,12 @@ def _score_and_save(
 ) -> int:
     """Report and record the scores, save the checkpoint and the plot; exit 4 for a failed training."""
     xs, ys, y_train = sets
-    scores, baseline = _scores(params, xs, ys, head, args.activation, y_train)
-    failed = _report_scores(scores, baseline, head)
+    parts = ("train", "test")
+    scores, baseline = tabular.scores_and_baseline(
+        params, {k: xs[k] for k in parts}, {k: ys[k] for k in parts}, head, args.activation, y_train
+    )
+    lines, failed = tabular.baseline_report(scores, baseline, head)
+    print("\n".join(lines))
     for part in scores:
         meta.update(_json_safe({f"{part}_{k}": v for k, v in scores[part].items()}))
         meta.update(_json_safe({f"baseline_{part}_{k}": v for k, v in baseline[part].items() if k != "compared"}))
@@ -930,93 +934,7 @@ def _json_safe(values: dict) -> dict:
     return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
 
 
-def _scores(
-    params: dict, xs: dict, ys: dict, head: HeadName, activation: ActivationName, y_train: np.ndarray
-) -> tuple[dict, dict]:
-    """``jaxnet.evaluate`` of the model, and the baseline's score, on the train and test parts."""
-    scores = {
-        part: jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
-        for part in ("train", "test")
-    }
-    baseline = {part: tabular.baseline(head, y_train, np.asarray(ys[part])) for part in ("train", "test")}
-    return scores, baseline
-
-
-def _report_scores(scores: dict, baseline: dict, head: HeadName) -> str:
-    """Print one line per part; return why the training failed ('' when it did not)."""
-    failed = []
-    for part in ("train", "test"):
-        s, b = scores[part], baseline[part]
-        if not HEADS[head].classifier:
-            line = f"loss {s['loss']:.4f}  rmse {s['rmse']:.4g}  r2 {s['r2']:.4f}  (predicting the mean: rmse {b['rmse']:.4g})"
-            if not s["rmse"] < b["rmse"] * (1 - 1e-4):  # a float32 RMSE of the same prediction may differ a little
-                failed.append(
-                    f"the {part} RMSE {s['rmse']:.4g} is no better than predicting the training mean ({b['rmse']:.4g})."
-                )
-        else:
-            line = f"loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}  (majority class: {b['accuracy']:.4f})"
-            if not s["accuracy"] > b["accuracy"] + 0.5 / b["compared"]:  # better by at least one element
-                failed.append(
-                    f"the {part} accuracy {s['accuracy']:.4f} is no better than always predicting the "
-                    f"majority class ({b['accuracy']:.4f})."
-                )
-        print(f"{part + ':':6s} {line}")
-    return " ".join(failed)
-
-
 # ---------------------------------------------------------------- predict
-def _label_names(meta: dict) -> list[str]:
-    """The label column names a checkpoint records (older checkpoints: one name, or none)."""
-    label = meta.get("label")
-    if isinstance(label, str):
-        return [] if label.startswith("(") else [label]
-    return [str(n) for n in label] if isinstance(label, list) else []
-
-
-def _model_data(path: str, meta: dict) -> tuple[np.ndarray, data.Table]:
-    """The model's feature columns of the CSV at ``path`` standardised as in training (float64), and the
-    table read (in one pass: a pipe works), with its label columns when the CSV has them all.
-
-    A model that does not record its input scaling is refused: predicting would guess it. A model that does
-    not record its feature names takes a CSV of exactly its inputs, in order (anything else would be a guess).
-    """
-    if not any(k in meta for k in ("standardize_mean", "input_scaling")):
-        raise data.DataError(
-            "the model does not record its input scaling (no 'standardize_mean'/'standardize_std' or "
-            "'input_scaling' metadata), so the inputs' scaling would be a guess; save it with est.save or jaxnet "
-            "train, or with jaxnet.save(..., metadata={'input_scaling': None}) for a model that takes inputs as given"
-        )
-    n_in = meta["layer_sizes"][0]
-    names = meta.get("feature_names")
-    if names is None:
-        table = data.read_table(path, label=[])
-        if table.x.shape[1] != n_in:
-            raise data.DataError(
-                f"{path}: the model does not record its feature names, so its {n_in} inputs would be a guess "
-                f"among the CSV's {table.x.shape[1]} columns ({', '.join(map(repr, table.header[:8]))}{' …' if len(table.header) > 8 else ''}); give a CSV of "
-                f"exactly the {n_in} feature columns in training order, or save the model with its feature_names"
-            )
-    else:
-        table = _read_features(path, names, _label_names(meta))
-    mean, std = meta.get("standardize_mean"), meta.get("standardize_std")
-    x = table.x
-    if mean is not None and std is not None:
-        x = data.apply_standardize(x, np.asarray(mean), np.asarray(std), names=names)
-    return x, table
-
-
-def _read_features(path: str, names: list[str], labels: list[str]) -> data.Table:
-    """The feature columns ``names`` and, when the CSV has them, the label columns, in one read. Label cells
-    that are not numbers (on a regular file, which can be read again) leave the labels out, with a warning."""
-    try:
-        return data.read_table(path, features=names, label=labels, optional_label=True)
-    except data.DataError as e:
-        if not os.path.isfile(path) or not any(f"({n!r}):" in str(e) for n in labels):
-            raise
-        print(f"jaxnet: warning: cannot read the label column(s): {' '.join(str(e).split())}", file=sys.stderr)
-        return data.read_table(path, features=names, label=[])
-
-
 def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
     """``x`` cast to the model's dtype, or a DataError naming the first row whose values overflow it."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -1030,65 +948,14 @@ def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
     return cast
 
 
-def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
-    """Names for the model's outputs: the label columns when there is one per output."""
-    if len(labels) == n_out and (_kind(head) != "classes" or n_out > 1):
-        return labels
-    if _kind(head) == "classes":
-        return [str(c) for c in range(n_out)]
-    return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
-
-
-def _prediction_table(
-    out: np.ndarray, head: HeadName, labels: list[str], classes: list[str] | None = None
-) -> list[list[str]]:
-    """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values.
-
-    >>> _prediction_table(np.array([[0.25], [0.75]]), "sigmoid", ["y"])
-    [['row', 'class', 'probability_0', 'probability_1'], ['1', '0', '0.75', '0.25'], ['2', '1', '0.25', '0.75']]
-    """
-    n, k = out.shape
-    fmt = np.vectorize(lambda v: f"{v:.8g}", otypes=[object])
-    number = np.arange(1, n + 1).astype(str)[:, None]
-    unknown = ~np.isfinite(out).all(axis=1, keepdims=True)  # no class for a NaN/inf row: an empty cell
-
-    def decided(c: np.ndarray) -> np.ndarray:
-        return np.where(unknown, "", c.astype(str))
-
-    named = np.asarray(
-        classes if classes is not None and len(classes) == max(k, 2) else [str(c) for c in range(max(k, 2))]
-    )
-    if _kind(head) == "probabilities" and k == 1:
-        header = ["row", "class", *(f"probability_{m}" for m in named)]
-        body = np.hstack([number, decided(named[(out >= 0.5).astype(int)]), fmt(1.0 - out), fmt(out)])
-    elif _kind(head) == "probabilities":
-        names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
-        header = ["row", *names, *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, decided((out >= 0.5).astype(int)), fmt(out)])
-    elif _kind(head) == "classes":
-        names = named.tolist() if classes is not None else _column_names(head, labels, k)
-        header = ["row", "class", *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, decided(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
-    else:
-        header = ["row", *_column_names(head, labels, k)]
-        body = np.hstack([number, fmt(out)])
-    return [header, *body.tolist()]
-
-
-def _class_labels(meta: dict) -> list[str] | None:
-    """The class labels an estimator checkpoint (``est.save``) records, as text; None for other files."""
-    labels = meta.get("class_labels")
-    return [str(c) for c in labels] if isinstance(labels, list) else None
-
-
 def _predict(args: argparse.Namespace) -> int:
     if args.out:
         _check_writable("--out", args.out)
         _check_distinct(("checkpoint", args.checkpoint), ("--data", args.data), ("--out", args.out))
     params, meta = checkpoints.load(args.checkpoint)
     head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
-    x, table = _model_data(args.data, meta)
-    labels = _label_names(meta)
+    x, table = tabular.model_data(args.data, meta)
+    labels = tabular.label_names(meta)
     sizes = meta["layer_sizes"]
     with _small_on_cpu(sizes, len(x), sys.stderr):
         xj = jnp.asarray(_in_dtype(x, params["W1"].dtype, args.data))
@@ -1097,7 +964,7 @@ def _predict(args: argparse.Namespace) -> int:
         if bad:
             print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
                   "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
-        lines = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
+        lines = tabular.prediction_table(out.reshape(len(x), -1), head, labels, tabular.class_labels(meta))
         text = "".join(",".join(row) + "\n" for row in lines)
         if args.out:
             _write_atomically("--out", args.out, text)
@@ -1115,11 +982,6 @@ def _write_atomically(flag: str, path: str, text: str) -> None:
         checkpoints._atomic_write(path, text.encode("utf-8"))
     except OSError as e:
         raise OSError(f"argument {flag}: cannot write {path!r}: {e.strerror or e}; nothing written") from None
-
-
-def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
-    """Label columns ``(N, k)`` read from a CSV in the form ``jaxnet.evaluate`` takes for ``head``."""
-    return y[:, 0] if _kind(head) == "classes" and y.shape[1] == 1 else y
 
 
 def _score_labelled(
@@ -1141,7 +1003,7 @@ def _score_labelled(
     if table.y is None:
         return  # unreadable label cells: said when reading
     try:
-        y = _labelled_targets(table.y, head)
+        y = tabular.labelled_targets(table.y, head)
         m = jaxnet.evaluate(params, x, y, activation=activation, head=head)
     except ValueError as e:
         print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
@@ -1236,35 +1098,6 @@ def _check_random(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_CHECK_FAILED
 
 
-def _metadata_problems(params: dict, meta: dict) -> list[str]:
-    """What in a loaded checkpoint does not fit together: names, standardisation, labels, finite weights."""
-    sizes, head = tuple(meta["layer_sizes"]), meta.get("head", "sigmoid")
-    n_in, n_out = sizes[0], sizes[-1]
-    problems = []
-    if head not in HEADS or meta.get("activation", "relu") not in ACTIVATIONS:
-        problems.append(f"unknown head {head!r} or activation {meta.get('activation')!r}")
-    bad = [k for k, v in params.items() if not bool(jnp.all(jnp.isfinite(v)))]
-    if bad:
-        problems.append(f"tensor(s) {bad} hold NaN or inf")
-    names = meta.get("feature_names")
-    if names is not None and (not isinstance(names, list) or len(names) != n_in or len(set(names)) != len(names)):
-        problems.append(f"feature_names: expected {n_in} distinct names for {n_in} inputs, got {names!r:.200}")
-    for key in ("standardize_mean", "standardize_std"):
-        v = meta.get(key)
-        if v is not None and (
-            not isinstance(v, list)
-            or len(v) != n_in
-            or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in v)
-            or (key.endswith("std") and not all(a > 0 for a in v))
-        ):
-            problems.append(f"{key}: expected {n_in} finite numbers{' > 0' if key.endswith('std') else ''}")
-    labels = _label_names(meta)
-    fits = len(labels) in (0, n_out) if _kind(head) != "classes" else len(labels) in (0, 1, n_out) and n_out >= 2
-    if not fits:
-        problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
-    return problems
-
-
 def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int) -> np.ndarray:
     if _kind(head) == "classes":
         return rng.integers(0, n_out, size=n)
@@ -1276,15 +1109,15 @@ def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int)
 def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The data's rows (standardised) and labels (when it has the label columns); prints what it found."""
     try:
-        x, table = _model_data(path, meta)
+        x, table = tabular.model_data(path, meta)
     except data.DataError as e:
         problems.append(f"data: {e}")
         print(f"data: FAILED: {' '.join(str(e).split())}")
         return None, None
-    header, labels = table.header, _label_names(meta)
+    header, labels = table.header, tabular.label_names(meta)
     features = meta.get("feature_names") or []
     has_labels = bool(labels) and table.y is not None
-    y = _labelled_targets(table.y, meta.get("head", "sigmoid")) if table.y is not None else None
+    y = tabular.labelled_targets(table.y, meta.get("head", "sigmoid")) if table.y is not None else None
     extra = [c for c in header if c not in features and c not in labels] if features else []
     print(
         f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"
@@ -1351,7 +1184,7 @@ def _check_model(args: argparse.Namespace) -> int:
         f"checkpoint: OK: {args.model}: checksum, tensor names and shapes; layers {net}, {meta['dtype']}, "
         f"{meta['activation']} hidden, {meta['head']} head"
     )
-    problems = _metadata_problems(params, meta)
+    problems = tabular.checkpoint_problems(params, meta)
     print("metadata: " + ("FAILED: " + "; ".join(problems) if problems else "OK"))
     if problems:
         return EXIT_CHECK_FAILED
