@@ -610,35 +610,15 @@ def _targets(head: HeadName, y: np.ndarray, labels: list[str]) -> tuple[np.ndarr
         raise _UsageError(f"argument --head: {e}") from None
 
 
-def _split(
-    x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Train / validation / test parts: the test part first, the validation part from what is left."""
-    stratify = tabular.stratified(head, y)
-
-    def cut(x: np.ndarray, y: np.ndarray, fraction: float, flag: str) -> tuple[np.ndarray, ...]:
-        try:
-            return data.train_test_split(x, y, test_fraction=fraction, seed=args.seed, stratify=stratify)
-        except ValueError as e:
-            raise _UsageError(f"argument {flag}: {str(e).split(': ', 1)[-1]}") from None
-
-    x_rest, x_te, y_rest, y_te = cut(x, y, args.test_fraction, "--test-fraction")
-    parts = {"test": (x_te, y_te)}
-    if args.val_fraction > 0:
-        try:
-            x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, args.val_fraction, "--val-fraction")
-        except _UsageError as e:
-            if len(x_rest) >= len(x_te):  # too few rows for validation: --test-fraction's fault when it took most
-                raise
-            raise _UsageError(
-                f"argument --test-fraction: {args.test_fraction:g} leaves {len(x_rest)} of {len(x)} rows for "
-                f"training and validation, too few for --val-fraction {args.val_fraction:g} ({e})"
-            ) from None
-        parts["validation"] = (x_va, y_va)
-    else:
-        x_tr, y_tr = x_rest, y_rest
-    parts["train"] = (x_tr, y_tr)
-    return parts
+def _split(x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace) -> dict:
+    """:func:`jaxnet.tabular.split_parts`, its refusals naming ``--test-fraction``/``--val-fraction``."""
+    try:
+        return tabular.split_parts(x, y, head, args.test_fraction, args.val_fraction, args.seed)
+    except ValueError as e:
+        name, why = str(e).split(": ", 1)
+        raise _UsageError(
+            f"argument --{name.replace('_', '-')}: {why.replace('val_fraction', '--val-fraction')}"
+        ) from None
 
 
 def _check_train_options(args: argparse.Namespace, labels: list[str], ignore: list[str]) -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "prediction_table",
     "scores_and_baseline",
     "split",
+    "split_parts",
     "stratified",
 ]
 
@@ -439,3 +440,43 @@ def checkpoint_problems(params: dict, meta: dict) -> list[str]:
     if not fits:
         problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
     return problems
+
+
+def split_parts(
+    x: np.ndarray, y: np.ndarray, head: str, test_fraction: float, val_fraction: float, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"test": (x, y), "validation": ..., "train": ...}``: the test part first, then the validation part
+    from what is left (none for ``val_fraction=0``), each stratified by :func:`stratified`.
+
+    A ValueError names ``test_fraction`` or ``val_fraction``; a validation cut that finds too few rows is
+    blamed on ``test_fraction`` when the test part took most of them.
+
+    >>> parts = split_parts(np.arange(20.0).reshape(10, 2), np.arange(10.0), "identity", 0.2, 0.25, 0)
+    >>> {k: len(v[0]) for k, v in parts.items()}
+    {'test': 2, 'validation': 2, 'train': 6}
+    """
+    stratify = stratified(head, y)
+
+    def cut(x: np.ndarray, y: np.ndarray, fraction: float, name: str) -> tuple[np.ndarray, ...]:
+        try:
+            return data.train_test_split(x, y, test_fraction=fraction, seed=seed, stratify=stratify)
+        except ValueError as e:
+            raise ValueError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+
+    x_rest, x_te, y_rest, y_te = cut(x, y, test_fraction, "test_fraction")
+    parts = {"test": (x_te, y_te)}
+    if val_fraction > 0:
+        try:
+            x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, val_fraction, "val_fraction")
+        except ValueError as e:
+            if len(x_rest) >= len(x_te):
+                raise
+            raise ValueError(
+                f"test_fraction: {test_fraction:g} leaves {len(x_rest)} of {len(x)} rows for training and "
+                f"validation, too few for val_fraction {val_fraction:g} ({e})"
+            ) from None
+        parts["validation"] = (x_va, y_va)
+    else:
+        x_tr, y_tr = x_rest, y_rest
+    parts["train"] = (x_tr, y_tr)
+    return parts
