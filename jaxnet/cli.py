@@ -746,8 +746,7 @@ def _train_parts(
         ys_fit = {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32) for k, (_, b) in parts.items()}
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
     params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
-    params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)
-    args.signals.hold()  # from here to the end of the save, Ctrl-C and SIGTERM wait (and are reported)
+    params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)  # returns holding the signals
     if scale is not None:
         params = tabular.fold_target_scaling(params, *scale)
     meta = _metadata(args, history, status, head, sizes, names, mean, std)
@@ -823,11 +822,15 @@ def _fit(
         with warnings.catch_warnings():  # divergence is reported by the caller, in a few lines
             warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
             params, _, history = jaxnet.fit(params, xs["train"], ys["train"], **kwargs)
+        args.signals.hold()  # from here to the end of the save, Ctrl-C and SIGTERM wait (and are reported)
     except jaxnet.DivergenceError as e:
+        args.signals.hold()
         return e.params, e.history, "diverged"
     except jaxnet.TrainingInterrupted as e:
+        args.signals.hold()
         return e.params, e.history, "interrupted"
     except jaxnet.PeerStopped as e:  # another process was interrupted or died: this one stops as if interrupted
+        args.signals.hold()
         print(f"jaxnet: {' '.join(str(e).split())}", file=sys.stderr)
         return e.params, e.history, "interrupted"
     status = str(history.get("stopped", "completed"))
