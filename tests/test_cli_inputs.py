@@ -1,6 +1,10 @@
-"""The CLI's inputs and outputs (issue 18 §2.5, §3, §4): a pipe as ``--data`` is read once, sizes are checked
-before rows are parsed, errors name the column and the option at fault, ``predict --out`` is atomic, a
-checkpoint without feature names is never matched to columns by guess, ``JAXNET_CACHE=0`` is obeyed."""
+"""The CLI's inputs, outputs and signals (issue 18 §2.5, §3, §4; issue 21's options), in-process.
+
+A pipe as ``--data`` is read once, sizes are checked before rows are parsed, errors name the column and the
+option at fault, ``predict --out`` is atomic, a checkpoint without feature names is never matched to columns
+by guess, ``JAXNET_CACHE=0`` is obeyed; SIGTERM saves like Ctrl-C (exit 143) and a signal during the save
+waits for it; the multi-process options are checked before JAX is called. The two-process run itself and
+the real signals are in ``test_cli_subprocess.py`` (slow)."""
 
 import errno
 import os
