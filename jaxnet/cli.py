@@ -119,10 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signals = _Signals()
     with signals.installed():
         code = _main(argv, signals)
-    if argv is None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        if argv is None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            signals.hold()  # a late Ctrl-C is only recorded: nothing is left to save
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return code
 
 
