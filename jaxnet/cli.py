@@ -15,7 +15,11 @@ Exit codes (the same for every command):
 70    an internal error (a bug in jaxnet): one line; ``JAXNET_DEBUG=1``
       shows the traceback
 130   interrupted (Ctrl-C); ``train`` saves the training so far to ``--out``
+143   terminated (SIGTERM, what schedulers and containers send): as 130
 ====  =====================================================================
+
+From the end of the training to the end of the save, a Ctrl-C or SIGTERM
+waits for the checkpoint to be written whole, then says so (exit 130/143).
 
 On a machine whose default JAX backend is an accelerator, problems below
 :data:`jaxnet.parallel.CROSSOVER_WORK` multiply-adds per step run on the CPU,
@@ -34,8 +38,10 @@ import contextlib
 import itertools
 import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
@@ -48,7 +54,7 @@ from jax.experimental.compilation_cache import compilation_cache
 
 import jaxnet
 from jaxnet import _validate, checkpoints, data, tabular
-from jaxnet.cache import enable_compilation_cache
+from jaxnet.cache import cache_wanted, enable_compilation_cache
 from jaxnet.network import ACTIVATIONS, HEADS, ActivationName, HeadName
 from jaxnet.parallel import small_problem_device
 
@@ -58,6 +64,7 @@ __all__ = [
     "EXIT_FAILED_TRAINING",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "main",
 ]
@@ -68,6 +75,7 @@ EXIT_DIVERGED = 3
 EXIT_FAILED_TRAINING = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), what schedulers and containers send
 
 SEED_MAX = 2**63 - 1
 NUMERICAL_MAX_PARAMS = 4096  # central differences need one loss pair per parameter
@@ -77,13 +85,15 @@ _CACHE_HELP = """\
 exit codes:
   0 success, 1 check failed, 2 bad arguments or files, 3 training diverged,
   4 training failed (no better than the majority class / the mean),
-  70 internal error, 130 interrupted (train saves the training so far).
+  70 internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); train
+  saves the training so far, and a signal during the save waits for it.
 
 compilation cache:
   jaxnet keeps JAX's persistent compilation cache on by default, so a second
   run with the same shapes skips XLA compilation. The folder is --cache-dir,
   else $JAXNET_CACHE_DIR, else $XDG_CACHE_HOME/jaxnet/xla (~/.cache/jaxnet/xla
-  when XDG_CACHE_HOME is unset). --no-cache turns it off. It is safe to delete.
+  when XDG_CACHE_HOME is unset). --no-cache or JAXNET_CACHE=0 turns it off; a
+  cache you configured for JAX yourself is left as it is. It is safe to delete.
 """
 
 
@@ -99,9 +109,25 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``jaxnet …``; return the exit code.
 
+    Called without ``argv`` (as the ``jaxnet`` program), an interrupted run ends the process itself once
+    its output is flushed and its checkpoint saved (``os._exit``): jax 0.10.2 may crash at interpreter exit
+    after interrupted compilations.
+
     >>> main(["check", "--nets", "1", "--no-cache"])  # doctest: +SKIP
     0
     """
+    signals = _Signals()
+    with signals.installed():
+        code = _main(argv, signals)
+        if argv is None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            signals.hold()  # a late Ctrl-C is only recorded: nothing is left to save
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, signals: _Signals) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -109,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
+    args.signals = signals
     try:
         with warnings.catch_warnings(), _jax_config_restored():  # main() called in a program changes nothing there
             warnings.showwarning = _show_warning
@@ -117,14 +144,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, data.DataError, checkpoints.CheckpointError, ValueError, TypeError, OSError, ImportError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
-        print("jaxnet: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"jaxnet: {signals.what()}", file=sys.stderr)
+        return signals.code()
     except jax.errors.JaxRuntimeError as e:
         if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
             return _fail(f"out of memory; try a smaller --hidden or --batch-size ({str(e).splitlines()[0]})")
         return _internal_error(e)
     except Exception as e:  # noqa: BLE001  (a bug: one line, the traceback on request)
         return _internal_error(e)
+
+
+class _Signals:
+    """SIGINT and SIGTERM as ``KeyboardInterrupt`` (which ``fit`` turns into :class:`jaxnet.TrainingInterrupted`),
+    or, while :attr:`holding` (from the end of training to the end of the save), only recorded: a second Ctrl-C
+    never cuts a save short, and is reported after it."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.holding: int | None = None  # len(received) when the hold began
+        self.saved = False  # the checkpoint was written (by this process)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self.holding is None:
+            raise KeyboardInterrupt
+        if len(self.received) == self.holding + 1:
+            print(f"jaxnet: {self.name(signum)} received: finishing the save first", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """The handlers for the block (in the main thread only; elsewhere Python's defaults stay)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+
+    def hold(self) -> None:
+        self.holding = len(self.received)
+
+    def held(self) -> list[int]:
+        """The signals that arrived during the hold."""
+        return [] if self.holding is None else self.received[self.holding :]
+
+    @staticmethod
+    def name(signum: int) -> str:
+        return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C (SIGINT)"
+
+    def code(self) -> int:
+        """130 for an interrupt, 143 when SIGTERM came first."""
+        return EXIT_TERMINATED if self.received[:1] == [signal.SIGTERM] else EXIT_INTERRUPTED
+
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.code() == EXIT_TERMINATED else "interrupted"
 
 
 _CONFIG = (
@@ -308,6 +384,21 @@ _TRAIN_OPTIONS = [
     ),
     _option("--plot", metavar="PNG", help="save the train and validation loss curves"),
     _option("--no-progress", action="store_true", help="no progress bar"),
+    _option(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="train over several processes (jax.distributed; every process runs the same command): process 0's "
+        "address (default $JAX_COORDINATOR_ADDRESS)",
+    ),
+    _option(
+        "--num-processes", type=_count, metavar="N", help="with --coordinator: how many (default $JAX_NUM_PROCESSES)"
+    ),
+    _option(
+        "--process-id",
+        type=_int_text,
+        metavar="I",
+        help="with --coordinator: this one, 0..N-1 (default $JAX_PROCESS_ID)",
+    ),
 ]
 
 _PREDICT_OPTIONS = [
@@ -397,10 +488,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_cache(args: argparse.Namespace) -> None:
-    if args.no_cache:
+    """``--no-cache`` or ``JAXNET_CACHE=0``: off; ``--cache-dir``: that folder; else the default folder,
+    unless the user configured JAX's own cache (left as it is, as the Python API leaves it)."""
+    off = os.environ.get("JAXNET_CACHE", "").strip().lower() in ("0", "off", "false", "no")  # as cache_wanted
+    if args.no_cache or (args.cache_dir is None and off):
         jax.config.update("jax_enable_compilation_cache", False)
-        return
-    enable_compilation_cache(args.cache_dir)
+    elif args.cache_dir is not None or cache_wanted():
+        enable_compilation_cache(args.cache_dir)
 
 
 # ---------------------------------------------------------------- checks of output paths, before any work
@@ -472,21 +566,36 @@ def _walkthrough(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def _load_training_data(
-    source: str, labels: list[str], ignore: list[str]
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """``(x, y, feature names, label names)`` of ``--data``: y is ``(N,)`` for one label column, else ``(N, k)``."""
-    if source == "breast_cancer":
+def _check_size(sizes: Sequence[int]) -> None:
+    """Refuse (naming ``--hidden``) a network of more than ``INT32_MAX`` parameters."""
+    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    if count > _validate.INT32_MAX:
+        raise _UsageError(
+            f"argument --hidden: a {'-'.join(map(str, sizes))} network has {count:,} parameters, more "
+            f"than {_validate.INT32_MAX:,}"
+        )
+
+
+def _load_training_data(args: argparse.Namespace, labels: list[str], ignore: list[str]) -> data.Table:
+    """``--data`` read once (a pipe works): y is ``(N,)`` for one label column, else ``(N, k)``. The network's
+    size is checked from the header, before any row is parsed."""
+    if args.data == "breast_cancer":
         if labels not in ([], ["target"]) or ignore:
             raise _UsageError(
                 "argument --label/--ignore: the breast_cancer data has 30 features and the label "
                 "'target'; use a CSV file for other columns"
             )
         x, y, names = data.load_breast_cancer()
-        return x, y, list(names), ["target"]
-    _, labels = data.csv_columns(source, label=labels or None, ignore=ignore or None)  # default: the last column
-    x, y, names = data.load_csv(source, label=labels[0] if len(labels) == 1 else labels, ignore=ignore or None)
-    return x, y, list(names), labels
+        _check_size((x.shape[1], *args.hidden, 1))
+        return data.Table(x, y, list(names), ["target"], [*names, "target"])
+    label = labels[0] if len(labels) == 1 else (labels or None)  # default: the last column not ignored
+    return data.read_table(
+        args.data,
+        label=label,
+        ignore=ignore or None,
+        on_columns=lambda f, l: _check_size((len(f), *args.hidden, max(1, len(l)))),  # at least one output a label
+        progress=False if args.no_progress else "auto",
+    )
 
 
 def _kind(head: str) -> str:
@@ -502,27 +611,15 @@ def _targets(head: HeadName, y: np.ndarray, labels: list[str]) -> tuple[np.ndarr
         raise _UsageError(f"argument --head: {e}") from None
 
 
-def _split(
-    x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Train / validation / test parts: the test part first, the validation part from what is left."""
-    stratify = tabular.stratified(head, y)
-
-    def cut(x: np.ndarray, y: np.ndarray, fraction: float, flag: str) -> tuple[np.ndarray, ...]:
-        try:
-            return data.train_test_split(x, y, test_fraction=fraction, seed=args.seed, stratify=stratify)
-        except ValueError as e:
-            raise _UsageError(f"argument {flag}: {str(e).split(': ', 1)[-1]}") from None
-
-    x_rest, x_te, y_rest, y_te = cut(x, y, args.test_fraction, "--test-fraction")
-    parts = {"test": (x_te, y_te)}
-    if args.val_fraction > 0:
-        x_tr, x_va, y_tr, y_va = cut(x_rest, y_rest, args.val_fraction, "--val-fraction")
-        parts["validation"] = (x_va, y_va)
-    else:
-        x_tr, y_tr = x_rest, y_rest
-    parts["train"] = (x_tr, y_tr)
-    return parts
+def _split(x: np.ndarray, y: np.ndarray, head: HeadName, args: argparse.Namespace) -> dict:
+    """:func:`jaxnet.tabular.split_parts`, its refusals naming ``--test-fraction``/``--val-fraction``."""
+    try:
+        return tabular.split_parts(x, y, head, args.test_fraction, args.val_fraction, args.seed)
+    except ValueError as e:
+        name, why = str(e).split(": ", 1)
+        raise _UsageError(
+            f"argument --{name.replace('_', '-')}: {why.replace('val_fraction', '--val-fraction')}"
+        ) from None
 
 
 def _check_train_options(args: argparse.Namespace, labels: list[str], ignore: list[str]) -> None:
@@ -553,24 +650,56 @@ def _warn_leaks(x: np.ndarray, y: np.ndarray, features: list[str]) -> None:
         )
 
 
+def _distributed(args: argparse.Namespace) -> jax.sharding.Mesh | None:
+    """With ``--coordinator`` (or ``$JAX_COORDINATOR_ADDRESS``): join the ``jax.distributed`` group (before
+    anything touches JAX's backends) and return a mesh over every process's devices; else None."""
+    address = args.coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    if not address:
+        if args.num_processes is not None or args.process_id is not None:
+            raise _UsageError("argument --num-processes/--process-id: needs --coordinator HOST:PORT")
+        return None
+    try:
+        jaxnet.distributed.initialize(address, args.num_processes, args.process_id)
+    except ValueError as e:  # the count or the id, checked before JAX is called
+        flag = "--process-id" if str(e).startswith("process_id") else "--num-processes"
+        raise _UsageError(f"argument {flag}: {str(e).split(': ', 1)[-1]}") from None
+    print(
+        f"distributed: process {jax.process_index()} of {jax.process_count()}, {jax.device_count()} devices "
+        f"in all ({jax.local_device_count()} here); process 0 saves"
+    )
+    return jaxnet.data_parallel_mesh()
+
+
+def _fit_mesh(parts: dict, args: argparse.Namespace) -> None:
+    """On a mesh: the training rows cut to a multiple of the device count (said), ``--batch-size`` checked."""
+    devices = int(args.mesh.devices.size)
+    if args.batch_size is not None and args.batch_size % devices:
+        raise _UsageError(f"argument --batch-size: expected a multiple of the {devices} devices, got {args.batch_size}")
+    x, y = parts["train"]
+    keep = len(x) // devices * devices
+    if keep < len(x):
+        print(f"distributed: the last {len(x) - keep} training rows left out (a multiple of {devices} devices)")
+        parts["train"] = (x[:keep], y[:keep])
+
+
 def _train(args: argparse.Namespace) -> int:
     labels, ignore = _names(args.label, "--label"), _names(args.ignore, "--ignore")
     _check_train_options(args, labels, ignore)
-    x, y_raw, features, labels = _load_training_data(args.data, labels, ignore)
+    args.mesh = _distributed(args)
+    table = _load_training_data(args, labels, ignore)
+    x, y_raw, features, labels = table.x, table.y, table.features, table.labels
+    assert y_raw is not None  # a label column is required here
     head = args.head or data.infer_head(y_raw)
     y, n_out, about = _targets(head, y_raw, labels)
     _warn_leaks(x, y_raw, features)
     parts = _split(x, y, head, args)
+    if args.mesh is not None:
+        _fit_mesh(parts, args)
     n_train = len(parts["train"][0])
     if args.batch_size is not None and args.batch_size > n_train:
         raise _UsageError(f"argument --batch-size: {args.batch_size} is more than the {n_train} training rows")
     sizes = (x.shape[1], *args.hidden, n_out)
-    count = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    if count > _validate.INT32_MAX:
-        raise _UsageError(
-            f"argument --hidden: a {'-'.join(map(str, sizes))} network has {count:,} parameters, more "
-            f"than {_validate.INT32_MAX:,}"
-        )
+    _check_size(sizes)
     net = "-".join(map(str, sizes))
     print(
         f"data: {args.data}: {len(x)} rows, {x.shape[1]} features, label {', '.join(map(repr, labels))}: {about}"
@@ -592,7 +721,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     )
     rows = args.batch_size or n_train
-    with _small_on_cpu(sizes, rows, sys.stdout):
+    with _small_on_cpu(sizes, rows, sys.stdout) if args.mesh is None else contextlib.nullcontext():
         return _train_parts(args, parts, sizes, head, (features, labels, ignore))
 
 
@@ -603,23 +732,41 @@ def _train_parts(
 
     ``names``: the feature, label and ignored column names.
     """
-    mean, std = data.fit_standardize(parts["train"][0])
+    features, labels = names[0], names[1]
+    mean, std = data.fit_standardize(parts["train"][0], names=features)
     ydtype = jnp.int32 if _kind(head) == "classes" and parts["train"][1].ndim == 1 else jnp.float32
-    xs = {k: jnp.asarray(data.apply_standardize(a, mean, std), jnp.float32) for k, (a, _) in parts.items()}
+    xs = {
+        k: jnp.asarray(data.apply_standardize(a, mean, std, names=features), jnp.float32) for k, (a, _) in parts.items()
+    }
     ys = {k: jnp.asarray(b, ydtype) for k, (_, b) in parts.items()}
-    scale = None if HEADS[head].classifier else data.fit_standardize(parts["train"][1])  # targets in units of std
+    scale = (
+        None if HEADS[head].classifier else data.fit_standardize(parts["train"][1], names=labels)
+    )  # targets in std units
     ys_fit = ys
     if scale is not None:
         ys_fit = {k: jnp.asarray((np.asarray(b) - scale[0]) / scale[1], jnp.float32) for k, (_, b) in parts.items()}
     key_init, key_fit = jax.random.split(jax.random.key(args.seed))
     params = jaxnet.init_mlp(key_init, sizes, dtype=jnp.float32)
-    params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)
+    params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)  # returns holding the signals
     if scale is not None:
         params = tabular.fold_target_scaling(params, *scale)
     meta = _metadata(args, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
-        return _save_unfinished(args, params, xs["train"], head, meta, status)
-    return _score_and_save(args, params, history, head, meta, (xs, ys, parts["train"][1]))
+        code = _save_unfinished(args, params, xs["train"], head, meta, status)
+    else:
+        code = _score_and_save(args, params, history, head, meta, (xs, ys, parts["train"][1]))
+    held = args.signals.held()
+    if not held:
+        return code
+    saved = f"{args.out} was written whole" if args.signals.saved else f"nothing was saved to {args.out}"
+    print(f"jaxnet: {_Signals.name(held[0])} while saving, which was finished first: {saved}", file=sys.stderr)
+    return code if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else args.signals.code()
+
+
+def _save(args: argparse.Namespace, params: dict, meta: dict, head: HeadName) -> bool:
+    """``checkpoints.save`` to ``--out``; False in a process that does not write (jax.distributed, not process 0)."""
+    args.signals.saved = checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
+    return bool(args.signals.saved)
 
 
 def _score_and_save(
@@ -627,15 +774,19 @@ def _score_and_save(
 ) -> int:
     """Report and record the scores, save the checkpoint and the plot; exit 4 for a failed training."""
     xs, ys, y_train = sets
-    scores, baseline = _scores(params, xs, ys, head, args.activation, y_train)
-    failed = _report_scores(scores, baseline, head)
+    parts = ("train", "test")
+    scores, baseline = tabular.scores_and_baseline(
+        params, {k: xs[k] for k in parts}, {k: ys[k] for k in parts}, head, args.activation, y_train
+    )
+    lines, failed = tabular.baseline_report(scores, baseline, head)
+    print("\n".join(lines))
     for part in scores:
         meta.update(_json_safe({f"{part}_{k}": v for k, v in scores[part].items()}))
         meta.update(_json_safe({f"baseline_{part}_{k}": v for k, v in baseline[part].items() if k != "compared"}))
     meta["status"] = "failed" if failed else "ok"
-    checkpoints.save(args.out, params, metadata=meta, activation=args.activation, head=head)
-    print(f"saved {args.out}")
-    if args.plot:
+    if _save(args, params, meta, head):
+        print(f"saved {args.out}")
+    if args.plot and jax.process_index() == 0:
         from jaxnet import plotting
 
         title = f"jaxnet train {args.data}: {'-'.join(map(str, jaxnet.layer_sizes(params)))}"
@@ -661,7 +812,7 @@ def _fit(
     kwargs: dict[str, Any] = {
         "steps": args.steps, "optimizer": optimizer, "batch_size": args.batch_size, "key": key,
         "progress": False if args.no_progress else "auto", "activation": args.activation, "head": head,
-        "on_divergence": "raise",
+        "on_divergence": "raise", "mesh": args.mesh,
     }  # fmt: skip
     if "validation" in xs:
         kwargs["validation"] = (xs["validation"], ys["validation"])
@@ -672,9 +823,16 @@ def _fit(
         with warnings.catch_warnings():  # divergence is reported by the caller, in a few lines
             warnings.simplefilter("ignore", jaxnet.DivergenceWarning)
             params, _, history = jaxnet.fit(params, xs["train"], ys["train"], **kwargs)
+        args.signals.hold()  # from here to the end of the save, Ctrl-C and SIGTERM wait (and are reported)
     except jaxnet.DivergenceError as e:
+        args.signals.hold()
         return e.params, e.history, "diverged"
     except jaxnet.TrainingInterrupted as e:
+        args.signals.hold()
+        return e.params, e.history, "interrupted"
+    except jaxnet.PeerStopped as e:  # another process was interrupted or died: this one stops as if interrupted
+        args.signals.hold()
+        print(f"jaxnet: {' '.join(str(e).split())}", file=sys.stderr)
         return e.params, e.history, "interrupted"
     status = str(history.get("stopped", "completed"))
     if status == "early_stopping":
@@ -697,12 +855,12 @@ def _save_unfinished(
 ) -> int:
     """Save a diverged or interrupted training (when it trained at all and predicts finite values)."""
     done = int(meta["step"])
-    code = EXIT_DIVERGED if status == "diverged" else EXIT_INTERRUPTED
+    code = EXIT_DIVERGED if status == "diverged" else args.signals.code()
     what = (
         f"training diverged after step {done} of {args.steps} (the loss or the parameters became NaN/inf, or "
         f"the loss grew over 1000 times its start); try a smaller --lr (now {args.lr:g})"
         if status == "diverged"
-        else f"interrupted at step {done} of {args.steps}"
+        else f"{args.signals.what()} at step {done} of {args.steps}"
     )
     if done == 0:
         print(f"jaxnet: {what}; nothing trained yet, nothing saved", file=sys.stderr)
@@ -710,7 +868,8 @@ def _save_unfinished(
     if not _finite_model(params, x_train, head, args.activation):
         print(f"jaxnet: {what}; the parameters predict NaN/inf, nothing saved", file=sys.stderr)
         return code
-    checkpoints.save(args.out, params, metadata={**meta, "status": status}, activation=args.activation, head=head)
+    if not _save(args, params, {**meta, "status": status}, head):
+        return code
     kept = "the last finite parameters" if status == "diverged" else "the training so far"
     print(f"jaxnet: {what}; saved {kept} (step {done}) to {args.out}", file=sys.stderr)
     return code
@@ -759,76 +918,7 @@ def _json_safe(values: dict) -> dict:
     return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
 
 
-def _scores(
-    params: dict, xs: dict, ys: dict, head: HeadName, activation: ActivationName, y_train: np.ndarray
-) -> tuple[dict, dict]:
-    """``jaxnet.evaluate`` of the model, and the baseline's score, on the train and test parts."""
-    scores = {
-        part: jaxnet.evaluate(params, xs[part], ys[part], activation=activation, head=head)
-        for part in ("train", "test")
-    }
-    baseline = {part: tabular.baseline(head, y_train, np.asarray(ys[part])) for part in ("train", "test")}
-    return scores, baseline
-
-
-def _report_scores(scores: dict, baseline: dict, head: HeadName) -> str:
-    """Print one line per part; return why the training failed ('' when it did not)."""
-    failed = []
-    for part in ("train", "test"):
-        s, b = scores[part], baseline[part]
-        if not HEADS[head].classifier:
-            line = f"loss {s['loss']:.4f}  rmse {s['rmse']:.4g}  r2 {s['r2']:.4f}  (predicting the mean: rmse {b['rmse']:.4g})"
-            if not s["rmse"] < b["rmse"] * (1 - 1e-4):  # a float32 RMSE of the same prediction may differ a little
-                failed.append(
-                    f"the {part} RMSE {s['rmse']:.4g} is no better than predicting the training mean ({b['rmse']:.4g})."
-                )
-        else:
-            line = f"loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}  (majority class: {b['accuracy']:.4f})"
-            if not s["accuracy"] > b["accuracy"] + 0.5 / b["compared"]:  # better by at least one element
-                failed.append(
-                    f"the {part} accuracy {s['accuracy']:.4f} is no better than always predicting the "
-                    f"majority class ({b['accuracy']:.4f})."
-                )
-        print(f"{part + ':':6s} {line}")
-    return " ".join(failed)
-
-
 # ---------------------------------------------------------------- predict
-def _label_names(meta: dict) -> list[str]:
-    """The label column names a checkpoint records (older checkpoints: one name, or none)."""
-    label = meta.get("label")
-    if isinstance(label, str):
-        return [] if label.startswith("(") else [label]
-    return [str(n) for n in label] if isinstance(label, list) else []
-
-
-def _model_inputs(path: str, meta: dict) -> np.ndarray:
-    """The model's feature columns of the CSV at ``path``, standardised as in training (float64).
-
-    A model that does not record its input scaling is refused: predicting would guess it.
-    """
-    if not any(k in meta for k in ("standardize_mean", "input_scaling")):
-        raise data.DataError(
-            "the model does not record its input scaling (no 'standardize_mean'/'standardize_std' or "
-            "'input_scaling' metadata), so the inputs' scaling would be a guess; save it with est.save or jaxnet "
-            "train, or with jaxnet.save(..., metadata={'input_scaling': None}) for a model that takes inputs as given"
-        )
-    n_in = meta["layer_sizes"][0]
-    names = meta.get("feature_names")
-    if names is not None:
-        x = data.load_features(path, names)
-    else:  # saved by jaxnet.checkpoints.save directly: the CSV's columns in order, maybe a last label column
-        x, _ = data.read_csv(path)
-        if x.shape[1] == n_in + 1:
-            x = x[:, :n_in]
-    if x.shape[1] != n_in:
-        raise data.DataError(f"{path}: has {x.shape[1]} feature columns, the model expects {n_in}")
-    mean, std = meta.get("standardize_mean"), meta.get("standardize_std")
-    if mean is not None and std is not None:
-        x = data.apply_standardize(x, np.asarray(mean), np.asarray(std))
-    return x
-
-
 def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
     """``x`` cast to the model's dtype, or a DataError naming the first row whose values overflow it."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -842,65 +932,14 @@ def _in_dtype(x: np.ndarray, dtype: Any, path: str) -> np.ndarray:
     return cast
 
 
-def _column_names(head: HeadName, labels: list[str], n_out: int) -> list[str]:
-    """Names for the model's outputs: the label columns when there is one per output."""
-    if len(labels) == n_out and (_kind(head) != "classes" or n_out > 1):
-        return labels
-    if _kind(head) == "classes":
-        return [str(c) for c in range(n_out)]
-    return [labels[0] if len(labels) == 1 else "value"] if n_out == 1 else [f"value_{j}" for j in range(n_out)]
-
-
-def _prediction_table(
-    out: np.ndarray, head: HeadName, labels: list[str], classes: list[str] | None = None
-) -> list[list[str]]:
-    """Rows of the prediction CSV (header first): row number (1 = first data row), class, probabilities or values.
-
-    >>> _prediction_table(np.array([[0.25], [0.75]]), "sigmoid", ["y"])
-    [['row', 'class', 'probability_0', 'probability_1'], ['1', '0', '0.75', '0.25'], ['2', '1', '0.25', '0.75']]
-    """
-    n, k = out.shape
-    fmt = np.vectorize(lambda v: f"{v:.8g}", otypes=[object])
-    number = np.arange(1, n + 1).astype(str)[:, None]
-    unknown = ~np.isfinite(out).all(axis=1, keepdims=True)  # no class for a NaN/inf row: an empty cell
-
-    def decided(c: np.ndarray) -> np.ndarray:
-        return np.where(unknown, "", c.astype(str))
-
-    named = np.asarray(
-        classes if classes is not None and len(classes) == max(k, 2) else [str(c) for c in range(max(k, 2))]
-    )
-    if _kind(head) == "probabilities" and k == 1:
-        header = ["row", "class", *(f"probability_{m}" for m in named)]
-        body = np.hstack([number, decided(named[(out >= 0.5).astype(int)]), fmt(1.0 - out), fmt(out)])
-    elif _kind(head) == "probabilities":
-        names = labels if len(labels) == k else [f"label_{j}" for j in range(k)]
-        header = ["row", *names, *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, decided((out >= 0.5).astype(int)), fmt(out)])
-    elif _kind(head) == "classes":
-        names = named.tolist() if classes is not None else _column_names(head, labels, k)
-        header = ["row", "class", *(f"probability_{m}" for m in names)]
-        body = np.hstack([number, decided(np.asarray(names)[np.argmax(out, axis=1)][:, None]), fmt(out)])
-    else:
-        header = ["row", *_column_names(head, labels, k)]
-        body = np.hstack([number, fmt(out)])
-    return [header, *body.tolist()]
-
-
-def _class_labels(meta: dict) -> list[str] | None:
-    """The class labels an estimator checkpoint (``est.save``) records, as text; None for other files."""
-    labels = meta.get("class_labels")
-    return [str(c) for c in labels] if isinstance(labels, list) else None
-
-
 def _predict(args: argparse.Namespace) -> int:
     if args.out:
         _check_writable("--out", args.out)
         _check_distinct(("checkpoint", args.checkpoint), ("--data", args.data), ("--out", args.out))
     params, meta = checkpoints.load(args.checkpoint)
     head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
-    x = _model_inputs(args.data, meta)
-    labels = _label_names(meta)
+    x, table = tabular.model_data(args.data, meta)
+    labels = tabular.label_names(meta)
     sizes = meta["layer_sizes"]
     with _small_on_cpu(sizes, len(x), sys.stderr):
         xj = jnp.asarray(_in_dtype(x, params["W1"].dtype, args.data))
@@ -909,28 +948,31 @@ def _predict(args: argparse.Namespace) -> int:
         if bad:
             print(f"jaxnet: warning: {bad} of {len(x)} rows have NaN/inf predictions (values far outside the "
                   "training data overflow the model's dtype)", file=sys.stderr)  # fmt: skip
-        table = _prediction_table(out.reshape(len(x), -1), head, labels, _class_labels(meta))
-        text = "".join(",".join(row) + "\n" for row in table)
+        lines = tabular.prediction_table(out.reshape(len(x), -1), head, labels, tabular.class_labels(meta))
+        text = "".join(",".join(row) + "\n" for row in lines)
         if args.out:
-            with open(args.out, "w", encoding="utf-8") as f:
-                f.write(text)
-            print(f"wrote {len(table) - 1} predictions to {args.out}", file=sys.stderr)
+            _write_atomically("--out", args.out, text)
+            print(f"wrote {len(lines) - 1} predictions to {args.out}", file=sys.stderr)
         else:
             sys.stdout.write(text)
-        _score_labelled(args.data, params, xj, labels, head, activation)
+        _score_labelled(table, params, xj, labels, head, activation)
     return 0
 
 
-def _labelled_targets(y: np.ndarray, head: HeadName) -> np.ndarray:
-    """Label columns ``(N, k)`` read from a CSV in the form ``jaxnet.evaluate`` takes for ``head``."""
-    return y[:, 0] if _kind(head) == "classes" and y.shape[1] == 1 else y
+def _write_atomically(flag: str, path: str, text: str) -> None:
+    """``text`` to ``path`` through a temporary file renamed over it (as checkpoints are written): a full disk
+    or an interrupt leaves the old file (or none), never a truncated one."""
+    try:
+        checkpoints._atomic_write(path, text.encode("utf-8"))
+    except OSError as e:
+        raise OSError(f"argument {flag}: cannot write {path!r}: {e.strerror or e}; nothing written") from None
 
 
 def _score_labelled(
-    path: str, params: dict, x: jax.Array, labels: list[str], head: HeadName, activation: ActivationName
+    table: data.Table, params: dict, x: jax.Array, labels: list[str], head: HeadName, activation: ActivationName
 ) -> None:
     """When the CSV has the model's label column(s), print the metrics on them to stderr."""
-    header = data.csv_header(path)
+    header = table.header
     present = [n for n in labels if n in header]
     if not present:
         return
@@ -942,8 +984,10 @@ def _score_labelled(
             file=sys.stderr,
         )
         return
+    if table.y is None:
+        return  # unreadable label cells: said when reading
     try:
-        y = _labelled_targets(data.load_features(path, labels), head)
+        y = tabular.labelled_targets(table.y, head)
         m = jaxnet.evaluate(params, x, y, activation=activation, head=head)
     except ValueError as e:
         print(f"jaxnet: warning: cannot score the label column(s) {cols}: {' '.join(str(e).split())}", file=sys.stderr)
@@ -1038,35 +1082,6 @@ def _check_random(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_CHECK_FAILED
 
 
-def _metadata_problems(params: dict, meta: dict) -> list[str]:
-    """What in a loaded checkpoint does not fit together: names, standardisation, labels, finite weights."""
-    sizes, head = tuple(meta["layer_sizes"]), meta.get("head", "sigmoid")
-    n_in, n_out = sizes[0], sizes[-1]
-    problems = []
-    if head not in HEADS or meta.get("activation", "relu") not in ACTIVATIONS:
-        problems.append(f"unknown head {head!r} or activation {meta.get('activation')!r}")
-    bad = [k for k, v in params.items() if not bool(jnp.all(jnp.isfinite(v)))]
-    if bad:
-        problems.append(f"tensor(s) {bad} hold NaN or inf")
-    names = meta.get("feature_names")
-    if names is not None and (not isinstance(names, list) or len(names) != n_in or len(set(names)) != len(names)):
-        problems.append(f"feature_names: expected {n_in} distinct names for {n_in} inputs, got {names!r:.200}")
-    for key in ("standardize_mean", "standardize_std"):
-        v = meta.get(key)
-        if v is not None and (
-            not isinstance(v, list)
-            or len(v) != n_in
-            or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in v)
-            or (key.endswith("std") and not all(a > 0 for a in v))
-        ):
-            problems.append(f"{key}: expected {n_in} finite numbers{' > 0' if key.endswith('std') else ''}")
-    labels = _label_names(meta)
-    fits = len(labels) in (0, n_out) if _kind(head) != "classes" else len(labels) in (0, 1, n_out) and n_out >= 2
-    if not fits:
-        problems.append(f"label: {len(labels)} label column(s) {labels} for a {head} head with {n_out} outputs")
-    return problems
-
-
 def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int) -> np.ndarray:
     if _kind(head) == "classes":
         return rng.integers(0, n_out, size=n)
@@ -1078,15 +1093,15 @@ def _random_labels(rng: np.random.Generator, head: HeadName, n: int, n_out: int)
 def _check_data(path: str, meta: dict, problems: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The data's rows (standardised) and labels (when it has the label columns); prints what it found."""
     try:
-        x = _model_inputs(path, meta)
+        x, table = tabular.model_data(path, meta)
     except data.DataError as e:
         problems.append(f"data: {e}")
         print(f"data: FAILED: {' '.join(str(e).split())}")
         return None, None
-    header, labels = data.csv_header(path), _label_names(meta)
+    header, labels = table.header, tabular.label_names(meta)
     features = meta.get("feature_names") or []
-    has_labels = bool(labels) and all(n in header for n in labels)
-    y = _labelled_targets(data.load_features(path, labels), meta.get("head", "sigmoid")) if has_labels else None
+    has_labels = bool(labels) and table.y is not None
+    y = tabular.labelled_targets(table.y, meta.get("head", "sigmoid")) if table.y is not None else None
     extra = [c for c in header if c not in features and c not in labels] if features else []
     print(
         f"data: OK: {path}: {len(x)} rows with the model's {x.shape[1]} feature columns"
@@ -1153,7 +1168,7 @@ def _check_model(args: argparse.Namespace) -> int:
         f"checkpoint: OK: {args.model}: checksum, tensor names and shapes; layers {net}, {meta['dtype']}, "
         f"{meta['activation']} hidden, {meta['head']} head"
     )
-    problems = _metadata_problems(params, meta)
+    problems = tabular.checkpoint_problems(params, meta)
     print("metadata: " + ("FAILED: " + "; ".join(problems) if problems else "OK"))
     if problems:
         return EXIT_CHECK_FAILED
