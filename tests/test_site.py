@@ -183,7 +183,26 @@ def test_api_shows_public_bases_and_no_table_reprs(site):
     assert "_CarriesState" not in errors
     assert re.search(r"Bases:\s+KeyboardInterrupt", errors), "TrainingInterrupted's public base is not shown"
     model = _text(site / "api" / "model" / "index.html")
-    assert "MappingProxyType(" not in model, "ACTIVATIONS/HEADS print their whole repr"
+    assert "MappingProxyType(" not in re.sub(r"\s+", "", model), "ACTIVATIONS/HEADS print their whole repr"
+
+
+@pytest.mark.slow
+def test_api_pages_show_the_methods_users_call(site):
+    """The estimators' fit/predict/save (``save`` is defined on their private base) and the model's
+    from_checkpoint are on the pages, each with its docstring."""
+    import jaxnet
+
+    members = _hooks().API_MEMBERS
+    assert {"save", "fit", "predict"} <= set(members["MLPClassifier"]) & set(members["MLPRegressor"])
+    for cls, names in members.items():
+        topic = next(t for t, entry in _hooks().API_TOPICS.items() if cls in entry["names"])
+        page = (site / "api" / topic / "index.html").read_text(encoding="utf-8")
+        words = " ".join(re.sub(r"\W+", " ", _text(site / "api" / topic / "index.html")).split())
+        for name in names:
+            assert f'id="jaxnet.{cls}.{name}"' in page, f"{cls}.{name} is not on api/{topic}"
+            doc = (getattr(getattr(jaxnet, cls), name).__doc__ or "").strip()
+            first_words = re.sub(r"\W+", " ", doc).split()[:3]
+            assert first_words and " ".join(first_words) in words, f"{cls}.{name}: its docstring is not shown"
 
 
 @pytest.mark.slow
