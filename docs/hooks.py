@@ -175,8 +175,8 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-# The members shown under a class of the API pages (the site shows none by default: a class's
-# docstring says what it is). A private base's members are the class's own on the site
+# The members shown under a class of the API pages, with the constructor's signature in the
+# class heading (the site shows neither by default: a class's docstring says what it is). A private base's members are the class's own on the site
 # (docs/griffe_markdown.py), such as the estimators' ``save``.
 API_MEMBERS: dict[str, tuple[str, ...]] = {
     "Model": ("from_checkpoint", "sizes", "activation", "head"),
@@ -200,7 +200,7 @@ def _directive(path: str) -> str:
     names = ", ".join(members)
     return (
         f"::: {path}\n    options:\n      members: [{names}]\n"
-        "      heading_level: 3\n"
+        "      heading_level: 3\n      merge_init_into_class: true\n"
     )
 
 

@@ -6,6 +6,7 @@ mkdocstrings[python], ruff); the build tests are marked slow (a build takes seve
 
 import html
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -203,6 +204,9 @@ def test_api_pages_show_the_methods_users_call(site):
             doc = (getattr(getattr(jaxnet, cls), name).__doc__ or "").strip()
             first_words = re.sub(r"\W+", " ", doc).split()[:3]
             assert first_words and " ".join(first_words) in words, f"{cls}.{name}: its docstring is not shown"
+        code = html.unescape(re.sub(r"<[^>]+>", "", " ".join(re.findall(r"<pre[^>]*>(.*?)</pre>", page, re.DOTALL))))
+        for arg in inspect.signature(getattr(jaxnet, cls)).parameters:  # the constructor's signature
+            assert re.search(rf"\b{arg}:", code), f"{cls}({arg}=...) is not on api/{topic}"
 
 
 @pytest.mark.slow
