@@ -6,7 +6,9 @@ backticks) with two reST habits: doctest examples (``>>>``) and roles such as
 and turns a role into inline code. The docstrings themselves are unchanged.
 
 Two things the reference leaves out: a class's private bases (``_CarriesState``
-under ``TrainingInterrupted``; its public bases are what users catch), and the
+under ``TrainingInterrupted``; its public bases are what users catch; the
+public members such a base gives the class are shown as the class's own, e.g.
+the estimators' ``save``), and the
 value of a constant whose source is longer than a line (``ACTIVATIONS`` and
 ``HEADS`` are tables; their docstrings and the worked-example page show them).
 """
@@ -63,12 +65,14 @@ class MarkdownDocstrings(griffe.Extension):
         if obj.docstring is not None:
             obj.docstring.value = markdown_docstring(obj.docstring.value)
 
-    def on_class_instance(self, *, cls: griffe.Class, **kwargs: Any) -> None:
-        cls.bases = [
-            base
-            for base in cls.bases
-            if not str(base).rsplit(".", 1)[-1].startswith("_")
-        ]
+    def on_class_members(self, *, cls: griffe.Class, **kwargs: Any) -> None:
+        public = []
+        for base in cls.bases:
+            if not str(base).rsplit(".", 1)[-1].startswith("_"):
+                public.append(base)
+                continue
+            _inherit_public_members(cls, base)
+        cls.bases = public
 
     def on_attribute_instance(
         self, *, attr: griffe.Attribute, **kwargs: Any
@@ -78,3 +82,23 @@ class MarkdownDocstrings(griffe.Extension):
             "\n" in str(value) or len(str(value)) > _LONGEST_VALUE
         ):
             attr.value = None
+
+
+def _inherit_public_members(cls: griffe.Class, base: Any) -> None:
+    """Give ``cls`` the public members of a private ``base`` (as aliases), which the page then shows
+    as the class's own: the estimators' ``save`` is defined on their private base."""
+    try:  # a base of the same module (the module is not in the collection while it loads)
+        path = cls.resolve(str(base))
+        module = cls.module
+        found = (
+            module[path.removeprefix(module.path + ".")]
+            if path.startswith(module.path + ".")
+            else cls.modules_collection.get_member(path)
+        )
+    except (KeyError, griffe.NameResolutionError, ValueError):
+        return
+    if not isinstance(found, griffe.Class):
+        return
+    for name, member in found.all_members.items():
+        if not name.startswith("_") and name not in cls.members:
+            cls.set_member(name, griffe.Alias(name, member, parent=cls))

@@ -175,6 +175,35 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# The members shown under a class of the API pages, with the constructor's signature in the
+# class heading (the site shows neither by default: a class's docstring says what it is). A private base's members are the class's own on the site
+# (docs/griffe_markdown.py), such as the estimators' ``save``.
+API_MEMBERS: dict[str, tuple[str, ...]] = {
+    "Model": ("from_checkpoint", "sizes", "activation", "head"),
+    "MLPClassifier": (
+        "fit",
+        "partial_fit",
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "save",
+    ),
+    "MLPRegressor": ("fit", "partial_fit", "predict", "save"),
+}
+
+
+def _directive(path: str) -> str:
+    """The mkdocstrings block of one object, with its members if ``API_MEMBERS`` lists any."""
+    members = API_MEMBERS.get(path.removeprefix("jaxnet."))
+    if not members:
+        return f"::: {path}\n"
+    names = ", ".join(members)
+    return (
+        f"::: {path}\n    options:\n      members: [{names}]\n"
+        "      heading_level: 3\n      merge_init_into_class: true\n"
+    )
+
+
 def _api(topic: str | None) -> str:
     if topic not in API_TOPICS:
         raise ValueError(
@@ -193,7 +222,7 @@ def _api(topic: str | None) -> str:
     )
     if not paths:
         return '!!! note "Nothing here yet"\n    This version of jaxnet exports nothing under this topic.'
-    return "\n".join(f"::: {path}\n" for path in paths)
+    return "\n".join(_directive(path) for path in paths)
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\((?!https?://)[^)]*\)")

@@ -510,7 +510,8 @@ def validate(
     >>> jaxnet.validate(params, [1.0, 2.0, 3.0])
     Traceback (most recent call last):
     ...
-    ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs, got (3,)
+    ValueError: x: expected shape (2,) or (N, 2) for a network with 2 inputs,
+    got (3,)
     """
     params, spec = resolve_spec(params, activation, head)
     prepare(

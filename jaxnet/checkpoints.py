@@ -133,7 +133,8 @@ def save(
     than 2 s) are removed.
 
     >>> import os, tempfile, jaxnet
-    >>> save(os.path.join(tempfile.mkdtemp(), "p.safetensors"), jaxnet.seed_example()[0])
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.safetensors")
+    >>> save(path, jaxnet.seed_example()[0])
     True
     """
     p = os.fsdecode(path)

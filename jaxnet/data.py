@@ -645,10 +645,14 @@ def infer_head(y: np.ndarray) -> Literal["sigmoid", "softmax", "identity"]:
     - y (N,) of integers whose values are exactly {0, 1, ..., C-1}, C > 2 -> ``"softmax"``;
     - anything else (fractions, negatives, classes with gaps) -> ``"identity"`` (regression).
 
-    >>> infer_head(np.array([0.0, 1.0, 1.0])), infer_head(np.array([[0, 1], [1, 1]]))
-    ('sigmoid', 'sigmoid')
-    >>> infer_head(np.array([0, 2, 1, 2])), infer_head(np.array([0, 3, 1])), infer_head(np.array([0.5, 1.0]))
-    ('softmax', 'identity', 'identity')
+    >>> infer_head(np.array([0.0, 1.0, 1.0]))
+    'sigmoid'
+    >>> infer_head(np.array([[0, 1], [1, 1]]))
+    'sigmoid'
+    >>> infer_head(np.array([0, 2, 1, 2]))
+    'softmax'
+    >>> infer_head(np.array([0, 3, 1])), infer_head(np.array([0.5, 1.0]))
+    ('identity', 'identity')
     """
     y = _labels(y)
     if ((y == 0.0) | (y == 1.0)).all():
@@ -725,7 +729,7 @@ def leaky_columns(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold:
     y (N,) or (N, k), ``names`` F feature names; returns names in column order.
 
     >>> x = np.array([[1, 0, 5.0], [0, 1, 3.0], [0, 0, 4.0], [0, 0, 1.0]])
-    >>> y = np.array([0.0, 0.0, 1.0, 1.0])          # is_2, with is_0 and is_1 left in x
+    >>> y = np.array([0.0, 0.0, 1.0, 1.0])  # is_2; is_0 and is_1 left in x
     >>> leaky_columns(x, y, ["is_0", "is_1", "pixel"])
     ['is_0', 'is_1']
     >>> leaky_columns(x[:, 2:], y, ["pixel"])

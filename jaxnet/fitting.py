@@ -123,10 +123,12 @@ def auto_record_every(steps: int, eval_every: int | None, step_seconds: float) -
     loss, one ``softplus`` per output, is noise); else the largest divisor of ``gcd(steps, eval_every)`` at
     most ``steps // 100`` (at least ~100 recorded losses).
 
-    Measured on the 2-3-1 net (2-core CPU, float64): recording every step costs 13-22% of a ~50 ns step;
-    a block of ``record_every > 1`` steps costs a fixed ~0.5 us (an inner loop), so blocks of >= 100 steps
-    cost <= 10%, and blocks of 10 cost more than recording every step. ``step_seconds`` is a pessimistic
-    estimate of one step's time (see ``_first_blocks``).
+    Why: on a tiny net (the 2-3-1 worked example on a CPU) recording every step is a visible share of the
+    step, and a block of ``record_every > 1`` steps adds a fixed cost (an inner loop), so blocks of >= 100
+    steps are what keeps the default within its 10% target, while blocks of 10 cost more than recording
+    every step. The measured ratios and per-step times are in ``benchmarks/RESULTS.md``, "Ratios measured
+    in this run" and section 1, "Worked-example net (2-3-1), SGD steps" (``benchmarks/seed_steps.py``).
+    ``step_seconds`` is a pessimistic estimate of one step's time (see ``_first_blocks``).
 
     >>> auto_record_every(500, None, 1e-6), auto_record_every(20_000, None, 1e-6), auto_record_every(20_000, 150, 1e-6)
     (1, 200, 50)
@@ -141,7 +143,7 @@ def auto_record_every(steps: int, eval_every: int | None, step_seconds: float) -
 
 def _largest_divisor_at_most(n: int, m: int) -> int:
     """The largest divisor of ``n`` that is at most ``m >= 1``: trial division up to ``sqrt(n)``, each ``d``
-    giving the pair ``(d, n // d)`` (at most 46,341 tries for ``n < 2**31``, a few milliseconds).
+    giving the pair ``(d, n // d)`` (at most 46,341 tries for ``n < 2**31``).
 
     >>> _largest_divisor_at_most(2**31 - 1, 21_474_836), _largest_divisor_at_most(20_000, 200)
     (1, 200)

@@ -166,7 +166,8 @@ def init_model(
     the head's ``min_outputs`` (2 for softmax).
 
     >>> import jax, jaxnet
-    >>> model = jaxnet.init_model(jax.random.key(0), (4, 16, 3), activation="tanh", head="softmax")
+    >>> model = jaxnet.init_model(jax.random.key(0), (4, 16, 3),
+    ...                           activation="tanh", head="softmax")
     >>> model
     Model(sizes=(4, 16, 3), activation='tanh', head='softmax')
     >>> jaxnet.predict(model, jax.numpy.zeros((2, 4))).shape

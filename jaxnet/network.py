@@ -81,8 +81,9 @@ def sigmoid(z: jax.Array) -> jax.Array:
     """``1 / (1 + e^-z)`` computed as ``0.5 tanh(z / 2) + 0.5``.
 
     The same function to the last bit or two, but XLA's ``tanh`` needs one
-    division where ``exp`` plus ``1 / (1 + e)`` need two: about 15% of a
-    worked-example step on a CPU.
+    division where ``exp`` plus ``1 / (1 + e)`` need two, which shows in a
+    worked-example step on a CPU (per-step times: ``benchmarks/RESULTS.md``,
+    section 1; ``benchmarks/seed_steps.py`` times the step).
     """
     return 0.5 * jnp.tanh(0.5 * z) + 0.5
 

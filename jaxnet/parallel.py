@@ -100,8 +100,10 @@ def place(
 
 CROSSOVER_WORK = 1 << 20
 """Multiply-adds per training step (batch x sum of in x out over layers) below which a CPU core beats an
-accelerator: there a step is a few kernel launches of microseconds each, while the CPU runs the whole
-worked-example step in ~70 ns. An estimate, to be refined by the GPU benchmark (``benchmarks/``)."""
+accelerator: there a step is a few kernel launches, each slower than a whole tiny-net step on a CPU
+(``benchmarks/RESULTS.md``, section 1, "Worked-example net (2-3-1), SGD steps"). An estimate: the measured
+crossover is the GPU section of ``benchmarks/RESULTS.md`` ("tiny nets on GPU vs CPU",
+``benchmarks/gpu.py``), filled in by a run on a GPU."""
 
 
 def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device | None, str]:

@@ -190,8 +190,12 @@ def plot_loss(
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> loss = np.exp(-np.arange(1000) / 300) * rng.lognormal(0, 0.5, 1000)
-    >>> history = {"step": np.arange(1000), "loss": loss, "val_step": [250, 500, 750, 1000], "val_loss": [0.5, 0.2, 0.1, 0.08]}
-    >>> plot_loss(history, os.path.join(tempfile.mkdtemp(), "l.png"), steps_per_epoch=50, ylabel="cross-entropy", best_step=1000)
+    >>> history = {"step": np.arange(1000), "loss": loss,
+    ...            "val_step": [250, 500, 750, 1000],
+    ...            "val_loss": [0.5, 0.2, 0.1, 0.08]}
+    >>> path = os.path.join(tempfile.mkdtemp(), "l.png")
+    >>> plot_loss(history, path, steps_per_epoch=50, ylabel="cross-entropy",
+    ...           best_step=1000)
     """
     fig = loss_figure(
         history,

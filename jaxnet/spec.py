@@ -56,7 +56,8 @@ class Spec:
     >>> jaxnet.Spec(head="sofmax")
     Traceback (most recent call last):
     ...
-    ValueError: head: expected one of ['identity', 'sigmoid', 'softmax'], got 'sofmax'
+    ValueError: head: expected one of ['identity', 'sigmoid', 'softmax'],
+    got 'sofmax'
     """
 
     activation: ActivationName = "relu"
@@ -84,7 +85,9 @@ class Model:
     >>> model = jaxnet.Model(params, jaxnet.Spec("tanh", "sigmoid"))
     >>> model.sizes, model.activation, model.head
     ((2, 3, 1), 'tanh', 'sigmoid')
-    >>> float(jaxnet.forward(model, x)[0]) == float(jaxnet.forward(params, x, activation="tanh")[0])
+    >>> by_model = jaxnet.forward(model, x)
+    >>> by_name = jaxnet.forward(params, x, activation="tanh")
+    >>> float(by_model[0]) == float(by_name[0])
     True
     """
 
@@ -125,6 +128,7 @@ class Model:
         >>> import os, tempfile, jax, jaxnet
         >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
         >>> jaxnet.save(path, jaxnet.init_model(0, (2, 4, 3), head="softmax"))
+        True
         >>> jaxnet.Model.from_checkpoint(path)
         Model(sizes=(2, 4, 3), activation='relu', head='softmax')
         """

@@ -20,10 +20,12 @@ Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
   layer is one matmul for all nets of a block (``x`` is shared), the others
   ``dot_general`` with the net axis as batch axis.
 
-The threshold was measured on a 2-core CPU (float32, K = 256, ns per
-net-step): at ``w = 72`` (2-3-1, N = 8) broadcast 49 against dense 113; at
-``w = 288`` (2-3-1, N = 32) 284 against 333; at ``w = 304`` (2-16-16-1,
-N = 1) 951 against 376; at ``w = 576`` (2-3-1, N = 64) 1781 against 703.
+The threshold comes from timing both kernels per net-step on a 2-core CPU
+(float32, K = 256) at work on either side of it: broadcast is the faster
+below it, dense above. ``kernel="broadcast"`` or ``"dense"`` forces one;
+to time them on your machine, see ``benchmarks/sweep.py`` (the sweep's
+own timings are in ``benchmarks/RESULTS.md``, section 2, "Learning-rate
+sweep").
 
 Blocks of nets: on a CPU the nets are trained a cache-sized block at a time
 (all steps for one block, then the next): 256 nets for the broadcast kernel,
@@ -664,7 +666,8 @@ def sweep(
 
     >>> import jax, jax.numpy as jnp, jaxnet
     >>> p, x, y = jaxnet.seed_example()
-    >>> ps, losses, diverged = jaxnet.sweep(x, y, params=p, learning_rates=jnp.array([0.1, 0.5]), steps=10)
+    >>> ps, losses, diverged = jaxnet.sweep(
+    ...     x, y, params=p, learning_rates=jnp.array([0.1, 0.5]), steps=10)
     >>> ps["W1"].shape, losses.shape, diverged.tolist()
     ((2, 3, 2), (2, 10), [False, False])
     """
