@@ -141,6 +141,7 @@ def load(path: str | os.PathLike, kinds: dict[str, type]) -> Any:
     """The estimator saved at ``path``; ``kinds``: class name -> class."""
     p = os.fsdecode(path)
     params, meta, extra = checkpoints.load_extra(p)
+    checkpoints.require_recorded(p, meta, "load_model")
     _required(p, meta)
     cls = kinds.get(meta["estimator"])
     if cls is None:

@@ -231,6 +231,22 @@ def test_load_model_refuses_a_file_that_does_not_record_its_scaling(tmp_path):
     jaxnet.load(path)  # old readers are unchanged
 
 
+def test_load_model_refuses_a_file_that_does_not_record_its_head_or_activation(tmp_path):
+    """A format-1 file whose relu/sigmoid jaxnet.load fills in: load_model names what it would have to guess."""
+    import json
+
+    import safetensors.numpy
+
+    params = {k: np.asarray(v, np.float32) for k, v in jaxnet.seed_example()[0].items()}
+    record = {"format_version": 1, "layer_sizes": [2, 3, 1], "dtype": "float32", "jaxnet_version": "0.1.0"}
+    meta = {"estimator": "MLPClassifier", "estimator_params": {}, "input_scaling": None, "target_scaling": None}
+    path = str(tmp_path / "v1.safetensors")
+    safetensors.numpy.save_file(params, path, metadata={"jaxnet": json.dumps({**record, "metadata": meta})})
+    with pytest.warns(jaxnet.CheckpointWarning), pytest.raises(CheckpointError, match="activation and head") as e:
+        jaxnet.load_model(path)
+    assert "load_model will not guess" in str(e.value)
+
+
 def test_pickle_round_trip():
     x, y = blobs()
     clf = small().fit(x, y)
