@@ -41,18 +41,21 @@ import numpy as np
 
 from jaxnet import tabular
 from jaxnet._estimator_parts import (
+    _by_blocks,
     _check_fitted,
+    _check_mesh,
     _factory,
     _inputs,
     _optimizer,
-    _pad_rows,
     _positive,
     _seed,
     _set_hyperparams,
+    _split_evenly,
 )
 from jaxnet.fitting import DivergenceError, TrainingInterrupted, fit
 from jaxnet.model import forward, init_mlp
 from jaxnet.network import activation_named
+from jaxnet.steps import pad_rows
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_model"]
 
@@ -95,6 +98,7 @@ class _MLP(BaseEstimator):
         compute_dtype: Any = None,
         device: Any = None,
         standardize: bool = True,
+        mesh: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -114,6 +118,7 @@ class _MLP(BaseEstimator):
         self.compute_dtype = compute_dtype
         self.device = device
         self.standardize = standardize
+        self.mesh = mesh
 
     # ------------------------------------------------------------ checks
     def _hidden(self) -> tuple[int, ...]:
@@ -139,6 +144,7 @@ class _MLP(BaseEstimator):
         if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction: expected a fraction in (0, 1), got {self.validation_fraction!r}")
         _factory(self.optimizer)
+        _check_mesh(self.mesh, self.device)
 
     # ------------------------------------------------------------ training
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> Any:
@@ -198,8 +204,10 @@ class _MLP(BaseEstimator):
         n = x.shape[0]
         batch = min(200, n) if isinstance(self.batch_size, str) else min(int(self.batch_size), n)
         per_epoch = n // batch
-        if batch == n:  # full batch: rows padded with weight 0 (the same loss and gradient, fewer compilations)
-            x, t, w = _pad_rows(x), _pad_rows(t), _pad_rows(np.ones(n, np.float32) if w is None else w)
+        if batch == n:  # full batch: padded here as fit pads (steps.pad_rows), so fit's checks see the bucket too
+            x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
+        if self.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
+            x, t, w = _split_evenly(self.mesh, x, t, w, None if batch == n else batch)
         xj, tj, wj = jnp.asarray(x), jnp.asarray(t), None if w is None else jnp.asarray(w)
         optimizer = _optimizer(self.optimizer)
         self.opt_state_ = _set_hyperparams(self.opt_state_, self.learning_rate_init, self.alpha / batch)
@@ -239,7 +247,7 @@ class _MLP(BaseEstimator):
                 self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
                 opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
                 progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
-                device=self.device, compute_dtype=self.compute_dtype,
+                device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
             )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as e:
             self.params_, self.opt_state_ = e.params, e.opt_state
@@ -267,12 +275,11 @@ class _MLP(BaseEstimator):
 
     # ------------------------------------------------------------ prediction
     def _outputs(self, X: Any) -> np.ndarray:
-        """The network's outputs (N, k) on ``X``, computed on rows padded to a power of two (fewer compilations)."""
+        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_by_blocks`: one program)."""
         _check_fitted(self)
         x = self._tabular.inputs(_inputs(self, X, reset=False), np.float32)
-        padded = _pad_rows(x)
-        out = forward(self.params_, jnp.asarray(padded), activation=cast(Any, self.activation), head=self._tabular.head)
-        return np.asarray(out, np.float64)[: len(x)]
+        activation, head = cast(Any, self.activation), self._tabular.head
+        return _by_blocks(lambda rows: forward(self.params_, rows, activation=activation, head=head), x)
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
@@ -289,6 +296,15 @@ class _MLP(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")
+
+    def __sklearn_clone__(self) -> Any:
+        """scikit-learn's ``clone``, with ``device`` and ``mesh`` shared rather than deep-copied (a
+        ``jax.Device`` cannot be copied; the clone runs on the same devices)."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        shared = {k: params.pop(k) for k in ("device", "mesh")}
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, **shared)
 
 
 class MLPClassifier(ClassifierMixin, _MLP):
@@ -307,13 +323,14 @@ class MLPClassifier(ClassifierMixin, _MLP):
                  shuffle: bool = True, random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
                  warm_start: bool = False, early_stopping: bool = False, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, optimizer: Any = "adam", class_weight: Any = None,
-                 compute_dtype: Any = None, device: Any = None, standardize: bool = True) -> None:  # fmt: skip
+                 compute_dtype: Any = None, device: Any = None, standardize: bool = True,
+                 mesh: Any = None) -> None:  # fmt: skip
         super().__init__(
             hidden_layer_sizes, activation, alpha=alpha, batch_size=batch_size, learning_rate_init=learning_rate_init,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, optimizer=optimizer, compute_dtype=compute_dtype, device=device,
-            standardize=standardize,
+            standardize=standardize, mesh=mesh,
         )  # fmt: skip
         self.class_weight = class_weight
 

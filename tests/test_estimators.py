@@ -28,8 +28,7 @@ def _standard_promotion():
 
 @parametrize_with_checks([jaxnet.MLPClassifier(), jaxnet.MLPRegressor()])
 def test_sklearn_check_estimator(estimator, check):
-    """scikit-learn's own estimator checks, none declared unfit (rows are padded to a power of two for
-    predictions, so a subset's outputs equal the whole batch's on CPU)."""
+    """scikit-learn's own estimator checks, none declared unfit."""
     check(estimator)
 
 
@@ -144,7 +143,7 @@ def test_changing_learning_rate_or_alpha_does_not_recompile(count_compiles):
     small().fit(x, y).predict(x)
     with count_compiles() as compiles:
         small(learning_rate_init=0.01, alpha=0.5).fit(x, y).predict(x)
-        small(random_state=3).fit(x[:50], y[:50]).predict(x[:40])  # rows padded to the same 64
+        small(random_state=3).fit(x[:58], y[:58]).predict(x[:7])  # fit: the bucket of 60 rows; predict: one block
     assert compiles() == 0
 
 
@@ -282,6 +281,55 @@ def test_estimators_work_without_sklearn(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "jaxnet._estimator_base"
+
+
+def test_mesh_of_4_devices_equals_one_device_and_clones(tmp_path):
+    """Issue 21: MLPClassifier/MLPRegressor(mesh=...) train through fit's mesh; 14 rows (not a multiple of 4)
+    are padded with weight-0 rows for full batch, refused by name for minibatches; clone shares the mesh."""
+    code = textwrap.dedent("""
+        import os, warnings
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+        import jax, numpy as np, jaxnet
+        from sklearn.base import clone
+        warnings.simplefilter("ignore")
+        assert jax.device_count() == 4
+        mesh = jaxnet.data_parallel_mesh()
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(14, 3))
+        for cls, y in ((jaxnet.MLPClassifier, np.where(x[:, 0] > 0, "a", "b")), (jaxnet.MLPRegressor, x @ [2.0, -1.0, 0.5])):
+            args = dict(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=20, random_state=0)
+            one = cls(**args).fit(x, y)
+            four = clone(cls(**args, mesh=mesh))
+            assert four.mesh is mesh
+            four.fit(x, y)
+            for k in one.params_:
+                np.testing.assert_allclose(four.params_[k], one.params_[k], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(four.loss_curve_, one.loss_curve_, rtol=1e-5)
+            out = "predict" if cls is jaxnet.MLPRegressor else "predict_proba"
+            np.testing.assert_allclose(getattr(four, out)(x), getattr(one, out)(x), rtol=1e-5, atol=1e-6)
+            for bad, name in ((dict(batch_size=6), "batch_size: 6 rows"), (dict(batch_size=4), "X: 14 training rows")):
+                try:
+                    cls(**args, mesh=mesh, **bad).fit(x, y)
+                    raise SystemExit(f"{bad} was not refused")
+                except ValueError as e:
+                    assert str(e).startswith(name), e
+            cls(**args, mesh=mesh, batch_size=4).fit(x[:12], y[:12])  # multiples of 4: minibatches
+        try:
+            jaxnet.MLPClassifier(mesh=mesh, device=jax.devices()[0]).fit(x, y)
+        except ValueError as e:
+            assert str(e).startswith("mesh: give a mesh"), e
+        print("ok")
+    """)
+    env = {k: v for k, v in _env().items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_mesh_argument_is_checked():
+    x, y = blobs(n=20)
+    with pytest.raises(TypeError, match="^mesh: expected None or a jax.sharding.Mesh"):
+        small(mesh="data").fit(x, y)
 
 
 def _env():
