@@ -14,6 +14,9 @@ pickle):
   absent), ``class_labels`` (+ their numpy dtype), ``feature_names`` and the
   training record (``loss_curve``, ``n_iter``, ...); plus ``standardize_mean``/
   ``standardize_std`` as ``jaxnet train`` writes them, which ``jaxnet predict`` reads.
+
+>>> _optimizer_name("adam"), _optimizer_name(optax.adamw)
+('adam', 'optax.adamw')
 """
 
 from __future__ import annotations

@@ -44,7 +44,10 @@ from jaxnet._estimator_parts import (
     _by_blocks,
     _check_fitted,
     _check_mesh,
+    _epoch_key,
     _factory,
+    _forward,
+    _initial_params,
     _inputs,
     _optimizer,
     _positive,
@@ -53,7 +56,6 @@ from jaxnet._estimator_parts import (
     _split_evenly,
 )
 from jaxnet.fitting import DivergenceError, TrainingInterrupted, fit
-from jaxnet.model import forward, init_mlp
 from jaxnet.network import activation_named
 from jaxnet.steps import pad_rows
 
@@ -189,7 +191,7 @@ class _MLP(BaseEstimator):
     def _start(self, n_in: int, n_out: int) -> None:
         """Fresh parameters, optimizer state and records."""
         sizes = (n_in, *self._hidden(), n_out)
-        self.params_ = init_mlp(jax.random.key(self._seed), sizes, dtype=jnp.float32)
+        self.params_: dict[str, Any] = _initial_params(self._seed, sizes)  # numpy: fit moves them
         self.opt_state_ = _optimizer(self.optimizer).init(self.params_)
         self.loss_curve_: list[float] = []
         self.n_iter_ = 0
@@ -241,14 +243,15 @@ class _MLP(BaseEstimator):
         """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
         key = None
         if batch is not None:
-            key = jax.random.fold_in(jax.random.key(self._seed), self.n_iter_ if self.shuffle else 0)
-        try:
-            self.params_, self.opt_state_, history = fit(
-                self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
-                opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
-                progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
-                device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
-            )  # fmt: skip
+            key = _epoch_key(self._seed, self.n_iter_ if self.shuffle else 0)
+        try:  # optax's adam mixes its int32 count with Python floats: standard promotion whatever the user's
+            with jax.numpy_dtype_promotion("standard"):
+                self.params_, self.opt_state_, history = fit(
+                    self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
+                    opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
+                    progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
+                    device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
+                )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as e:
             self.params_, self.opt_state_ = e.params, e.opt_state
             raise
@@ -279,7 +282,13 @@ class _MLP(BaseEstimator):
         _check_fitted(self)
         x = self._tabular.inputs(_inputs(self, X, reset=False), np.float32)
         activation, head = cast(Any, self.activation), self._tabular.head
-        return _by_blocks(lambda rows: forward(self.params_, rows, activation=activation, head=head), x)
+        out = _by_blocks(lambda rows: _forward(self.params_, rows, activation, head), x)
+        if not np.isfinite(out).all():  # X and the params are finite: the arithmetic overflowed
+            raise ValueError(
+                f"X: the network's outputs overflow for {int((~np.isfinite(out)).any(axis=1).sum())} row(s); "
+                f"the largest input is {float(np.max(np.abs(x))):.3g} after scaling"
+            )
+        return out
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnet
 from jaxnet import tabular
+from jaxnet._estimator_parts import _initial_params
 from jaxnet.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
@@ -353,12 +354,26 @@ def test_alpha_is_sklearns_l2_on_the_weights_only():
     clf = small(optimizer="sgd", learning_rate_init=lr, alpha=alpha, max_iter=1, hidden_layer_sizes=(4,))
     clf.fit(x, y)
     tab = clf._tabular
-    p0 = jaxnet.init_mlp(jax.random.key(0), (2, 4, 1), dtype=np.float32)
+    p0 = _initial_params(0, (2, 4, 1))  # random_state=0
     t = (y == "b").astype(np.float32)[:, None]
     g = jaxnet.grads(p0, tab.inputs(x), t, head="sigmoid")
     for k in p0:
         decay = alpha / len(x) * np.asarray(p0[k]) if k.startswith("W") else 0.0
         np.testing.assert_allclose(clf.params_[k], np.asarray(p0[k]) - lr * (np.asarray(g[k]) + decay), atol=1e-6)
+
+
+def test_initial_params_are_he_normal_drawn_by_numpy(count_compiles):
+    """init_mlp's He scheme (W ~ N(0, 2 / fan_in), zero biases), float32, reproducible, compiling nothing."""
+    with count_compiles() as compiles:
+        p = _initial_params(5, (400, 300, 2))
+    assert compiles() == 0
+    assert sorted(p) == ["W1", "W2", "b1", "b2"] and all(v.dtype == np.float32 for v in p.values())
+    assert p["W1"].shape == (300, 400) and p["W2"].shape == (2, 300)
+    np.testing.assert_allclose(np.std(p["W1"]), np.sqrt(2 / 400), rtol=0.02)  # 120,000 draws: std error 0.2%
+    assert abs(float(np.mean(p["W1"]))) < 5 * np.sqrt(2 / 400) / np.sqrt(120_000)
+    assert not np.any(p["b1"]) and not np.any(p["b2"])
+    np.testing.assert_array_equal(_initial_params(5, (400, 300, 2))["W2"], p["W2"])
+    assert not np.array_equal(_initial_params(6, (400, 300, 2))["W2"], p["W2"])
 
 
 def test_bfloat16_compute_dtype_and_verbose(capsys):
