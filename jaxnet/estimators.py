@@ -306,6 +306,16 @@ class _MLP(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")
 
+    def __getstate__(self) -> Any:
+        """pickle's state; a ``device`` or ``mesh`` (JAX devices cannot be pickled) is refused by name."""
+        for name in ("device", "mesh"):
+            if getattr(self, name, None) is not None:
+                raise TypeError(
+                    f"{name}: a pickled estimator cannot hold JAX devices (got {getattr(self, name)!r}); "
+                    f"set_params({name}=None) before pickling, or save it with est.save(path)"
+                )
+        return super().__getstate__()
+
     def __sklearn_clone__(self) -> Any:
         """scikit-learn's ``clone``, with ``device`` and ``mesh`` shared rather than deep-copied (a
         ``jax.Device`` cannot be copied; the clone runs on the same devices)."""

@@ -331,6 +331,13 @@ def test_mesh_argument_is_checked():
     x, y = blobs(n=20)
     with pytest.raises(TypeError, match="^mesh: expected None or a jax.sharding.Mesh"):
         small(mesh="data").fit(x, y)
+    clf = small(max_iter=2, device=jax.devices()[0]).fit(x, y)
+    with pytest.raises(TypeError, match="^device: a pickled estimator cannot hold JAX devices"):
+        pickle.dumps(clf)
+    with pytest.raises(TypeError, match="^mesh: a pickled estimator"):
+        pickle.dumps(small(mesh=jaxnet.data_parallel_mesh()))
+    back = pickle.loads(pickle.dumps(clf.set_params(device=None)))
+    np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
 
 
 def _env():
