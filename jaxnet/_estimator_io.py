@@ -69,7 +69,7 @@ def _arguments(est: Any) -> dict[str, Any]:
             v = _optimizer_name(v)
         elif k == "compute_dtype":
             v = None if v is None else np.dtype(v).name
-        elif k == "device":
+        elif k in ("device", "mesh"):  # where it ran, not what it is: a loaded model runs where it is loaded
             v = None
         elif k == "random_state":
             v = int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else None

@@ -2,10 +2,19 @@
 
 The names and meanings are scikit-learn's (``sklearn.neural_network``), so
 swapping the import is enough; what jaxnet adds: any optax optimizer
-(``optimizer=``), ``class_weight``, ``compute_dtype``, ``device`` and input
-standardisation (``standardize=True``, recorded with the model). The fitted
-network, its scaling, classes, feature names and optimizer state go to one
-checkpoint with ``est.save(path)`` and come back with :func:`load_model`.
+(``optimizer=``), ``class_weight``, ``compute_dtype``, ``device``, ``mesh``
+and input standardisation (``standardize=True``, recorded with the model). The
+fitted network, its scaling, classes, feature names and optimizer state go to
+one checkpoint with ``est.save(path)`` and come back with :func:`load_model`.
+
+``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis
+(:func:`jaxnet.data_parallel_mesh`, possibly over several processes): the
+rows are split over its devices (``fit(..., mesh=)``). Full batch, rows of
+weight 0 are appended up to a multiple of the device count, which changes
+nothing; minibatches need ``batch_size`` and the row count to be multiples
+(a ValueError naming ``batch_size`` or ``X`` otherwise). ``sklearn.clone``
+shares the mesh (and ``device``); ``pickle`` refuses both (JAX devices cannot
+be pickled) and ``save`` does not record them.
 
 Training is epoch-wise as scikit-learn's: an epoch is ``n // batch_size``
 minibatches (reshuffled each epoch when ``shuffle``; ``batch_size="auto"`` is

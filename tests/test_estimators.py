@@ -340,6 +340,16 @@ def test_mesh_argument_is_checked():
     np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
 
 
+def test_save_of_an_estimator_trained_on_a_mesh(tmp_path):
+    """The mesh is where it ran (not recorded, as device): the loaded model has mesh=None, the same outputs."""
+    x, y = blobs(n=20)
+    clf = small(max_iter=3, mesh=jaxnet.data_parallel_mesh(jax.devices()[:1])).fit(x, y)
+    clf.save(tmp_path / "m.safetensors")
+    back = jaxnet.load_model(tmp_path / "m.safetensors")
+    assert back.mesh is None and back.get_params()["max_iter"] == 3
+    np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
+
+
 def _env():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
