@@ -3,6 +3,12 @@
 ``get_params``/``set_params`` (the ``__init__`` arguments), ``score`` (accuracy,
 R²) and a ``ConvergenceWarning``: enough for the estimators and the CLI; no
 ``Pipeline`` or ``GridSearchCV`` without scikit-learn itself.
+
+>>> class Tiny(BaseEstimator):
+...     def __init__(self, alpha=1.0):
+...         self.alpha = alpha
+>>> Tiny().set_params(alpha=0.5).get_params()
+{'alpha': 0.5}
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ pickle):
   absent), ``class_labels`` (+ their numpy dtype), ``feature_names`` and the
   training record (``loss_curve``, ``n_iter``, ...); plus ``standardize_mean``/
   ``standardize_std`` as ``jaxnet train`` writes them, which ``jaxnet predict`` reads.
+
+>>> _optimizer_name("adam"), _optimizer_name(optax.adamw)
+('adam', 'optax.adamw')
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def _arguments(est: Any) -> dict[str, Any]:
             v = _optimizer_name(v)
         elif k == "compute_dtype":
             v = None if v is None else np.dtype(v).name
-        elif k == "device":
+        elif k in ("device", "mesh"):  # where it ran, not what it is: a loaded model runs where it is loaded
             v = None
         elif k == "random_state":
             v = int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else None
@@ -141,6 +144,7 @@ def load(path: str | os.PathLike, kinds: dict[str, type]) -> Any:
     """The estimator saved at ``path``; ``kinds``: class name -> class."""
     p = os.fsdecode(path)
     params, meta, extra = checkpoints.load_extra(p)
+    checkpoints.require_recorded(p, meta, "load_model")
     _required(p, meta)
     cls = kinds.get(meta["estimator"])
     if cls is None:

@@ -14,7 +14,10 @@ UTF-8), followed, for each tensor in sorted name order, by the line
 It covers the tensors *and* the record, so :func:`load` refuses a flipped bit
 anywhere that changes what it would return. Files written before the checksum
 (``format_version`` 1) still load, with a :class:`CheckpointWarning`, as
-``activation="relu"``, ``head="sigmoid"`` unless their user metadata named them.
+``activation="relu"``, ``head="sigmoid"`` unless their user metadata named them;
+the metadata then says what was filled in (:attr:`Metadata.filled_in`), so a
+reader that must not guess (:meth:`jaxnet.Model.from_checkpoint`,
+:func:`jaxnet.load_model`) refuses such a file, naming what is missing.
 
 **What load refuses** (:class:`CheckpointError`): anything that is not a
 regular file (a FIFO or ``/dev/zero`` is never opened for reading), a
@@ -64,7 +67,16 @@ from jaxnet._version import __version__
 from jaxnet.network import activation_named, head_named, layer_count, param_keys
 from jaxnet.spec import Model
 
-__all__ = ["MAX_HEADER_BYTES", "CheckpointError", "CheckpointWarning", "load", "load_extra", "save"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "CheckpointError",
+    "CheckpointWarning",
+    "Metadata",
+    "load",
+    "load_extra",
+    "require_recorded",
+    "save",
+]
 
 _KEY = "jaxnet"
 _FORMAT_VERSION = 2
@@ -87,6 +99,43 @@ class CheckpointError(ValueError):
 
 class CheckpointWarning(UserWarning):
     """A checkpoint that loads but cannot be fully verified (written before checksums existed)."""
+
+
+class Metadata(dict):
+    """The metadata :func:`load` returns: a plain ``dict``, plus :attr:`filled_in`.
+
+    ``filled_in``: the names of the fields the file does not record and :func:`load` filled in with
+    the defaults (``("activation", "head")`` for a format-1 file that did not name them); ``()`` for
+    every file :func:`save` writes today. A key of the dict could not say it: the user metadata of an
+    old file may hold any key.
+
+    >>> Metadata({"head": "sigmoid"}, filled_in=("head",)).filled_in
+    ('head',)
+    """
+
+    filled_in: tuple[str, ...]
+
+    def __init__(self, *args: Any, filled_in: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filled_in = tuple(filled_in)
+
+    def __reduce__(self) -> Any:  # pickle and copy keep filled_in
+        return (type(self), (dict(self),), {"filled_in": self.filled_in})
+
+
+def require_recorded(path: Any, meta: Mapping[str, Any], reader: str) -> None:
+    """Raise :class:`CheckpointError` if :func:`load` filled in any field of ``meta`` (see :class:`Metadata`).
+
+    For readers that would otherwise compute with a guessed activation or head; ``reader`` names the
+    reader in the message.
+    """
+    missing = tuple(getattr(meta, "filled_in", ()))
+    if missing:
+        raise CheckpointError(
+            f"{os.fsdecode(path)}: the file does not record its {' and '.join(missing)} (a format-1 checkpoint); "
+            f"{reader} will not guess them. Load it with jaxnet.load(path), which fills in relu/sigmoid, and "
+            "if that is the network, re-save it with jaxnet.save(path, params, activation=..., head=...)"
+        )
 
 
 def save(
@@ -170,13 +219,15 @@ def save(
     return True
 
 
-def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any]]:
+def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], Metadata]:
     """Read and verify a checkpoint: ``(params, metadata)``.
 
     ``params`` are jax arrays in the stored dtype (float64 needs
     ``jax_enable_x64``; without it JAX gives float32, as everywhere in JAX).
     ``metadata`` is the caller's metadata plus ``layer_sizes`` (tuple),
-    ``dtype`` (str), ``activation``, ``head`` and ``jaxnet_version``. Raises
+    ``dtype`` (str), ``activation``, ``head`` and ``jaxnet_version``, as a
+    :class:`Metadata` dict whose ``filled_in`` names what the file did not
+    record (format 1: ``activation``/``head`` filled in as relu/sigmoid). Raises
     :class:`CheckpointError` for a missing, non-regular, truncated,
     corrupted (checksum mismatch), non-jaxnet, newer-format or inconsistent
     file; warns :class:`CheckpointWarning` for a format-1 file (no checksum).
@@ -193,13 +244,13 @@ def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any
     return params, meta
 
 
-def load_extra(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[str, Any], dict[str, np.ndarray]]:
+def load_extra(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], Metadata, dict[str, np.ndarray]]:
     """:func:`load`, plus the ``extra`` arrays given to :func:`save` (numpy, by name; ``{}`` if none)."""
     p = os.fsdecode(path)
     tensors, record = _parse(p, _read_regular_file(p))
     version = _format_version(p, record)
     _verify_digest(p, record, tensors, version)
-    sizes, dtype, activation, head, user = _fields(p, record, version)
+    sizes, dtype, activation, head, user, filled_in = _fields(p, record, version)
     names = record.get("extra_tensors", [])
     if not isinstance(names, list) or not all(isinstance(n, str) and n.startswith("extra/") for n in names):
         raise CheckpointError(f"{p}: corrupted jaxnet metadata (extra_tensors must be a list of 'extra/...' names)")
@@ -208,14 +259,17 @@ def load_extra(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], dict[st
         raise CheckpointError(f"{p}: missing tensor(s) {sorted(set(names) - set(extra))} listed in extra_tensors")
     _check_tensors(p, tensors, sizes, dtype)
     params = _as_jax(p, tensors, param_keys(len(sizes) - 1))
-    meta = {
-        **user,
-        "layer_sizes": sizes,
-        "dtype": dtype,
-        "activation": activation,
-        "head": head,
-        "jaxnet_version": record["jaxnet_version"],
-    }
+    meta = Metadata(
+        {
+            **user,
+            "layer_sizes": sizes,
+            "dtype": dtype,
+            "activation": activation,
+            "head": head,
+            "jaxnet_version": record["jaxnet_version"],
+        },
+        filled_in=filled_in,
+    )
     return params, meta, extra
 
 
@@ -449,8 +503,10 @@ def _verify_digest(p: str, record: dict[str, Any], tensors: Mapping[str, np.ndar
         )
 
 
-def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ...], str, str, str, dict[str, Any]]:
-    """``(layer_sizes, dtype, activation, head, user metadata)`` from the record, each checked."""
+def _fields(
+    p: str, record: dict[str, Any], version: int
+) -> tuple[tuple[int, ...], str, str, str, dict[str, Any], tuple[str, ...]]:
+    """``(layer_sizes, dtype, activation, head, user metadata, names filled in)`` from the record, each checked."""
 
     def bad(what: str) -> CheckpointError:
         return CheckpointError(f"{p}: corrupted jaxnet metadata ({what})")
@@ -477,6 +533,7 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
     except (TypeError, ValueError) as e:
         raise bad(str(e)) from None
     source = record if version >= 2 else {"activation": "relu", "head": "sigmoid", **user}  # v1: the caller's, if any
+    filled_in = () if version >= 2 else tuple(k for k in ("activation", "head") if k not in user)
     activation, head = source.get("activation"), source.get("head")
     try:
         activation_named(activation)
@@ -485,7 +542,7 @@ def _fields(p: str, record: dict[str, Any], version: int) -> tuple[tuple[int, ..
         raise bad(str(e)) from None
     if sizes[-1] < least:
         raise bad(f"head {head!r} needs at least {least} outputs, layer_sizes end in {sizes[-1]}")
-    return tuple(sizes), dtype, str(activation), str(head), user
+    return tuple(sizes), dtype, str(activation), str(head), user, filled_in
 
 
 def _check_tensors(p: str, tensors: Mapping[str, np.ndarray], sizes: tuple[int, ...], dtype: str) -> None:

@@ -2,10 +2,19 @@
 
 The names and meanings are scikit-learn's (``sklearn.neural_network``), so
 swapping the import is enough; what jaxnet adds: any optax optimizer
-(``optimizer=``), ``class_weight``, ``compute_dtype``, ``device`` and input
-standardisation (``standardize=True``, recorded with the model). The fitted
-network, its scaling, classes, feature names and optimizer state go to one
-checkpoint with ``est.save(path)`` and come back with :func:`load_model`.
+(``optimizer=``), ``class_weight``, ``compute_dtype``, ``device``, ``mesh``
+and input standardisation (``standardize=True``, recorded with the model). The
+fitted network, its scaling, classes, feature names and optimizer state go to
+one checkpoint with ``est.save(path)`` and come back with :func:`load_model`.
+
+``mesh``: a ``jax.sharding.Mesh`` with a ``"data"`` axis
+(:func:`jaxnet.data_parallel_mesh`, possibly over several processes): the
+rows are split over its devices (``fit(..., mesh=)``). Full batch, rows of
+weight 0 are appended up to a multiple of the device count, which changes
+nothing; minibatches need ``batch_size`` and the row count to be multiples
+(a ValueError naming ``batch_size`` or ``X`` otherwise). ``sklearn.clone``
+shares the mesh (and ``device``); ``pickle`` refuses both (JAX devices cannot
+be pickled) and ``save`` does not record them.
 
 Training is epoch-wise as scikit-learn's: an epoch is ``n // batch_size``
 minibatches (reshuffled each epoch when ``shuffle``; ``batch_size="auto"`` is
@@ -41,18 +50,23 @@ import numpy as np
 
 from jaxnet import tabular
 from jaxnet._estimator_parts import (
+    _by_blocks,
     _check_fitted,
+    _check_mesh,
+    _epoch_key,
     _factory,
+    _forward,
+    _initial_params,
     _inputs,
     _optimizer,
-    _pad_rows,
     _positive,
     _seed,
     _set_hyperparams,
+    _split_evenly,
 )
 from jaxnet.fitting import DivergenceError, TrainingInterrupted, fit
-from jaxnet.model import forward, init_mlp
 from jaxnet.network import activation_named
+from jaxnet.steps import pad_rows
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_model"]
 
@@ -95,6 +109,7 @@ class _MLP(BaseEstimator):
         compute_dtype: Any = None,
         device: Any = None,
         standardize: bool = True,
+        mesh: Any = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -114,6 +129,7 @@ class _MLP(BaseEstimator):
         self.compute_dtype = compute_dtype
         self.device = device
         self.standardize = standardize
+        self.mesh = mesh
 
     # ------------------------------------------------------------ checks
     def _hidden(self) -> tuple[int, ...]:
@@ -139,6 +155,7 @@ class _MLP(BaseEstimator):
         if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction: expected a fraction in (0, 1), got {self.validation_fraction!r}")
         _factory(self.optimizer)
+        _check_mesh(self.mesh, self.device)
 
     # ------------------------------------------------------------ training
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> Any:
@@ -183,7 +200,7 @@ class _MLP(BaseEstimator):
     def _start(self, n_in: int, n_out: int) -> None:
         """Fresh parameters, optimizer state and records."""
         sizes = (n_in, *self._hidden(), n_out)
-        self.params_ = init_mlp(jax.random.key(self._seed), sizes, dtype=jnp.float32)
+        self.params_: dict[str, Any] = _initial_params(self._seed, sizes)  # numpy: fit moves them
         self.opt_state_ = _optimizer(self.optimizer).init(self.params_)
         self.loss_curve_: list[float] = []
         self.n_iter_ = 0
@@ -198,8 +215,10 @@ class _MLP(BaseEstimator):
         n = x.shape[0]
         batch = min(200, n) if isinstance(self.batch_size, str) else min(int(self.batch_size), n)
         per_epoch = n // batch
-        if batch == n:  # full batch: rows padded with weight 0 (the same loss and gradient, fewer compilations)
-            x, t, w = _pad_rows(x), _pad_rows(t), _pad_rows(np.ones(n, np.float32) if w is None else w)
+        if batch == n:  # full batch: padded here as fit pads (steps.pad_rows), so fit's checks see the bucket too
+            x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
+        if self.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
+            x, t, w = _split_evenly(self.mesh, x, t, w, None if batch == n else batch)
         xj, tj, wj = jnp.asarray(x), jnp.asarray(t), None if w is None else jnp.asarray(w)
         optimizer = _optimizer(self.optimizer)
         self.opt_state_ = _set_hyperparams(self.opt_state_, self.learning_rate_init, self.alpha / batch)
@@ -233,14 +252,15 @@ class _MLP(BaseEstimator):
         """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
         key = None
         if batch is not None:
-            key = jax.random.fold_in(jax.random.key(self._seed), self.n_iter_ if self.shuffle else 0)
-        try:
-            self.params_, self.opt_state_, history = fit(
-                self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
-                opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
-                progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
-                device=self.device, compute_dtype=self.compute_dtype,
-            )  # fmt: skip
+            key = _epoch_key(self._seed, self.n_iter_ if self.shuffle else 0)
+        try:  # optax's adam mixes its int32 count with Python floats: standard promotion whatever the user's
+            with jax.numpy_dtype_promotion("standard"):
+                self.params_, self.opt_state_, history = fit(
+                    self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
+                    opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
+                    progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
+                    device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
+                )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as e:
             self.params_, self.opt_state_ = e.params, e.opt_state
             raise
@@ -267,12 +287,17 @@ class _MLP(BaseEstimator):
 
     # ------------------------------------------------------------ prediction
     def _outputs(self, X: Any) -> np.ndarray:
-        """The network's outputs (N, k) on ``X``, computed on rows padded to a power of two (fewer compilations)."""
+        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_by_blocks`: one program)."""
         _check_fitted(self)
         x = self._tabular.inputs(_inputs(self, X, reset=False), np.float32)
-        padded = _pad_rows(x)
-        out = forward(self.params_, jnp.asarray(padded), activation=cast(Any, self.activation), head=self._tabular.head)
-        return np.asarray(out, np.float64)[: len(x)]
+        activation, head = cast(Any, self.activation), self._tabular.head
+        out = _by_blocks(lambda rows: _forward(self.params_, rows, activation, head), x)
+        if not np.isfinite(out).all():  # X and the params are finite: the arithmetic overflowed
+            raise ValueError(
+                f"X: the network's outputs overflow for {int((~np.isfinite(out)).any(axis=1).sum())} row(s); "
+                f"the largest input is {float(np.max(np.abs(x))):.3g} after scaling"
+            )
+        return out
 
     # ------------------------------------------------------------ saving
     def save(self, path: str | os.PathLike) -> None:
@@ -289,6 +314,25 @@ class _MLP(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "params_")
+
+    def __getstate__(self) -> Any:
+        """pickle's state; a ``device`` or ``mesh`` (JAX devices cannot be pickled) is refused by name."""
+        for name in ("device", "mesh"):
+            if getattr(self, name, None) is not None:
+                raise TypeError(
+                    f"{name}: a pickled estimator cannot hold JAX devices (got {getattr(self, name)!r}); "
+                    f"set_params({name}=None) before pickling, or save it with est.save(path)"
+                )
+        return super().__getstate__()
+
+    def __sklearn_clone__(self) -> Any:
+        """scikit-learn's ``clone``, with ``device`` and ``mesh`` shared rather than deep-copied (a
+        ``jax.Device`` cannot be copied; the clone runs on the same devices)."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        shared = {k: params.pop(k) for k in ("device", "mesh")}
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, **shared)
 
 
 class MLPClassifier(ClassifierMixin, _MLP):
@@ -307,13 +351,14 @@ class MLPClassifier(ClassifierMixin, _MLP):
                  shuffle: bool = True, random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
                  warm_start: bool = False, early_stopping: bool = False, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, optimizer: Any = "adam", class_weight: Any = None,
-                 compute_dtype: Any = None, device: Any = None, standardize: bool = True) -> None:  # fmt: skip
+                 compute_dtype: Any = None, device: Any = None, standardize: bool = True,
+                 mesh: Any = None) -> None:  # fmt: skip
         super().__init__(
             hidden_layer_sizes, activation, alpha=alpha, batch_size=batch_size, learning_rate_init=learning_rate_init,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, optimizer=optimizer, compute_dtype=compute_dtype, device=device,
-            standardize=standardize,
+            standardize=standardize, mesh=mesh,
         )  # fmt: skip
         self.class_weight = class_weight
 

@@ -125,6 +125,9 @@ class Model:
     def from_checkpoint(cls, path: Any) -> Model:
         """The model saved at ``path`` by :func:`jaxnet.save`: its params with the recorded activation and head.
 
+        A file that does not record them (format 1, written before they were) is refused with a
+        :class:`jaxnet.CheckpointError` naming what is missing: a Model would state a guessed network.
+
         >>> import os, tempfile, jax, jaxnet
         >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
         >>> jaxnet.save(path, jaxnet.init_model(0, (2, 4, 3), head="softmax"))
@@ -132,7 +135,8 @@ class Model:
         >>> jaxnet.Model.from_checkpoint(path)
         Model(sizes=(2, 4, 3), activation='relu', head='softmax')
         """
-        from jaxnet.checkpoints import load  # checkpoints imports this module
+        from jaxnet.checkpoints import load, require_recorded  # checkpoints imports this module
 
         params, meta = load(path)
+        require_recorded(path, meta, "Model.from_checkpoint")
         return cls(params, Spec(meta["activation"], meta["head"]))

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnet
 from jaxnet import tabular
+from jaxnet._estimator_parts import _initial_params
 from jaxnet.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
@@ -28,8 +29,7 @@ def _standard_promotion():
 
 @parametrize_with_checks([jaxnet.MLPClassifier(), jaxnet.MLPRegressor()])
 def test_sklearn_check_estimator(estimator, check):
-    """scikit-learn's own estimator checks, none declared unfit (rows are padded to a power of two for
-    predictions, so a subset's outputs equal the whole batch's on CPU)."""
+    """scikit-learn's own estimator checks, none declared unfit."""
     check(estimator)
 
 
@@ -144,7 +144,7 @@ def test_changing_learning_rate_or_alpha_does_not_recompile(count_compiles):
     small().fit(x, y).predict(x)
     with count_compiles() as compiles:
         small(learning_rate_init=0.01, alpha=0.5).fit(x, y).predict(x)
-        small(random_state=3).fit(x[:50], y[:50]).predict(x[:40])  # rows padded to the same 64
+        small(random_state=3).fit(x[:58], y[:58]).predict(x[:7])  # fit: the bucket of 60 rows; predict: one block
     assert compiles() == 0
 
 
@@ -231,6 +231,22 @@ def test_load_model_refuses_a_file_that_does_not_record_its_scaling(tmp_path):
     jaxnet.load(path)  # old readers are unchanged
 
 
+def test_load_model_refuses_a_file_that_does_not_record_its_head_or_activation(tmp_path):
+    """A format-1 file whose relu/sigmoid jaxnet.load fills in: load_model names what it would have to guess."""
+    import json
+
+    import safetensors.numpy
+
+    params = {k: np.asarray(v, np.float32) for k, v in jaxnet.seed_example()[0].items()}
+    record = {"format_version": 1, "layer_sizes": [2, 3, 1], "dtype": "float32", "jaxnet_version": "0.1.0"}
+    meta = {"estimator": "MLPClassifier", "estimator_params": {}, "input_scaling": None, "target_scaling": None}
+    path = str(tmp_path / "v1.safetensors")
+    safetensors.numpy.save_file(params, path, metadata={"jaxnet": json.dumps({**record, "metadata": meta})})
+    with pytest.warns(jaxnet.CheckpointWarning), pytest.raises(CheckpointError, match="activation and head") as e:
+        jaxnet.load_model(path)
+    assert "load_model will not guess" in str(e.value)
+
+
 def test_pickle_round_trip():
     x, y = blobs()
     clf = small().fit(x, y)
@@ -268,6 +284,72 @@ def test_estimators_work_without_sklearn(tmp_path):
     assert out.stdout.split()[0] == "jaxnet._estimator_base"
 
 
+def test_mesh_of_4_devices_equals_one_device_and_clones(tmp_path):
+    """Issue 21: MLPClassifier/MLPRegressor(mesh=...) train through fit's mesh; 14 rows (not a multiple of 4)
+    are padded with weight-0 rows for full batch, refused by name for minibatches; clone shares the mesh."""
+    code = textwrap.dedent("""
+        import os, warnings
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+        import jax, numpy as np, jaxnet
+        from sklearn.base import clone
+        warnings.simplefilter("ignore")
+        assert jax.device_count() == 4
+        mesh = jaxnet.data_parallel_mesh()
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(14, 3))
+        for cls, y in ((jaxnet.MLPClassifier, np.where(x[:, 0] > 0, "a", "b")), (jaxnet.MLPRegressor, x @ [2.0, -1.0, 0.5])):
+            args = dict(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=20, random_state=0)
+            one = cls(**args).fit(x, y)
+            four = clone(cls(**args, mesh=mesh))
+            assert four.mesh is mesh
+            four.fit(x, y)
+            for k in one.params_:
+                np.testing.assert_allclose(four.params_[k], one.params_[k], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(four.loss_curve_, one.loss_curve_, rtol=1e-5)
+            out = "predict" if cls is jaxnet.MLPRegressor else "predict_proba"
+            np.testing.assert_allclose(getattr(four, out)(x), getattr(one, out)(x), rtol=1e-5, atol=1e-6)
+            for bad, name in ((dict(batch_size=6), "batch_size: 6 rows"), (dict(batch_size=4), "X: 14 training rows")):
+                try:
+                    cls(**args, mesh=mesh, **bad).fit(x, y)
+                    raise SystemExit(f"{bad} was not refused")
+                except ValueError as e:
+                    assert str(e).startswith(name), e
+            cls(**args, mesh=mesh, batch_size=4).fit(x[:12], y[:12])  # multiples of 4: minibatches
+        try:
+            jaxnet.MLPClassifier(mesh=mesh, device=jax.devices()[0]).fit(x, y)
+        except ValueError as e:
+            assert str(e).startswith("mesh: give a mesh"), e
+        print("ok")
+    """)
+    env = {k: v for k, v in _env().items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_mesh_argument_is_checked():
+    x, y = blobs(n=20)
+    with pytest.raises(TypeError, match="^mesh: expected None or a jax.sharding.Mesh"):
+        small(mesh="data").fit(x, y)
+    clf = small(max_iter=2, device=jax.devices()[0]).fit(x, y)
+    with pytest.raises(TypeError, match="^device: a pickled estimator cannot hold JAX devices"):
+        pickle.dumps(clf)
+    with pytest.raises(TypeError, match="^mesh: a pickled estimator"):
+        pickle.dumps(small(mesh=jaxnet.data_parallel_mesh()))
+    back = pickle.loads(pickle.dumps(clf.set_params(device=None)))
+    np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
+
+
+def test_save_of_an_estimator_trained_on_a_mesh(tmp_path):
+    """The mesh is where it ran (not recorded, as device): the loaded model has mesh=None, the same outputs."""
+    x, y = blobs(n=20)
+    clf = small(max_iter=3, mesh=jaxnet.data_parallel_mesh(jax.devices()[:1])).fit(x, y)
+    clf.save(tmp_path / "m.safetensors")
+    back = jaxnet.load_model(tmp_path / "m.safetensors")
+    assert back.mesh is None and back.get_params()["max_iter"] == 3
+    np.testing.assert_array_equal(back.predict_proba(x), clf.predict_proba(x))
+
+
 def _env():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -289,12 +371,26 @@ def test_alpha_is_sklearns_l2_on_the_weights_only():
     clf = small(optimizer="sgd", learning_rate_init=lr, alpha=alpha, max_iter=1, hidden_layer_sizes=(4,))
     clf.fit(x, y)
     tab = clf._tabular
-    p0 = jaxnet.init_mlp(jax.random.key(0), (2, 4, 1), dtype=np.float32)
+    p0 = _initial_params(0, (2, 4, 1))  # random_state=0
     t = (y == "b").astype(np.float32)[:, None]
     g = jaxnet.grads(p0, tab.inputs(x), t, head="sigmoid")
     for k in p0:
         decay = alpha / len(x) * np.asarray(p0[k]) if k.startswith("W") else 0.0
         np.testing.assert_allclose(clf.params_[k], np.asarray(p0[k]) - lr * (np.asarray(g[k]) + decay), atol=1e-6)
+
+
+def test_initial_params_are_he_normal_drawn_by_numpy(count_compiles):
+    """init_mlp's He scheme (W ~ N(0, 2 / fan_in), zero biases), float32, reproducible, compiling nothing."""
+    with count_compiles() as compiles:
+        p = _initial_params(5, (400, 300, 2))
+    assert compiles() == 0
+    assert sorted(p) == ["W1", "W2", "b1", "b2"] and all(v.dtype == np.float32 for v in p.values())
+    assert p["W1"].shape == (300, 400) and p["W2"].shape == (2, 300)
+    np.testing.assert_allclose(np.std(p["W1"]), np.sqrt(2 / 400), rtol=0.02)  # 120,000 draws: std error 0.2%
+    assert abs(float(np.mean(p["W1"]))) < 5 * np.sqrt(2 / 400) / np.sqrt(120_000)
+    assert not np.any(p["b1"]) and not np.any(p["b2"])
+    np.testing.assert_array_equal(_initial_params(5, (400, 300, 2))["W2"], p["W2"])
+    assert not np.array_equal(_initial_params(6, (400, 300, 2))["W2"], p["W2"])
 
 
 def test_bfloat16_compute_dtype_and_verbose(capsys):

@@ -210,3 +210,57 @@ def test_a_train_step_takes_a_model_and_refuses_another_spec(net):
         jaxnet.make_train_step(opt, spec=model, head="sigmoid")
     with pytest.raises(TypeError, match="^spec: expected a jaxnet.Spec or jaxnet.Model, got str"):
         jaxnet.make_train_step(opt, spec="tanh")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- files that do not record their spec
+
+
+def _format_1_file(path, params, user):
+    """A checkpoint as format 1 wrote it: no checksum, activation/head only if the caller's metadata named them."""
+    import json
+
+    import safetensors.numpy
+
+    tensors = {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in params.items()}
+    record = {"format_version": 1, "layer_sizes": list(SIZES), "dtype": "float32", "jaxnet_version": "0.1.0"}
+    safetensors.numpy.save_file(tensors, path, metadata={"jaxnet": json.dumps({**record, "metadata": user})})
+    return path
+
+
+@pytest.mark.parametrize(
+    "user, missing",
+    [({}, "activation and head"), ({"activation": "tanh"}, "head"), ({"head": "softmax"}, "activation")],
+    ids=["neither", "no-head", "no-activation"],
+)
+def test_a_file_that_does_not_record_its_spec_is_refused_by_from_checkpoint(net, tmp_path, user, missing):
+    """Issue 16 §3: a format-1 file's relu/sigmoid are filled in by load, never silently made a Model."""
+    model, _, _ = net
+    path = _format_1_file(os.fspath(tmp_path / "v1.safetensors"), model.params, user)
+    with pytest.warns(jaxnet.CheckpointWarning):
+        params, meta = jaxnet.load(path)  # old readers load it as before, and can tell what was filled in
+    assert meta.filled_in == tuple(k for k in ("activation", "head") if k not in user)
+    assert (meta["activation"], meta["head"]) == (user.get("activation", "relu"), user.get("head", "sigmoid"))
+    assert sorted(params) == sorted(model.params)
+    with pytest.warns(jaxnet.CheckpointWarning), pytest.raises(jaxnet.CheckpointError) as e:
+        jaxnet.Model.from_checkpoint(path)
+    assert f"does not record its {missing}" in str(e.value) and "Model.from_checkpoint" in str(e.value)
+
+
+def test_a_format_1_file_that_named_its_spec_is_a_model(net, tmp_path):
+    model, _, _ = net
+    path = _format_1_file(os.fspath(tmp_path / "v1.safetensors"), model.params, explicit(model))
+    with pytest.warns(jaxnet.CheckpointWarning):
+        loaded = jaxnet.Model.from_checkpoint(path)
+    assert loaded.spec == model.spec
+
+
+def test_metadata_filled_in_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    from jaxnet.checkpoints import Metadata
+
+    meta = Metadata({"head": "sigmoid", "step": 1}, filled_in=("head",))
+    for back in (pickle.loads(pickle.dumps(meta)), copy.copy(meta), copy.deepcopy(meta)):
+        assert back == {"head": "sigmoid", "step": 1} and back.filled_in == ("head",)
+    assert Metadata({"a": 1}).filled_in == ()
