@@ -779,7 +779,7 @@ def test_checkpoint_metadata_round_trips_or_is_refused(tmp_path_factory, metadat
     path = tmp_path_factory.mktemp("meta") / "m.safetensors"
 
     def call():
-        jaxnet.save(path, PARAMS, metadata=metadata)
+        jaxnet.save(path, PARAMS, metadata=metadata, head="sigmoid")
         return jaxnet.load(path)[1]
 
     def plain(v):  # what JSON gives back: lists for tuples
@@ -801,7 +801,7 @@ def test_float64_checkpoints_in_a_float32_process(tmp_path_factory, exponent, ne
     """Loaded without x64: the float32 values of the file, or a CheckpointError naming the tensor."""
     value = (-1.0 if negative else 1.0) * 10.0**exponent
     path = tmp_path_factory.mktemp("f64") / "p.safetensors"
-    jaxnet.save(path, dict(PARAMS, b2=jnp.asarray([value, 0.5])))
+    jaxnet.save(path, dict(PARAMS, b2=jnp.asarray([value, 0.5])), head="sigmoid")
     jax.config.update("jax_enable_x64", False)
     try:
 
