@@ -544,7 +544,8 @@ def _train(r: dict[str, Any]) -> tuple[Params, Any, dict]:
             r["max_blocks"],
             r["batches"],
         )
-        n = r["data"][0].shape[0]  # padded (pad_rows): the first r["n"] rows are real
+        # padded (pad_rows): the first r["n"] rows are real; with local_rows, r["n"] is the global count (no padding)
+        n = r["n"] if r["local_rows"] else r["data"][0].shape[0]
         cursor = None if r["batches"] is None else Cursor(np.int32(0), np.arange(n, dtype=np.int32), np.int32(r["n"]))
         placed, data, key = place(
             r["mesh"], r["device"], (run["carry"][0], cursor), r["data"], r["key"], r["local_rows"]
