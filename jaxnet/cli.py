@@ -937,7 +937,8 @@ def _predict(args: argparse.Namespace) -> int:
         _check_writable("--out", args.out)
         _check_distinct(("checkpoint", args.checkpoint), ("--data", args.data), ("--out", args.out))
     params, meta = checkpoints.load(args.checkpoint)
-    head, activation = meta.get("head", "sigmoid"), meta.get("activation", "relu")
+    checkpoints.require_recorded(args.checkpoint, meta, "jaxnet predict")
+    head, activation = meta["head"], meta["activation"]
     x, table = tabular.model_data(args.data, meta)
     labels = tabular.label_names(meta)
     sizes = meta["layer_sizes"]
@@ -1160,6 +1161,7 @@ def _check_model(args: argparse.Namespace) -> int:
     """``jaxnet check MODEL [--data CSV]``: checkpoint, metadata, data columns, the three gradients; exit 1 on a problem."""
     try:
         params, meta = checkpoints.load(args.model)
+        checkpoints.require_recorded(args.model, meta, "jaxnet check")
     except checkpoints.CheckpointError as e:
         print(f"checkpoint: FAILED: {' '.join(str(e).split())}")
         return EXIT_CHECK_FAILED

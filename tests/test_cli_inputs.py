@@ -255,3 +255,22 @@ def test_distributed_options_are_checked_before_jax_is_called(run, binary_csv, m
     monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
     code, _, err = run("train", "--data", binary_csv, *argv)
     assert code == 2 and err.startswith(f"jaxnet: error: {words}"), err
+
+
+@pytest.mark.parametrize("command", ["predict", "check"])
+def test_a_file_that_does_not_record_its_spec_is_refused_not_guessed(run, tmp_path, command):
+    """Issue 16 §3: a format-1 checkpoint without activation/head gets relu/sigmoid filled in by jaxnet.load;
+    jaxnet predict and jaxnet check refuse it, naming what is missing, instead of computing with the guess."""
+    import json
+
+    import safetensors.numpy
+
+    params, _, _ = jaxnet.seed_example()
+    tensors = {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in params.items()}
+    record = {"format_version": 1, "layer_sizes": [2, 3, 1], "dtype": "float32", "jaxnet_version": "0.1.0"}
+    safetensors.numpy.save_file(tensors, "v1.safetensors", metadata={"jaxnet": json.dumps({**record, "metadata": {}})})
+    (tmp_path / "x.csv").write_text(csv_text(["a", "b"], [(0.5, 0.8), (1.0, -1.0)]))
+    argv = ["predict", "v1.safetensors", "--data", "x.csv"] if command == "predict" else ["check", "v1.safetensors"]
+    code, out, err = run(*argv)  # the CLI shows load's CheckpointWarning as a 'jaxnet: warning:' line
+    assert code != 0
+    assert "does not record its activation and head" in out + err and f"jaxnet {command} will not guess" in out + err
