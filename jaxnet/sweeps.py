@@ -58,12 +58,14 @@ from jaxnet._validate import (
     overflow_error,
     positive_int,
     prepare,
+    resolve_spec,
 )
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
 from jaxnet.fitting import DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
+from jaxnet.spec import Model
 from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
 
 __all__ = ["sweep"]
@@ -587,14 +589,14 @@ def sweep(
     *,
     steps: int,
     sizes: tuple[int, ...] | None = None,
-    params: Params | None = None,
+    params: Params | Model | None = None,
     keys: jax.Array | None = None,
     learning_rates: Any = 0.1,
     init: str = "he",
     record_every: int | Literal["auto"] = "auto",
     dtype: Any = None,
-    activation: str = "relu",
-    head: str = "sigmoid",
+    activation: str | None = None,
+    head: str | None = None,
     kernel: Literal["auto", "broadcast", "dense"] = "auto",
     device: jax.Device | None = None,
     precision: Literal["default", "high", "highest"] | None = None,
@@ -608,7 +610,10 @@ def sweep(
       ``jax.random.split(jax.random.key(0), K)``) with ``sizes`` (and
       ``init``, ``dtype``): net k starts from ``init_mlp(keys[k], sizes)``;
     - ``params``: one network (broadcast to every net) or a stack whose
-      arrays have a leading axis of K. Every net is checked for NaN/inf.
+      arrays have a leading axis of K, as a dict or a :class:`~jaxnet.Model`
+      (whose activation and head are then used; ``activation=``/``head=``
+      default to the model's, or ``"relu"``/``"sigmoid"``). Every net is
+      checked for NaN/inf.
 
     ``learning_rates`` is a scalar or a 1-D array of K values, each finite and
     ``>= 0`` (0 is allowed: a control net that does not move). K is the common
@@ -672,6 +677,8 @@ def sweep(
     ((2, 3, 2), (2, 10), [False, False])
     """
     use_default_cache()  # the persistent compilation cache, unless turned off (jaxnet.cache)
+    params, spec = resolve_spec(params, activation, head)  # a Model brings its spec
+    activation, head = spec.activation, spec.head
     given = dict(locals())
     progress: dict[str, Any] = {"params": params, "steps_done": 0}
     try:

@@ -264,3 +264,20 @@ def test_metadata_filled_in_survives_pickle_and_copy():
     for back in (pickle.loads(pickle.dumps(meta)), copy.copy(meta), copy.deepcopy(meta)):
         assert back == {"head": "sigmoid", "step": 1} and back.filled_in == ("head",)
     assert Metadata({"a": 1}).filled_in == ()
+
+
+def test_sweep_takes_a_model_and_its_spec():
+    """sweep(params=model) trains with the model's activation and head, as the dict with them spelled out."""
+    model = jaxnet.init_model(0, (2, 3, 2), activation="tanh", head="softmax", dtype=jnp.float64)
+    x = jnp.asarray([[0.5, 0.8], [-1.0, 0.3], [0.2, -0.7], [1.5, 1.0]])
+    y = jnp.asarray([0, 1, 1, 0])
+    lr = jnp.asarray([0.1, 0.5])
+    _, losses, _ = jaxnet.sweep(x, y, params=model, learning_rates=lr, steps=5)
+    _, spelled, _ = jaxnet.sweep(
+        x, y, params=model.params, activation="tanh", head="softmax", learning_rates=lr, steps=5
+    )
+    _, default, _ = jaxnet.sweep(x, y, params=model.params, head="softmax", learning_rates=lr, steps=5)
+    np.testing.assert_array_equal(losses, spelled)
+    assert not np.allclose(losses, default)  # relu would train another network
+    with pytest.raises(ValueError, match="^activation: the model was built with 'tanh', got 'relu'"):
+        jaxnet.sweep(x, y, params=model, activation="relu", learning_rates=lr, steps=5)
