@@ -1,0 +1,66 @@
+"""Issue 17, time to first model: one-off work on host data compiles nothing, and the programs that remain
+are shared by neighbouring row counts (cross-validation folds)."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxnet
+from jaxnet import _validate
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(0)
+    params = {
+        "W1": jax.device_put(rng.normal(size=(4, 3))),
+        "b1": jax.device_put(np.zeros(4)),
+        "W2": jax.device_put(rng.normal(size=(2, 4))),
+        "b2": jax.device_put(np.zeros(2)),
+    }
+    x = rng.normal(size=(40, 3))
+    labels = (rng.random(40) < 0.5).astype(np.int64)
+    return params, x, labels
+
+
+def test_value_checks_of_host_data_compile_nothing_for_any_row_count(net, count_compiles):
+    params, x, labels = net
+    jaxnet.validate(params, x[:20], np.eye(2)[labels[:20]], head="sigmoid")
+    with count_compiles() as compiles:
+        for n in (21, 22, 37):
+            jaxnet.validate(params, x[:n], np.eye(2)[labels[:n]], np.ones(n), head="sigmoid")
+            jaxnet.validate(params, x[:n], labels[:n], head="softmax")
+    assert compiles() == 0
+    with pytest.raises(ValueError, match=r"^x: expected finite values"):
+        jaxnet.validate(params, np.where(np.arange(3) == 1, np.nan, x[:5]), head="softmax")
+
+
+CASES = {  # (x, y, w, head) -> one case each for every flag the checks can clear
+    "good": (0, [[0.0, 1.0]], [1.0], "sigmoid"),
+    "x inf": (np.inf, None, None, "sigmoid"),
+    "label above 1": (0, [[0.0, 1.5]], None, "sigmoid"),
+    "label NaN": (0, [[0.0, np.nan]], None, "sigmoid"),
+    "row sum 0.9": (0, [[0.4, 0.5]], None, "softmax"),
+    "one-hot": (0, [[0.0, 1.0]], None, "softmax"),
+    "regression inf": (0, [[0.0, np.inf]], None, "identity"),
+    "weight -0.0": (0, None, [-0.0], "sigmoid"),
+    "weight negative": (0, None, [-1.0], "sigmoid"),
+    "weight zero": (0, None, [0.0], "sigmoid"),
+    "weight NaN": (0, None, [np.nan], "sigmoid"),
+    "weight tiny": (0, None, [1e-300], "sigmoid"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_host_checks_give_the_device_checks_flags(net, case):
+    params, _, _ = net
+    x0, y, w, head = CASES[case]
+    x = np.full((1, 3), x0, np.float64)
+    y = None if y is None else np.asarray(y, np.float64)
+    w = None if w is None else np.asarray(w, np.float64)
+    device = np.asarray(_validate._flags(params, x, y, w, head))
+    np.testing.assert_array_equal(_validate.host_flags(params, x, y, w, head), device)
+    bad = dict(params, b2=params["b2"].at[0].set(np.nan))
+    np.testing.assert_array_equal(
+        _validate.host_flags(bad, x, y, w, head), np.asarray(_validate._flags(bad, x, y, w, head))
+    )
