@@ -430,12 +430,12 @@ def check_values_of(
     arrays = [a for a in (*params.values(), x, y, w) if a is not None]
     if not all(_is_concrete(a) for a in arrays):
         return
-    on_host = all(_on_host(a) for a in arrays)  # numpy is exact and compiles nothing; device data stays put
-    ok = host_flags(params, x, y, w, head) if on_host else np.asarray(_flags(params, x, y, w, head))
+    host = all(on_host(a) for a in arrays)  # numpy is exact and compiles nothing; device data stays put
+    ok = host_flags(params, x, y, w, head) if host else np.asarray(_flags(params, x, y, w, head))
     explain_flags(ok, params, x, y, w, head, names)
 
 
-def _on_host(a: Any) -> bool:
+def on_host(a: Any) -> bool:
     """``a`` is readable as numpy without a transfer: a numpy array, or a jax array held by the CPU."""
     if not isinstance(a, jax.Array):
         return True

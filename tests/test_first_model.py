@@ -3,10 +3,11 @@ are shared by neighbouring row counts (cross-validation folds)."""
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import jaxnet
-from jaxnet import _validate
+from jaxnet import _validate, metrics
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,46 @@ def test_host_checks_give_the_device_checks_flags(net, case):
     np.testing.assert_array_equal(
         _validate.host_flags(bad, x, y, w, head), np.asarray(_validate._flags(bad, x, y, w, head))
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "identity"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_padded_scores_equal_the_unpadded_ones(net, head, weighted):
+    params, x, labels = net
+    y = {"sigmoid": np.eye(2)[labels], "softmax": labels, "identity": x[:, :2] ** 2}[head]
+    n = 37  # padded to 40: three rows of weight 0 that must change nothing
+    w = np.linspace(0.0, 2.0, n) if weighted else None
+    got = jaxnet.evaluate(params, x[:n], y[:n], sample_weight=w, head=head)
+    p, xs, ys, ws = _validate.prepare(params, x[:n], y[:n], w, head=head)
+    plain = jax.device_get(metrics.scores(p, xs, ys, ws, "relu", head))  # every row, nothing padded
+    assert set(got) == set(plain)
+    for k in got:
+        np.testing.assert_allclose(got[k], plain[k], rtol=1e-12, atol=0, err_msg=k)
+
+
+@pytest.mark.slow
+def test_neighbouring_evaluation_sizes_share_one_program(net, count_compiles):
+    params, x, labels = net
+    jaxnet.evaluate(params, x[:33], labels[:33], head="softmax")
+    with count_compiles() as compiles:
+        accuracies = [jaxnet.accuracy(params, x[:n], labels[:n], head="softmax") for n in (34, 35, 36)]
+    assert compiles() == 0
+    right = np.asarray(jaxnet.predict(params, x, head="softmax")) == labels
+    for n, got in zip((34, 35, 36), accuracies):  # the padded rows are not counted as right or wrong
+        assert got == np.mean(right[:n])
+
+
+@pytest.mark.slow
+def test_fit_validation_sets_of_neighbouring_sizes_share_one_program(net, count_compiles):
+    params, x, labels = net
+    opt = optax.sgd(0.1)
+    args = dict(steps=4, optimizer=opt, eval_every=2, head="softmax", progress=False)
+    jaxnet.fit(params, x[:20], labels[:20], validation=(x[20:], labels[20:]), **args)
+    with count_compiles() as compiles:
+        _, _, h = jaxnet.fit(params, x[:20], labels[:20], validation=(x[21:], labels[21:]), **args)
+    assert compiles() == 0
+    del args["eval_every"]
+    final = jaxnet.evaluate(jaxnet.fit(params, x[:20], labels[:20], **args)[0], x[21:], labels[21:], head="softmax")
+    np.testing.assert_allclose(h["val_loss"][-1], final["loss"], rtol=1e-12)
+    np.testing.assert_allclose(h["val_accuracy"][-1], final["accuracy"], rtol=1e-12)
