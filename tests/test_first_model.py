@@ -108,3 +108,26 @@ def test_fit_validation_sets_of_neighbouring_sizes_share_one_program(net, count_
     final = jaxnet.evaluate(jaxnet.fit(params, x[:20], labels[:20], **args)[0], x[21:], labels[21:], head="softmax")
     np.testing.assert_allclose(h["val_loss"][-1], final["loss"], rtol=1e-12)
     np.testing.assert_allclose(h["val_accuracy"][-1], final["accuracy"], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("init", ["he", "glorot"])
+def test_init_mlp_draws_exactly_what_jax_random_draws(dtype, init):
+    from jaxnet.model import _init_jit
+
+    for key, sizes in ((0, (30, 100, 1)), (2**40 + 7, (3, 5, 4, 2)), (jax.random.key(9), (1, 1))):
+        reference = _init_jit(_validate.as_key(key), sizes, np.dtype(dtype), init)  # jax.random in one program
+        got = jaxnet.init_mlp(key, sizes, dtype=dtype, init=init)
+        assert list(got) == [k for l in range(1, len(sizes)) for k in (f"W{l}", f"b{l}")]
+        for k, v in got.items():
+            assert v.dtype == dtype and v.shape == reference[k].shape
+            np.testing.assert_array_equal(np.asarray(v), np.asarray(reference[k]), err_msg=f"{key} {sizes} {k}")
+
+
+def test_init_mlp_of_a_neighbouring_width_compiles_nothing(count_compiles):
+    jaxnet.init_mlp(0, (30, 100, 1), dtype=np.float32)
+    with count_compiles() as compiles:
+        jaxnet.init_mlp(1, (30, 101, 1), dtype=np.float32)  # 3131 weights: the same bucket as 3100
+        jaxnet.init_mlp(2, (31, 99, 1), dtype=np.float32)
+    assert compiles() == 0
