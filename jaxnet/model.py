@@ -144,7 +144,7 @@ def init_mlp(
     if not isinstance(init, str) or init not in _INITS:
         raise ValueError(f"init: expected one of {sorted(_INITS)}, got {init!r}")
     dtype = _float_dtype(dtype)
-    threefry = key is None or jax.random.key_impl(key) == "threefry2x32"
+    threefry = key is None or (jax.random.key_impl(key) == "threefry2x32" and not isinstance(key, jax.core.Tracer))
     if not (threefry and getattr(jax.config, "jax_threefry_partitionable", False)) or dtype not in (
         np.float32,
         np.float64,

@@ -131,3 +131,12 @@ def test_init_mlp_of_a_neighbouring_width_compiles_nothing(count_compiles):
         jaxnet.init_mlp(1, (30, 101, 1), dtype=np.float32)  # 3131 weights: the same bucket as 3100
         jaxnet.init_mlp(2, (31, 99, 1), dtype=np.float32)
     assert compiles() == 0
+
+
+def test_init_mlp_under_vmap_draws_what_it_draws_per_key():  # sweeps vmap it over keys: a traced key
+    keys = jax.random.split(jax.random.key(3), 2)
+    stacked = jax.vmap(lambda k: jaxnet.init_mlp(k, (3, 4, 2), dtype=np.float64))(keys)
+    for i in range(2):
+        one = jaxnet.init_mlp(keys[i], (3, 4, 2), dtype=np.float64)
+        for k, v in one.items():
+            np.testing.assert_array_equal(np.asarray(stacked[k][i]), np.asarray(v), err_msg=k)
