@@ -7,8 +7,10 @@ Every public entry point calls :func:`prepare` once per call. It has two parts:
   names); they run at every call and cost microseconds;
 * **value checks** (NaN/inf, label ranges, weights) *after* each argument is
   cast to the parameters' dtype, so a value that overflows that dtype is
-  refused too. They run on the device as one jitted reduction that returns
-  one flag per argument; only when a flag fails is the detailed message
+  refused too. Data the CPU holds (numpy, or jax arrays on the CPU) is
+  checked with numpy: exact, and no program is compiled per row count. Data
+  on an accelerator is checked there, by one jitted reduction that returns
+  one flag per argument. Only when a flag fails is the detailed message
   computed, on the host.
 
 Under ``jax.jit``/``jax.grad`` the arguments are tracers with no values, so
@@ -218,6 +220,12 @@ def _check_layout(params: dict, name: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def to_device(a: Any) -> jax.Array:
+    """A jax array of host data ``a`` by ``jax.device_put``, which compiles nothing (``jnp.asarray`` of a
+    numpy array compiles a ``stage`` program per shape)."""
+    return jax.device_put(np.asarray(a))
+
+
 def _convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
     """``a`` as a jax array of ``dtype`` and ``shape`` (overflow becomes inf, refused by the value check)."""
     if not _is_concrete(a):
@@ -227,7 +235,7 @@ def _convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
             return a  # compiled code reshapes for free, an eager reshape costs a dispatch
         return jnp.reshape(a.astype(dtype), shape)
     with np.errstate(over="ignore", invalid="ignore"):
-        return jnp.asarray(np.asarray(a).astype(dtype).reshape(shape))  # one host-to-device copy
+        return to_device(np.asarray(a).astype(dtype).reshape(shape))  # one host-to-device copy
 
 
 def _one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
@@ -244,7 +252,7 @@ def _one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
             f"{name}: expected class labels in 0..{classes - 1} (the network has {classes} outputs), "
             f"got values in [{v.min():g}, {v.max():g}]"
         )
-    return jnp.asarray(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
+    return to_device(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
 
 
 def _canonical_y(
@@ -299,7 +307,7 @@ def prepare(
             "use head='sigmoid' for two classes"
         )
     params = {
-        k: params[k] if isinstance(params[k], jax.Array) else jnp.asarray(as_array(k, params[k]))
+        k: params[k] if isinstance(params[k], jax.Array) else to_device(as_array(k, params[k]))
         for k in param_keys(len(sizes) - 1)
     }
     dtype = np.dtype(params["W1"].dtype)
@@ -419,9 +427,49 @@ def check_values_of(
     names: tuple[str, str, str] = ("x", "y", "sample_weight"),
 ) -> None:
     """Refuse NaN/inf (in the params' dtype), labels outside the head's range and bad weights."""
-    if not all(_is_concrete(a) for a in (*params.values(), x, y, w) if a is not None):
+    arrays = [a for a in (*params.values(), x, y, w) if a is not None]
+    if not all(_is_concrete(a) for a in arrays):
         return
-    explain_flags(np.asarray(_flags(params, x, y, w, head)), params, x, y, w, head, names)
+    host = all(on_host(a) for a in arrays)  # numpy is exact and compiles nothing; device data stays put
+    ok = host_flags(params, x, y, w, head) if host else np.asarray(_flags(params, x, y, w, head))
+    explain_flags(ok, params, x, y, w, head, names)
+
+
+def on_host(a: Any) -> bool:
+    """``a`` is readable as numpy without a transfer: a numpy array, or a jax array held by the CPU."""
+    if not isinstance(a, jax.Array):
+        return True
+    return a.is_fully_addressable and all(d.platform == "cpu" for d in a.devices())
+
+
+def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
+    """:func:`flags` computed with numpy on host data (the same tests; nothing is compiled).
+
+    The values are already in the params' dtype. Weights: finite, no sign bit
+    except on zero (``-0.0`` passes, ``-1e-45`` does not), and one above 0.
+
+    >>> import numpy as np
+    >>> host_flags({"W1": np.ones((1, 1), np.float32)}, np.ones((2, 1)), None, np.array([0.0, -0.0]), "sigmoid")
+    array([ True,  True,  True, False])
+    """
+    finite = lambda a: bool(np.isfinite(np.asarray(a)).all())  # noqa: E731
+    ok = [all(finite(v) for v in params.values()), x is None or finite(x)]
+    if y is None or HEADS[head].labels == "values":
+        ok.append(y is None or finite(y))
+    else:
+        yv = np.asarray(y)
+        in_range = bool(((yv >= 0) & (yv <= 1)).all())
+        if HEADS[head].labels == "classes":
+            tol = ROW_SUM_TOLERANCE * yv.shape[-1]
+            in_range &= bool((np.abs(yv.sum(axis=-1, dtype=np.float64) - 1) <= tol).all())
+        ok.append(in_range)
+    if w is None:
+        ok.append(True)
+    else:
+        wv = np.asarray(w)
+        signed = np.signbit(wv) & (wv != 0)
+        ok.append(bool(np.isfinite(wv).all() and not signed.any() and (wv > 0).any()))
+    return np.array(ok)
 
 
 def explain_flags(

@@ -50,7 +50,7 @@ from jaxnet._hyper import lifted
 from jaxnet._validate import Params, as_key, overflow_error, positive_int, prepare, resolve_spec
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
-from jaxnet.metrics import scores
+from jaxnet.metrics import padded, scores
 from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
 from jaxnet.spec import Model
@@ -387,9 +387,10 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
             raise TypeError(f"validation: expected a pair (x_val, y_val), got {what}")
         names = ("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight")
         _, xv, yv, _ = prepare(params, *validation, activation=a["activation"], head=head, names=names)
-        if not np.isfinite(float(scores(params, xv, yv, None, a["activation"], head)["loss"])):
+        held = padded(xv, yv, None)  # padded once, like the training rows: one program per bucket of sizes
+        if not np.isfinite(float(scores(params, *held[0], a["activation"], head, held[1])["loss"])):
             raise overflow_error(params, xv, yv, names[:2])  # finite values whose loss overflows: refused up front
-        return x, y, w, (xv, yv)
+        return x, y, w, held
     if split is None:
         return x, y, w, None
     if isinstance(split, bool) or not isinstance(split, (float, int, np.floating)) or not 0 < split < 1:
@@ -412,7 +413,7 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
             f"validation_split: every example left for training has sample_weight 0 ({split} of {x.shape[0]} held "
             "out); use another key or split"
         )
-    return x[train], y[train], None if w is None else w[train], (x[val], y[val])
+    return x[train], y[train], None if w is None else w[train], padded(x[val], y[val], None)
 
 
 def _check_batches(a: dict[str, Any], x: Any, key: Any) -> dict[str, Any]:
@@ -773,8 +774,8 @@ def _progress(r: dict[str, Any], run: dict[str, Any], steps_run: int, per_block:
 def _evaluate(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> None:
     """Validation scores at this step; early stopping keeps the best state."""
     state = run["carry"][0]
-    xv, yv = r["validation"]
-    s = jax.device_get(scores(state.params, xv, yv, None, r["activation"], r["head"]))
+    (xv, yv, wv), n = r["validation"]  # metrics.padded
+    s = jax.device_get(scores(state.params, xv, yv, wv, r["activation"], r["head"], n))
     value = float(s["loss"])
     hist["val_loss"].append(value)
     hist["val_step"].append(run["done"])

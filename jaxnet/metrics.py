@@ -25,20 +25,51 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, overflow_error, prepare, resolve_spec
+from jaxnet._validate import Params, on_host, overflow_error, prepare, resolve_spec
 from jaxnet.network import HEADS, ActivationName, HeadName, head_named
 from jaxnet.spec import Model
+from jaxnet.steps import pad_rows
 
 __all__ = ["accuracy", "evaluate"]
 
 
 @partial(jax.jit, static_argnames=("activation", "head"))
-def scores(params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, head: str) -> dict[str, jax.Array]:
-    """Loss and the head's scores, unchecked (``y`` in the output's shape, one-hot for softmax)."""
+def scores(
+    params: Params, x: jax.Array, y: jax.Array, w: Any, activation: str, head: str, n: Any = None
+) -> dict[str, jax.Array]:
+    """Loss and the head's scores, unchecked (``y`` in the output's shape, one-hot for softmax).
+
+    ``n``: the real rows of a batch padded by :func:`padded` (a runtime value, so every row count of a
+    bucket shares one program); rows ``n`` on count in nothing, not even a NaN of their own. ``None``:
+    every row counts.
+    """
     t = kernels.forward_trace(params, x, activation, head)
     z, y_hat = t[f"z{len(params) // 2}"], t["y_hat"]
     y = jnp.reshape(y, z.shape)
-    return {"loss": kernels.loss(params, x, y, w, activation, head), **HEADS[head].scores(y_hat, y)}
+    if n is None:
+        mask = jnp.ones(z.shape[:-1], bool)
+        loss = kernels.loss(params, x, y, w, activation, head)
+    else:
+        mask = jnp.arange(z.shape[0], dtype=jnp.int32) < n
+        per_row = kernels.shares(z, w, head)[..., 0] * HEADS[head].loss(z, y)
+        loss = jnp.sum(jnp.where(mask, per_row, jnp.zeros((), z.dtype)))
+    return {"loss": loss, **HEADS[head].scores(y_hat, y, mask)}
+
+
+def padded(x: Any, y: Any, w: Any) -> tuple[tuple[Any, Any, Any], Any]:
+    """``((x, y, w), n)`` for :func:`scores`: a batch the CPU holds padded to
+    :func:`jaxnet.steps.bucket` rows (weight 0, numpy, nothing compiled), ``n`` its real rows as int32;
+    one example or device data as it is, ``n = None``.
+
+    >>> import numpy as np
+    >>> (xp, yp, wp), n = padded(np.ones((17, 2)), np.ones((17, 1)), None)
+    >>> xp.shape, float(wp.sum()), int(n)
+    ((18, 2), 17.0, 17)
+    """
+    if x.ndim != 2 or not all(on_host(a) for a in (x, y, w) if a is not None):
+        return (x, y, w), None
+    data, n = pad_rows((x, y, w), x.dtype)
+    return data, np.int32(n)
 
 
 def evaluate(
@@ -66,7 +97,8 @@ def evaluate(
     params, spec = resolve_spec(params, activation, head, need_head=True)
     activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-    out = jax.device_get(scores(params, x, y, w, activation, head))
+    (xp, yp, wp), n = padded(x, y, w)  # neighbouring row counts share one program
+    out = jax.device_get(scores(params, xp, yp, wp, activation, head, n))
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
         raise overflow_error(params, x, y)
     return {k: float(out[k]) for k in ("loss", "accuracy", "rmse", "r2") if k in out}

@@ -34,6 +34,7 @@ from jaxnet._validate import (
 from jaxnet.cache import use_default_cache
 from jaxnet.network import ActivationName, HeadName, head_named, param_keys
 from jaxnet.spec import Model, Spec
+from jaxnet.steps import bucket
 
 __all__ = [
     "seed_example",
@@ -102,6 +103,11 @@ def _glorot(key: jax.Array, shape: tuple[int, int], dtype: Any) -> jax.Array:
 
 
 _INITS = {"he": _he, "glorot": _glorot, "xavier": _glorot}
+_STD = {  # the standard deviation of each scheme, for the host path (_init_host)
+    "he": lambda shape: np.sqrt(2.0 / shape[1]),
+    "glorot": lambda shape: np.sqrt(2.0 / (shape[0] + shape[1])),
+    "xavier": lambda shape: np.sqrt(2.0 / (shape[0] + shape[1])),
+}
 
 
 def init_mlp(
@@ -130,23 +136,111 @@ def init_mlp(
     ((16, 30), (1,))
     """
     use_default_cache()  # before the first compilation (jaxnet.cache)
-    key = as_key(key)
+    seed = key if isinstance(key, (int, np.integer)) and not isinstance(key, bool) else None
+    if seed is not None and not 0 <= seed < 2**63:
+        as_key(seed)  # the error naming the argument
+    key = as_key(key) if seed is None or jax.config.jax_default_prng_impl != "threefry2x32" else None
     sizes = check_sizes(sizes)
     if not isinstance(init, str) or init not in _INITS:
         raise ValueError(f"init: expected one of {sorted(_INITS)}, got {init!r}")
     dtype = _float_dtype(dtype)
-    params = _init_jit(key, sizes, dtype, init)
-    return {k: params[k] for k in param_keys(len(sizes) - 1)}  # jit sorts dict keys
+    threefry = key is None or (jax.random.key_impl(key) == "threefry2x32" and not isinstance(key, jax.core.Tracer))
+    if not (threefry and getattr(jax.config, "jax_threefry_partitionable", False)) or dtype not in (
+        np.float32,
+        np.float64,
+    ):
+        params = _init_jit(as_key(seed if key is None else key), sizes, dtype, init)  # jax.random, one program
+        return {k: params[k] for k in param_keys(len(sizes) - 1)}  # jit sorts dict keys
+    if key is None:  # an int seed: its threefry key data, as seed_key makes it, without compiling a program
+        data = np.array([int(seed) >> 32, int(seed) & 0xFFFFFFFF], np.uint32)
+    else:
+        data = np.asarray(jax.random.key_data(key))
+    return _init_host(data, sizes, dtype, init)  # bf16 and others keep _init_jit: XLA rounds their products
 
 
 @partial(jax.jit, static_argnums=(1, 2, 3))
 def _init_jit(key: jax.Array, sizes: tuple[int, ...], dtype: Any, init: str) -> Params:
-    """One compiled program for every layer (eagerly, each random op would compile on its own)."""
+    """The reference: ``jax.random`` in one compiled program (each eager random op would compile alone)."""
     keys = jax.random.split(key, len(sizes) - 1)
     params: Params = {}
     for l, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:]), start=1):
         params[f"W{l}"] = _INITS[init](k, (n_out, n_in), dtype)
         params[f"b{l}"] = jnp.zeros((n_out,), dtype)
+    return params
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Threefry-2x32 with 20 rounds, jax.random's default generator, in numpy (uint32: exact, nothing compiled)."""
+    ks = np.array([key[0], key[1], key[0] ^ key[1] ^ 0x1BD11BDA], np.uint32)
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r)))
+        x0, x1 = x0 + ks[(i + 1) % 3], x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def _counts(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat indices ``0..n-1`` as (high, low) 32-bit words, as ``jax.random`` counts (partitionable)."""
+    i = np.arange(n, dtype=np.uint64)
+    return (i >> np.uint64(32)).astype(np.uint32), (i & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def _uniform_bits(key: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
+    """The random bits ``jax.random.uniform(key, (n,), dtype)`` draws: ``finfo(dtype).bits`` wide."""
+    b1, b2 = _threefry2x32(key, *_counts(n))
+    info = jnp.finfo(dtype)
+    if info.bits == 64:
+        return (b1.astype(np.uint64) << np.uint64(32)) | b2.astype(np.uint64)
+    rng_bits = 8 if info.nmant < 8 else info.bits
+    return (b1 ^ b2).astype(f"uint{rng_bits}").astype(f"uint{info.bits}")
+
+
+@partial(jax.jit, static_argnums=2)
+def _normal_of_bits(bits: jax.Array, scale: jax.Array, dtype: Any) -> jax.Array:
+    """``jax.random.normal``'s values from its random bits times ``std``: the same operations as
+    ``normal(key, shape) * std`` compiled, where XLA folds ``sqrt(2) * std`` into one constant (``scale``)."""
+    info = jnp.finfo(dtype)
+    rng_bits = 8 if info.nmant < 8 and info.bits < 64 else info.bits
+    one = jnp.asarray(np.array(1.0, dtype).view(bits.dtype), bits.dtype)
+    float_bits = jax.lax.shift_right_logical(bits, jnp.asarray(rng_bits - info.nmant, bits.dtype)) | one
+    floats = jax.lax.bitcast_convert_type(float_bits, dtype) - jnp.asarray(1.0, dtype)
+    lo = jnp.asarray(np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype))
+    hi = jnp.asarray(1.0, dtype)
+    u = jax.lax.max(lo, floats * (hi - lo) + lo)
+    return jax.lax.erf_inv(u) * scale
+
+
+def _init_host(key: np.ndarray, sizes: tuple[int, ...], dtype: np.dtype, init: str) -> Params:
+    """:func:`_init_jit`'s exact values with the generator in numpy and one small elementwise program per
+    bucket of parameter counts (:func:`jaxnet.steps.bucket`), shared by every network of that many weights.
+
+    ``jax.random.split`` and the bits of ``normal`` are Threefry of the flat index, so the bits of all
+    layers are drawn on the host and only ``sqrt(2) erf_inv(u)`` runs compiled, on the flat array padded
+    with zero bits; the scale ``std`` is applied in numpy (one rounding, as before).
+    """
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    k1, k2 = _threefry2x32(key.astype(np.uint32), *_counts(len(layers)))  # jax.random.split(key, L)
+    bits = [
+        _uniform_bits(np.array([a, b], np.uint32), n_in * n_out, dtype) for a, b, (n_in, n_out) in zip(k1, k2, layers)
+    ]
+    total = sum(b.size for b in bits)
+    flat = np.concatenate(bits + [np.zeros(bucket(total) - total, bits[0].dtype)])
+    root2 = np.array(np.sqrt(2), dtype)
+    scales = [np.full(n_in * n_out, root2 * _STD[init]((n_out, n_in)).astype(dtype)) for n_in, n_out in layers]
+    scale = np.concatenate(scales + [np.zeros(bucket(total) - total, dtype)])
+    normal = np.asarray(_normal_of_bits(jax.device_put(flat), jax.device_put(scale), dtype))
+    params: Params = {}
+    start = 0
+    for l, (n_in, n_out) in enumerate(layers, start=1):
+        w = normal[start : start + n_in * n_out].reshape(n_out, n_in)
+        start += n_in * n_out
+        params[f"W{l}"] = jax.device_put(w)
+        params[f"b{l}"] = jax.device_put(np.zeros((n_out,), dtype))
     return params
 
 

@@ -129,8 +129,9 @@ class Head(NamedTuple):
     ``min_outputs``: the fewest output units the head accepts.
     ``decide(y_hat)``: the predictions from the outputs ``y_hat`` (``(N, n_out)``
     or ``(n_out,)``), the trailing axis dropped where it has one unit.
-    ``scores(y_hat, y)``: the head's scores beside the loss, ``y`` in the
-    output's shape (one-hot rows for classes), as jax scalars.
+    ``scores(y_hat, y, mask)``: the head's scores beside the loss, ``y`` in the
+    output's shape (one-hot rows for classes), as jax scalars, over the rows
+    where the bool ``mask`` (one per row) is True (padded rows are not).
     """
 
     output: Fn
@@ -142,7 +143,7 @@ class Head(NamedTuple):
     classifier: bool
     min_outputs: int
     decide: Fn
-    scores: Callable[[jax.Array, jax.Array], dict[str, jax.Array]]
+    scores: Callable[[jax.Array, jax.Array, jax.Array], dict[str, jax.Array]]
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -207,30 +208,44 @@ def _argmax(y_hat: jax.Array) -> jax.Array:
     return jnp.argmax(y_hat, axis=-1).astype(jnp.int32)
 
 
-def _label_accuracy(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+def _rows(y_hat: jax.Array, y: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(y_hat, y)`` as ``(rows, n_out)`` with the masked-out rows zeroed, and the mask as ``(rows, 1)``."""
+    keep = jnp.reshape(mask, (-1, 1))
+    shape = (keep.shape[0], y.shape[-1])
+    zero = lambda a: jnp.where(keep, jnp.reshape(a, shape), jnp.zeros((), a.dtype))  # noqa: E731
+    return zero(y_hat), zero(y), keep
+
+
+def _label_accuracy(y_hat: jax.Array, y: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
     """The fraction of elements with ``[y_hat >= 0.5] == [y >= 0.5]`` (per label when multi-label)."""
-    return {"accuracy": jnp.mean((y_hat >= 0.5) == (y >= 0.5))}
+    y_hat, y, keep = _rows(y_hat, y, mask)
+    right = jnp.sum(((y_hat >= 0.5) == (y >= 0.5)) & keep)
+    return {"accuracy": right / (jnp.sum(keep) * y.shape[-1])}
 
 
-def _class_accuracy(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+def _class_accuracy(y_hat: jax.Array, y: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
     """The fraction of rows with ``argmax y_hat == argmax y``."""
-    return {"accuracy": jnp.mean(jnp.argmax(y_hat, axis=-1) == jnp.argmax(y, axis=-1))}
+    y_hat, y, keep = _rows(y_hat, y, mask)
+    right = jnp.sum((jnp.argmax(y_hat, axis=-1) == jnp.argmax(y, axis=-1)) & keep[:, 0])
+    return {"accuracy": right / jnp.sum(keep)}
 
 
-def _regression_scores(y_hat: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+def _regression_scores(y_hat: jax.Array, y: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
     """RMSE over every element; R² per output, averaged over outputs (scikit-learn's ``r2_score``).
 
     Computed on ``y_hat / s`` and ``y / s`` with ``s = max(|y|, |y_hat|)``: every square is at most 4, so no
     sum overflows (a float32 ``sum (y - mean y)^2`` of targets near 1e19 was inf, and R² came out 1.0). R² does
-    not depend on ``s``; ``RMSE = s * sqrt(mean(((y_hat - y) / s)^2))``.
+    not depend on ``s``; ``RMSE = s * sqrt(mean(((y_hat - y) / s)^2))``. Masked-out rows count in nothing.
     """
-    rows = jnp.reshape(y, (-1, y.shape[-1]))
-    z = jnp.reshape(y_hat, rows.shape)
+    z, rows, keep = _rows(y_hat, y, mask)
+    count = jnp.sum(keep).astype(rows.dtype)
     s = jnp.maximum(jnp.max(jnp.abs(rows)), jnp.max(jnp.abs(z)))
     s = jnp.where((s > 0) & jnp.isfinite(s), s, jnp.ones_like(s))
     err, ys = z / s - rows / s, rows / s
-    total = jnp.sum(jnp.square(ys - jnp.mean(ys, axis=0, keepdims=True)), axis=0)
-    return {"rmse": s * jnp.sqrt(jnp.mean(err * err)), "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
+    spread = jnp.where(keep, ys - jnp.sum(ys, axis=0, keepdims=True) / count, jnp.zeros((), ys.dtype))
+    total = jnp.sum(jnp.square(spread), axis=0)
+    rmse = s * jnp.sqrt(jnp.sum(err * err) / (count * rows.shape[-1]))
+    return {"rmse": rmse, "r2": jnp.mean(1 - jnp.sum(err * err, axis=0) / total)}
 
 
 HEADS: MappingProxyType[str, Head] = MappingProxyType(

@@ -327,7 +327,7 @@ def pad_rows(data: tuple, dtype: Any) -> tuple[tuple, int]:
     w = np.ones((n,), dtype) if w is None else w
     extra = bucket(n) - n
     grow = lambda a: np.concatenate([np.asarray(a), np.zeros((extra,) + a.shape[1:], a.dtype)])  # noqa: E731
-    return tuple(jnp.asarray(grow(a)) for a in (x, y, w)), n
+    return tuple(jax.device_put(grow(a)) for a in (x, y, w)), n  # device_put compiles nothing
 
 
 def _step(

@@ -1,0 +1,142 @@
+"""Issue 17, time to first model: one-off work on host data compiles nothing, and the programs that remain
+are shared by neighbouring row counts (cross-validation folds)."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxnet
+from jaxnet import _validate, metrics
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(0)
+    params = {
+        "W1": jax.device_put(rng.normal(size=(4, 3))),
+        "b1": jax.device_put(np.zeros(4)),
+        "W2": jax.device_put(rng.normal(size=(2, 4))),
+        "b2": jax.device_put(np.zeros(2)),
+    }
+    x = rng.normal(size=(40, 3))
+    labels = (rng.random(40) < 0.5).astype(np.int64)
+    return params, x, labels
+
+
+def test_value_checks_of_host_data_compile_nothing_for_any_row_count(net, count_compiles):
+    params, x, labels = net
+    jaxnet.validate(params, x[:20], np.eye(2)[labels[:20]], head="sigmoid")
+    with count_compiles() as compiles:
+        for n in (21, 22, 37):
+            jaxnet.validate(params, x[:n], np.eye(2)[labels[:n]], np.ones(n), head="sigmoid")
+            jaxnet.validate(params, x[:n], labels[:n], head="softmax")
+    assert compiles() == 0
+    with pytest.raises(ValueError, match=r"^x: expected finite values"):
+        jaxnet.validate(params, np.where(np.arange(3) == 1, np.nan, x[:5]), head="softmax")
+
+
+CASES = {  # (x, y, w, head) -> one case each for every flag the checks can clear
+    "good": (0, [[0.0, 1.0]], [1.0], "sigmoid"),
+    "x inf": (np.inf, None, None, "sigmoid"),
+    "label above 1": (0, [[0.0, 1.5]], None, "sigmoid"),
+    "label NaN": (0, [[0.0, np.nan]], None, "sigmoid"),
+    "row sum 0.9": (0, [[0.4, 0.5]], None, "softmax"),
+    "one-hot": (0, [[0.0, 1.0]], None, "softmax"),
+    "regression inf": (0, [[0.0, np.inf]], None, "identity"),
+    "weight -0.0": (0, None, [-0.0], "sigmoid"),
+    "weight negative": (0, None, [-1.0], "sigmoid"),
+    "weight zero": (0, None, [0.0], "sigmoid"),
+    "weight NaN": (0, None, [np.nan], "sigmoid"),
+    "weight tiny": (0, None, [1e-300], "sigmoid"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_host_checks_give_the_device_checks_flags(net, case):
+    params, _, _ = net
+    x0, y, w, head = CASES[case]
+    x = np.full((1, 3), x0, np.float64)
+    y = None if y is None else np.asarray(y, np.float64)
+    w = None if w is None else np.asarray(w, np.float64)
+    device = np.asarray(_validate._flags(params, x, y, w, head))
+    np.testing.assert_array_equal(_validate.host_flags(params, x, y, w, head), device)
+    bad = dict(params, b2=params["b2"].at[0].set(np.nan))
+    np.testing.assert_array_equal(
+        _validate.host_flags(bad, x, y, w, head), np.asarray(_validate._flags(bad, x, y, w, head))
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "identity"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_padded_scores_equal_the_unpadded_ones(net, head, weighted):
+    params, x, labels = net
+    y = {"sigmoid": np.eye(2)[labels], "softmax": labels, "identity": x[:, :2] ** 2}[head]
+    n = 37  # padded to 40: three rows of weight 0 that must change nothing
+    w = np.linspace(0.0, 2.0, n) if weighted else None
+    got = jaxnet.evaluate(params, x[:n], y[:n], sample_weight=w, head=head)
+    p, xs, ys, ws = _validate.prepare(params, x[:n], y[:n], w, head=head)
+    plain = jax.device_get(metrics.scores(p, xs, ys, ws, "relu", head))  # every row, nothing padded
+    assert set(got) == set(plain)
+    for k in got:
+        np.testing.assert_allclose(got[k], plain[k], rtol=1e-12, atol=0, err_msg=k)
+
+
+@pytest.mark.slow
+def test_neighbouring_evaluation_sizes_share_one_program(net, count_compiles):
+    params, x, labels = net
+    jaxnet.evaluate(params, x[:33], labels[:33], head="softmax")
+    with count_compiles() as compiles:
+        accuracies = [jaxnet.accuracy(params, x[:n], labels[:n], head="softmax") for n in (34, 35, 36)]
+    assert compiles() == 0
+    right = np.asarray(jaxnet.predict(params, x, head="softmax")) == labels
+    for n, got in zip((34, 35, 36), accuracies):  # the padded rows are not counted as right or wrong
+        assert got == np.mean(right[:n])
+
+
+@pytest.mark.slow
+def test_fit_validation_sets_of_neighbouring_sizes_share_one_program(net, count_compiles):
+    params, x, labels = net
+    opt = optax.sgd(0.1)
+    args = dict(steps=4, optimizer=opt, eval_every=2, head="softmax", progress=False)
+    jaxnet.fit(params, x[:20], labels[:20], validation=(x[20:], labels[20:]), **args)
+    with count_compiles() as compiles:
+        _, _, h = jaxnet.fit(params, x[:20], labels[:20], validation=(x[21:], labels[21:]), **args)
+    assert compiles() == 0
+    del args["eval_every"]
+    final = jaxnet.evaluate(jaxnet.fit(params, x[:20], labels[:20], **args)[0], x[21:], labels[21:], head="softmax")
+    np.testing.assert_allclose(h["val_loss"][-1], final["loss"], rtol=1e-12)
+    np.testing.assert_allclose(h["val_accuracy"][-1], final["accuracy"], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("init", ["he", "glorot"])
+def test_init_mlp_draws_exactly_what_jax_random_draws(dtype, init):
+    from jaxnet.model import _init_jit
+
+    for key, sizes in ((0, (30, 100, 1)), (2**40 + 7, (3, 5, 4, 2)), (jax.random.key(9), (1, 1))):
+        reference = _init_jit(_validate.as_key(key), sizes, np.dtype(dtype), init)  # jax.random in one program
+        got = jaxnet.init_mlp(key, sizes, dtype=dtype, init=init)
+        assert list(got) == [k for l in range(1, len(sizes)) for k in (f"W{l}", f"b{l}")]
+        for k, v in got.items():
+            assert v.dtype == dtype and v.shape == reference[k].shape
+            np.testing.assert_array_equal(np.asarray(v), np.asarray(reference[k]), err_msg=f"{key} {sizes} {k}")
+
+
+def test_init_mlp_of_a_neighbouring_width_compiles_nothing(count_compiles):
+    jaxnet.init_mlp(0, (30, 100, 1), dtype=np.float32)
+    with count_compiles() as compiles:
+        jaxnet.init_mlp(1, (30, 101, 1), dtype=np.float32)  # 3131 weights: the same bucket as 3100
+        jaxnet.init_mlp(2, (31, 99, 1), dtype=np.float32)
+    assert compiles() == 0
+
+
+def test_init_mlp_under_vmap_draws_what_it_draws_per_key():  # sweeps vmap it over keys: a traced key
+    keys = jax.random.split(jax.random.key(3), 2)
+    stacked = jax.vmap(lambda k: jaxnet.init_mlp(k, (3, 4, 2), dtype=np.float64))(keys)
+    for i in range(2):
+        one = jaxnet.init_mlp(keys[i], (3, 4, 2), dtype=np.float64)
+        for k, v in one.items():
+            np.testing.assert_array_equal(np.asarray(stacked[k][i]), np.asarray(v), err_msg=k)
