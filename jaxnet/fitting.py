@@ -835,15 +835,11 @@ def _finish(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> tu
             f"fit: training diverged after step {history['steps_done']}; returning the parameters of step {step}, the "
             f"best validation loss ({run['best'][0]:.6g}), as early stopping would. Try a smaller learning rate."
         )
-    elif history["loss"].size:
+    else:  # the history holds the initial loss at least: a NaN/inf one is refused first (_initial_overflow)
         message = (
             f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
             f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
             f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
-        )
-    else:
-        message = (
-            "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
         )
     if r["on_divergence"] == "raise":
         raise DivergenceError(message, state.params, state.opt_state, history)
