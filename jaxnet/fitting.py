@@ -594,19 +594,20 @@ def _run_chunk_everywhere(
     Every process must run the same chunks, so they agree after each one: the
     next chunk's length (the smallest proposed; each process times its own),
     and whether to stop. A process interrupted by Ctrl-C (``sigint``, a flag
-    set by the signal handler) or whose callback raised raises its own error;
-    the others raise :class:`PeerStopped` at the same step; a callback's or
+    set by the signal handler) or whose callback raised raises its own error
+    (as does the ValueError of a first loss that overflows, raised on every
+    process); the others raise :class:`PeerStopped` at the same step; a callback's or
     early stopping's stop on any process stops all.
     """
     if not spans_processes(r["mesh"]):
         _run_chunk(r, cfg, run, hist, *inputs)
         return
-    error = None
+    error: Exception | None = None
     try:
         try:
             _run_chunk(r, cfg, run, hist, *inputs)
-        except CallbackError as e:
-            error = e
+        except (CallbackError, ValueError) as e:  # this process's own: a callback's, or a start that overflows
+            error = e  # (_initial_overflow: the loss is global, so every process refuses it), not a dead peer's
         wish = [int(sigint[0]), int(error is not None), _STOPS.index(run["stopped"]), run["blocks"]]
         every = agree(r["mesh"], wish)
     except Exception as e:  # a collective that failed: what the others see when a process dies
