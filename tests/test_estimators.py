@@ -265,7 +265,8 @@ def test_pickle_round_trip():
 
 def test_import_jaxnet_does_not_import_sklearn():
     code = (
-        "import sys, jaxnet; assert 'sklearn' not in sys.modules; jaxnet.MLPClassifier; print('sklearn' in sys.modules)"
+        "import sys, jaxnet; assert {'MLPClassifier', 'MLPRegressor', 'load_model'} <= set(dir(jaxnet)); "
+        "assert 'sklearn' not in sys.modules; jaxnet.MLPClassifier; print('sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
     assert out.stdout.strip() == "True"
