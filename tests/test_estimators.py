@@ -130,6 +130,21 @@ def test_bad_arguments_are_named(name, value):
         small(**{name: value}).fit(x, y)
 
 
+@pytest.mark.parametrize("error", [jaxnet.DivergenceError, jaxnet.TrainingInterrupted, jaxnet.PeerStopped])
+def test_a_stopped_fit_leaves_the_estimator_with_the_state_it_carries(error, monkeypatch):
+    # PeerStopped (another process of a mesh was interrupted or died) was not caught: the block's work was lost
+    carried = {"W1": np.full((8, 2), 0.5, np.float32)}
+
+    def stopped(params, *args, opt_state, **kwargs):
+        raise error("stopped", carried, opt_state, {})
+
+    monkeypatch.setattr(jaxnet.estimators, "fit", stopped)
+    clf = small()
+    with pytest.raises(error):
+        clf.fit(*blobs(n=20))
+    assert clf.params_ is carried
+
+
 def test_every_random_state_int_is_its_own_seed():
     # random_state was reduced modulo 2**31 - 1: 2**31 - 1 trained the net of 0, and -1 that of 2**31 - 2
     seeds = [_seed(s) for s in (0, 1, 2**31 - 1, 2**31, 2**32 - 1)]
