@@ -72,6 +72,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'jaxnet' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The module's names with the lazy ones (tab completion lists the estimators; nothing is imported)."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
     "accuracy",

@@ -69,11 +69,17 @@ def _positive(name: str, value: Any, kind: type = float, zero: bool = False) -> 
 
 
 def _seed(random_state: Any) -> int:
-    """An int seed from scikit-learn's ``random_state`` (None: a fresh random one; an int; a RandomState)."""
+    """An int seed from scikit-learn's ``random_state`` (None: a fresh random one; an int in scikit-learn's
+    range ``[0, 2**32)``, used as it is; a RandomState).
+
+    An int is not reduced modulo anything: ``random_state=2**31 - 1`` must not train the net of ``0``.
+    """
     if random_state is None:
         return int(np.random.default_rng().integers(2**31 - 1))
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return int(random_state) % (2**31 - 1)
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"random_state: expected an int in [0, 2**32) as scikit-learn, got {random_state}")
+        return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31 - 1))
     raise ValueError(f"random_state: expected None, an int or a numpy RandomState, got {random_state!r}")

@@ -64,7 +64,7 @@ from jaxnet._estimator_parts import (
     _set_hyperparams,
     _split_evenly,
 )
-from jaxnet.fitting import DivergenceError, TrainingInterrupted, fit
+from jaxnet.fitting import DivergenceError, PeerStopped, TrainingInterrupted, fit
 from jaxnet.network import activation_named
 from jaxnet.steps import pad_rows
 
@@ -261,7 +261,7 @@ class _MLP(BaseEstimator):
                     progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
                     device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
                 )  # fmt: skip
-        except (DivergenceError, TrainingInterrupted) as e:
+        except (DivergenceError, TrainingInterrupted, PeerStopped) as e:  # the state they carry is kept
             self.params_, self.opt_state_ = e.params, e.opt_state
             raise
         return np.asarray(history["loss"], np.float64)

@@ -595,19 +595,20 @@ def _run_chunk_everywhere(
     Every process must run the same chunks, so they agree after each one: the
     next chunk's length (the smallest proposed; each process times its own),
     and whether to stop. A process interrupted by Ctrl-C (``sigint``, a flag
-    set by the signal handler) or whose callback raised raises its own error;
-    the others raise :class:`PeerStopped` at the same step; a callback's or
+    set by the signal handler) or whose callback raised raises its own error
+    (as does the ValueError of a first loss that overflows, raised on every
+    process); the others raise :class:`PeerStopped` at the same step; a callback's or
     early stopping's stop on any process stops all.
     """
     if not spans_processes(r["mesh"]):
         _run_chunk(r, cfg, run, hist, *inputs)
         return
-    error = None
+    error: Exception | None = None
     try:
         try:
             _run_chunk(r, cfg, run, hist, *inputs)
-        except CallbackError as e:
-            error = e
+        except (CallbackError, ValueError) as e:  # this process's own: a callback's, or a start that overflows
+            error = e  # (_initial_overflow: the loss is global, so every process refuses it), not a dead peer's
         wish = [int(sigint[0]), int(error is not None), _STOPS.index(run["stopped"]), run["blocks"]]
         every = agree(r["mesh"], wish)
     except Exception as e:  # a collective that failed: what the others see when a process dies
@@ -836,15 +837,11 @@ def _finish(r: dict[str, Any], run: dict[str, Any], hist: dict[str, list]) -> tu
             f"fit: training diverged after step {history['steps_done']}; returning the parameters of step {step}, the "
             f"best validation loss ({run['best'][0]:.6g}), as early stopping would. Try a smaller learning rate."
         )
-    elif history["loss"].size:
+    else:  # the history holds the initial loss at least: a NaN/inf one is refused first (_initial_overflow)
         message = (
             f"fit: training diverged (the loss became NaN/inf or exceeded {DIVERGENCE_FACTOR:g} x max(initial loss, 1)) "
             f"after step {history['steps_done']}; returning the parameters of step {history['steps_done']}, whose loss "
             f"{history['loss'][-1]:.6g} is the last in the history. Try a smaller learning rate."
-        )
-    else:
-        message = (
-            "fit: training diverged at the first step (the initial loss is NaN/inf); returning the initial parameters."
         )
     if r["on_divergence"] == "raise":
         raise DivergenceError(message, state.params, state.opt_state, history)

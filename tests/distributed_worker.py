@@ -81,6 +81,17 @@ except ValueError as e:
 else:
     write("different_y", {}, error=None)
 
+# identity targets of 1e30: the first loss overflows float32; refused naming y on every process (not PeerStopped)
+try:
+    jaxnet.fit(
+        jaxnet.init_mlp(0, (6, 8, 1), dtype=np.float32), x.astype(np.float32), np.full((len(x), 1), 1e30, np.float32),
+        head="identity", steps=10, progress=False, mesh=mesh,
+    )  # fmt: skip
+except Exception as e:  # noqa: BLE001 -- the type is what the test looks at
+    write("overflow", {}, error=type(e).__name__, message=str(e))
+else:
+    write("overflow", {}, error=None)
+
 # early stopping on a validation set whose labels are flipped (its loss rises as training learns)
 val = (x[:16], 1 - y[:16])
 p, s, h = jaxnet.fit(

@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnet
 from jaxnet import tabular
-from jaxnet._estimator_parts import _initial_params
+from jaxnet._estimator_parts import _initial_params, _seed
 from jaxnet.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
@@ -121,12 +121,35 @@ def test_class_weight_balanced_and_dict_are_sample_weights():
 @pytest.mark.parametrize(
     "name, value",
     [("learning_rate_init", -1.0), ("alpha", -1.0), ("max_iter", 0), ("batch_size", 0), ("optimizer", "lbfgs"),
-     ("hidden_layer_sizes", (0,)), ("activation", "swish"), ("validation_fraction", 1.0), ("tol", float("nan"))],
+     ("hidden_layer_sizes", (0,)), ("activation", "swish"), ("validation_fraction", 1.0), ("tol", float("nan")),
+     ("random_state", -1), ("random_state", 2**32)],
 )  # fmt: skip
 def test_bad_arguments_are_named(name, value):
     x, y = blobs(n=20)
     with pytest.raises(ValueError, match=f"^{name}: "):
         small(**{name: value}).fit(x, y)
+
+
+@pytest.mark.parametrize("error", [jaxnet.DivergenceError, jaxnet.TrainingInterrupted, jaxnet.PeerStopped])
+def test_a_stopped_fit_leaves_the_estimator_with_the_state_it_carries(error, monkeypatch):
+    # PeerStopped (another process of a mesh was interrupted or died) was not caught: the block's work was lost
+    carried = {"W1": np.full((8, 2), 0.5, np.float32)}
+
+    def stopped(params, *args, opt_state, **kwargs):
+        raise error("stopped", carried, opt_state, {})
+
+    monkeypatch.setattr(jaxnet.estimators, "fit", stopped)
+    clf = small()
+    with pytest.raises(error):
+        clf.fit(*blobs(n=20))
+    assert clf.params_ is carried
+
+
+def test_every_random_state_int_is_its_own_seed():
+    # random_state was reduced modulo 2**31 - 1: 2**31 - 1 trained the net of 0, and -1 that of 2**31 - 2
+    seeds = [_seed(s) for s in (0, 1, 2**31 - 1, 2**31, 2**32 - 1)]
+    assert seeds == [0, 1, 2**31 - 1, 2**31, 2**32 - 1]
+    assert not np.array_equal(_initial_params(seeds[0], (2, 3, 1))["W1"], _initial_params(seeds[2], (2, 3, 1))["W1"])
 
 
 def test_one_class_and_continuous_labels_are_refused():
@@ -257,7 +280,8 @@ def test_pickle_round_trip():
 
 def test_import_jaxnet_does_not_import_sklearn():
     code = (
-        "import sys, jaxnet; assert 'sklearn' not in sys.modules; jaxnet.MLPClassifier; print('sklearn' in sys.modules)"
+        "import sys, jaxnet; assert {'MLPClassifier', 'MLPRegressor', 'load_model'} <= set(dir(jaxnet)); "
+        "assert 'sklearn' not in sys.modules; jaxnet.MLPClassifier; print('sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
     assert out.stdout.strip() == "True"
