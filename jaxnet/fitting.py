@@ -398,9 +398,10 @@ def _validation_data(a: dict[str, Any], params: Params, x: Any, y: Any, w: Any, 
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"validation_split: needs a batch x of shape (N, in) with N >= 2, got {tuple(x.shape)}")
     from jaxnet.data import train_test_split  # numpy only; imported where used
+    from jaxnet.tabular import stratified
 
     yh = np.asarray(y)
-    hard = HEADS[head].classifier and bool(np.all((yh == 0) | (yh == 1)))
+    hard = stratified(head, yh)  # the one stratification rule, as the estimators' and the CLI's splits
     seed = 0 if key is None else int(jax.random.randint(key, (), 0, 2**31 - 1))
     rows = np.arange(x.shape[0])[:, None]
     try:
