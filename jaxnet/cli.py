@@ -750,7 +750,8 @@ def _train_parts(
     params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)  # returns holding the signals
     if scale is not None:
         params = tabular.fold_target_scaling(params, *scale)
-    meta = _metadata(args, history, status, head, sizes, names, mean, std)
+    settings = {k: getattr(args, k) for k in ("data", *tabular.RUN_SETTINGS)}
+    meta = tabular.run_metadata(settings, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
         code = _save_unfinished(args, params, xs["train"], head, meta, status)
     else:
@@ -873,44 +874,6 @@ def _save_unfinished(
     kept = "the last finite parameters" if status == "diverged" else "the training so far"
     print(f"jaxnet: {what}; saved {kept} (step {done}) to {args.out}", file=sys.stderr)
     return code
-
-
-def _metadata(
-    args: argparse.Namespace,
-    history: dict,
-    status: str,
-    head: HeadName,
-    sizes: tuple[int, ...],
-    names: tuple[list[str], ...],
-    mean: np.ndarray,
-    std: np.ndarray,
-) -> dict:
-    """What the checkpoint records besides the tensors (checkpoints.save adds sizes, dtype, head, activation)."""
-    features, labels, ignore = names
-    best = history.get("best_step")
-    run = int(history.get("steps_done", 0))
-    meta = {
-        "step": int(best) if status == "early_stopping" and best is not None else run,  # the parameters' step
-        "steps_run": run,
-        "data": args.data,
-        "label": labels,
-        "ignored": ignore,
-        "feature_names": features,
-        "standardize_mean": mean.tolist(),
-        "standardize_std": std.tolist(),
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "test_fraction": args.test_fraction,
-        "val_fraction": args.val_fraction,
-        "early_stopping": args.early_stopping,
-        "stopped": status,
-        "best_step": None if best is None else int(best),
-    }
-    if _kind(head) == "classes":
-        meta["classes"] = int(sizes[-1])
-    return meta
 
 
 def _json_safe(values: dict) -> dict:
