@@ -123,6 +123,7 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
             "grads",
             "manual_grads",
             "numerical_grads",
+            "check_grads",
             "accuracy",
             "evaluate",
             "layer_sizes",

@@ -37,7 +37,7 @@ from jaxnet.fitting import (
     TrainingInterrupted,
     fit,
 )
-from jaxnet.gradients import NumericalPrecisionWarning, grads, manual_grads, numerical_grads
+from jaxnet.gradients import NumericalPrecisionWarning, check_grads, grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
 from jaxnet.metrics import accuracy, evaluate
 from jaxnet.model import (
@@ -115,6 +115,7 @@ __all__ = [
     "MLPRegressor",
     "Model",
     "numerical_grads",
+    "check_grads",
     "NumericalPrecisionWarning",
     "PeerStopped",
     "plot_loss",

@@ -750,7 +750,8 @@ def _train_parts(
     params, history, status = _fit(args, params, xs, ys_fit, head, key_fit)  # returns holding the signals
     if scale is not None:
         params = tabular.fold_target_scaling(params, *scale)
-    meta = _metadata(args, history, status, head, sizes, names, mean, std)
+    settings = {k: getattr(args, k) for k in ("data", *tabular.RUN_SETTINGS)}
+    meta = tabular.run_metadata(settings, history, status, head, sizes, names, mean, std)
     if status in ("diverged", "interrupted"):
         code = _save_unfinished(args, params, xs["train"], head, meta, status)
     else:
@@ -875,44 +876,6 @@ def _save_unfinished(
     return code
 
 
-def _metadata(
-    args: argparse.Namespace,
-    history: dict,
-    status: str,
-    head: HeadName,
-    sizes: tuple[int, ...],
-    names: tuple[list[str], ...],
-    mean: np.ndarray,
-    std: np.ndarray,
-) -> dict:
-    """What the checkpoint records besides the tensors (checkpoints.save adds sizes, dtype, head, activation)."""
-    features, labels, ignore = names
-    best = history.get("best_step")
-    run = int(history.get("steps_done", 0))
-    meta = {
-        "step": int(best) if status == "early_stopping" and best is not None else run,  # the parameters' step
-        "steps_run": run,
-        "data": args.data,
-        "label": labels,
-        "ignored": ignore,
-        "feature_names": features,
-        "standardize_mean": mean.tolist(),
-        "standardize_std": std.tolist(),
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "test_fraction": args.test_fraction,
-        "val_fraction": args.val_fraction,
-        "early_stopping": args.early_stopping,
-        "stopped": status,
-        "best_step": None if best is None else int(best),
-    }
-    if _kind(head) == "classes":
-        meta["classes"] = int(sizes[-1])
-    return meta
-
-
 def _json_safe(values: dict) -> dict:
     """Python floats, NaN/inf as None (JSON has no NaN)."""
     return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in values.items()}
@@ -1011,49 +974,14 @@ def _check(args: argparse.Namespace) -> int:
         return _check_model(args) if args.model is not None else _check_random(args)
 
 
-def _max_abs_diff(a: dict, b: dict) -> float:
-    return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
-
-
-def _three_way(
-    params: dict, x: Any, y: Any, w: Any, activation: ActivationName, head: HeadName, eps: float | None = None,
-    seed: int = 0,
-) -> tuple[float, float, str]:  # fmt: skip
-    """``(|autodiff - manual|, |autodiff - numerical|, how)``, both relative to ``max(1, max|gradient|)``.
-
-    Central differences for every parameter up to :data:`NUMERICAL_MAX_PARAMS` of them; beyond, along 8
-    random unit directions (``(L(t + e v) - L(t - e v)) / 2e`` against ``g . v``). The comparisons run in
-    numpy: no eager JAX op, so nothing but the three gradient functions is compiled.
-    """
-    g_auto = {k: np.asarray(v) for k, v in jaxnet.grads(params, x, y, w, activation=activation, head=head).items()}
-    g_manual = jaxnet.manual_grads(params, x, y, w, activation=activation, head=head)
-    scale = max(1.0, max(float(np.max(np.abs(v))) for v in g_auto.values()))
-    count = sum(int(v.size) for v in params.values())
+def _check_grads(params: dict, x: Any, y: Any, w: Any, meta: dict, **kw: Any) -> dict:
+    """:func:`jaxnet.check_grads` on every parameter up to :data:`NUMERICAL_MAX_PARAMS`, beyond 8 random directions."""
+    directions = None if sum(int(np.size(v)) for v in params.values()) <= NUMERICAL_MAX_PARAMS else 8
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxnet.NumericalPrecisionWarning)  # the bound is checked by --tol here
-        if count <= NUMERICAL_MAX_PARAMS:
-            g_num = jaxnet.numerical_grads(params, x, y, eps, sample_weight=w, activation=activation, head=head)
-            d_num, how = _max_abs_diff(g_auto, g_num), "central differences"
-        else:
-            d_num = _directional(params, (x, y, w), g_auto, activation, head, seed)
-            how = "central differences along 8 random directions"
-    return _max_abs_diff(g_auto, g_manual) / scale, d_num / scale, how
-
-
-def _directional(params: dict, batch: tuple, g: dict, activation: ActivationName, head: HeadName, seed: int) -> float:
-    """The largest ``|(L(t + e v) - L(t - e v)) / 2e - g . v|`` over 8 random unit directions ``v``."""
-    rng = np.random.default_rng(seed)
-    theta = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    eps = np.finfo(np.float64).eps ** (1 / 3) * max(1.0, max(float(np.max(np.abs(v))) for v in theta.values()))
-    worst = 0.0
-    for _ in range(8):
-        v = {k: rng.normal(size=p.shape) for k, p in theta.items()}
-        norm = math.sqrt(sum(float(np.sum(a * a)) for a in v.values()))
-        up, down = ({k: jnp.asarray(theta[k] + sign * eps * v[k] / norm) for k in theta} for sign in (1.0, -1.0))
-        slope = (float(jaxnet.loss(up, *batch, activation=activation, head=head))
-                 - float(jaxnet.loss(down, *batch, activation=activation, head=head))) / (2 * eps)  # fmt: skip
-        worst = max(worst, abs(slope - sum(float(np.sum(g[k] * v[k])) for k in theta) / norm))
-    return worst
+        return jaxnet.check_grads(
+            params, x, y, w, activation=meta["activation"], head=meta["head"], directions=directions, **kw
+        )
 
 
 def _check_random(args: argparse.Namespace) -> int:
@@ -1072,7 +1000,8 @@ def _check_random(args: argparse.Namespace) -> int:
         x = rng.normal(size=(n, sizes[0]))
         y = rng.integers(0, 2, size=(n, sizes[-1])).astype(np.float64)
         w = rng.uniform(0.5, 2.0, size=n)
-        d_manual, d_num, _ = _three_way(params, x, y, w, "relu", "sigmoid", eps)
+        r = _check_grads(params, x, y, w, {"activation": "relu", "head": "sigmoid"}, eps=eps)
+        d_manual, d_num = r["manual"], r["numerical"]
         worst = max(worst, d_manual, d_num)
         print(
             f"net {i + 1}: sizes {'-'.join(map(str, sizes))}, {n} weighted samples: "
@@ -1177,7 +1106,8 @@ def _check_model(args: argparse.Namespace) -> int:
     p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
     x, y, what = _gradient_rows(args, meta, p64, problems)
     try:
-        d_manual, d_num, how = _three_way(p64, x, y, None, meta["activation"], meta["head"], seed=args.seed)
+        r = _check_grads(p64, x, y, None, meta, seed=args.seed)
+        d_manual, d_num, how = r["manual"], r["numerical"], r["how"]
     except ValueError as e:
         print(f"gradients: FAILED: the data's labels do not fit the model: {' '.join(str(e).split())}")
         return EXIT_CHECK_FAILED

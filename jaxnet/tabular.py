@@ -57,6 +57,7 @@ __all__ = [
     "labelled_targets",
     "model_data",
     "prediction_table",
+    "run_metadata",
     "scores_and_baseline",
     "split",
     "split_parts",
@@ -262,6 +263,53 @@ def label_names(meta: dict) -> list[str]:
     if isinstance(label, str):
         return [] if label.startswith("(") else [label]
     return [str(n) for n in label] if isinstance(label, list) else []
+
+
+RUN_SETTINGS = ("optimizer", "lr", "batch_size", "seed", "test_fraction", "val_fraction", "early_stopping")
+
+
+def run_metadata(
+    settings: dict[str, Any],
+    history: dict,
+    status: str,
+    head: str,
+    sizes: tuple[int, ...],
+    names: tuple[list[str], ...],
+    mean: np.ndarray,
+    std: np.ndarray,
+) -> dict:
+    """What a training run's checkpoint records besides the tensors (``checkpoints.save`` adds the layer
+    sizes, dtype, head and activation).
+
+    ``settings`` holds ``data`` (the CSV path) and the :data:`RUN_SETTINGS`; ``history`` is
+    :func:`jaxnet.fit`'s; ``status`` how it stopped; ``names`` the ``(features, labels, ignored)`` columns;
+    ``mean``/``std`` the input standardisation. ``step`` is the saved parameters' step: the best one
+    after early stopping, else the last run; a ``classes`` head also records its class count.
+
+    >>> m = run_metadata({"data": "d.csv", **dict.fromkeys(RUN_SETTINGS)}, {"steps_done": 7}, "finished",
+    ...                  "softmax", (2, 3), (["a", "b"], ["y"], []), np.zeros(2), np.ones(2))
+    >>> m["step"], m["steps_run"], m["standardize_std"], m["classes"]
+    (7, 7, [1.0, 1.0], 3)
+    """
+    features, labels, ignore = names
+    best = history.get("best_step")
+    run = int(history.get("steps_done", 0))
+    meta = {
+        "step": int(best) if status == "early_stopping" and best is not None else run,  # the parameters' step
+        "steps_run": run,
+        "data": settings["data"],
+        "label": labels,
+        "ignored": ignore,
+        "feature_names": features,
+        "standardize_mean": mean.tolist(),
+        "standardize_std": std.tolist(),
+        **{k: settings[k] for k in RUN_SETTINGS},
+        "stopped": status,
+        "best_step": None if best is None else int(best),
+    }
+    if HEADS[head].labels == "classes":
+        meta["classes"] = int(sizes[-1])
+    return meta
 
 
 def class_labels(meta: dict) -> list[str] | None:

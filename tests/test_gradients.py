@@ -135,3 +135,82 @@ def test_numerical_grads_takes_eps_fourth_as_issue_3_names_it():
     fine = jaxnet.numerical_grads(params, x, y)["b2"][0]
     assert abs(float(coarse) - float(fine)) > 1e-8  # the step changed: O(eps^2) truncation
     assert abs(float(coarse) - float(fine)) < 1e-4
+
+
+def small_net(head, seed=0, sizes=(3, 4, 2)):
+    """A float64 net with random biases, its hidden inputs away from the ReLU kink, and labels for ``head``."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{l}"] = jnp.asarray(rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in)))
+        params[f"b{l}"] = jnp.asarray(rng.normal(0, 0.5, (n_out,)))
+    x = jnp.asarray(rng.normal(size=(6, sizes[0])))
+    y = {
+        "sigmoid": rng.integers(0, 2, (6, sizes[-1])).astype(np.float64),
+        "softmax": np.eye(sizes[-1])[rng.integers(0, sizes[-1], 6)],
+        "identity": rng.normal(size=(6, sizes[-1])),
+    }[head]
+    return away_from_kinks(params, x), x, jnp.asarray(y)
+
+
+@pytest.mark.slow  # a compilation per head
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "identity"])
+def test_check_grads_agrees_on_a_healthy_net(head):
+    params, x, y = small_net(head)
+    r = jaxnet.check_grads(params, x, y, head=head)
+    assert r["how"] == "central differences"
+    assert r["manual"] < 1e-12 and r["numerical"] < 1e-8, r
+
+
+def test_check_grads_takes_the_spec_from_a_model():
+    params, x, y = small_net("softmax")
+    model = jaxnet.Model(params, jaxnet.Spec(activation="relu", head="softmax"))
+    assert jaxnet.check_grads(model, x, y) == jaxnet.check_grads(params, x, y, head="softmax")
+
+
+def test_check_grads_detects_a_planted_wrong_manual_gradient(monkeypatch):
+    params, x, y = small_net("sigmoid")
+    honest = jaxnet.manual_grads
+
+    def wrong(*args, **kw):
+        g = dict(honest(*args, **kw))
+        g["W1"] = g["W1"].at[0, 0].add(0.01)
+        return g
+
+    monkeypatch.setattr(jaxnet.gradients, "manual_grads", wrong)
+    r = jaxnet.check_grads(params, x, y)
+    assert r["manual"] > 1e-3 and r["numerical"] < 1e-8, r
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_check_grads_random_directions_give_the_full_verdict(monkeypatch, planted):
+    params, x, y = small_net("sigmoid")
+    if planted:  # autodiff itself wrong: both numerical comparisons must see it
+        honest = jaxnet.gradients.grads
+        monkeypatch.setattr(
+            jaxnet.gradients, "grads", lambda *a, **kw: {k: v * 1.1 for k, v in honest(*a, **kw).items()}
+        )
+    full = jaxnet.check_grads(params, x, y)
+    some = jaxnet.check_grads(params, x, y, directions=3, seed=1)
+    assert some["how"] == "central differences along 3 random directions"
+    assert (full["numerical"] < 1e-8) == (some["numerical"] < 1e-8) == (not planted), (full, some)
+    assert some["manual"] == full["manual"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "start"),
+    [
+        ({"directions": 0}, ValueError, "directions: expected None (every parameter) or a positive int, got 0"),
+        ({"directions": -2}, ValueError, "directions: "),
+        ({"directions": 2.0}, TypeError, "directions: expected None (every parameter) or a positive int, got float"),
+        ({"directions": True}, TypeError, "directions: "),
+        ({"seed": -1}, ValueError, "seed: expected a non-negative int, got -1"),
+        ({"seed": 1.5}, TypeError, "seed: expected a non-negative int, got float"),
+        ({"directions": 2, "eps": -1.0}, ValueError, "eps: "),
+    ],
+)
+def test_check_grads_names_a_bad_argument(kwargs, error, start):
+    params, x, y = small_net("sigmoid")
+    with pytest.raises(error) as e:
+        jaxnet.check_grads(params, x, y, **kwargs)
+    assert str(e.value).startswith(start)
