@@ -179,8 +179,9 @@ def check_grads(
     With ``g`` = :func:`grads`, ``scale = max(1, max|g|)`` and ``|.|`` the largest entry::
 
         manual    = |g - manual_grads| / scale
-        numerical = |g - numerical_grads| / scale                        (directions=None)
-        numerical = max_v |(L(t + eps v) - L(t - eps v)) / 2eps - g . v| / scale   (directions=k)
+        numerical = |g - numerical_grads| / scale           (directions=None)
+        numerical = max_v |(L(t + e v) - L(t - e v)) / 2e
+                           - g . v| / scale                 (directions=k)
 
     ``directions=None`` differences every parameter (:func:`numerical_grads`, its
     ``eps`` and warning); ``directions=k`` uses ``k`` random unit directions ``v``
