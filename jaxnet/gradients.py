@@ -238,6 +238,9 @@ def _directional(
     return worst
 
 
+_MAX_DIRECTIONS = 10_000
+
+
 def _check_directions(directions: Any) -> int | None:
     if directions is None:
         return None
@@ -247,6 +250,11 @@ def _check_directions(directions: Any) -> int | None:
         )
     if directions < 1:
         raise ValueError(f"directions: expected None (every parameter) or a positive int, got {int(directions)}")
+    if directions > _MAX_DIRECTIONS:  # two losses a direction: 2**70 would run for ever, not fail
+        raise ValueError(
+            f"directions: expected at most {_MAX_DIRECTIONS:,} (two losses each; None differences every "
+            f"parameter), got {int(directions)}"
+        )
     return int(directions)
 
 

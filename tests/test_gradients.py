@@ -202,6 +202,7 @@ def test_check_grads_random_directions_give_the_full_verdict(monkeypatch, plante
     [
         ({"directions": 0}, ValueError, "directions: expected None (every parameter) or a positive int, got 0"),
         ({"directions": -2}, ValueError, "directions: "),
+        ({"directions": 2**70}, ValueError, "directions: expected at most 10,000"),
         ({"directions": 2.0}, TypeError, "directions: expected None (every parameter) or a positive int, got float"),
         ({"directions": True}, TypeError, "directions: "),
         ({"seed": -1}, ValueError, "seed: expected a non-negative int, got -1"),
