@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -342,6 +342,32 @@ def layer_count(keys: Iterable[Any], argument: str = "params") -> int:
             f"{argument}: missing key(s) {missing}; layers must be numbered 1..L without gaps (got keys {sorted(keys)})"
         )
     return depth
+
+
+def depth(params: Mapping[str, Any]) -> int:
+    """The number of layers ``L`` of a parameter dict already checked for layout: ``len(params) // 2``.
+
+    The one place that knows a layer is two arrays; code that has not checked
+    the keys uses :func:`layer_count`, which parses them.
+
+    >>> depth({"W1": 0, "b1": 0, "W2": 0, "b2": 0})
+    2
+    """
+    return len(params) // 2
+
+
+def layer_sizes(params: Mapping[str, Any]) -> tuple[int, ...]:
+    """The widths ``(in, h1, ..., out)`` of a parameter dict, read from its ``W{l}`` shapes (``(out, in)``).
+
+    The one reader of layer sizes from params (plots, checkpoints, fit's
+    cost model and the CLI all use it).
+
+    >>> import numpy as np
+    >>> layer_sizes({"W1": np.zeros((3, 2)), "b1": np.zeros(3), "W2": np.zeros((1, 3)), "b2": np.zeros(1)})
+    (2, 3, 1)
+    """
+    L = depth(params)
+    return (int(params["W1"].shape[1]), *(int(params[f"W{l}"].shape[0]) for l in range(1, L + 1)))
 
 
 def multiply_adds(sizes: Iterable[int], rows: int = 1) -> int:
