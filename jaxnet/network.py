@@ -356,14 +356,15 @@ def depth(params: Mapping[str, Any]) -> int:
     return len(params) // 2
 
 
-def layer_sizes(params: Mapping[str, Any]) -> tuple[int, ...]:
+def widths(params: Mapping[str, Any]) -> tuple[int, ...]:
     """The widths ``(in, h1, ..., out)`` of a parameter dict, read from its ``W{l}`` shapes (``(out, in)``).
 
-    The one reader of layer sizes from params (plots, checkpoints, fit's
-    cost model and the CLI all use it).
+    The one reader of layer sizes from params: plots, checkpoints, fit's cost
+    model and the CLI use it, and :func:`jaxnet.layer_sizes` is it after the
+    layout checks.
 
     >>> import numpy as np
-    >>> layer_sizes({"W1": np.zeros((3, 2)), "b1": np.zeros(3), "W2": np.zeros((1, 3)), "b2": np.zeros(1)})
+    >>> widths({"W1": np.zeros((3, 2)), "b1": np.zeros(3), "W2": np.zeros((1, 3)), "b2": np.zeros(1)})
     (2, 3, 1)
     """
     L = depth(params)
