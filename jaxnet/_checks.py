@@ -62,11 +62,9 @@ def one_of(name: str, value: Any, options: Iterable[Any], *, also: str = "") -> 
     ValueError: kernel: expected one of ['broadcast', 'vmap'], got 'fused'
     """
     choices = list(options)
-    try:
-        if value in choices and isinstance(value, type(choices[0])):
+    for choice in choices:  # same type and equal: 1 is not True, 1.0 is not "1.0"
+        if type(value) is type(choice) and value == choice:
             return value
-    except TypeError:  # unhashable or uncomparable values are simply not among the options
-        pass
     shown = sorted(choices) if all(isinstance(c, str) for c in choices) else choices
     raise refuse(name, f"one of {shown}{' ' + also if also else ''}", repr(value))
 
@@ -116,11 +114,13 @@ def number(
     return v
 
 
-def count(name: str, value: Any, *, low: int = 1, high: int = INT32_MAX) -> int:
-    """``value`` as an int in ``[low, high]``; booleans and floats are refused (TypeError).
+def count(name: str, value: Any, *, low: int = 1, high: int | None = INT32_MAX) -> int:
+    """``value`` as an int in ``[low, high]`` (``high=None``: no bound); booleans and floats are refused (TypeError).
 
     >>> count("steps", 10)
     10
+    >>> one_of("progress", "auto", (True, False, "auto"))
+    'auto'
     >>> count("steps", True)
     Traceback (most recent call last):
     ...
@@ -129,8 +129,8 @@ def count(name: str, value: Any, *, low: int = 1, high: int = INT32_MAX) -> int:
     what = "a positive integer" if low == 1 else f"an integer >= {low}"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise refuse(name, what, f"{value!r} ({type(value).__name__})", TypeError)
-    if not low <= value <= high:
-        raise refuse(name, f"{what} at most {high}", value)
+    if value < low or (high is not None and value > high):
+        raise refuse(name, what if high is None else f"{what} at most {high}", value)
     return int(value)
 
 
