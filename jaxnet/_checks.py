@@ -62,8 +62,9 @@ def one_of(name: str, value: Any, options: Iterable[Any], *, also: str = "") -> 
     ValueError: kernel: expected one of ['broadcast', 'vmap'], got 'fused'
     """
     choices = list(options)
-    for choice in choices:  # same type and equal: 1 is not True, 1.0 is not "1.0"
-        if type(value) is type(choice) and value == choice:
+    for choice in choices:  # same kind and equal: 1 is not True, 1.0 is not "1.0"; a numpy str is a str
+        same_kind = isinstance(value, type(choice)) and isinstance(value, bool) == isinstance(choice, bool)
+        if same_kind and value == choice:
             return value
     shown = sorted(choices) if all(isinstance(c, str) for c in choices) else choices
     raise refuse(name, f"one of {shown}{' ' + also if also else ''}", repr(value))
