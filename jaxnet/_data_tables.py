@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnet._checks import float_dtype
+from jaxnet._checks import float_dtype, refuse
 from jaxnet._data_csv import ColumnNames, Groups, Progress, _path, _read, csv_header
 from jaxnet._source import DataError
 
@@ -119,6 +119,16 @@ class Table(NamedTuple):
 Table.__module__ = "jaxnet.data"  # its public home, as DataError's
 
 
+def _check_table_arguments(label: Any, optional_label: Any, on_columns: Any) -> None:
+    """The types of :func:`read_table`'s ``label``, ``optional_label`` and ``on_columns`` (TypeErrors)."""
+    if label is not None and not isinstance(label, (str, list, tuple)):
+        raise refuse("label", "a column name, a comma-separated string or a list of names", repr(label), TypeError)
+    if not isinstance(optional_label, bool):
+        raise refuse("optional_label", "True or False", repr(optional_label), TypeError)
+    if on_columns is not None and not callable(on_columns):
+        raise refuse("on_columns", "a function or None", type(on_columns).__name__, TypeError)
+
+
 def read_table(
     path: str | os.PathLike,
     *,
@@ -158,12 +168,7 @@ def read_table(
     >>> t.x.tolist(), t.y, t.labels
     ([[2.0], [4.0]], None, [])
     """
-    if label is not None and not isinstance(label, (str, list, tuple)):
-        raise TypeError(f"label: expected a column name, a comma-separated string or a list of names, got {label!r}")
-    if not isinstance(optional_label, bool):
-        raise TypeError(f"optional_label: expected True or False, got {optional_label!r}")
-    if on_columns is not None and not callable(on_columns):
-        raise TypeError(f"on_columns: expected a function or None, got {type(on_columns).__name__}")
+    _check_table_arguments(label, optional_label, on_columns)
     p = _path(path)
     dt = float_dtype("dtype", dtype, ("float32", "float64"))
     chosen: list[Any] = []
