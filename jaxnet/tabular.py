@@ -232,7 +232,15 @@ def _class_columns(head: str, y: np.ndarray, cols: str) -> tuple[np.ndarray, int
 
 def stratified(head: str, y: np.ndarray) -> bool:
     """The one stratification rule: split by class for classes (indices or one-hot rows) and for one column
-    of 0/1 labels; multi-label and regression targets get a plain shuffled split."""
+    of 0/1 labels; multi-label and regression targets get a plain shuffled split.
+
+    The result is :func:`jaxnet.data.train_test_split`'s ``stratify``, which groups rows by class only when
+    the labels are classes at all (:func:`jaxnet.data.infer_head` says sigmoid or softmax): soft
+    probabilities, and class indices that skip a value or do not start at 0, get a plain split.
+
+    >>> stratified("softmax", np.array([0, 2, 1])), stratified("sigmoid", np.zeros((4, 2)))
+    (True, False)
+    """
     y = np.asarray(y)
     kind = HEADS[head].labels
     return kind == "classes" or (kind == "probabilities" and (y.ndim == 1 or y.shape[1] == 1))
