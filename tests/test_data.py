@@ -15,6 +15,19 @@ def write(tmp_path, text, name="d.csv", encoding="utf-8"):
     return p
 
 
+def test_the_namespace_lists_every_data_helper_each_documented_with_an_example():
+    flat = {"DataError", "load_csv", "load_breast_cancer", "infer_head", "leaky_columns", "train_test_split"}
+    flat |= {"fit_standardize", "apply_standardize", "standardize"}  # the flat jaxnet names of data helpers
+    assert flat <= set(data.__all__)
+    for name in data.__all__:
+        obj = getattr(data, name)
+        assert obj.__doc__, name
+        if callable(obj) and not isinstance(obj, type):
+            assert "jaxnet.data." + name + "(" in obj.__doc__, f"{name}'s example does not call jaxnet.data.{name}"
+    assert "jaxnet.data." in data.__doc__ and ">>>" in data.__doc__
+    assert data._names("a, b", "label") == ["a", "b"]  # the CLI's column-name parser
+
+
 def test_load_csv_default_label_is_last_column(tmp_path):
     p = write(tmp_path, "a,b,y\n1,2.5,0\n-3,4e2,1\n")
     x, y, names = data.load_csv(p)
