@@ -120,24 +120,27 @@ TRAIN = [
         (["nonsense"], "invalid choice"),
         (["train"], "required: --data"),
         (["train", "--data", "D", "--seed", "1180591620717411303424"], "--seed"),
-        (["train", "--data", "D", "--seed", "-1"], "--seed"),
+        (
+            ["train", "--data", "D", "--seed", "-1"],
+            "--seed: expected an integer >= 0 at most 9223372036854775807, got -1",
+        ),
         (["train", "--data", "D", "--steps", "100000000000"], "--steps"),
-        (["train", "--data", "D", "--steps", "0"], "--steps"),
+        (["train", "--data", "D", "--steps", "0"], "--steps: expected a positive integer at most 2147483647, got 0"),
         (
             ["train", "--data", "D", "--steps", "ten"],
             "--steps: expected an integer, got 'ten'",
         ),
-        (["train", "--data", "D", "--lr", "inf"], "--lr"),
+        (["train", "--data", "D", "--lr", "inf"], "--lr: expected a finite number > 0, got inf"),
         (["train", "--data", "D", "--lr", "nan"], "--lr"),
         (["train", "--data", "D", "--lr", "0"], "--lr"),
-        (["train", "--data", "D", "--lr", "-1"], "--lr"),
+        (["train", "--data", "D", "--lr", "-1"], "--lr: expected a number > 0, got -1.0"),
         (["train", "--data", "D", "--hidden", "16,x"], "--hidden"),
         (["train", "--data", "D", "--hidden", "16,0"], "--hidden"),
         (["train", "--data", "D", "--test-fraction", "0"], "--test-fraction"),
-        (["train", "--data", "D", "--test-fraction", "1"], "--test-fraction"),
+        (["train", "--data", "D", "--test-fraction", "1"], "--test-fraction: expected a number in (0, 1), got 1.0"),
         (["train", "--data", "D", "--test-fraction", "nan"], "--test-fraction"),
         (["train", "--data", "D", "--val-fraction", "1"], "--val-fraction"),
-        (["train", "--data", "D", "--val-fraction", "-0.1"], "--val-fraction"),
+        (["train", "--data", "D", "--val-fraction", "-0.1"], "--val-fraction: expected a number in [0, 1), got -0.1"),
         (["train", "--data", "D", "--batch-size", "0"], "--batch-size"),
         (["train", "--data", "D", "--early-stopping", "0"], "--early-stopping"),
         (
@@ -146,14 +149,14 @@ TRAIN = [
         ),
         (
             ["train", "--data", "D", "--eval-every", "600", "--steps", "500"],
-            "--eval-every",
+            "--eval-every: expected at most --steps (500), got 600",
         ),
         (["train", "--data", "D", "--optimizer", "rmsprop"], "invalid choice"),
         (["train", "--data", "D", "--head", "tanh"], "invalid choice"),
         (["train", "--data", "D", "--activation", "swish"], "invalid choice"),
         (
             ["train", "--data", "D", "--label", "a,a"],
-            "--label: column(s) ['a'] named twice",
+            "--label: column(s) 'a' named twice in 'a,a'",
         ),
         (["train", "--data", "D", "--label", "a,"], "--label"),
         (["train", "--data", "D", "--label", "a", "--ignore", "a"], "--ignore"),
@@ -239,7 +242,7 @@ def test_batch_size_larger_than_the_training_part(run, files):
         "100000",
         "--no-progress",
     )
-    assert code == 2 and "--batch-size: 100000 is more than the" in one_error_line(err)
+    assert code == 2 and "--batch-size: expected at most the 144 training rows, got 100000" in one_error_line(err)
     assert "training" not in out and not os.path.exists("model.safetensors")
 
 
