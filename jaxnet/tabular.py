@@ -240,10 +240,13 @@ def stratified(head: str, y: np.ndarray) -> bool:
 
     >>> stratified("softmax", np.array([0, 2, 1])), stratified("sigmoid", np.zeros((4, 2)))
     (True, False)
+    >>> stratified("softmax", np.array([1, 2, 3]))  # not classes 0..C-1: a plain split, and said so
+    False
     """
     y = np.asarray(y)
     kind = HEADS[head].labels
-    return kind == "classes" or (kind == "probabilities" and (y.ndim == 1 or y.shape[1] == 1))
+    by_head = kind == "classes" or (kind == "probabilities" and (y.ndim == 1 or y.shape[1] == 1))
+    return by_head and len(y) > 0 and HEADS[data.infer_head(y)].classifier  # what train_test_split will do
 
 
 def split(
