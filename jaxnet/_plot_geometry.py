@@ -125,7 +125,7 @@ def edge_label_positions(
     middle) given the others, until a sweep changes nothing (at most ``sweeps``).
     Distances are Euclidean, so draw on axes with an equal aspect.
 
-    >>> segs = [[(0, 1), (4, -1)], [(0, -1), (4, 1)]]  # two edges crossing at (2, 0)
+    >>> segs = [[(0, 1), (4, -1)], [(0, -1), (4, 1)]]  # crossing at (2, 0)
     >>> edge_label_positions(segs, (1.0, 0.3)).round(3).tolist()
     [[0.6, 0.7], [0.6, -0.7]]
     """

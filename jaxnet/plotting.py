@@ -393,7 +393,8 @@ def plot_network(
 
     >>> import os, tempfile
     >>> from jaxnet.walkthrough import walkthrough_numbers
-    >>> plot_network(walkthrough_numbers(), os.path.join(tempfile.mkdtemp(), "net.png"))
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.png")
+    >>> plot_network(walkthrough_numbers(), path)
     """
     fig, _ = network_figure(numbers, title=title, activation=activation)
     fig.savefig(os.fspath(path), dpi=120)
