@@ -19,7 +19,7 @@ from _pages import code_blocks, page_script
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 COLUMNS = 80  # the width of a code block on the site before it scrolls
-# a page that still uses a deprecated jaxnet name (jaxnet.load_csv for jaxnet.data.load_csv) fails
+# a page that still uses a deprecated top-level name (load_csv outside jaxnet.data, sgd, ...) fails
 NO_DEPRECATED_NAMES = ("-W", "error:jaxnet.:DeprecationWarning")
 
 

@@ -10,7 +10,7 @@ import pytest
 from _pages import CLAIM, code_blocks, page_script
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-# a page that still uses a deprecated jaxnet name (jaxnet.load_csv for jaxnet.data.load_csv) fails
+# a page that still uses a deprecated top-level name (load_csv outside jaxnet.data, sgd, ...) fails
 NO_DEPRECATED_NAMES = ("-W", "error:jaxnet.:DeprecationWarning")
 
 
