@@ -82,8 +82,8 @@ timed("grid", grid)
 _FUNCTIONS = """
 calls = {  # the lambdas read `params` when called
     "init_mlp": lambda: jaxnet.init_mlp(0, (30, 100, 1)),
-    "train_test_split": lambda: jaxnet.train_test_split(xtr, ytr, test_fraction=0.2, seed=0),
-    "standardize": lambda: jaxnet.standardize(xtr, xte),
+    "train_test_split": lambda: jaxnet.data.train_test_split(xtr, ytr, test_fraction=0.2, seed=0),
+    "standardize": lambda: jaxnet.data.standardize(xtr, xte),
     "fit (adam, 20 steps)": lambda: jaxnet.fit(params, xtr, ytr, steps=20, optimizer=optax.adam(1e-3), progress=False),
     "loss": lambda: jaxnet.loss(params, xtr, ytr),
     "grads": lambda: jaxnet.grads(params, xtr, ytr),

@@ -30,7 +30,7 @@ from jaxnet.cache import enable_compilation_cache
 if sys.argv[1] != "-":
     enable_compilation_cache(sys.argv[1])
 import jaxnet
-x, y, _ = jaxnet.load_breast_cancer()
+x, y, _ = jaxnet.data.load_breast_cancer()
 x = (x - x.mean(0)) / x.std(0)
 params = jax.block_until_ready(jaxnet.init_mlp(jax.random.key(0), (30, 16, 16, 1)))
 t = time.perf_counter()

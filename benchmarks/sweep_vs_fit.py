@@ -11,7 +11,7 @@ Problems (float32, full-batch SGD, every net from the same start):
 * the worked example, 2-3-1, one row;
 * two moons, 800 × 2 (``sklearn.datasets.make_moons`` if scikit-learn is
   installed, else a numpy generator of the same shape), 2-16-16-1;
-* breast cancer (``jaxnet.load_breast_cancer``, standardized), 30-16-16-1.
+* breast cancer (``jaxnet.data.load_breast_cancer``, standardized), 30-16-16-1.
 
 Target: sweep ≤ 1.0× the K separate fits, at every problem.
 Both final results must agree: every net's final loss from ``sweep`` and
@@ -98,10 +98,10 @@ def problem(name: str) -> tuple[dict[str, Any], Any, Any, str]:
         x, y, how = two_moons()
         sizes = (2, 16, 16, 1)
     elif name == "breast cancer":
-        x, y = jaxnet.load_breast_cancer()[:2]
+        x, y = jaxnet.data.load_breast_cancer()[:2]
         x = np.asarray(x, np.float64)
         x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
-        y, how, sizes = np.asarray(y, np.float32), "jaxnet.load_breast_cancer, standardized", (30, 16, 16, 1)
+        y, how, sizes = np.asarray(y, np.float32), "jaxnet.data.load_breast_cancer, standardized", (30, 16, 16, 1)
     else:
         raise ValueError(f"problem: expected one of {PROBLEMS}, got {name!r}")
     params = jaxnet.init_mlp(jax.random.PRNGKey(0), sizes, dtype=jnp.float32)

@@ -7,7 +7,8 @@ A page asks for generated content with an HTML comment on a line of its own:
 - ``<!-- jaxnet:cli -->``: ``format_help()`` of the ``jaxnet`` parser and of
   every subcommand (``jaxnet.cli._build_parser()``);
 - ``<!-- jaxnet:api TOPIC -->``: one mkdocstrings block per name that ``API_TOPICS[TOPIC]`` lists
-  (every name of ``jaxnet.__all__`` is on exactly one topic page);
+  (every name of ``jaxnet.__all__`` is on exactly one topic page; the namespaces ``jaxnet.data`` and
+  ``jaxnet.plotting`` come with every name of their own ``__all__``);
 - ``<!-- jaxnet:notebook PATH -->``: a notebook of the repository with its stored outputs;
 - ``<!-- jaxnet:gallery -->``: every ``examples/*.py``, its summary, command and picture;
 - ``<!-- jaxnet:page PATH -->``: a Markdown file of the repository as the whole page (CONTRIBUTING.md);
@@ -105,7 +106,8 @@ def _cli() -> str:
 # The API reference, by topic: one page per key (docs/api/KEY.md, whose marker is
 # ``<!-- jaxnet:api KEY -->``), each with the public names it documents. Every name of
 # ``jaxnet.__all__`` is on exactly one page (tests/test_site.py checks it); ``extra`` are objects
-# outside ``__all__`` that a topic documents under their full path.
+# outside ``__all__`` that a topic documents under their full path. A name of ``NAMESPACES`` (a
+# submodule such as ``jaxnet.data``) is documented with every name of its own ``__all__`` after it.
 API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     "model": {
         "names": (
@@ -138,26 +140,13 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
         "names": (
             "fit",
             "make_train_step",
-            "sgd",
-            "DEFAULT_OPTIMIZER",
             "data_parallel_mesh",
             "distributed",
-            "plot_loss",
+            "plotting",
         ),
     },
     "sweeps": {"names": ("sweep",)},
-    "data": {
-        "names": (
-            "load_breast_cancer",
-            "load_csv",
-            "train_test_split",
-            "standardize",
-            "fit_standardize",
-            "apply_standardize",
-            "infer_head",
-            "leaky_columns",
-        ),
-    },
+    "data": {"names": ("data",)},
     "checkpoints": {"names": ("save", "load")},
     "cli": {"names": (), "extra": ("jaxnet.cli.main",)},
     "errors": {
@@ -174,6 +163,25 @@ API_TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
 }
+
+# The public submodules whose names the API pages document one by one, under their full path
+# (``jaxnet.data.load_csv``), after the module's own docstring. A name that ``jaxnet`` also exports
+# (``DataError``) is documented once, at the top level.
+NAMESPACES = ("data", "plotting")
+
+
+def namespace_members(name: str) -> list[str]:
+    """The full paths the API page documents under the namespace ``jaxnet.<name>``."""
+    import importlib
+
+    import jaxnet
+
+    module = importlib.import_module(f"jaxnet.{name}")
+    return [
+        f"jaxnet.{name}.{member}"
+        for member in module.__all__
+        if member not in jaxnet.__all__
+    ]
 
 
 # The members shown under a class of the API pages, with the constructor's signature in the
@@ -205,6 +213,11 @@ def _directive(path: str) -> str:
     )
 
 
+def _member(path: str) -> str:
+    """The mkdocstrings block of a namespace's member, headed by its full path (``jaxnet.data.load_csv``)."""
+    return f"::: {path}\n    options:\n      show_root_full_path: true\n"
+
+
 def _api(topic: str | None) -> str:
     if topic not in API_TOPICS:
         raise ValueError(
@@ -218,12 +231,15 @@ def _api(topic: str | None) -> str:
         raise ValueError(
             f"API_TOPICS[{topic!r}] names {missing}, which jaxnet.__all__ does not export"
         )
-    paths = [f"jaxnet.{name}" for name in entry["names"]] + list(
-        entry.get("extra", ())
-    )
-    if not paths:
+    blocks = []
+    for name in entry["names"]:
+        blocks.append(_directive(f"jaxnet.{name}"))
+        if name in NAMESPACES:
+            blocks += [_member(path) for path in namespace_members(name)]
+    blocks += [_directive(path) for path in entry.get("extra", ())]
+    if not blocks:
         return '!!! note "Nothing here yet"\n    This version of jaxnet exports nothing under this topic.'
-    return "\n".join(_directive(path) for path in paths)
+    return "\n".join(blocks)
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\((?!https?://)[^)]*\)")

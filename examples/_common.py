@@ -41,7 +41,7 @@ def example_parser(
 
 
 def save_loss_plot(history: dict, path: str, **labels: object) -> None:
-    """``jaxnet.plot_loss(history, path, **labels)``, or one line saying matplotlib is not installed."""
+    """``jaxnet.plotting.plot_loss(history, path, **labels)``, or one line saying matplotlib is not installed."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:

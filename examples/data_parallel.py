@@ -32,7 +32,7 @@ def main() -> int:
         jaxnet.distributed.initialize()
     mesh = jaxnet.data_parallel_mesh()
     devices = mesh.shape["data"]
-    x, y, _ = jaxnet.load_breast_cancer()
+    x, y, _ = jaxnet.data.load_breast_cancer()
     x_train, x_test, y_train, y_test = train_test_split(x, y, seed=0)
     x_train, x_test = standardize(x_train, x_test)
     keep = len(x_train) - len(x_train) % devices

@@ -3,7 +3,9 @@
 Parameters are a plain dict ``{"W1", "b1", ..., "WL", "bL"}`` (``W_l`` is
 ``(out, in)``); every function is pure. A :class:`Model` (from
 :func:`init_model`) carries the params with their :class:`Spec` (activation
-and head), so that no call can use another one. See the README for the tour.
+and head), so that no call can use another one. The data helpers live in
+:mod:`jaxnet.data` and the pictures in :mod:`jaxnet.plotting`, as optax keeps
+``optax.losses`` apart. See the README for the tour.
 
 >>> import jaxnet
 >>> params, x, y = jaxnet.seed_example()
@@ -13,23 +15,12 @@ and head), so that no call can use another one. See the README for the tour.
 
 from typing import TYPE_CHECKING
 
-from jaxnet import distributed
+from jaxnet import data, distributed, plotting
 from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
-from jaxnet.data import (
-    DataError,
-    apply_standardize,
-    fit_standardize,
-    infer_head,
-    leaky_columns,
-    load_breast_cancer,
-    load_csv,
-    standardize,
-    train_test_split,
-)
+from jaxnet.data import DataError
 from jaxnet.fitting import (
-    DEFAULT_OPTIMIZER,
     CallbackError,
     DivergenceError,
     DivergenceWarning,
@@ -52,9 +43,8 @@ from jaxnet.model import (
 )
 from jaxnet.network import ACTIVATIONS, HEADS
 from jaxnet.parallel import data_parallel_mesh
-from jaxnet.plotting import plot_loss
 from jaxnet.spec import Model, Spec
-from jaxnet.steps import make_train_step, sgd
+from jaxnet.steps import make_train_step
 from jaxnet.sweeps import sweep
 
 if TYPE_CHECKING:  # imported on first use (below): they may import scikit-learn
@@ -62,13 +52,43 @@ if TYPE_CHECKING:  # imported on first use (below): they may import scikit-learn
 
 _LAZY = {"MLPClassifier": "jaxnet.estimators", "MLPRegressor": "jaxnet.estimators", "load_model": "jaxnet.estimators"}
 
+# Old spellings kept for one release (issue 19): name -> (module that defines it, the spelling to use instead).
+# Each access warns; none is in __all__ or dir(jaxnet), so ``from jaxnet import *`` does not warn.
+_MOVED_TO_DATA = (
+    "load_csv",
+    "load_breast_cancer",
+    "train_test_split",
+    "standardize",
+    "fit_standardize",
+    "apply_standardize",
+    "infer_head",
+    "leaky_columns",
+)
+_DEPRECATED = {
+    **{name: ("jaxnet.data", f"jaxnet.data.{name}") for name in _MOVED_TO_DATA},
+    "plot_loss": ("jaxnet.plotting", "jaxnet.plotting.plot_loss"),
+    "sgd": ("jaxnet.steps", "optax.sgd(learning_rate) (jaxnet.sgd() is optax.sgd(0.1))"),
+    "DEFAULT_OPTIMIZER": ("jaxnet.fitting", "optax.sgd(0.1), or leave fit's optimizer= out"),
+}
+
 
 def __getattr__(name: str) -> object:
-    """The estimators, imported on first use (they may import scikit-learn; ``import jaxnet`` does not)."""
-    if name in _LAZY:
-        import importlib
+    """The estimators, imported on first use (they may import scikit-learn; ``import jaxnet`` does not), and
+    the deprecated old spellings, each access with a ``DeprecationWarning`` naming the new one."""
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _DEPRECATED:
+        module, instead = _DEPRECATED[name]
+        import warnings
+
+        warnings.warn(
+            f"jaxnet.{name} is deprecated and will be removed in the next release; use {instead}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'jaxnet' has no attribute {name!r}")
 
 
@@ -81,32 +101,26 @@ __all__ = [
     "__version__",
     "accuracy",
     "ACTIVATIONS",
-    "apply_standardize",
     "bce",
     "CallbackError",
     "CheckpointError",
     "CheckpointWarning",
+    "data",
     "data_parallel_mesh",
     "DataError",
-    "DEFAULT_OPTIMIZER",
     "distributed",
     "DivergenceError",
     "DivergenceWarning",
     "evaluate",
     "fit",
-    "fit_standardize",
     "forward",
     "forward_trace",
     "grads",
     "HEADS",
-    "infer_head",
     "init_mlp",
     "init_model",
     "layer_sizes",
-    "leaky_columns",
     "load",
-    "load_breast_cancer",
-    "load_csv",
     "loss",
     "load_model",
     "make_train_step",
@@ -118,16 +132,13 @@ __all__ = [
     "check_grads",
     "NumericalPrecisionWarning",
     "PeerStopped",
-    "plot_loss",
+    "plotting",
     "predict",
     "predict_proba",
     "save",
     "seed_example",
-    "sgd",
     "Spec",
-    "standardize",
     "sweep",
-    "train_test_split",
     "TrainingInterrupted",
     "validate",
 ]

@@ -8,7 +8,9 @@
   top when ``steps_per_epoch`` is given, the validation loss as points.
 
 Both write a PNG (or any format matplotlib knows from the suffix) and use no
-pyplot global state. The parameter keys are read only through
+pyplot global state; :func:`loss_figure` and :func:`network_figure` return the
+figure unsaved. The picture's geometry (pure numpy) is in
+``jaxnet._plot_geometry``. The parameter keys are read only through
 :func:`jaxnet.network.layer_count` and :func:`jaxnet.network.param_keys`.
 
 >>> import os, tempfile
@@ -18,26 +20,33 @@ pyplot global state. The parameter keys are read only through
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet._checks import count, number, refuse
+from jaxnet._plot_geometry import (
+    NODE_RADIUS,
+    NODE_TEXT_TOP,
+    edge_label_positions,
+    network_frame,
+    network_geometry,
+    network_layout,
+)
 from jaxnet.network import activation_named, layer_count, param_keys
 
-__all__ = ["edge_label_positions", "ema", "network_layout", "plot_loss", "plot_network"]
-
-Box = tuple[float, float, float, float]  # (x0, y0, x1, y1), x0 <= x1, y0 <= y1
-
-# The network picture's geometry, in data units (the axes have an equal aspect, so a unit is the same length on
-# both axes). EDGE_LABEL_BOX is the size of an edge label with its frame, measured at 8 pt and checked by a test.
-LAYER_SPACING, NODE_GAP, NODE_RADIUS = 5.0, 2.0, 0.32
-EDGE_LABEL_BOX = (1.28, 0.46)
-NODE_TEXT_BOX = (1.8, 0.75)  # the z / bias / gradient text under a hidden or output node
-_NODE_TEXT_TOP = 0.38  # that text starts this far below the node's centre
+__all__ = [
+    "edge_label_positions",
+    "ema",
+    "loss_figure",
+    "network_figure",
+    "network_layout",
+    "plot_loss",
+    "plot_network",
+]
 
 
 def _figure(size: tuple[float, float]) -> Any:
@@ -64,11 +73,10 @@ def ema(values: Any, beta: float, *, log: bool = False) -> np.ndarray:
     [10.0, 215.443469]
     """
     v = np.asarray(values, dtype=np.float64).ravel()
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta: expected a number in [0, 1), got {beta!r}")
+    beta = number("beta", beta, low=0.0, high=1.0, high_open=True)
     if log:
         if np.any(v <= 0):
-            raise ValueError("values: log=True needs positive values, got a value <= 0")
+            raise refuse("values", "positive values with log=True", f"{float(np.min(v))!r}")
         return np.exp(ema(np.log(v), beta))
     out = np.empty_like(v)
     s = 0.0
@@ -88,6 +96,52 @@ def _history_series(history: Mapping[str, Any], key: str, step_key: str) -> tupl
     return (s, v) if v.size else None
 
 
+class _Curves(NamedTuple):
+    """What the loss figure draws: the raw and smoothed training loss, the validation points, the scale."""
+
+    step: np.ndarray
+    loss: np.ndarray
+    smooth: np.ndarray
+    smoothing: float
+    val: tuple[np.ndarray, np.ndarray] | None
+    log: bool
+
+
+def _loss_curves(history: Mapping[str, Any], steps_per_epoch: int | None, smoothing: float | None) -> _Curves:
+    """Check ``history`` and the options; smooth the loss and choose a log or linear axis."""
+    if not isinstance(history, Mapping) or "loss" not in history:
+        keys = f" with keys {sorted(history)}" if isinstance(history, Mapping) else ""
+        raise refuse("history", "fit's history, a dict with 'loss' (and 'step')", f"{type(history).__name__}{keys}")
+    loss = np.asarray(history["loss"], dtype=np.float64).ravel()
+    step = np.asarray(history.get("step", np.arange(loss.size)), dtype=np.float64).ravel()
+    if loss.size == 0 or step.shape != loss.shape:
+        raise refuse("history", "non-empty 'step' and 'loss' of one length", f"{step.shape} and {loss.shape}")
+    if steps_per_epoch is not None:
+        count("steps_per_epoch", steps_per_epoch)
+    if smoothing is None:  # minibatch losses are noisy: average over ~1/50 of the run; a full-batch curve is not
+        window = max(loss.size / 50.0, min(10.0, loss.size / 10.0))  # in recorded points; short runs: up to 10
+        smoothing = 1.0 - 1.0 / window if steps_per_epoch is not None and window > 1.0 else 0.0
+    smoothing = number("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+    finite = loss[np.isfinite(loss)]
+    log = bool(finite.size and np.all(finite > 0))
+    smooth = ema(loss, smoothing, log=log) if finite.size == loss.size else loss
+    val = _history_series(history, "val_loss", "val_step")
+    log = bool(log and np.nanmax(smooth) / np.nanmin(smooth) > 20 and (val is None or np.all(val[1] > 0)))
+    return _Curves(step, loss, smooth, smoothing, val, log)
+
+
+def _loss_ylim(c: _Curves) -> tuple[float, float]:
+    """The y range of a smoothed plot: the raw line's rare spikes do not set the scale."""
+    shown: list[Any] = [np.nanpercentile(c.loss, [1, 99]), [np.nanmin(c.smooth), np.nanmax(c.smooth)]]
+    if c.val is not None:
+        shown.append([c.val[1].min(), c.val[1].max()])
+    lo, hi = min(s[0] for s in shown), max(s[1] for s in shown)
+    if c.log:
+        pad = (hi / lo) ** 0.05
+        return lo / pad, hi * pad
+    return lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+
+
 def loss_figure(
     history: Mapping[str, Any],
     *,
@@ -100,50 +154,22 @@ def loss_figure(
     best_label: str = "best step",
 ) -> Any:
     """The :func:`plot_loss` figure (a ``matplotlib.figure.Figure``), not saved; see there."""
-    if not isinstance(history, Mapping) or "loss" not in history:
-        raise ValueError(
-            f"history: expected fit's history, a dict with 'loss' (and 'step'), got {type(history).__name__}"
-            f"{' with keys ' + str(sorted(history)) if isinstance(history, Mapping) else ''}"
-        )
-    loss = np.asarray(history["loss"], dtype=np.float64).ravel()
-    step = np.asarray(history.get("step", np.arange(loss.size)), dtype=np.float64).ravel()
-    if loss.size == 0 or step.shape != loss.shape:
-        raise ValueError(
-            f"history: expected non-empty 'step' and 'loss' of one length, got {step.shape} and {loss.shape}"
-        )
-    if steps_per_epoch is not None and (
-        isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1
-    ):
-        raise ValueError(f"steps_per_epoch: expected a positive integer or None, got {steps_per_epoch!r}")
-    if smoothing is None:  # minibatch losses are noisy: average over ~1/50 of the run; a full-batch curve is not
-        window = max(loss.size / 50.0, min(10.0, loss.size / 10.0))  # in recorded points; short runs: up to 10
-        smoothing = 1.0 - 1.0 / window if steps_per_epoch is not None and window > 1.0 else 0.0
-    finite = loss[np.isfinite(loss)]
-    log = bool(finite.size and np.all(finite > 0))
-    smooth = ema(loss, smoothing, log=log) if finite.size == loss.size else loss
-    val = _history_series(history, "val_loss", "val_step")
-    log = bool(log and np.nanmax(smooth) / np.nanmin(smooth) > 20 and (val is None or np.all(val[1] > 0)))
-
+    c = _loss_curves(history, steps_per_epoch, smoothing)
     fig = _figure((6.4, 4.2))
     ax = fig.add_subplot()
-    if smoothing > 0:
-        ax.plot(step, loss, lw=0.8, alpha=0.3, color="C0", label="train loss (each minibatch)")
-        ax.plot(step, smooth, lw=1.8, color="C0", label="train loss (moving average)")
+    if c.smoothing > 0:
+        ax.plot(c.step, c.loss, lw=0.8, alpha=0.3, color="C0", label="train loss (each minibatch)")
+        ax.plot(c.step, c.smooth, lw=1.8, color="C0", label="train loss (moving average)")
     else:
-        ax.plot(step, loss, lw=1.5, color="C0", label="train loss")
-    if val is not None:
-        ax.plot(val[0], val[1], "o-", ms=3.5, lw=0.8, color="C1", label=val_label)
+        ax.plot(c.step, c.loss, lw=1.5, color="C0", label="train loss")
+    if c.val is not None:
+        ax.plot(c.val[0], c.val[1], "o-", ms=3.5, lw=0.8, color="C1", label=val_label)
     if best_step is not None:
         ax.axvline(float(best_step), color="C2", ls="--", lw=1.2, label=f"{best_label} {int(best_step)}")
-    if log:
+    if c.log:
         ax.set_yscale("log")
-    if smoothing > 0:  # keep the raw line's rare spikes from setting the scale
-        shown: list[Any] = [np.nanpercentile(loss, [1, 99]), [np.nanmin(smooth), np.nanmax(smooth)]]
-        if val is not None:
-            shown.append([val[1].min(), val[1].max()])
-        lo, hi = min(s[0] for s in shown), max(s[1] for s in shown)
-        pad = (hi / lo) ** 0.05 if log else None
-        ax.set_ylim((lo / pad, hi * pad) if log else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)))
+    if c.smoothing > 0:
+        ax.set_ylim(_loss_ylim(c))
     if steps_per_epoch is not None:
         spe = float(steps_per_epoch)
         top = ax.secondary_xaxis("top", functions=(lambda s: s / spe, lambda e: e * spe))
@@ -210,267 +236,137 @@ def plot_loss(
     fig.savefig(os.fspath(path), dpi=120)
 
 
-# ---------------------------------------------------------------- the network picture: geometry (pure)
-def network_layout(sizes: Sequence[int], *, spacing: float = LAYER_SPACING, gap: float = NODE_GAP) -> list[np.ndarray]:
-    """Node centres ``(n_l, 2)`` per layer: layer ``l`` at ``x = l spacing``, its units ``gap`` apart, centred on ``y = 0``.
-
-    >>> [p.tolist() for p in network_layout((2, 1), spacing=4.0, gap=2.0)]
-    [[[0.0, 1.0], [0.0, -1.0]], [[4.0, 0.0]]]
-    """
-    return [
-        np.array([(spacing * l, gap * ((n - 1) / 2.0 - i)) for i in range(n)], dtype=np.float64)
-        for l, n in enumerate(sizes)
-    ]
-
-
-def _segment_meets_box(a: np.ndarray, b: np.ndarray, box: Box) -> bool:
-    """Liang-Barsky clipping: does the segment ``a b`` touch the closed box?"""
-    lo, hi = 0.0, 1.0
-    d = b - a
-    for p, q in ((-d[0], a[0] - box[0]), (d[0], box[2] - a[0]), (-d[1], a[1] - box[1]), (d[1], box[3] - a[1])):
-        if p == 0.0:
-            if q < 0.0:
-                return False
-            continue
-        r = q / p
-        lo, hi = (max(lo, r), hi) if p < 0.0 else (lo, min(hi, r))
-        if lo > hi:
-            return False
-    return True
-
-
-def _point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = b - a
-    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
-    return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1)
-
-
-def box_segment_distance(box: Box, a: Any, b: Any) -> float:
-    """Euclidean distance between a box ``(x0, y0, x1, y1)`` and the segment ``a b`` (0 when they meet).
-
-    >>> box_segment_distance((0, 0, 1, 1), (2, -5), (2, 5)), box_segment_distance((0, 0, 1, 1), (-1, 0.5), (3, 0.5))
-    (1.0, 0.0)
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if _segment_meets_box(a, b, box):
-        return 0.0
-    corners = np.array([[box[0], box[1]], [box[0], box[3]], [box[2], box[1]], [box[2], box[3]]], np.float64)
-    ends = np.stack([a, b])
-    dx = np.maximum(np.maximum(box[0] - ends[:, 0], ends[:, 0] - box[2]), 0.0)
-    dy = np.maximum(np.maximum(box[1] - ends[:, 1], ends[:, 1] - box[3]), 0.0)
-    return float(min(_point_segment_distance(corners, a, b).min(), np.hypot(dx, dy).min()))
-
-
-def box_box_distance(p: Box, q: Box) -> float:
-    """Euclidean distance between two boxes ``(x0, y0, x1, y1)`` (0 when they overlap or touch).
-
-    >>> box_box_distance((0, 0, 1, 1), (4, 5, 6, 6))
-    5.0
-    """
-    dx = max(p[0] - q[2], q[0] - p[2], 0.0)
-    dy = max(p[1] - q[3], q[1] - p[3], 0.0)
-    return math.hypot(dx, dy)
-
-
-def _box_at(centre: np.ndarray, size: tuple[float, float]) -> Box:
-    hw, hh = size[0] / 2.0, size[1] / 2.0
-    return (float(centre[0] - hw), float(centre[1] - hh), float(centre[0] + hw), float(centre[1] + hh))
-
-
-def edge_label_positions(
-    segments: Any,
-    box: tuple[float, float],
-    *,
-    obstacles: Sequence[Box] = (),
-    fractions: Any = None,
-    sweeps: int = 10,
-) -> np.ndarray:
-    """Centres ``(E, 2)`` for one ``box``-sized label per edge, each on its own edge, clear of everything else.
-
-    ``segments`` is ``(E, 2, 2)``: edge ``e`` runs from ``segments[e, 0]`` to
-    ``segments[e, 1]``. Label ``e`` sits at ``a + t_e (b - a)`` with ``t_e`` from
-    ``fractions`` (default 0.15, 0.175, ..., 0.85). Its clearance is the
-    smallest distance from its box to another edge, to another label's box and
-    to the ``obstacles`` (boxes: nodes, node text). Coordinate ascent: each
-    label in turn takes the ``t`` of largest clearance (ties: nearest the
-    middle) given the others, until a sweep changes nothing (at most ``sweeps``).
-    Distances are Euclidean, so draw on axes with an equal aspect.
-
-    >>> segs = [[(0, 1), (4, -1)], [(0, -1), (4, 1)]]  # two edges crossing at (2, 0)
-    >>> edge_label_positions(segs, (1.0, 0.3)).round(3).tolist()
-    [[0.6, 0.7], [0.6, -0.7]]
-    """
-    segs = np.asarray(segments, dtype=np.float64)
-    if segs.ndim != 3 or segs.shape[1:] != (2, 2):
-        raise ValueError(f"segments: expected shape (E, 2, 2), got {segs.shape}")
-    ts = np.linspace(0.15, 0.85, 29) if fractions is None else np.asarray(fractions, np.float64).ravel()
-    n = len(segs)
-
-    def centre(e: int, t: float) -> np.ndarray:
-        return segs[e, 0] + t * (segs[e, 1] - segs[e, 0])
-
-    def clearance(e: int, t: float, chosen: np.ndarray) -> float:
-        r = _box_at(centre(e, t), box)
-        d = [box_segment_distance(r, *segs[f]) for f in range(n) if f != e]
-        d += [box_box_distance(r, o) for o in obstacles]
-        d += [box_box_distance(r, _box_at(centre(f, chosen[f]), box)) for f in range(n) if f != e]
-        return min(d, default=math.inf)
-
-    chosen = np.full(n, ts[np.argmin(np.abs(ts - 0.5))])
-    for _ in range(sweeps):
-        changed = False
-        for e in range(n):
-            score = [clearance(e, t, chosen) - 1e-3 * abs(t - 0.5) for t in ts]
-            t = ts[int(np.argmax(score))]
-            changed |= bool(t != chosen[e])
-            chosen[e] = t
-        if not changed:
-            break
-    return np.stack([centre(e, chosen[e]) for e in range(n)]) if n else np.zeros((0, 2))
-
-
-def network_geometry(sizes: Sequence[int]) -> dict[str, Any]:
-    """Where :func:`plot_network` draws a net of these layer sizes (data units, equal aspect).
-
-    Returns ``nodes`` (per layer, ``(n_l, 2)``), ``edges`` (a list of
-    ``(l, j, i)``: ``W_l[j, i]`` joins unit ``i`` of layer ``l-1`` to unit
-    ``j`` of layer ``l``), ``segments`` ``(E, 2, 2)``, ``obstacles`` (node and
-    node-text boxes) and ``labels`` ``(E, 2)``, the edge labels' centres from
-    :func:`edge_label_positions` with :data:`EDGE_LABEL_BOX`.
-    """
-    nodes = network_layout(sizes)
-    edges = [(l, j, i) for l in range(1, len(sizes)) for j in range(sizes[l]) for i in range(sizes[l - 1])]
-    segments = np.array([(nodes[l - 1][i], nodes[l][j]) for l, j, i in edges], np.float64).reshape(-1, 2, 2)
-    r = NODE_RADIUS
-    obstacles: list[Box] = [(x - r, y - r, x + r, y + r) for layer in nodes for x, y in layer]
-    w, h = NODE_TEXT_BOX
-    obstacles += [
-        (x - w / 2, y - _NODE_TEXT_TOP - h, x + w / 2, y - _NODE_TEXT_TOP) for layer in nodes[1:] for x, y in layer
-    ]
-    labels = edge_label_positions(segments, EDGE_LABEL_BOX, obstacles=obstacles)
-    return {"nodes": nodes, "edges": edges, "segments": segments, "obstacles": obstacles, "labels": labels}
-
-
 # ---------------------------------------------------------------- the network picture: drawing
-def network_figure(
-    numbers: Mapping[str, Any], *, title: str | None = None, activation: str = "relu"
-) -> tuple[Any, list[Any]]:
-    """The :func:`plot_network` figure, not saved, and its edge-label ``Text`` artists (in ``network_geometry`` order)."""
+class _Step(NamedTuple):
+    """One gradient step of a dense net, as the picture reads it (float64 numpy)."""
+
+    sizes: list[int]  # units per layer, input first
+    keys: list[str]  # W_l is keys[2l - 2], b_l is keys[2l - 1]
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    grads: Mapping[str, Any]
+    z: list[np.ndarray]  # pre-activations per layer 1..L
+    y_hat: np.ndarray
+    x: Any  # the input row, or None
+    gmax: float  # the largest |gradient|: the colour scale and edge widths
+    inactive: list[np.ndarray]  # per layer: units whose activation has zero slope (no gradient flows back)
+
+
+def _read_step(numbers: Mapping[str, Any], activation: str) -> _Step:
+    """The numbers of :func:`jaxnet.walkthrough.walkthrough_numbers` as a :class:`_Step`."""
     before, after, grads = numbers["params_before"], numbers["params_after"], numbers["grads"]
     trace = numbers["trace_before"]
     n_layers = layer_count(before, "params_before")
-    W = [np.asarray(before[k], np.float64) for k in param_keys(n_layers)[::2]]
+    keys = param_keys(n_layers)
+    W = [np.asarray(before[k], np.float64) for k in keys[::2]]
     sizes = [W[0].shape[1]] + [w.shape[0] for w in W]
     z = [np.asarray(trace[f"z{l}"], np.float64).reshape(-1) for l in range(1, n_layers + 1)]
-    x = numbers.get("x")
-    gmax = max(float(np.max(np.abs(np.asarray(grads[k], np.float64)))) for k in param_keys(n_layers)) or 1.0
+    gmax = max(float(np.max(np.abs(np.asarray(grads[k], np.float64)))) for k in keys) or 1.0
     slope = activation_named(activation).grad
-    # a hidden unit whose activation has zero slope passes no gradient back: drawn grey, its edges dashed
     inactive = [
         np.asarray(slope(jnp.asarray(z[l - 1]))) == 0 if 0 < l < len(sizes) - 1 else np.zeros(n, bool)
         for l, n in enumerate(sizes)
     ]
+    y_hat = np.ravel(trace["y_hat"])
+    return _Step(sizes, list(keys), before, after, grads, z, y_hat, numbers.get("x"), gmax, inactive)
+
+
+def _entry(step: _Step, key: str, index: tuple[int, ...]) -> tuple[float, float, float]:
+    """``(before, after, gradient)`` of one weight or bias; ``+ 0.0`` turns ``-0.0`` into ``0.0``."""
+    b, a, g = (float(np.asarray(d[key], np.float64)[index]) + 0.0 for d in (step.before, step.after, step.grads))
+    return b, a, g
+
+
+def _draw_edges(ax: Any, geo: dict[str, Any], step: _Step, cmap: Any, norm: Any) -> list[Any]:
+    """Each weight as a line (width ∝ |gradient|, colour its sign; dashed grey when no gradient flows) with
+    its label ``w before → after, grad`` where :func:`edge_label_positions` put it."""
+    box = {"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.75", "alpha": 0.92}
+    labels = []
+    for (l, j, i), (a, b), c in zip(geo["edges"], geo["segments"], geo["labels"]):
+        wb, wa, g = _entry(step, step.keys[2 * l - 2], (j, i))
+        dead = bool(step.inactive[l][j] or step.inactive[l - 1][i])
+        color = "0.72" if dead else cmap(norm(g))
+        ls = (0, (4, 3)) if dead else "-"
+        ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=1.0 + 6.0 * abs(g) / step.gmax, ls=ls, zorder=1)
+        text = f"$w^{{({l})}}_{{{j + 1}{i + 1}}}$  {wb:.4f} → {wa:.4f}\ngrad {g:+.4f}"
+        color = "0.5" if dead else "black"
+        labels.append(ax.text(c[0], c[1], text, ha="center", va="center", fontsize=8, zorder=3, color=color, bbox=box))
+    return labels
+
+
+def _node_name(step: _Step, l: int, j: int) -> str:
+    """``x_j`` (with its value when known), ``h_j`` or ``ŷ_j``."""
+    if l == 0:
+        return f"$x_{j + 1}$" + (f"\n{float(np.ravel(step.x)[j]):g}" if step.x is not None else "")
+    if l == len(step.sizes) - 1:
+        return f"$\\hat y_{j + 1}$" if step.sizes[l] > 1 else "$\\hat y$"
+    return f"$h_{j + 1}$"
+
+
+def _node_text(step: _Step, l: int, j: int, activation: str) -> str:
+    """The lines under a hidden or output unit: ``z``, ``ŷ`` (output), its bias before → after and gradient."""
+    dead = bool(step.inactive[l][j])
+    b0, b1, gb = _entry(step, step.keys[2 * l - 1], (j,))
+    lines = [f"z = {step.z[l - 1][j]:+.4f}" + (f"  ({activation} inactive)" if dead else "")]
+    if l == len(step.sizes) - 1:
+        lines.append(f"ŷ = {float(step.y_hat[j]):.4f}")
+    lines += [f"$b^{{({l})}}_{{{j + 1}}}$  {b0:.4f} → {b1:.4f}", f"grad {gb:+.4f}"]
+    return "\n".join(lines)
+
+
+def _draw_nodes(ax: Any, nodes: list[np.ndarray], step: _Step, activation: str) -> None:
+    """Each unit as a circle with its name, and its numbers under it (not under an input)."""
+    for l, n in enumerate(step.sizes):
+        for j in range(n):
+            cx, cy = nodes[l][j]
+            dead = bool(step.inactive[l][j])
+            fc = "0.88" if dead else ("#cfe8cf" if l == 0 else "#fde9b8")
+            ax.add_patch(_circle((cx, cy), NODE_RADIUS, fc=fc, ec="0.55" if dead else "black"))
+            color = "0.45" if dead else "black"
+            ax.text(cx, cy, _node_name(step, l, j), ha="center", va="center", fontsize=10, zorder=5, color=color)
+            if l > 0:
+                text = _node_text(step, l, j, activation)
+                ax.text(cx, cy - NODE_TEXT_TOP, text, ha="center", va="top", fontsize=8, zorder=5, color=color)
+
+
+def _caption(ax: Any, numbers: Mapping[str, Any], title: str | None, activation: str) -> None:
+    """The title (with the loss before → after when given) and the key to greys and colours."""
+    loss = ""
+    if "loss_before" in numbers and "loss_after" in numbers:
+        loss = f"   loss {float(numbers['loss_before']):.6f} → {float(numbers['loss_after']):.6f}"
+    ax.set_title((title or "one gradient step: weight before → after, gradient") + loss, fontsize=11)
+    key = (
+        f"grey, dashed: a hidden unit where {activation}'(z) = 0 (inactive): no gradient flows through it, "
+        "its weights do not move.   Colour: sign of the gradient (red +, the step lowers the weight)."
+    )
+    ax.text(0.0, 0.0, key, transform=ax.transAxes, fontsize=8, color="0.3", va="bottom")
+
+
+def network_figure(
+    numbers: Mapping[str, Any], *, title: str | None = None, activation: str = "relu"
+) -> tuple[Any, list[Any]]:
+    """The :func:`plot_network` figure, not saved, and its edge-label ``Text`` artists (in ``network_geometry`` order)."""
+    step = _read_step(numbers, activation)
 
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import TwoSlopeNorm
 
-    geo = network_geometry(sizes)
-    nodes = geo["nodes"]
-    cmap, norm = colormaps["coolwarm"], TwoSlopeNorm(0.0, -gmax, gmax)
-    top = float(max(np.max(p[:, 1]) for p in nodes))
-    xlim = (-0.9, LAYER_SPACING * (len(sizes) - 1) + 0.9)
-    ylim = (-top - _NODE_TEXT_TOP - NODE_TEXT_BOX[1] - 0.2, top + 0.45)
+    geo = network_geometry(step.sizes)
+    cmap, norm = colormaps["coolwarm"], TwoSlopeNorm(0.0, -step.gmax, step.gmax)
+    xlim, ylim = network_frame(geo["nodes"])
     inch = 1.15  # per data unit; the figure is the axes (equal aspect) plus the colour bar and the title
     fig = _figure((inch * (xlim[1] - xlim[0]) + 1.6, inch * (ylim[1] - ylim[0]) + 0.7))
     ax = fig.add_subplot()
     ax.set_axis_off()
-    box = {"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.75", "alpha": 0.92}
-    labels = []
-    keys = param_keys(n_layers)  # W_l is keys[2l - 2], b_l is keys[2l - 1]
-    for (l, j, i), (a, b), c in zip(geo["edges"], geo["segments"], geo["labels"]):
-        wb, wa, gw = (float(np.asarray(d[keys[2 * l - 2]], np.float64)[j, i]) for d in (before, after, grads))
-        dead = bool(inactive[l][j] or inactive[l - 1][i])
-        g = gw + 0.0  # no "-0.0000"
-        ax.plot(
-            [a[0], b[0]],
-            [a[1], b[1]],
-            color="0.72" if dead else cmap(norm(g)),
-            lw=1.0 + 6.0 * abs(g) / gmax,
-            ls=(0, (4, 3)) if dead else "-",
-            zorder=1,
-        )
-        labels.append(
-            ax.text(
-                c[0],
-                c[1],
-                f"$w^{{({l})}}_{{{j + 1}{i + 1}}}$  {wb:.4f} → {wa:.4f}\ngrad {g:+.4f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                zorder=3,
-                color="0.5" if dead else "black",
-                bbox=box,
-            )
-        )
-
-    for l, n in enumerate(sizes):
-        for j in range(n):
-            cx, cy = nodes[l][j]
-            dead = bool(inactive[l][j])
-            ax.add_patch(
-                _circle(
-                    (cx, cy),
-                    NODE_RADIUS,
-                    fc="0.88" if dead else ("#cfe8cf" if l == 0 else "#fde9b8"),
-                    ec="0.55" if dead else "black",
-                )
-            )
-            if l == 0:
-                name = f"$x_{j + 1}$" + (f"\n{float(np.ravel(x)[j]):g}" if x is not None else "")
-            elif l == len(sizes) - 1:
-                name = f"$\\hat y_{j + 1}$" if n > 1 else "$\\hat y$"
-            else:
-                name = f"$h_{j + 1}$"
-            ax.text(cx, cy, name, ha="center", va="center", fontsize=10, zorder=5, color="0.45" if dead else "black")
-            if l == 0:
-                continue
-            b0, b1, gb = (float(np.asarray(d[keys[2 * l - 1]], np.float64)[j]) + 0.0 for d in (before, after, grads))
-            lines = [f"z = {z[l - 1][j]:+.4f}" + (f"  ({activation} inactive)" if dead else "")]
-            if l == len(sizes) - 1:
-                lines.append(f"ŷ = {float(np.ravel(trace['y_hat'])[j]):.4f}")
-            lines += [f"$b^{{({l})}}_{{{j + 1}}}$  {b0:.4f} → {b1:.4f}", f"grad {gb:+.4f}"]
-            ax.text(
-                cx,
-                cy - _NODE_TEXT_TOP,
-                "\n".join(lines),
-                ha="center",
-                va="top",
-                fontsize=8,
-                zorder=5,
-                color="0.45" if dead else "black",
-            )
-
-    loss = ""
-    if "loss_before" in numbers and "loss_after" in numbers:
-        loss = f"   loss {float(numbers['loss_before']):.6f} → {float(numbers['loss_after']):.6f}"
-    ax.set_title((title or "one gradient step: weight before → after, gradient") + loss, fontsize=11)
+    labels = _draw_edges(ax, geo, step, cmap, norm)
+    _draw_nodes(ax, geo["nodes"], step, activation)
+    _caption(ax, numbers, title, activation)
     ax.set_aspect("equal")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    ax.text(
-        0.0,
-        0.0,
-        f"grey, dashed: a hidden unit where {activation}'(z) = 0 (inactive): no gradient flows through it, "
-        "its weights do not move.   Colour: sign of the gradient (red +, the step lowers the weight).",
-        transform=ax.transAxes,
-        fontsize=8,
-        color="0.3",
-        va="bottom",
-    )
-    fig.colorbar(
-        ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label="gradient ∂L/∂w (edge width ∝ |gradient|)"
-    )
+    label = "gradient ∂L/∂w (edge width ∝ |gradient|)"
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label=label)
     return fig, labels
 
 
@@ -497,7 +393,8 @@ def plot_network(
 
     >>> import os, tempfile
     >>> from jaxnet.walkthrough import walkthrough_numbers
-    >>> plot_network(walkthrough_numbers(), os.path.join(tempfile.mkdtemp(), "net.png"))
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.png")
+    >>> plot_network(walkthrough_numbers(), path)
     """
     fig, _ = network_figure(numbers, title=title, activation=activation)
     fig.savefig(os.fspath(path), dpi=120)

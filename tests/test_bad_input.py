@@ -401,6 +401,6 @@ def test_evaluate_and_numerical_grads_refuse_finite_inputs_that_overflow():
 
 def test_load_csv_and_plot_loss_name_their_bad_arguments():
     with raises(TypeError, "path:"):
-        jaxnet.load_csv(None)
+        jaxnet.data.load_csv(None)
     with raises(ValueError, "history:"):
-        jaxnet.plot_loss({}, "unused.png")
+        jaxnet.plotting.plot_loss({}, "unused.png")

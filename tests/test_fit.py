@@ -38,7 +38,7 @@ def assert_same(a, b, atol=0.0):
 def test_first_step_is_the_foundation_sgd_step_and_loss_falls(seed64):
     params, x, y = seed64
     one, _, history = jaxnet.fit(params, x, y, steps=1, progress=False)
-    optimizer = jaxnet.DEFAULT_OPTIMIZER
+    optimizer = optax.sgd(0.1)
     expected, _, _ = jaxnet.make_train_step(optimizer)(params, optimizer.init(params), x, y)
     assert_same(one, expected)
     assert history["loss"][0] == pytest.approx(0.6573131577049656, abs=1e-12)

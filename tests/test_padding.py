@@ -14,7 +14,7 @@ from jaxnet.steps import Batches, Config, Cursor, _batch, bucket, pad_rows, run_
 
 @pytest.fixture(scope="module")
 def cancer():
-    x, y = jaxnet.load_breast_cancer()[:2]
+    x, y = jaxnet.data.load_breast_cancer()[:2]
     x = np.asarray(x, np.float64)
     x = (x - x.mean(0)) / x.std(0)
     return jaxnet.init_mlp(0, (30, 8, 1), dtype=jnp.float64), x, np.asarray(y, np.float64)

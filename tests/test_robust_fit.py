@@ -59,7 +59,7 @@ def test_divergence_at_any_chunking_keeps_the_last_finite_recorded_state(toy, ch
 @pytest.mark.slow
 def test_a_finite_blow_up_is_divergence_too():
     """Raw breast-cancer features (means up to 654) with sgd(1e6): the loss explodes but may stay finite."""
-    xs, ys, _ = jaxnet.load_breast_cancer()
+    xs, ys, _ = jaxnet.data.load_breast_cancer()
     params = jaxnet.init_mlp(0, (30, 16, 1), dtype=jnp.float64)
     with pytest.warns(jaxnet.DivergenceWarning):
         out, _, history = jaxnet.fit(params, xs, ys, optimizer=optax.sgd(1e6), steps=200, progress=False)
@@ -356,7 +356,7 @@ def test_numerical_grads_in_float32_picks_a_usable_eps_and_warns_about_a_bad_one
 
 def test_the_returned_state_is_checked_too_not_only_block_starts():
     """One step of sgd(1e6) on raw breast-cancer data: the loss before it is fine, after it 1e18."""
-    xs, ys, _ = jaxnet.load_breast_cancer()
+    xs, ys, _ = jaxnet.data.load_breast_cancer()
     params = jaxnet.init_mlp(0, (30, 16, 1), dtype=jnp.float64)
     with pytest.warns(jaxnet.DivergenceWarning):
         out, _, history = jaxnet.fit(params, xs, ys, optimizer=optax.sgd(1e6), steps=1, progress=False)

@@ -95,6 +95,18 @@ def test_every_public_name_is_on_exactly_one_api_topic_page():
         assert f"<!-- jaxnet:api {topic} -->" in page.read_text(encoding="utf-8"), page
 
 
+def test_the_data_and_plotting_namespaces_are_documented_name_by_name():
+    import jaxnet
+
+    hooks = _hooks()
+    assert {"data", "plotting"} <= set(hooks.NAMESPACES) <= set(jaxnet.__all__)
+    assert "jaxnet.data.load_csv" in hooks.namespace_members("data")
+    assert "jaxnet.plotting.plot_loss" in hooks.namespace_members("plotting")
+    assert "jaxnet.data.DataError" not in hooks.namespace_members("data"), "documented once, at the top level"
+    page = hooks._api("data")
+    assert "::: jaxnet.data\n" in page and "::: jaxnet.data.train_test_split\n" in page
+
+
 def _text(page: Path) -> str:
     """The visible text of a built page, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
@@ -176,6 +188,11 @@ def test_api_topic_pages_document_every_public_name_once(site):
         assert ":func:" not in _text(site / "api" / topic / "index.html"), f"a reST role leaked into {topic}"
     wrong = {name: ids.get(name, []) for name in jaxnet.__all__ if len(ids.get(name, [])) != 1}
     assert not wrong, f"each public name belongs on exactly one API page: {wrong}"
+    members = [path for name in _hooks().NAMESPACES for path in _hooks().namespace_members(name)]
+    pages = {topic: (site / "api" / topic / "index.html").read_text(encoding="utf-8") for topic in _hooks().API_TOPICS}
+    wrong = {path: [t for t, page in pages.items() if f'id="{path}"' in page] for path in members}
+    wrong = {path: topics for path, topics in wrong.items() if len(topics) != 1}
+    assert not wrong, f"each name of jaxnet.data / jaxnet.plotting belongs on exactly one API page: {wrong}"
 
 
 @pytest.mark.slow
