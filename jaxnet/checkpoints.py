@@ -176,35 +176,45 @@ def save(
     """
     p = os.fsdecode(path)
     params, spec = resolve_spec(params, activation, head, need_head=True)
-    activation, head = spec.activation, spec.head
-    arrays, sizes = _arrays_to_save(params, activation, head)
+    arrays, sizes = _arrays_to_save(params, spec.activation, spec.head)
     more = _check_extra(extra)
-    arrays.update(more)
-    user = check_metadata(metadata, RESERVED)
+    record = _record(sizes, arrays["W1"].dtype.name, spec.activation, spec.head, metadata, sorted(more))
+    data = _serialise(record, {**arrays, **more})
+    if jax.process_index() != 0:  # multi-process: process 0 writes, the others must not race it
+        return False
+    _atomic_write(p, data)
+    return True
+
+
+def _record(
+    sizes: tuple[int, ...], dtype: str, activation: str, head: str, metadata: Any, extra: list[str]
+) -> dict[str, Any]:
+    """The jaxnet record of a checkpoint (without its checksum); ``metadata`` is checked here."""
     record: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "layer_sizes": list(sizes),
-        "dtype": arrays["W1"].dtype.name,
+        "dtype": dtype,
         "activation": activation,
         "head": head,
         "jaxnet_version": JAXNET_VERSION,
-        "metadata": user,
+        "metadata": check_metadata(metadata, RESERVED),
     }
-    if more:
-        record["extra_tensors"] = sorted(more)
+    if extra:
+        record["extra_tensors"] = extra
+    return record
+
+
+def _serialise(record: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """The safetensors bytes of ``arrays`` with ``record`` and its checksum, after the header-size check."""
     record["sha256"] = "0" * 64  # a placeholder of the digest's length: the header's size is known before hashing
     raw = json.dumps(record, allow_nan=False)
     _check_header_size(arrays, raw)
     record["sha256"] = _digest(json.loads(raw), arrays)  # of the record as load will parse it
     raw = json.dumps(record, allow_nan=False)
     try:
-        data = safetensors.numpy.save(arrays, metadata={KEY: raw})
+        return safetensors.numpy.save(arrays, metadata={KEY: raw})
     except safetensors.SafetensorError as e:  # pragma: no cover - _check_header_size catches the known cause
         raise ValueError(f"metadata: safetensors cannot serialise this checkpoint ({e})") from None
-    if jax.process_index() != 0:  # multi-process: process 0 writes, the others must not race it
-        return False
-    _atomic_write(p, data)
-    return True
 
 
 def load(path: str | os.PathLike) -> tuple[dict[str, jnp.ndarray], Metadata]:

@@ -306,12 +306,9 @@ def head_named(name: Any, argument: str = "head") -> Head:
 
 
 def check_outputs(head: Any, n_out: int, argument: str = "head", received: Any = None) -> None:
-    """Refuse a network of ``n_out`` outputs for ``head`` if it has fewer than the head's ``min_outputs``.
+    """Refuse ``n_out`` outputs below ``head``'s ``min_outputs`` (softmax: 2), naming ``argument``, showing ``received``.
 
-    The one rule "softmax needs at least 2 outputs", for ``init_model``, every
-    checked call and checkpoints. ``argument`` names what holds the outputs
-    (``"sizes"``, ``"layer_sizes"``); ``received`` is what is shown (default:
-    ``n_out`` outputs).
+    The one such rule, for ``init_model``, every checked call and checkpoints.
 
     >>> check_outputs("softmax", 3)
     >>> check_outputs("softmax", 1, "sizes", (3, 1))
