@@ -64,14 +64,12 @@ def one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
     if v.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             if not np.all(np.isfinite(v) & (v == np.round(v))):
-                raise ValueError(f"{name}: expected integer class labels 0..{classes - 1}, got non-integer values")
+                raise refuse(name, f"integer class labels 0..{classes - 1}", "non-integer values")
     if v.dtype.kind == "b":
-        raise TypeError(f"{name}: expected integer class labels 0..{classes - 1}, got booleans")
+        raise refuse(name, f"integer class labels 0..{classes - 1}", "booleans", TypeError)
     if v.size and (v.min() < 0 or v.max() >= classes):
-        raise ValueError(
-            f"{name}: expected class labels in 0..{classes - 1} (the network has {classes} outputs), "
-            f"got values in [{v.min():g}, {v.max():g}]"
-        )
+        what = f"class labels in 0..{classes - 1} (the network has {classes} outputs)"
+        raise refuse(name, what, f"values in [{v.min():g}, {v.max():g}]")
     return to_device(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
 
 
@@ -219,15 +217,12 @@ def _explain_finite(name: str, a: Any, dtype: Any) -> None:
 
 def _explain_labels(name: str, yv: np.ndarray, head: str) -> None:
     if np.isnan(yv).any():
-        raise ValueError(f"{name}: expected finite labels, got NaN")
-    labels = HEADS[head].labels
-    if labels == "values":
-        raise ValueError(f"{name}: expected finite targets in the params' dtype, got NaN/inf")
+        raise refuse(name, "finite labels", "NaN")
+    if HEADS[head].labels == "values":
+        raise refuse(name, "finite targets in the params' dtype", "NaN/inf")
     if ((yv < 0) | (yv > 1)).any():
         raise refuse(name, "labels in [0, 1]", f"values in [{yv.min()}, {yv.max()}]")
     sums = yv.sum(axis=-1)
     worst = float(sums.flat[np.argmax(np.abs(sums - 1))])
-    raise ValueError(
-        f"{name}: expected one-hot or probability rows that sum to 1 (within {ROW_SUM_TOLERANCE:g} per class), "
-        f"got a row summing to {worst!r} (|sum - 1| = {abs(worst - 1):.2g})"
-    )
+    what = f"one-hot or probability rows that sum to 1 (within {ROW_SUM_TOLERANCE:g} per class)"
+    raise refuse(name, what, f"a row summing to {worst!r} (|sum - 1| = {abs(worst - 1):.2g})")

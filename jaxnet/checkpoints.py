@@ -69,7 +69,7 @@ from jaxnet._checkpoint_format import (
     verify_digest,
 )
 from jaxnet._checkpoint_format import digest as _digest  # tests forge valid checksums with it
-from jaxnet._checks import float_dtype
+from jaxnet._checks import float_dtype, refuse
 from jaxnet._validate import prepare, resolve_spec
 from jaxnet.network import depth, param_keys, widths
 from jaxnet.spec import Model
@@ -279,14 +279,14 @@ def _check_extra(extra: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     if extra is None:
         return {}
     if not isinstance(extra, Mapping):
-        raise TypeError(f"extra: expected a dict of arrays or None, got {type(extra).__name__}")
+        raise refuse("extra", "a dict of arrays or None", type(extra).__name__, TypeError)
     out = {}
     for name, value in extra.items():
         if not isinstance(name, str) or not name.startswith("extra/"):
-            raise ValueError(f"extra: expected names starting with 'extra/', got {name!r}")
+            raise refuse("extra", "names starting with 'extra/'", repr(name))
         a = np.asarray(value)
         if a.dtype.kind not in "biuf":
-            raise TypeError(f"extra: {name!r} must be a numeric array, got dtype {a.dtype}")
+            raise refuse("extra", "numeric arrays", f"{name!r} of dtype {a.dtype}", TypeError)
         out[name] = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
     return out
 
