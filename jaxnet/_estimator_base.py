@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxnet._checks import refuse
+
 
 class ConvergenceWarning(UserWarning):
     """Training stopped at ``max_iter`` before the stopping rule was met."""
@@ -44,7 +46,7 @@ class BaseEstimator:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"{name}: not an argument of {type(self).__name__} (expected one of {valid})")
+                raise refuse(name, f"an argument of {type(self).__name__}, one of {valid}", "an unknown name")
             setattr(self, name, value)
         return self
 

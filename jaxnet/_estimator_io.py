@@ -30,8 +30,9 @@ import numpy as np
 import optax
 
 from jaxnet import checkpoints, tabular
+from jaxnet._checks import one_of
 from jaxnet._estimator_parts import _optimizer
-from jaxnet.network import param_keys
+from jaxnet.network import depth, param_keys
 
 REQUIRED = ("estimator", "estimator_params", "input_scaling", "target_scaling")
 """Metadata every estimator checkpoint records; a file without one of them is refused by ``load_model``."""
@@ -99,7 +100,7 @@ def save(est: Any, path: str | os.PathLike) -> None:
     params = est.params_
     extra = {f"{_OPT}{i:04d}": np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(est.opt_state_))}
     if tab.y_mean is not None and tab.y_std is not None:
-        last = param_keys(len(params) // 2)[-2:]
+        last = param_keys(depth(params))[-2:]
         extra.update({f"extra/train/{k}": np.asarray(params[k]) for k in last})
         params = tabular.fold_target_scaling(params, tab.y_mean, tab.y_std)
     names = getattr(est, "feature_names_in_", None)
@@ -146,11 +147,10 @@ def load(path: str | os.PathLike, kinds: dict[str, type]) -> Any:
     params, meta, extra = checkpoints.load_extra(p)
     checkpoints.require_recorded(p, meta, "load_model")
     _required(p, meta)
-    cls = kinds.get(meta["estimator"])
-    if cls is None:
-        raise checkpoints.CheckpointError(
-            f"{p}: unknown estimator {meta['estimator']!r}; expected one of {sorted(kinds)}"
-        )
+    try:
+        cls = kinds[one_of("estimator", meta["estimator"], kinds)]
+    except ValueError as e:
+        raise checkpoints.CheckpointError(f"{p}: unknown {e}") from None
     args = dict(meta["estimator_params"])
     args["optimizer"] = _optimizer_from(str(args.get("optimizer", "adam")), p)
     if isinstance(args.get("class_weight"), dict):
@@ -181,7 +181,7 @@ def _restore(est: Any, p: str, params: dict, meta: dict, extra: dict) -> None:
         None if ys is None else np.asarray(ys["std"]),
     )
     if ys is not None:
-        last = param_keys(len(params) // 2)[-2:]
+        last = param_keys(depth(params))[-2:]
         params = {**params, **{k: jnp.asarray(extra[f"extra/train/{k}"]) for k in last}}
     est.params_ = params
     template = _optimizer(est.optimizer).init(params)

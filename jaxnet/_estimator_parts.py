@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from jaxnet import _kernels
+from jaxnet._checks import count, number, refuse
 
 __all__: list[str] = []
 
@@ -59,13 +60,21 @@ def _set_hyperparams(opt_state: Any, learning_rate: float, weight_decay: float) 
     return opt_state._replace(hyperparams=hp)
 
 
+def as_value_error(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)`` (from :mod:`jaxnet._checks`) with a TypeError raised as a ValueError, the
+    message kept: scikit-learn raises ValueError for every bad constructor argument."""
+    try:
+        return check(*args, **kwargs)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
+
+
 def _positive(name: str, value: Any, kind: type = float, zero: bool = False) -> Any:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value) == int(value)
-    if not ok or not (value >= 0 if zero else value > 0) or not np.isfinite(value):
-        raise ValueError(f"{name}: expected a {'non-negative' if zero else 'positive'} {kind.__name__}, got {value!r}")
-    return kind(value)
+    """``value`` as a positive (``zero``: non-negative) finite ``kind``; an int may be given as a whole float."""
+    v = as_value_error(number, name, value, low=0.0, low_open=not zero)
+    if kind is int and (v != int(v) or v < 1):
+        raise refuse(name, "a positive whole number", repr(value))
+    return int(value) if kind is int else v
 
 
 def _seed(random_state: Any) -> int:
@@ -77,9 +86,7 @@ def _seed(random_state: Any) -> int:
     if random_state is None:
         return int(np.random.default_rng().integers(2**31 - 1))
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        if not 0 <= random_state < 2**32:
-            raise ValueError(f"random_state: expected an int in [0, 2**32) as scikit-learn, got {random_state}")
-        return int(random_state)
+        return count("random_state", random_state, low=0, high=2**32 - 1)  # scikit-learn's range
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31 - 1))
     raise ValueError(f"random_state: expected None, an int or a numpy RandomState, got {random_state!r}")

@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import tabular
+from jaxnet._checks import count, number
 from jaxnet._estimator_parts import (
     _by_blocks,
     _check_fitted,
@@ -63,6 +64,7 @@ from jaxnet._estimator_parts import (
     _seed,
     _set_hyperparams,
     _split_evenly,
+    as_value_error,
 )
 from jaxnet.fitting import DivergenceError, PeerStopped, TrainingInterrupted, fit
 from jaxnet.network import activation_named
@@ -139,9 +141,7 @@ class _MLP(BaseEstimator):
             sizes = tuple(sizes)
         except TypeError:
             sizes = (None,)
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes: expected positive ints, got {h!r}")
-        return tuple(int(s) for s in sizes)
+        return tuple(as_value_error(count, "hidden_layer_sizes", s) for s in sizes)
 
     def _check_params(self) -> None:
         activation_named(self.activation)
@@ -152,8 +152,9 @@ class _MLP(BaseEstimator):
         _positive("tol", self.tol, zero=True)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             _positive("batch_size", self.batch_size, int)
-        if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction: expected a fraction in (0, 1), got {self.validation_fraction!r}")
+        as_value_error(
+            number, "validation_fraction", self.validation_fraction, low=0, high=1, low_open=True, high_open=True
+        )
         _factory(self.optimizer)
         _check_mesh(self.mesh, self.device)
 

@@ -33,10 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, call_checked, prepare, resolve_spec, with_value_checks
+from jaxnet._validate import call_checked, prepare, resolve_spec, with_value_checks
 from jaxnet.losses import loss
 from jaxnet.network import ActivationName, HeadName
-from jaxnet.spec import Model
+from jaxnet.spec import Model, Params
 
 __all__ = ["grads", "manual_grads", "numerical_grads", "check_grads", "NumericalPrecisionWarning"]
 

@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, as_array, call_checked, check_numeric, resolve_spec, with_value_checks
+from jaxnet._checks import refuse
+from jaxnet._validate import as_array, call_checked, check_numeric, resolve_spec, with_value_checks
 from jaxnet.network import ActivationName, HeadName
-from jaxnet.spec import Model
+from jaxnet.spec import Model, Params
 
 __all__ = ["loss", "bce"]
 
@@ -88,9 +89,7 @@ def bce(y_true: Any, y_pred: Any) -> jax.Array:
     try:
         shape = np.broadcast_shapes(tuple(y.shape), tuple(p.shape))
     except ValueError:
-        raise ValueError(
-            f"y_true: expected a shape that broadcasts with y_pred {tuple(p.shape)}, got {tuple(y.shape)}"
-        ) from None
+        raise refuse("y_true", f"a shape that broadcasts with y_pred {tuple(p.shape)}", tuple(y.shape)) from None
     p = jnp.asarray(p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.zeros(()).dtype))
     p, y = jnp.broadcast_to(p, shape), jnp.broadcast_to(jnp.asarray(y).astype(p.dtype), shape)
     eps = jnp.finfo(p.dtype).eps
@@ -104,7 +103,7 @@ def _probabilities(name: str, value: Any) -> Any:
     check_numeric(name, a, allow_bool=True)
     v = np.asarray(a, np.float64)
     if np.isnan(v).any():
-        raise ValueError(f"{name}: expected values in [0, 1], got NaN")
+        raise refuse(name, "values in [0, 1]", "NaN")
     if v.size and (v.min() < 0 or v.max() > 1):
-        raise ValueError(f"{name}: expected values in [0, 1], got values in [{v.min():g}, {v.max():g}]")
+        raise refuse(name, "values in [0, 1]", f"values in [{v.min():g}, {v.max():g}]")
     return a

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._validate import Params, on_host, overflow_error, prepare, resolve_spec
-from jaxnet.network import HEADS, ActivationName, HeadName, head_named
-from jaxnet.spec import Model
+from jaxnet._validate import on_host, overflow_error, prepare, resolve_spec
+from jaxnet.network import HEADS, ActivationName, HeadName, depth, head_named
+from jaxnet.spec import Model, Params
 from jaxnet.steps import pad_rows
 
 __all__ = ["accuracy", "evaluate"]
@@ -44,7 +44,7 @@ def scores(
     every row counts.
     """
     t = kernels.forward_trace(params, x, activation, head)
-    z, y_hat = t[f"z{len(params) // 2}"], t["y_hat"]
+    z, y_hat = t[f"z{depth(params)}"], t["y_hat"]
     y = jnp.reshape(y, z.shape)
     if n is None:
         mask = jnp.ones(z.shape[:-1], bool)

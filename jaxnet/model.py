@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
+from jaxnet._checks import float_dtype, one_of
+from jaxnet._keys import as_key
 from jaxnet._validate import (
-    Params,
-    as_key,
     call_checked,
     check_params,
     check_sizes,
@@ -32,8 +32,8 @@ from jaxnet._validate import (
     with_value_checks,
 )
 from jaxnet.cache import use_default_cache
-from jaxnet.network import ActivationName, HeadName, head_named, param_keys
-from jaxnet.spec import Model, Spec
+from jaxnet.network import ActivationName, HeadName, check_outputs, head_named, param_keys
+from jaxnet.spec import Model, Params, Spec
 from jaxnet.steps import bucket
 
 __all__ = [
@@ -80,16 +80,8 @@ def seed_example(dtype: Any = None) -> tuple[Params, jax.Array, jax.Array]:
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
-    """``dtype`` (default: JAX's default float) if it is a real floating dtype, else a TypeError."""
-    if dtype is None:
-        return np.dtype(jnp.zeros(()).dtype)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected a floating dtype such as jnp.float32, got {dtype!r}") from None
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype: expected a floating dtype such as jnp.float32, got {dtype}")
-    return dtype
+    """``dtype`` (default: JAX's default float) if it is one of jaxnet's floating dtypes, else a TypeError."""
+    return np.dtype(jnp.zeros(()).dtype) if dtype is None else float_dtype("dtype", dtype)
 
 
 def _he(key: jax.Array, shape: tuple[int, int], dtype: Any) -> jax.Array:
@@ -141,8 +133,7 @@ def init_mlp(
         as_key(seed)  # the error naming the argument
     key = as_key(key) if seed is None or jax.config.jax_default_prng_impl != "threefry2x32" else None
     sizes = check_sizes(sizes)
-    if not isinstance(init, str) or init not in _INITS:
-        raise ValueError(f"init: expected one of {sorted(_INITS)}, got {init!r}")
+    one_of("init", init, _INITS)
     dtype = _float_dtype(dtype)
     threefry = key is None or (jax.random.key_impl(key) == "threefry2x32" and not isinstance(key, jax.core.Tracer))
     if not (threefry and getattr(jax.config, "jax_threefry_partitionable", False)) or dtype not in (
@@ -268,10 +259,8 @@ def init_model(
     (2,)
     """
     spec = Spec(activation, head)
-    least = head_named(head).min_outputs
     checked = check_sizes(sizes)
-    if checked[-1] < least:
-        raise ValueError(f"sizes: the head {head!r} needs at least {least} outputs, got sizes {checked}")
+    check_outputs(head, checked[-1], "sizes", checked)
     return Model(init_mlp(key, checked, dtype=dtype, init=init), spec)
 
 

@@ -33,6 +33,8 @@ Adding an activation is one entry in :data:`ACTIVATIONS` (the function and its
 derivative, both of ``z``) plus its name in the tests' parameter list.
 
 >>> import jax.numpy as jnp
+
+from jaxnet._checks import one_of, refuse
 >>> sorted(ACTIVATIONS), sorted(HEADS)
 (['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'tanh'], ['identity', 'sigmoid', 'softmax'])
 >>> float(ACTIVATIONS["relu"].grad(jnp.array(0.0)))
@@ -55,6 +57,8 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxnet._checks import one_of, refuse
 
 __all__ = [
     "ACTIVATIONS",
@@ -293,16 +297,29 @@ HEADS: MappingProxyType[str, Head] = MappingProxyType(
 
 def activation_named(name: Any, argument: str = "activation") -> Activation:
     """The table entry for ``name``, or a ValueError naming the argument and the choices."""
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"{argument}: expected one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS[one_of(argument, name, ACTIVATIONS)]
 
 
 def head_named(name: Any, argument: str = "head") -> Head:
     """The table entry for ``name``, or a ValueError naming the argument and the choices."""
-    if not isinstance(name, str) or name not in HEADS:
-        raise ValueError(f"{argument}: expected one of {sorted(HEADS)}, got {name!r}")
-    return HEADS[name]
+    return HEADS[one_of(argument, name, HEADS)]
+
+
+def check_outputs(head: Any, n_out: int, argument: str = "head", received: Any = None) -> None:
+    """Refuse ``n_out`` outputs below ``head``'s ``min_outputs`` (softmax: 2), naming ``argument``, showing ``received``.
+
+    The one such rule, for ``init_model``, every checked call and checkpoints.
+
+    >>> check_outputs("softmax", 3)
+    >>> check_outputs("softmax", 1, "sizes", (3, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: sizes: expected at least 2 outputs for head 'softmax' (use 'sigmoid' for two classes), got (3, 1)
+    """
+    least = head_named(head).min_outputs
+    if n_out < least:
+        shown = f"{n_out} output(s)" if received is None else received
+        raise refuse(argument, f"at least {least} outputs for head {head!r} (use 'sigmoid' for two classes)", shown)
 
 
 _KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")

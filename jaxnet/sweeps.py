@@ -408,18 +408,9 @@ def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
 
 def _as_keys(keys: Any) -> jax.Array:
     """``keys`` as a ``(K,)`` array of typed jax keys (legacy ``(K, 2)`` uint32 keys are wrapped)."""
-    if isinstance(keys, jax.Array) and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1:
-        typed = keys
-    elif isinstance(keys, jax.Array) and keys.dtype == jnp.uint32 and keys.ndim == 2 and keys.shape[1] == 2:
-        typed = jax.random.wrap_key_data(keys)
-    else:
-        what = f"{type(keys).__name__} of shape {getattr(keys, 'shape', None)} and dtype {getattr(keys, 'dtype', None)}"
-        raise TypeError(
-            f"keys: expected a (K,) array of jax.random keys, e.g. jax.random.split(jax.random.key(0), K), got {what}"
-        )
-    if typed.shape[0] == 0:
-        raise ValueError("keys: expected at least one key, got an empty array")
-    return typed
+    from jaxnet._keys import as_keys  # the one coercion of keys, beside as_key
+
+    return as_keys(keys)
 
 
 @partial(jax.jit, static_argnames=("sizes", "dtype", "init"))

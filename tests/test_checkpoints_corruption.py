@@ -284,9 +284,9 @@ def test_overflowing_or_too_deep_user_metadata_is_refused(tmp_path, value):
         ({"activation": "swish"}, "activation.*'swish'"),
         ({"activation": None}, "activation"),
         ({"head": "softplus"}, "head.*'softplus'"),
-        ({"head": "softmax"}, "softmax.*at least 2 outputs"),
-        ({"dtype": "int32"}, "dtype must be one of"),
-        ({"dtype": "bfloat16"}, "dtype must be one of"),
+        ({"head": "softmax"}, "layer_sizes: expected at least 2 outputs for head 'softmax'"),
+        ({"dtype": "int32"}, "dtype: expected one of"),
+        ({"dtype": "bfloat16"}, "dtype: expected one of"),
         ({"metadata": [1, 2]}, "metadata must be a JSON object"),
         ({"metadata": {"step": -1}}, "step"),
         ({"metadata": {"head": "identity"}}, "reserved"),
@@ -319,7 +319,7 @@ def test_non_finite_tensors_are_refused(tmp_path, value):
     tensors["W2"][0, 1] = value
     path = tmp_path / "bad.safetensors"
     write(path, tensors, json.dumps(seal(record, tensors)))
-    with pytest.raises(CheckpointError, match="tensor W2 has 1 NaN/inf entry"):
+    with pytest.raises(CheckpointError, match=r"tensor W2: expected finite values, got -?(nan|inf) at index \(0, 1\)"):
         checkpoints.load(path)
 
 
@@ -332,7 +332,7 @@ def test_integer_tensors_are_refused(tmp_path, dtype):
     with pytest.raises(CheckpointError, match=f"dtype {np.dtype(dtype).name}, expected float32"):
         checkpoints.load(path)
     write(path, tensors, json.dumps(seal({**record, "dtype": np.dtype(dtype).name}, tensors)))
-    with pytest.raises(CheckpointError, match="dtype must be one of"):
+    with pytest.raises(CheckpointError, match="dtype: expected one of"):
         checkpoints.load(path)
 
 

@@ -74,7 +74,10 @@ def test_init_model_mirrors_init_mlp_and_checks_the_heads_outputs():
     for k in params:
         np.testing.assert_array_equal(model.params[k], params[k])
     assert jaxnet.init_model(0, (2, 1)).spec == jaxnet.Spec()  # documented defaults, int seed
-    with pytest.raises(ValueError, match=r"^sizes: the head 'softmax' needs at least 2 outputs, got sizes \(3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^sizes: expected at least 2 outputs for head 'softmax' \(use 'sigmoid' for two classes\), got \(3, 1\)",
+    ):
         jaxnet.init_model(0, (3, 1), head="softmax")
     with pytest.raises(ValueError, match="^head: expected one of"):
         jaxnet.init_model(0, (3, 2), head="softmaxx")
