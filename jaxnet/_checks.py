@@ -100,9 +100,10 @@ def number(
     ValueError: learning_rate: expected a finite number > 0, got nan
     """
     expected = _interval(low, high, low_open, high_open)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        if not (isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "fiu"):
-            raise refuse(name, expected, f"{value!r} ({type(value).__name__})", TypeError)
+    scalar_array = getattr(value, "shape", None) == () and np.dtype(getattr(value, "dtype", object)).kind in "fiu"
+    if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating)) or scalar_array):
+        shown = f"an array of shape {value.shape}" if hasattr(value, "shape") else repr(value)
+        raise refuse(name, expected, f"{shown} ({type(value).__name__})", TypeError)
     try:
         v = float(value)
     except OverflowError:  # an int beyond float's range
@@ -164,6 +165,8 @@ def finite(name: str, values: Any, what: str = "finite values") -> None:
     ValueError: x: expected finite values, got inf at index (1, 0)
     """
     a = np.asarray(values)
+    if a.dtype.kind == "V" and a.dtype.itemsize == 2:  # bfloat16 (ml_dtypes): numpy cannot test it directly
+        a = a.astype(np.float32)
     if a.dtype.kind not in "fc" or np.isfinite(a).all():
         return
     index = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])

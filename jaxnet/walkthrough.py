@@ -17,13 +17,13 @@ import jax
 import numpy as np
 import optax
 
-from jaxnet.gradients import grads, manual_grads, numerical_grads
+from jaxnet.gradients import default_eps, grads, manual_grads, numerical_grads
 from jaxnet.losses import loss
 from jaxnet.model import forward_trace, seed_example
 from jaxnet.parallel import small_problem_device
 from jaxnet.steps import make_train_step
 
-__all__ = ["NOTEBOOK", "walkthrough_numbers", "numerical_eps", "report", "main"]
+__all__ = ["NOTEBOOK", "walkthrough_numbers", "report", "main"]
 
 TOLERANCE = 1e-12
 LEARNING_RATE = 0.1
@@ -78,28 +78,6 @@ def walkthrough_numbers() -> dict[str, Any]:
             "loss_after": loss(after, x, y),
         }
         return jax.tree.map(lambda v: np.asarray(v, np.float64), out)
-
-
-def numerical_eps(params: dict[str, Any]) -> float:
-    """The step :func:`jaxnet.numerical_grads` takes by default: ``cbrt(machine_eps) * max(1, max|theta|)``.
-
-    About 6.1e-6 for the worked example in float64. The walkthrough prints it; the
-    example checks that it is the default (the same gradients, bit for bit).
-
-    >>> import jax, jaxnet
-    >>> n = walkthrough_numbers()
-    >>> eps = numerical_eps(n["params_before"])
-    >>> f"{eps:.2e}"
-    '6.06e-06'
-    >>> with jax.enable_x64(True):
-    ...     params, x, y = jaxnet.seed_example(np.float64)
-    ...     explicit = jaxnet.numerical_grads(params, x, y, eps)
-    >>> all(np.array_equal(explicit[k], n["numerical_grads"][k]) for k in explicit)
-    True
-    """
-    dtype = np.dtype(np.asarray(params["W1"]).dtype)
-    scale = max(1.0, max(float(np.max(np.abs(np.asarray(v)))) for v in params.values()))
-    return float(np.finfo(dtype).eps) ** (1 / 3) * scale
 
 
 def _computed(n: dict[str, Any]) -> list[np.ndarray]:
@@ -192,7 +170,7 @@ def report(n: dict[str, Any], out: TextIO | None = None) -> int:
         shown = "full precision" if digits is None else f"printed to {digits} decimals"
         print(f"{label:<13} jaxnet    {_fmt(ours)}", file=out)
         print(f"{'':<13} notebook  {_fmt(printed)}   ({shown}; |diff| {diff:.1e} {flag})", file=out)
-    eps = numerical_eps(n["params_before"])
+    eps = default_eps(n["params_before"])
     print(f"\nThree gradient paths (autodiff jax.grad | hand-derived | central differences, eps {eps:.1e}):", file=out)
     worst = 0.0
     for k in ("W2", "b2", "W1", "b1"):
