@@ -50,6 +50,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet._checks import count, refuse
+
 __all__ = [
     "initialize",
     "local_rows",
@@ -99,16 +101,12 @@ def initialize(
         try:
             out = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{name}: expected a whole number, got {value!r}") from None
-        if out < 0 or (name == "num_processes" and out < 1):
-            raise ValueError(
-                f"{name}: expected {'a count >= 1' if name == 'num_processes' else 'an id >= 0'}, got {out}"
-            )
-        return out
+            raise refuse(name, "a whole number", repr(value)) from None
+        return count(name, out, low=1 if name == "num_processes" else 0, high=None)
 
     n, i = number("num_processes", num_processes), number("process_id", process_id)
     if n is not None and i is not None and i >= n:
-        raise ValueError(f"process_id: expected an id below num_processes={n}, got {i}")
+        raise refuse("process_id", f"an id below num_processes={n}", i)
     jax.distributed.initialize(coordinator_address, n, i, **kwargs)
 
 

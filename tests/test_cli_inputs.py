@@ -246,7 +246,7 @@ def test_an_interrupt_before_training_says_which_signal(run, binary_csv, monkeyp
     [
         (["--num-processes", "2"], "argument --num-processes/--process-id: needs --coordinator"),
         (["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"], "argument --process-id:"),
-        (["--coordinator", "127.0.0.1:1", "--process-id", "-1"], "argument --process-id: expected an id >= 0"),
+        (["--coordinator", "127.0.0.1:1", "--process-id", "-1"], "argument --process-id: expected an integer >= 0"),
         (["--coordinator", "127.0.0.1:1", "--num-processes", "0"], "argument --num-processes:"),
     ],
 )

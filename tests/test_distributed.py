@@ -292,7 +292,7 @@ def _two():
     "kwargs, words",
     [
         ({"num_processes": "two"}, ("num_processes:", "whole number", "'two'")),
-        ({"num_processes": 0}, ("num_processes:", ">= 1", "0")),
+        ({"num_processes": 0}, ("num_processes:", "a positive integer", "0")),
         ({"process_id": -1}, ("process_id:", ">= 0", "-1")),
         ({"num_processes": 2, "process_id": 2}, ("process_id:", "below num_processes=2", "2")),
     ],
