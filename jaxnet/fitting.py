@@ -50,12 +50,20 @@ from jaxnet._hyper import lifted
 from jaxnet._validate import Params, as_key, overflow_error, positive_int, prepare, resolve_spec
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
+from jaxnet.errors import (
+    DIVERGENCE_FACTOR,
+    CallbackError,
+    DivergenceError,
+    DivergenceWarning,
+    PeerStopped,
+    TrainingInterrupted,
+    _CarriesState,
+)
 from jaxnet.metrics import padded, scores
 from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
 from jaxnet.spec import Model
 from jaxnet.steps import (
-    DIVERGENCE_FACTOR,
     Batches,
     Config,
     Cursor,
@@ -87,35 +95,6 @@ DEFAULT_OPTIMIZER = optax.sgd(0.1)
 _BUFFER = 10_000  # recorded losses per compiled call at most
 _TARGET_SECONDS = 0.25  # a chunk lasts about this long (progress, callbacks and Ctrl-C between chunks)
 _RECORDED_POINTS = 100  # record_every="auto" keeps at least about this many losses per long run
-
-
-class _CarriesState(BaseException):
-    """Base of the exceptions that carry the training state to return (``params``, ``opt_state``, ``history``)."""
-
-    def __init__(self, message: str, params: Params, opt_state: Any, history: dict):
-        super().__init__(message)
-        self.params, self.opt_state, self.history = params, opt_state, history
-
-
-class PeerStopped(_CarriesState, RuntimeError):
-    """Another process of a multi-process ``fit`` was interrupted or its callback raised; this process stopped
-    at the same step. Carries ``params``, ``opt_state`` and ``history`` of that step."""
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Training diverged; ``fit`` returned the last finite state."""
-
-
-class DivergenceError(_CarriesState, RuntimeError):
-    """Raised by ``fit(..., on_divergence="raise")``; carries the last finite ``params``, ``opt_state`` and ``history``."""
-
-
-class TrainingInterrupted(_CarriesState, KeyboardInterrupt):
-    """Ctrl-C during ``fit``; carries ``params``, ``opt_state`` and ``history`` of the last completed chunk."""
-
-
-class CallbackError(_CarriesState, RuntimeError):
-    """The ``callback`` raised (see ``__cause__``); carries the state it was called with."""
 
 
 def auto_record_every(steps: int, eval_every: int | None, step_seconds: float) -> int:

@@ -232,10 +232,6 @@ def check_compute_dtype(compute_dtype: Any) -> Any:
     return dtype
 
 
-DIVERGENCE_FACTOR = 1e3
-"""Training has diverged when the loss exceeds ``DIVERGENCE_FACTOR * max(initial loss, 1)`` (or is NaN/inf)."""
-
-
 class Batches(NamedTuple):
     """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis."""
 

@@ -62,11 +62,11 @@ from jaxnet._validate import (
 )
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
-from jaxnet.fitting import DivergenceWarning, TrainingInterrupted
+from jaxnet.errors import DIVERGENCE_FACTOR, DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.spec import Model
-from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
+from jaxnet.steps import execution_context, steps_recording_first
 
 __all__ = ["sweep"]
 
