@@ -1,6 +1,6 @@
 """``fit``: train for many steps as a few calls of one compiled program.
 
-The steps run inside :func:`jaxnet.steps.run_steps` (``lax.scan`` blocks in a
+The steps run inside :func:`jaxnet._engine.run_steps` (``lax.scan`` blocks in a
 ``lax.while_loop`` with a traced trip count). Python only runs between
 chunks: it updates the ``tqdm`` bar, records the history, evaluates the
 validation set at the steps the user chose (``eval_every``), applies early
@@ -46,7 +46,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnet._engine import Batches, Config, Cursor, State, run_steps
 from jaxnet._hyper import lifted
+from jaxnet._options import check_compute_dtype, execution_context, resolve_gradients
+from jaxnet._padding import pad_rows
 from jaxnet._validate import Params, as_key, overflow_error, positive_int, prepare, resolve_spec
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import agree, sigint_as_flag, spans_processes, to_local
@@ -63,19 +66,7 @@ from jaxnet.metrics import padded, scores
 from jaxnet.network import HEADS, ActivationName, HeadName, multiply_adds
 from jaxnet.parallel import check_mesh, place
 from jaxnet.spec import Model
-from jaxnet.steps import (
-    Batches,
-    Config,
-    Cursor,
-    LossFn,
-    State,
-    check_compute_dtype,
-    execution_context,
-    gradient_fn,
-    pad_rows,
-    resolve_gradients,
-    run_steps,
-)
+from jaxnet.steps import LossFn, gradient_fn
 
 P = TypeVar("P", Params, Model)  # fit returns what it was given
 

@@ -49,6 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
+from jaxnet._engine import steps_recording_first
+from jaxnet._options import execution_context
 from jaxnet._validate import (
     Params,
     as_array,
@@ -66,7 +68,6 @@ from jaxnet.errors import DIVERGENCE_FACTOR, DivergenceWarning, TrainingInterrup
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.spec import Model
-from jaxnet.steps import execution_context, steps_recording_first
 
 __all__ = ["sweep"]
 

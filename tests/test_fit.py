@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet.steps import Batches, Config, Cursor, _batch
+from jaxnet._engine import Batches, Config, Cursor, _batch
 
 
 @pytest.fixture

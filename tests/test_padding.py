@@ -9,7 +9,8 @@ import pytest
 
 import jaxnet
 import jaxnet.fitting
-from jaxnet.steps import Batches, Config, Cursor, _batch, bucket, pad_rows, run_steps
+from jaxnet._engine import Batches, Config, Cursor, _batch, run_steps
+from jaxnet._padding import bucket, pad_rows
 
 
 @pytest.fixture(scope="module")
