@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import jaxnet
-import jaxnet.fitting
+import jaxnet._fit_args
 from jaxnet._engine import Batches, Config, Cursor, _batch, run_steps
 from jaxnet._padding import bucket, pad_rows
 
@@ -22,7 +22,7 @@ def cancer():
 
 
 def unpadded(monkeypatch):
-    monkeypatch.setattr(jaxnet.fitting, "pad_rows", lambda data, dtype: (data, data[0].shape[0]))
+    monkeypatch.setattr(jaxnet._fit_args, "pad_rows", lambda data, dtype: (data, data[0].shape[0]))
 
 
 def test_bucket_sizes():
