@@ -6,10 +6,10 @@ evaluation, the callback), so that a Ctrl-C at any moment hands back the last
 completed state; the recorded losses and scores go to an append-only
 :class:`Log`, read up to that state (:func:`history`).
 
->>> import jaxnet
+>>> import jaxnet, optax
 >>> from jaxnet import _fit_args as args
 >>> params, x, y = jaxnet.seed_example()
->>> run = args.check(params, x, y, None, jaxnet.Spec(), args.Training(steps=10, optimizer=jaxnet.DEFAULT_OPTIMIZER),
+>>> run = args.check(params, x, y, None, jaxnet.Spec(), args.Training(steps=10, optimizer=optax.sgd(0.1)),
 ...                  args.Gradients(), args.Validation(), args.Recording(progress=False), args.Execution())
 >>> trained, opt_state, h = train(run)
 >>> h["steps_done"], h["stopped"], h["step"].tolist() == list(range(10))
@@ -133,8 +133,7 @@ def _guarded(stage: Stage, run: Run, engine: Engine, p: Progress, log: Log) -> t
     except (CallbackError, ValueError) as e:
         return p, e
     except Exception as e:  # a collective that failed: what the others see when a process dies
-        what = f"saw a collective operation fail ({type(e).__name__}: {e}); a process has probably died or been killed"
-        raise _peer_stopped(run, p, log, what) from e
+        raise _collective_failed(run, p, log, e) from e
 
 
 def _agree(run: Run, p: Progress, log: Log, sigint: list[bool], error: Exception | None) -> Progress:
@@ -153,8 +152,7 @@ def _agree(run: Run, p: Progress, log: Log, sigint: list[bool], error: Exception
     try:
         every = agree(mesh, [int(sigint[0]), int(error is not None), STOPS.index(p.stopped), p.blocks])
     except Exception as e:
-        what = f"saw a collective operation fail ({type(e).__name__}: {e}); a process has probably died or been killed"
-        raise _peer_stopped(run, p, log, what) from e
+        raise _collective_failed(run, p, log, e) from e
     if error is not None:
         raise error
     if sigint[0]:
@@ -167,6 +165,11 @@ def _agree(run: Run, p: Progress, log: Log, sigint: list[bool], error: Exception
     if stopped == "completed" and every[:, 2].any():
         stopped = STOPS[int(every[every[:, 2] > 0, 2][0])]
     return p._replace(stopped=stopped, blocks=int(every[:, 3].min()))
+
+
+def _collective_failed(run: Run, p: Progress, log: Log, e: Exception) -> PeerStopped:
+    what = f"saw a collective operation fail ({type(e).__name__}: {e}); a process has probably died or been killed"
+    return _peer_stopped(run, p, log, what)
 
 
 def _peer_stopped(run: Run, p: Progress, log: Log, what: str) -> PeerStopped:
