@@ -37,7 +37,6 @@ as few equal blocks as a quarter of the device's memory allows.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from functools import partial, reduce
@@ -49,6 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
+from jaxnet._engine import steps_recording_first
+from jaxnet._options import execution_context
+from jaxnet._recording import sweep_record_every
 from jaxnet._validate import (
     Params,
     as_array,
@@ -62,13 +64,14 @@ from jaxnet._validate import (
 )
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
-from jaxnet.fitting import DivergenceWarning, TrainingInterrupted
+from jaxnet.errors import DIVERGENCE_FACTOR, DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
 from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
 from jaxnet.spec import Model
-from jaxnet.steps import DIVERGENCE_FACTOR, execution_context, steps_recording_first
 
 __all__ = ["sweep"]
+
+auto_record_every = sweep_record_every  # the name tests/test_sweep.py tests; the rule is in jaxnet._recording
 
 
 _UNROLL = 32  # sums over axes this short are written as chains of adds
@@ -77,8 +80,6 @@ _CPU_BROADCAST_BLOCK = 256  # nets trained together, all steps, before the next 
 _CPU_DENSE_BLOCK_BYTES = 2**18  # working set of a dense block on a CPU (about a core's L2 cache)
 _ACCELERATOR_FRACTION = 4  # on a GPU/TPU a block's working set may use 1/4 of the device's memory
 _ACCELERATOR_DEFAULT_BYTES = 2**32  # when the device does not report its memory
-_AUTO_POINTS = 1000  # record_every="auto": at most this many recorded losses per net
-_AUTO_BYTES = 2**28  # ... and at most this many bytes of losses in all
 _MAX_LOSS_BYTES = 2**30  # a larger loss buffer is refused
 KERNELS = ("auto", "broadcast", "dense")
 
@@ -354,39 +355,10 @@ def _accelerator_bytes(device: Any) -> int:
     return int(stats.get("bytes_limit", _ACCELERATOR_DEFAULT_BYTES))
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def auto_record_every(steps: int, k: int, itemsize: int) -> int:
-    """``record_every="auto"`` for K nets: about 1,000 losses per net, bounded in memory (256 MiB in all).
-
-    Not ``fit``'s rule: one recorded loss costs a sweep the same whatever K, so
-    points are cheap here, and memory, K times a run's points, is the bound.
-
-    With ``points = min(1000, 256 MiB / (K * itemsize))`` (at least 1): the
-    largest divisor of ``steps`` at most ``max(1, steps // points)`` (about
-    ``points`` losses per net for round step counts, as ``fit``); if that
-    would keep more than 256 MiB of losses (a ``steps`` with few divisors,
-    e.g. a prime, and a large K), the smallest divisor that keeps at most
-    ``points`` per net instead.
-
-    >>> auto_record_every(5000, 100, 4), auto_record_every(500, 100, 4), auto_record_every(5000, 10**6, 4)
-    (5, 1, 100)
-    """
-    points = max(1, min(_AUTO_POINTS, _AUTO_BYTES // (k * itemsize)))
-    divisors = _divisors(steps)
-    every = max(d for d in divisors if d <= max(1, steps // points))
-    if k * (steps // every) * itemsize > _AUTO_BYTES:
-        every = min(d for d in divisors if steps // d <= points)
-    return every
-
-
 def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
     """Check ``record_every`` (``"auto"`` or a positive divisor of ``steps``) and the loss buffer's size."""
     if isinstance(record_every, str) and record_every == "auto":
-        record_every = auto_record_every(steps, k, itemsize)
+        record_every = sweep_record_every(steps, k, itemsize)
     else:
         record_every = positive_int("record_every", record_every)
         if steps % record_every:
@@ -618,7 +590,7 @@ def sweep(
     - ``record_every``: record each net's loss before every this many steps (a
       divisor of ``steps``). ``"auto"`` (default) keeps about 1000 points per
       net, as ``fit``, and fewer when K is large, so that the losses take at
-      most 256 MiB (:func:`auto_record_every`). A loss buffer over 1 GiB
+      most 256 MiB (:func:`jaxnet._recording.sweep_record_every`). A loss buffer over 1 GiB
       (``K * steps / record_every * itemsize``) is refused with the fix.
     - ``kernel``: ``"auto"`` picks ``"broadcast"`` when one net-step's work
       ``N * sum(in * out)`` is at most 256, else ``"dense"`` (see the module

@@ -8,8 +8,9 @@ import optax
 import pytest
 
 import jaxnet
-import jaxnet.fitting
-from jaxnet.steps import Batches, Config, Cursor, _batch, bucket, pad_rows, run_steps
+import jaxnet._fit_args
+from jaxnet._engine import Batches, Config, Cursor, _batch, run_steps
+from jaxnet._padding import bucket, pad_rows
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def cancer():
 
 
 def unpadded(monkeypatch):
-    monkeypatch.setattr(jaxnet.fitting, "pad_rows", lambda data, dtype: (data, data[0].shape[0]))
+    monkeypatch.setattr(jaxnet._fit_args, "pad_rows", lambda data, dtype: (data, data[0].shape[0]))
 
 
 def test_bucket_sizes():

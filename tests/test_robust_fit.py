@@ -10,7 +10,8 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet import fitting, sweeps
+from jaxnet import _fit_args, _fit_loop, sweeps
+from jaxnet._recording import fit_record_every
 
 
 @pytest.fixture
@@ -106,13 +107,13 @@ def test_keyboard_interrupt_hands_back_the_last_completed_chunk():
 
 def test_auto_record_every_keeps_its_results_for_huge_and_prime_step_counts():
     # (it searched every divisor up to steps // 100 in Python: ~1 s for 2**31 - 1; now trial division to sqrt)
-    assert fitting.auto_record_every(2**31 - 1, None, 1e-6) == 1  # a prime: only 1 divides it
-    assert fitting.auto_record_every(2**30, None, 1e-6) == 2**23  # the largest power of 2 <= 2**30 // 100
-    assert fitting.auto_record_every(2 * 3 * 1_000_003, None, 1e-6) == 6  # a large prime factor: 6, not 1
-    assert fitting.auto_record_every(10**6, 3 * 10**5, 1e-6) == 10**4  # divides gcd(steps, eval_every) = 1e5
+    assert fit_record_every(2**31 - 1, None, 1e-6) == 1  # a prime: only 1 divides it
+    assert fit_record_every(2**30, None, 1e-6) == 2**23  # the largest power of 2 <= 2**30 // 100
+    assert fit_record_every(2 * 3 * 1_000_003, None, 1e-6) == 6  # a large prime factor: 6, not 1
+    assert fit_record_every(10**6, 3 * 10**5, 1e-6) == 10**4  # divides gcd(steps, eval_every) = 1e5
     for steps in (10_001, 12_345, 2**20, 999_999, 10**7 + 1):  # the old definition, where it is quick to run
         g, m = steps, steps // 100
-        assert fitting.auto_record_every(steps, None, 1e-6) == max(d for d in range(1, m + 1) if g % d == 0)
+        assert fit_record_every(steps, None, 1e-6) == max(d for d in range(1, m + 1) if g % d == 0)
 
 
 def _interrupt_on_call(monkeypatch, module, name, calls_before):
@@ -132,7 +133,7 @@ def _interrupt_on_call(monkeypatch, module, name, calls_before):
 
 def test_ctrl_c_during_the_argument_checks_carries_the_given_params(toy, monkeypatch):
     params, x, y = toy
-    _interrupt_on_call(monkeypatch, fitting, "prepare", 0)
+    _interrupt_on_call(monkeypatch, _fit_args, "prepare", 0)
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.fit(params, x, y, steps=10, progress=False)
     assert err.value.params is params and err.value.opt_state is None
@@ -144,7 +145,7 @@ def test_ctrl_c_during_the_argument_checks_carries_the_given_params(toy, monkeyp
 def test_ctrl_c_during_a_chunk_carries_the_last_completed_one(toy, monkeypatch, calls_before):
     params, x, y = toy
     optimizer = optax.sgd(0.1, momentum=0.9)
-    _interrupt_on_call(monkeypatch, fitting, "run_steps", calls_before)
+    _interrupt_on_call(monkeypatch, _fit_loop, "run_steps", calls_before)
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.fit(params, x, y, optimizer=optimizer, steps=20, chunk=5, progress=False)
     monkeypatch.undo()
@@ -161,7 +162,7 @@ def test_ctrl_c_during_a_chunk_carries_the_last_completed_one(toy, monkeypatch, 
 
 def test_ctrl_c_during_validation_carries_the_state_before_it(toy, monkeypatch):
     params, x, y = toy
-    _interrupt_on_call(monkeypatch, fitting, "scores", 2)  # the up-front check and the step-5 evaluation pass
+    _interrupt_on_call(monkeypatch, _fit_loop, "scores", 1)  # the step-5 evaluation passes
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.fit(params, x, y, steps=20, validation=(x, y), eval_every=5, progress=False)
     h = err.value.history
@@ -174,7 +175,7 @@ def test_ctrl_c_during_the_divergence_replay_keeps_a_consistent_state(toy, monke
     with pytest.warns(jaxnet.DivergenceWarning):
         _, _, diverged = fit()
     assert diverged["steps_done"] == 2  # diverged in the first chunk: the second run_steps call is the replay
-    _interrupt_on_call(monkeypatch, fitting, "run_steps", 1)
+    _interrupt_on_call(monkeypatch, _fit_loop, "run_steps", 1)
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         fit()
     h = err.value.history
@@ -186,7 +187,7 @@ def test_ctrl_c_during_the_divergence_replay_keeps_a_consistent_state(toy, monke
 def test_ctrl_c_at_the_end_carries_the_finished_state(toy, monkeypatch):
     params, x, y = toy
     expected, _, _ = jaxnet.fit(params, x, y, steps=12, progress=False)
-    _interrupt_on_call(monkeypatch, fitting, "_finish", 0)
+    _interrupt_on_call(monkeypatch, _fit_loop, "_finish", 0)
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.fit(params, x, y, steps=12, progress=False)
     assert err.value.history["steps_done"] == 12

@@ -1,0 +1,158 @@
+"""``fit``'s compiled engine: blocks of optimizer steps as ``lax.scan`` inside a ``lax.while_loop``.
+
+:func:`run_steps` runs up to ``n_blocks`` blocks of ``cfg.record_every``
+steps in one compiled program. The block count is a traced argument of the
+``lax.while_loop`` (not a ``fori_loop`` bound, not a static length), so one
+program serves every chunk length and every ``steps``; the loop also stops
+after a block whose recorded loss is NaN/inf or above the divergence limit.
+Inside a block the first step records its loss and the other
+``record_every - 1`` run in a ``lax.scan`` without it
+(:func:`steps_recording_first`). Minibatches are drawn inside the program
+from a per-epoch shuffle (:func:`_batch`); the optimizer's numbers are
+runtime inputs (``hyper``, :func:`jaxnet._hyper.lifted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet import _hyper
+from jaxnet import _kernels as kernels
+from jaxnet.errors import acceptable
+from jaxnet.spec import Params
+from jaxnet.steps import ValueAndGrads, apply_update
+
+__all__ = ["Batches", "Config", "Cursor", "State", "run_steps", "steps_recording_first"]
+
+_SCAN_UNROLL = 1  # lax.scan's unroll of a block's unrecorded steps: steps per loop iteration (1: not unrolled)
+
+
+def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: Any, count: int) -> tuple[Any, Any]:
+    """``count`` calls of ``step(state, with_value) -> (state, value)``; the value of the first.
+
+    Only the first step computes its value (the loss, an exp and a log1p per
+    output); the other ``count - 1`` run in a ``lax.scan`` without it.
+    """
+    state, value = step(state, True)
+    if count > 1:
+        state = jax.lax.scan(lambda s, _: (step(s, False)[0], None), state, length=count - 1, unroll=_SCAN_UNROLL)[0]
+    return state, value
+
+
+class Batches(NamedTuple):
+    """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis."""
+
+    size: int
+    mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
+
+
+class Config(NamedTuple):
+    """Static configuration of a compiled training loop (hashable: a ``jit`` static argument)."""
+
+    optimizer: Any  # the optimizer's skeleton (jaxnet._hyper.lifted); its numbers are run_steps' ``hyper``
+    value_and_grads: ValueAndGrads  # from gradient_fn
+    record_every: int  # steps per block; the loss is recorded at each block's first step
+    buffer: int  # blocks per compiled call at most (the loss buffer's length)
+    batches: Batches | None  # None: full batch
+
+
+class State(NamedTuple):
+    """The training state: parameters and optimizer state."""
+
+    params: Params
+    opt_state: Any
+
+
+class Cursor(NamedTuple):
+    """Where minibatching is: the global step count and the current epoch's order (its own carry)."""
+
+    step: Any  # int32 scalar (a numpy one to start: no program compiled per row count)
+    perm: Any  # int32 (N,)
+    rows: Any = None  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding); None: all N
+
+
+def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
+    """A random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
+
+    Each index gets 32 random bits drawn for the full length ``n`` (``jax.random.bits``
+    draws element ``i`` the same whatever the length), padding sorts last, ties
+    break by index: so the order of the real rows does not depend on how many
+    padding rows follow them.
+    """
+    index = jnp.arange(n, dtype=jnp.int32)
+    pad = (index >= rows).astype(jnp.uint32)
+    return jax.lax.sort((pad, jax.random.bits(key, (n,), jnp.uint32), index), num_keys=2, is_stable=True)[2]
+
+
+def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``)."""
+    x, y, w = data
+    assert cfg.batches is not None  # only called for minibatches
+    size, mesh = cfg.batches
+    n = x.shape[0]
+    rows = jnp.int32(n) if cursor.rows is None else cursor.rows
+    epoch, pos = jnp.divmod(cursor.step, rows // size)
+    perm = jax.lax.cond(
+        pos == 0,
+        lambda: _shuffle(jax.random.fold_in(key, epoch), n, rows),
+        lambda: cursor.perm,
+    )
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
+    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in (x, y, w))
+    if mesh is not None:
+        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+        batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
+    return batch, Cursor(cursor.step + 1, perm, cursor.rows)
+
+
+def _step(
+    cfg: Config, optimizer: Any, key: jax.Array, data: tuple, carry: tuple, with_value: bool
+) -> tuple[tuple, Any]:
+    state, cursor = carry
+    batch, cursor = (data, None) if cfg.batches is None else _batch(cfg, key, cursor, data)
+    value, g = cfg.value_and_grads(state.params, *batch, with_value)
+    return (State(*apply_update(optimizer, state.params, state.opt_state, g)), cursor), value
+
+
+@partial(jax.jit, static_argnames="cfg")
+def run_steps(
+    cfg: Config, carry: tuple, data: tuple, key: jax.Array, n_blocks: jax.Array, limit: jax.Array, hyper: tuple
+) -> tuple[tuple, jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
+
+    ``carry = (state, cursor)``. Each block records the loss at its start; a
+    loss that is NaN/inf or above ``limit`` ends the loop after that block.
+    Returns ``(carry, losses, blocks, ok, final)``: ``losses`` has length
+    ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
+    the loop stopped on a loss or the final parameters are not finite;
+    ``final`` is the loss of the final carry (so no step goes unchecked). The
+    caller decides which state to keep and recovers it by running again from
+    its own copy of the start (the program is deterministic). ``limit`` is an
+    input, not updated in the loop: a loop-carried threshold costs XLA:CPU
+    about a microsecond a block. ``hyper`` holds the optimizer's numbers
+    (learning rate, decays: :func:`jaxnet._hyper.lifted`), runtime inputs, so
+    another learning rate runs the same program.
+    """
+    optimizer = _hyper.build(cfg.optimizer, hyper)
+    dtype = carry[0].params["W1"].dtype
+    losses = jnp.full((cfg.buffer,), jnp.nan, dtype)
+
+    def cond(loop: tuple) -> jax.Array:
+        i, _, _, ok = loop
+        return (i < n_blocks) & ok
+
+    def body(loop: tuple) -> tuple:
+        i, carry, losses, _ = loop
+        carry, value = steps_recording_first(
+            lambda s, with_value: _step(cfg, optimizer, key, data, s, with_value), carry, cfg.record_every
+        )
+        return i + 1, carry, losses.at[i].set(value), acceptable(value, limit)
+
+    i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
+    final = _step(cfg, optimizer, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
+    return carry, losses, i, ok & kernels.all_finite(carry[0].params), final
