@@ -106,12 +106,13 @@ out["functions"] = table
 
 
 _COMPILE = """
-from jaxnet import _hyper, steps as S
+from jaxnet import _engine as S, _hyper, steps
+from jaxnet._padding import pad_rows
 xs, ys = np.asarray(xtr[:455], np.float32), np.asarray(ytr[:455], np.float32)[:, None]
 params = jaxnet.init_mlp(0, (30, 100, 1)); opt = optax.adam(1e-3); st = opt.init(params)
 skel, hyper = _hyper.lifted(opt, params, st)
-data, n = S.pad_rows((jax.numpy.asarray(xs), jax.numpy.asarray(ys), None), np.float32)
-vg = S.gradient_fn("manual", None, "relu", "sigmoid", None)
+data, n = pad_rows((jax.numpy.asarray(xs), jax.numpy.asarray(ys), None), np.float32)
+vg = steps.gradient_fn("manual", None, "relu", "sigmoid", None)
 key = jax.random.key(0)
 def best(f):
     times = []
