@@ -20,14 +20,14 @@ from jaxnet._validate import validate
 from jaxnet._version import __version__
 from jaxnet.checkpoints import CheckpointError, CheckpointWarning, load, save
 from jaxnet.data import DataError
-from jaxnet.fitting import (
+from jaxnet.errors import (
     CallbackError,
     DivergenceError,
     DivergenceWarning,
     PeerStopped,
     TrainingInterrupted,
-    fit,
 )
+from jaxnet.fitting import fit
 from jaxnet.gradients import NumericalPrecisionWarning, check_grads, grads, manual_grads, numerical_grads
 from jaxnet.losses import bce, loss
 from jaxnet.metrics import accuracy, evaluate

@@ -188,9 +188,7 @@ def step_seconds(params: Params, x: Any, batches: Batches | None) -> float:
 
 
 def _check_recording(rec: Recording) -> tuple[bool | str, Callable | None]:
-    progress = rec.progress
-    if not (isinstance(progress, str) and progress == "auto"):
-        one_of("progress", progress, (True, False), also="or 'auto'")
+    progress = one_of("progress", rec.progress, (True, False, "auto"))
     if rec.callback is not None and not callable(rec.callback):
         expected = "a function (step, params, history) or None"
         raise refuse("callback", expected, type(rec.callback).__name__, TypeError)

@@ -66,9 +66,10 @@ from jaxnet._estimator_parts import (
     _split_evenly,
     as_value_error,
 )
-from jaxnet.fitting import DivergenceError, PeerStopped, TrainingInterrupted, fit
+from jaxnet._padding import pad_rows
+from jaxnet.errors import DivergenceError, PeerStopped, TrainingInterrupted
+from jaxnet.fitting import fit
 from jaxnet.network import activation_named
-from jaxnet.steps import pad_rows
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_model"]
 
@@ -216,7 +217,7 @@ class _MLP(BaseEstimator):
         n = x.shape[0]
         batch = min(200, n) if isinstance(self.batch_size, str) else min(int(self.batch_size), n)
         per_epoch = n // batch
-        if batch == n:  # full batch: padded here as fit pads (steps.pad_rows), so fit's checks see the bucket too
+        if batch == n:  # full batch: padded here as fit pads (_padding.pad_rows), so fit's checks see the bucket too
             x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
         if self.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
             x, t, w = _split_evenly(self.mesh, x, t, w, None if batch == n else batch)

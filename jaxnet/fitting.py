@@ -110,7 +110,7 @@ def fit(
     ``head``, or ``loss_fn``), then ``optimizer.update``. The steps run as one
     compiled ``lax.scan``/``while_loop`` program, a chunk at a time; it is
     compiled once per (shapes, dtypes, kind of optimizer, options; not per learning rate) and reused.
-    With the built-in loss, the rows are padded to a bucket (:func:`jaxnet.steps.bucket`) with zero
+    With the built-in loss, the rows are padded to a bucket (:func:`jaxnet._padding.bucket`) with zero
     rows of weight 0, so neighbouring row counts (cross-validation folds) share one program.
 
     **Arguments:**

@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
+from jaxnet._padding import pad_rows
 from jaxnet._validate import on_host, overflow_error, prepare, resolve_spec
 from jaxnet.network import HEADS, ActivationName, HeadName, depth, head_named
 from jaxnet.spec import Model, Params
-from jaxnet.steps import pad_rows
 
 __all__ = ["accuracy", "evaluate"]
 
@@ -58,7 +58,7 @@ def scores(
 
 def padded(x: Any, y: Any, w: Any) -> tuple[tuple[Any, Any, Any], Any]:
     """``((x, y, w), n)`` for :func:`scores`: a batch the CPU holds padded to
-    :func:`jaxnet.steps.bucket` rows (weight 0, numpy, nothing compiled), ``n`` its real rows as int32;
+    :func:`jaxnet._padding.bucket` rows (weight 0, numpy, nothing compiled), ``n`` its real rows as int32;
     one example or device data as it is, ``n = None``.
 
     >>> import numpy as np

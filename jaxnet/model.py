@@ -24,6 +24,7 @@ import numpy as np
 from jaxnet import _kernels as kernels
 from jaxnet._checks import float_dtype, one_of
 from jaxnet._keys import as_key
+from jaxnet._padding import bucket
 from jaxnet._validate import (
     call_checked,
     check_params,
@@ -34,7 +35,6 @@ from jaxnet._validate import (
 from jaxnet.cache import use_default_cache
 from jaxnet.network import ActivationName, HeadName, check_outputs, head_named, param_keys
 from jaxnet.spec import Model, Params, Spec
-from jaxnet.steps import bucket
 
 __all__ = [
     "seed_example",
@@ -208,7 +208,7 @@ def _normal_of_bits(bits: jax.Array, scale: jax.Array, dtype: Any) -> jax.Array:
 
 def _init_host(key: np.ndarray, sizes: tuple[int, ...], dtype: np.dtype, init: str) -> Params:
     """:func:`_init_jit`'s exact values with the generator in numpy and one small elementwise program per
-    bucket of parameter counts (:func:`jaxnet.steps.bucket`), shared by every network of that many weights.
+    bucket of parameter counts (:func:`jaxnet._padding.bucket`), shared by every network of that many weights.
 
     ``jax.random.split`` and the bits of ``normal`` are Threefry of the flat index, so the bits of all
     layers are drawn on the host and only ``sqrt(2) erf_inv(u)`` runs compiled, on the flat array padded

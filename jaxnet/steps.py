@@ -20,7 +20,6 @@ import optax
 from jaxnet import _kernels as kernels
 from jaxnet._checks import refuse
 from jaxnet._options import check_compute_dtype, check_optimizer, execution_context, resolve_gradients
-from jaxnet._padding import bucket, pad_rows  # noqa: F401  (jaxnet.steps.bucket/pad_rows, as documented)
 from jaxnet._validate import merge_spec
 from jaxnet.network import ActivationName, HeadName
 from jaxnet.spec import Model, Params, Spec
