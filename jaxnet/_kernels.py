@@ -153,7 +153,8 @@ def _targets_and_shares(
 def _mean_loss(layout: Layout, r: jax.Array, z: jax.Array, y: jax.Array, head: str) -> jax.Array:
     """``L = sum_n r_n l(z_n, y_n)``: each term scaled before the sum (a sum of unscaled terms overflows first)."""
     loss_fn = HEADS[head].loss
-    return jnp.sum(layout.units(lambda r, z, y: r[..., 0] * loss_fn(z, y), r, z, y), axis=0)
+    terms = layout.units(lambda r, z, y: r[..., 0] * loss_fn(z, y), r, z, y)
+    return jnp.sum(terms, axis=0) if terms.ndim else terms  # one example (per net): its term
 
 
 def value_and_grads_in(
@@ -184,7 +185,7 @@ def loss_in(
     activation: str,
     head: str,
 ) -> jax.Array:
-    """:func:`loss` in any layout: ``x`` a batch, ``y`` broadcastable to the logits' shape."""
+    """:func:`loss` in any layout: ``x`` a batch (or one example, per net), ``y`` broadcastable to the logits' shape."""
     z = forward(params, x, activation, layout)[0][-1]
     y, r = _targets_and_shares(layout, z, y, sample_weight, head)
     return _mean_loss(layout, r, z, y, head)
@@ -282,7 +283,7 @@ def loss(
     compute_dtype: Any = None,
 ) -> jax.Array:
     """``L = sum_n r_n l(z_n, y_n)``, the head's loss from the logits (see :mod:`jaxnet.network`)."""
-    x, y, sample_weight = _batch(params, x, y, sample_weight)
+    y = jnp.reshape(y, x.shape[:-1] + params[f"W{depth(params)}"].shape[:1])  # the logits' shape
     return loss_in(per_net(compute_dtype), params, x, y, sample_weight, activation, head)
 
 

@@ -115,15 +115,17 @@ def _sgd(p: Params, lr: jax.Array, g: Params) -> Params:
 def make_kernel(name: str, x: jax.Array, y: jax.Array, shapes: Shapes, activation: str, head: str) -> Kernel:
     """The kernel ``name`` for this data; its state ``theta`` is ``(P, K)`` (broadcast) or a ``(K, ...)`` dict (dense)."""
     if name == "broadcast":
-        xk, yk = x[:, :, None], y[:, :, None]  # a net axis of 1, broadcast against the K nets
+
+        def args(theta: jax.Array) -> tuple[Params, jax.Array, jax.Array]:  # x, y with a net axis of 1, broadcast
+            return _unpack(theta, shapes), x[:, :, None], y[:, :, None]
 
         def step(theta: jax.Array, lr: jax.Array, with_loss: bool) -> tuple[jax.Array, jax.Array | None]:
-            soa = _unpack(theta, shapes)
+            soa, xk, yk = args(theta)
             value, g = kernels.value_and_grads_in(BROADCAST, soa, xk, yk, None, activation, head, with_loss)
             return _pack(_sgd(soa, lr, g), shapes), value
 
         def loss(theta: jax.Array) -> jax.Array:
-            return kernels.loss_in(BROADCAST, _unpack(theta, shapes), xk, yk, None, activation, head)
+            return kernels.loss_in(BROADCAST, *args(theta), None, activation, head)
 
         return Kernel(step, loss, -1)
 
