@@ -127,6 +127,24 @@ def test_both_kernels_agree_on_a_larger_batch():
     np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize(("activation", "head", "n_out"), [("tanh", "sigmoid", 2), ("relu", "softmax", 3)])
+def test_broadcast_layout_is_the_per_net_recursion_with_the_net_axis_last(activation, head, n_out):
+    rng = np.random.default_rng(6)
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    y = jax.nn.one_hot(jnp.asarray(rng.integers(0, n_out, size=5)), n_out, dtype=jnp.float64)
+    nets = [jaxnet.init_mlp(key, (3, 4, n_out), dtype=jnp.float64) for key in jax.random.split(jax.random.key(2), 3)]
+    soa = {n: jnp.stack([p[n] for p in nets], axis=-1) for n in nets[0]}  # W_l: (out, in, K)
+    value, grads = jaxnet._kernels.value_and_grads_in(
+        sk.BROADCAST, soa, x[:, :, None], y[:, :, None], None, activation, head
+    )
+    assert value is not None and value.shape == (3,)
+    for k, p in enumerate(nets):
+        one_value, one_grads = jaxnet._kernels.value_and_grads(p, x, y, None, activation, head)
+        np.testing.assert_allclose(value[k], one_value, rtol=0, atol=1e-15)
+        for name in p:
+            np.testing.assert_allclose(grads[name][..., k], one_grads[name], rtol=0, atol=1e-15, err_msg=name)
+
+
 def test_kernel_is_chosen_by_the_work_of_a_net_step():
     assert sk.net_step_work((2, 3, 1), 1) == 9
     assert sk.net_step_work((2, 16, 16, 1), 800) == 800 * (32 + 256 + 16)
