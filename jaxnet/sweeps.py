@@ -14,6 +14,9 @@ Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
   ``(N, width, K)``) and each layer is a broadcast multiply-add that XLA fuses
   into a few loops over K, the layout a vectorised C loop would use. Its
   ``(N, out, in, K)`` products grow with ``w``, so it only suits small ``w``.
+  It is the same forward and delta recursion as every other gradient
+  (:func:`jaxnet._kernels.forward`, :func:`jaxnet._kernels.backward`), given
+  broadcast primitives (:data:`jaxnet._sweep_kernels.BROADCAST`).
 - ``"dense"`` (``w > 256``, e.g. moons 800 x 2-16-16-1, ``w = 243,200``):
   ``jax.vmap`` over nets of the ordinary per-net step
   (:func:`jaxnet._kernels.value_and_grads`, then ``p - lr g``): the first
