@@ -75,7 +75,6 @@ __all__ = [  # what other modules import from here (the value checks and keys li
 _ABSENT: Any = object()  # an argument that is not part of this call (distinct from an explicit None)
 
 
-
 def as_array(name: str, value: Any) -> Any:
     """Return ``value`` as something with ``.shape``/``.dtype`` or raise TypeError."""
     if value is None:
