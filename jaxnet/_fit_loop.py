@@ -73,7 +73,7 @@ def train(run: Run) -> tuple[Params, Any, dict]:
 
 def _train(run: Run) -> tuple[Params, Any, dict]:
     """The chunk loop; each stage's result replaces ``p`` only once the stage is complete."""
-    log = Log([], [], [], [], [])
+    log = Log(chunks=[], evals=[])
     p = Progress((State(run.params, run.opt_state), None))
     try:
         engine, carry = _engine(run, p.carry[0])
@@ -201,8 +201,7 @@ def _advance(run: Run, engine: Engine, p: Progress, log: Log) -> Progress:
     bad = np.flatnonzero(~acceptable(losses.astype(np.float64), p.limit))  # (no float32 cast of the limit)
     if bad.size or not (ok and acceptable(float(final), p.limit)):  # a loss, or the final parameters or loss
         return _keep_last_good(run, engine, p, log, losses, int(bad[0]) if bad.size else n)
-    log.loss.append(losses)
-    log.step.append(done + re * np.arange(n))
+    log.chunks.append((losses, done + re * np.arange(n)))
     grown = 4 * n if done == 0 else int(max(1, min(4 * p.blocks, _TARGET_SECONDS * n / max(seconds, 1e-9))))
     p = p._replace(previous=(p.carry, n, done), carry=carry, done=done + n * re, blocks=grown)  # first: compiled
     return _show_progress(run, p, n * re, seconds / n, float(losses[-1]))
@@ -224,8 +223,7 @@ def _keep_last_good(run: Run, engine: Engine, p: Progress, log: Log, losses: np.
     if blocks > 0:  # the replay; a Ctrl-C here leaves p and the log at the last completed chunk
         limit = np.asarray(np.inf, run.params["W1"].dtype)
         start = run_steps(engine.cfg, start, engine.data, engine.key, np.int32(blocks), limit, run.hyper)[0]
-    log.loss.append(losses[:k])
-    log.step.append(done + re * np.arange(k))
+    log.chunks.append((losses[:k], done + re * np.arange(k)))
     return p._replace(good_step=at + blocks * re, carry=start, stopped="diverged")
 
 
@@ -253,10 +251,7 @@ def _evaluate_due(run: Run, engine: Engine, p: Progress, log: Log) -> Progress:
     (xv, yv, wv), n = run.validation  # metrics.padded
     s = jax.device_get(scores(state.params, xv, yv, wv, run.spec.activation, run.spec.head, n))
     value = float(s["loss"])
-    log.val_loss.append(value)
-    log.val_step.append(p.done)
-    if "accuracy" in s:
-        log.val_accuracy.append(float(s["accuracy"]))
+    log.evals.append((p.done, value, float(s["accuracy"]) if "accuracy" in s else None))
     if not math.isfinite(value):  # the start was checked: the network's outputs on x_val overflow now
         warnings.warn(
             f"fit: the validation loss at step {p.done} is {value} (the network's outputs on the validation "

@@ -3,7 +3,7 @@ read from them (:func:`history`), never past the state being returned.
 
 >>> import numpy as np
 >>> p = Progress(carry=(None, None), done=4)
->>> log = Log([np.array([0.7, 0.6])], [np.array([0, 2])], [], [], [])
+>>> log = Log(chunks=[(np.array([0.7, 0.6]), np.array([0, 2]))], evals=[])
 >>> h = history("sigmoid", p, log)
 >>> h["loss"].tolist(), h["step"].tolist(), h["steps_done"], h["stopped"]
 ([0.7, 0.6], [0, 2], 4, 'completed')
@@ -47,13 +47,13 @@ class Progress(NamedTuple):
 
 
 class Log(NamedTuple):
-    """The recorded history, append-only: per-chunk arrays of losses and steps, and the evaluations."""
+    """The recorded history, append-only, one append per record (a Ctrl-C between two appends loses nothing).
 
-    loss: list
-    step: list
-    val_loss: list
-    val_step: list
-    val_accuracy: list
+    ``chunks``: ``(losses, steps)`` arrays per chunk; ``evals``: ``(step, loss, accuracy or None)``.
+    """
+
+    chunks: list[tuple[np.ndarray, np.ndarray]]
+    evals: list[tuple[int, float, float | None]]
 
 
 def empty_history(head: Any) -> dict[str, Any]:
@@ -76,15 +76,16 @@ def empty_history(head: Any) -> dict[str, Any]:
 def history(head: str, p: Progress, log: Log) -> dict[str, Any]:
     """The history as arrays; nothing past the state being returned."""
     last = p.good_step if p.stopped == "diverged" else p.done
-    step = np.concatenate(log.step) if log.step else np.zeros((0,), int)
-    loss = np.concatenate(log.loss) if log.loss else np.zeros((0,))
+    chunks, evals = list(log.chunks), list(log.evals)  # copies: a Ctrl-C may append while this reads
+    step = np.concatenate([s for _, s in chunks]) if chunks else np.zeros((0,), int)
+    loss = np.concatenate([v for v, _ in chunks]) if chunks else np.zeros((0,))
     loss, step = loss[step <= last], step[step <= last]  # (a chunk interrupted while being recorded)
-    val_step = np.asarray(log.val_step, dtype=int)
+    val_step = np.asarray([e[0] for e in evals], dtype=int)
     keep = val_step <= last
     out = {
         "loss": loss,
         "step": step,
-        "val_loss": np.asarray(log.val_loss)[keep],
+        "val_loss": np.asarray([e[1] for e in evals], dtype=float)[keep],
         "val_step": val_step[keep],
         "diverged": p.stopped == "diverged",
         "steps_done": int(last),
@@ -92,5 +93,5 @@ def history(head: str, p: Progress, log: Log) -> dict[str, Any]:
         "best_step": None if p.best is None else p.best.step,
     }
     if HEADS[head].classifier:
-        out["val_accuracy"] = np.asarray(log.val_accuracy)[keep]
+        out["val_accuracy"] = np.asarray([e[2] for e in evals], dtype=float)[keep]
     return out
