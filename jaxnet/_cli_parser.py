@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import jaxnet
-from jaxnet import _checks, data
+from jaxnet import _checks
 from jaxnet._cli_common import _UsageError, _wrap
+from jaxnet._data_tables import _names as _column_names
 from jaxnet.network import ACTIVATIONS, HEADS
 
 SEED_MAX = 2**63 - 1
@@ -117,7 +118,7 @@ def _names(values: Sequence[str] | None, flag: str) -> list[str]:
     if not values:
         return []
     try:
-        return data._names(",".join(values), flag) or []
+        return _column_names(",".join(values), flag) or []
     except (ValueError, TypeError) as e:
         raise _UsageError(f"argument {e}") from None
 

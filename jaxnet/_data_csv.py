@@ -86,7 +86,7 @@ def csv_header(path: str | os.PathLike) -> list[str]:
 
     Raises :class:`DataError` for a missing or empty file, an empty or repeated
     name, or a first line of numbers (a file without a header). Reads only
-    the first lines: on a pipe, use :func:`read_table` for header and data.
+    the first lines: on a pipe, use :func:`jaxnet.data.read_table` for header and data.
 
     >>> import os, tempfile
     >>> import jaxnet.data

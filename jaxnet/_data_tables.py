@@ -222,7 +222,7 @@ def load_csv(
     ``label`` is one column name (y is (N,)), or a comma-separated string
     ``"a,b"`` or a list of names (y is (N, k): several outputs, e.g. a
     multi-label sigmoid head); default: the last column not ignored. Label
-    values are any finite numbers (see :func:`infer_head`). ``ignore`` (a
+    values are any finite numbers (see :func:`jaxnet.data.infer_head`). ``ignore`` (a
     name, ``"id,name"`` or a list) drops columns, which may hold text; every
     other column is a numeric feature. ``progress``: a bar by bytes
     (``"auto"``: for files over 50 MB). Raises :class:`DataError`, naming the

@@ -167,7 +167,7 @@ def check(
     progress, callback = _check_recording(rec)
     key = None if t.key is None else as_key(t.key)
     placement = Placement(ex.mesh, ex.device, _check_local_rows(ex, v), context, compute_dtype)
-    x, y, w, held = _validation_data(v, spec, params, (x, y, w), key, placement.local_rows)
+    x, y, w, held = _validation_data(v, spec, params, (x, y, w), key)
     batches, n = _check_batches(t.batch_size, ex, x, key)
     data = (x, y, w)
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
@@ -209,7 +209,7 @@ def _check_local_rows(ex: Execution, v: Validation) -> bool:
     return bool(local)
 
 
-def _validation_data(v: Validation, spec: Spec, params: Params, data: tuple, key: Any, local: bool) -> tuple:
+def _validation_data(v: Validation, spec: Spec, params: Params, data: tuple, key: Any) -> tuple:
     """``(x, y, w, held-out set or None)`` from ``validation=`` or ``validation_split=``."""
     if v.data is not None and v.split is not None:
         raise ValueError("validation_split: give validation=(x_val, y_val) or validation_split=, not both")

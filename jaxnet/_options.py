@@ -18,7 +18,6 @@ import contextlib
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from jaxnet._checks import float_dtype, one_of, refuse
@@ -54,15 +53,7 @@ def execution_context(device: Any, precision: Any) -> contextlib.AbstractContext
 
 def check_compute_dtype(compute_dtype: Any) -> Any:
     """``None`` or a floating dtype for the matmuls (``jnp.bfloat16``, ``jnp.float16``)."""
-    if compute_dtype is None:
-        return None
-    try:
-        dtype = jnp.dtype(compute_dtype)
-    except TypeError:
-        raise refuse(
-            "compute_dtype", "a floating dtype such as jnp.bfloat16 or None", repr(compute_dtype), TypeError
-        ) from None
-    return float_dtype("compute_dtype", dtype)
+    return None if compute_dtype is None else float_dtype("compute_dtype", compute_dtype)
 
 
 def resolve_gradients(gradients: Any, loss_fn: Any) -> str:

@@ -25,14 +25,12 @@ import jax
 import numpy as np
 
 from jaxnet._checks import INT32_MAX, count, float_dtype, refuse
-from jaxnet._keys import as_key, as_keys, seed_key
+from jaxnet._keys import as_key, seed_key
 from jaxnet._values import (
-    ROW_SUM_TOLERANCE,
     _flags,
     check_values_of,
     convert,
     explain_flags,
-    flags,
     host_flags,
     is_concrete,
     on_host,
@@ -46,20 +44,14 @@ from jaxnet.network import HEADS, activation_named, check_outputs, head_named, l
 from jaxnet.spec import Model, Params, Spec
 
 __all__ = [  # what other modules import from here (the value checks and keys live in _values and _keys)
-    "INT32_MAX",
-    "ROW_SUM_TOLERANCE",
     "Params",
     "_flags",
     "as_array",
     "as_key",
-    "as_keys",
     "call_checked",
     "check_numeric",
     "check_params",
     "check_sizes",
-    "check_values_of",
-    "explain_flags",
-    "flags",
     "host_flags",
     "merge_spec",
     "on_host",
@@ -67,7 +59,6 @@ __all__ = [  # what other modules import from here (the value checks and keys li
     "prepare",
     "resolve_spec",
     "seed_key",
-    "to_device",
     "validate",
     "with_value_checks",
 ]
@@ -98,7 +89,7 @@ def check_params(params: Any, name: str = "params") -> tuple[int, ...]:
     """Static checks of a parameter dict; returns its layer sizes ``(in, h1, ..., out)``.
 
     Keys come from the one parser (:func:`jaxnet.network.layer_count`); values
-    are checked by :func:`check_values`.
+    are checked by :func:`jaxnet._values.check_values_of`.
     """
     if not isinstance(params, dict):
         raise TypeError(f"{name}: expected a dict {{'W1', 'b1', ..., 'WL', 'bL'}}, got {type(params).__name__}")

@@ -100,7 +100,7 @@ _flags = jax.jit(flags, static_argnames="head")
 
 def with_value_checks(kernel: Any) -> Any:
     """``jit`` of ``kernel(params, x, y, w, activation, head)`` that also returns the value flags of its
-    arguments, so that checking costs no dispatch of its own (see :func:`call_checked`)."""
+    arguments, so that checking costs no dispatch of its own (see :func:`jaxnet._validate.call_checked`)."""
 
     @partial(jax.jit, static_argnames=("activation", "head"))
     def run(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple[Any, jax.Array]:

@@ -44,8 +44,6 @@ of a file or pipe), ``jaxnet._data_csv`` (cells and rows),
 
 from __future__ import annotations
 
-from jaxnet._data_csv import NUMBER as NUMBER  # importable here too (not in __all__)
-from jaxnet._data_csv import PROGRESS_BYTES as PROGRESS_BYTES
 from jaxnet._data_csv import ColumnNames as ColumnNames
 from jaxnet._data_csv import Progress as Progress
 from jaxnet._data_csv import csv_header
@@ -61,7 +59,6 @@ from jaxnet._data_tables import (
     read_csv,
     read_table,
 )
-from jaxnet._data_tables import _names as _names  # the one parser of column-name arguments (the CLI's too)
 from jaxnet._source import DataError
 
 __all__ = [
