@@ -115,8 +115,6 @@ def test_diabetes_r2_agrees_with_jaxnet_evaluate(diabetes):
 
     import jaxnet
 
-    if not hasattr(jaxnet, "evaluate"):
-        pytest.skip("jaxnet.evaluate is not in this version")
     split = diabetes.load_diabetes_split(0)
     params = jaxnet.init_mlp(jax.random.key(0), (10, 8, 1), dtype=jnp.float64)
     x = jnp.asarray(split["x_test"])
