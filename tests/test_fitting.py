@@ -37,7 +37,7 @@ def assert_consistent(params, x, y, history):
 
 
 @pytest.mark.slow
-def test_issue_reproducer_sgd_1e30_returns_a_finite_state_equal_to_its_history():
+def test_sgd_at_learning_rate_1e30_returns_a_finite_state_equal_to_its_history():
     params, x, y = jaxnet.seed_example(jnp.float32)  # float32, as in the issue: z overflows after one step
     with pytest.warns(jaxnet.DivergenceWarning, match="diverged"):
         out, _, history = jaxnet.fit(params, x, y, optimizer=optax.sgd(1e30), steps=20, chunk=1, progress=False)

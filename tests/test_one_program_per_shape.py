@@ -1,5 +1,6 @@
-"""Issue 17, time to first model: one-off work on host data compiles nothing, and the programs that remain
-are shared by neighbouring row counts (cross-validation folds)."""
+"""One compiled program per shape family (the time to a first model): the checks of host data compile nothing,
+and the programs that remain (evaluation, fit's validation, init_mlp) are shared by neighbouring row counts
+and widths, with the results of unpadded runs."""
 
 import jax
 import numpy as np

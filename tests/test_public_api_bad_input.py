@@ -1,4 +1,4 @@
-"""Regression tests for the bad inputs of issue 9 sections 3 and 5 (model, losses, gradients, validation, fit).
+"""The public API refuses bad inputs naming the argument (model, losses, gradients, validation, fit).
 
 Each test asserts the exception type and that the message names the
 argument at fault (or, for inputs that are valid, the exact right answer).
