@@ -112,8 +112,9 @@ def test_fit_validation_sets_of_neighbouring_sizes_share_one_program(net, count_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("init", ["he", "glorot"])
+@pytest.mark.parametrize(  # each dtype and each init once: they pick the draw independently of each other
+    "dtype, init", [(np.float32, "he"), (np.float64, "glorot")], ids=["float32-he", "float64-glorot"]
+)
 def test_init_mlp_draws_exactly_what_jax_random_draws(dtype, init):
     from jaxnet.model import _init_jit
 
