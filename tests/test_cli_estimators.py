@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s 
 
 @pytest.fixture(autouse=True)
 def _standard_promotion():
-    """optax's adam mixes its int32 step count with Python floats (as in test_fit.py)."""
+    """optax's adam mixes its int32 step count with Python floats (as in test_fitting.py)."""
     with jax.numpy_dtype_promotion("standard"):
         yield
 
