@@ -102,7 +102,8 @@ def number(
     expected = _interval(low, high, low_open, high_open)
     scalar_array = getattr(value, "shape", None) == () and np.dtype(getattr(value, "dtype", object)).kind in "fiu"
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating)) or scalar_array):
-        shown = f"an array of shape {value.shape}" if hasattr(value, "shape") else repr(value)
+        shape = getattr(value, "shape", ())
+        shown = f"an array of shape {shape}" if shape != () else repr(value)
         raise refuse(name, expected, f"{shown} ({type(value).__name__})", TypeError)
     try:
         v = float(value)

@@ -7,19 +7,28 @@ their arguments (:mod:`jaxnet._validate`) and then call these, jitted. Inside
 your own ``jax.jit`` code you may call them directly. ``activation`` and
 ``head`` are names from :mod:`jaxnet.network` (static under ``jit``); ``y``
 always has the output's shape ``(..., n_out)``, one-hot for the softmax head.
+
+The network's math is written once, as two recursions over layers: the
+forward pass (:func:`forward`) and the delta recursion of the backward pass
+(:func:`backward`), with the per-layer primitives (the dense layer, the sum
+over examples, the outer product, ``W^T delta``) as a parameter, a
+:class:`Layout`. The ordinary per-net path passes :func:`per_net`'s matmul
+primitives; :mod:`jaxnet.sweeps`' broadcast kernel, which keeps many nets'
+arrays with the net axis last, passes its broadcast ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from jaxnet.network import ACTIVATIONS, HEADS
-
-Params = dict[str, jax.Array]
+from jaxnet.network import ACTIVATIONS, HEADS, depth
+from jaxnet.spec import Params
 
 __all__ = [
     "bits",
@@ -47,30 +56,161 @@ def dense(w: jax.Array, b: jax.Array, a: jax.Array, compute_dtype: Any = None) -
     return matmul(a, w.T, compute_dtype) + b.reshape((1,) * (a.ndim - 1) + b.shape)
 
 
+# --- the two recursions, over a layout's per-layer primitives ------------------------------------------------
+
+
+class Layout(NamedTuple):
+    """The per-layer primitives of one array layout; :func:`forward` and :func:`backward` use only these.
+
+    - ``dense(W, b, a)``: ``z = W a + b`` for every example;
+    - ``back(W, delta)``: ``W^T delta``;
+    - ``outer(delta, a)``: ``sum_n delta_n a_n^T`` (the weight gradient);
+    - ``total(v)``: ``sum_n v_n`` over the example axis (the first);
+    - ``units(fn, *arrays)``: a table function of :mod:`jaxnet.network` (which works on the last axis, the
+      units) applied to arrays of this layout.
+    """
+
+    dense: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+    back: Callable[[jax.Array, jax.Array], jax.Array]
+    outer: Callable[[jax.Array, jax.Array], jax.Array]
+    total: Callable[[jax.Array], jax.Array]
+    units: Callable[..., jax.Array]
+
+
+def _apply(fn: Callable[..., jax.Array], *arrays: jax.Array) -> jax.Array:
+    return fn(*arrays)
+
+
+def per_net(compute_dtype: Any = None) -> Layout:
+    """One net's layout: ``W_l: (out, in)``, activations ``(N, width)``; matmuls (in ``compute_dtype`` if given).
+
+    >>> import jax.numpy as jnp
+    >>> per_net().outer(jnp.ones((4, 1)), jnp.ones((4, 2))).tolist()  # sum over 4 examples of delta a^T
+    [[4.0, 4.0]]
+    """
+    return Layout(
+        dense=partial(dense, compute_dtype=compute_dtype),
+        back=lambda w, delta: matmul(delta, w, compute_dtype),
+        outer=lambda delta, a: matmul(delta.T, a, compute_dtype),
+        total=lambda v: jnp.sum(v, axis=0),
+        units=_apply,
+    )
+
+
+def forward(
+    params: Params, x: jax.Array, activation: str = "relu", layout: Layout | None = None
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """The forward recursion: ``a_0 = x``, ``z_l = W_l a_{l-1} + b_l``, ``a_l = f(z_l)`` for ``l < L``.
+
+    Returns ``([z_1, ..., z_L], [a_0, ..., a_{L-1}])``; ``layout`` gives the
+    dense layer (default: :func:`per_net`). Under ``jit`` whatever the caller
+    does not use is never computed.
+
+    >>> import jaxnet
+    >>> p, x, y = jaxnet.seed_example()
+    >>> zs, acts = forward(p, x)
+    >>> len(zs), len(acts), zs[-1].shape
+    (2, 2, (1,))
+    """
+    f = ACTIVATIONS[activation].fn
+    layer = (layout or per_net()).dense
+    L = depth(params)
+    zs, acts = [], [x]
+    for l in range(1, L + 1):
+        zs.append(layer(params[f"W{l}"], params[f"b{l}"], acts[-1]))
+        if l < L:
+            acts.append(f(zs[-1]))
+    return zs, acts
+
+
+def backward(
+    params: Params, zs: list[jax.Array], acts: list[jax.Array], delta: jax.Array, activation: str, layout: Layout
+) -> Params:
+    """The delta recursion, from the output delta ``delta_L = dL/dz_L`` down; returns the gradient.
+
+    One line per equation; loop-free over examples, unrolled over layers:
+    ``dL/dW_l = sum_n delta_l a_{l-1}^T``, ``dL/db_l = sum_n delta_l``,
+    ``delta_{l-1} = (W_l^T delta_l) * f'(z_{l-1})``. ``zs`` and ``acts`` are
+    :func:`forward`'s.
+    """
+    f_grad = ACTIVATIONS[activation].grad
+    g: Params = {}
+    for l in range(depth(params), 0, -1):  # over layers (unrolled when traced), never over examples
+        g[f"W{l}"] = layout.outer(delta, acts[l - 1])  # dL/dW_l = sum_n delta_l a_{l-1}^T
+        g[f"b{l}"] = layout.total(delta)  # dL/db_l = sum_n delta_l
+        if l > 1:  # dL/dz_{l-1} = (W_l^T delta_l) * f'(z_{l-1})
+            delta = layout.back(params[f"W{l}"], delta) * f_grad(zs[l - 2])
+    return {k: g[k] for k in params}
+
+
+def _targets_and_shares(
+    layout: Layout, z: jax.Array, y: jax.Array, sample_weight: jax.Array | None, head: str
+) -> tuple[jax.Array, jax.Array]:
+    """``y`` in the logits' shape and each example's share ``r`` of the mean (:func:`shares`), in ``layout``."""
+    return jnp.broadcast_to(y, z.shape), layout.units(lambda z: shares(z, sample_weight, head), z)
+
+
+def _mean_loss(layout: Layout, r: jax.Array, z: jax.Array, y: jax.Array, head: str) -> jax.Array:
+    """``L = sum_n r_n l(z_n, y_n)``: each term scaled before the sum (a sum of unscaled terms overflows first)."""
+    loss_fn = HEADS[head].loss
+    terms = layout.units(lambda r, z, y: r[..., 0] * loss_fn(z, y), r, z, y)
+    return jnp.sum(terms, axis=0) if terms.ndim else terms  # one example (per net): its term
+
+
+def value_and_grads_in(
+    layout: Layout,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None,
+    activation: str,
+    head: str,
+    with_value: bool = True,
+) -> tuple[jax.Array | None, Params]:
+    """:func:`value_and_grads` in any layout: ``x`` a batch, ``y`` broadcastable to the logits' shape."""
+    zs, acts = forward(params, x, activation, layout)
+    z = zs[-1]
+    y, r = _targets_and_shares(layout, z, y, sample_weight, head)  # r: each example's share of the mean
+    delta = r * (layout.units(HEADS[head].output, z) - y)  # dL/dz_L = r (g(z_L) - y), every head
+    grads = backward(params, zs, acts, delta, activation, layout)
+    return (_mean_loss(layout, r, z, y, head) if with_value else None), grads
+
+
+def loss_in(
+    layout: Layout,
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    sample_weight: jax.Array | None,
+    activation: str,
+    head: str,
+) -> jax.Array:
+    """:func:`loss` in any layout: ``x`` a batch (or one example, per net), ``y`` broadcastable to the logits' shape."""
+    z = forward(params, x, activation, layout)[0][-1]
+    y, r = _targets_and_shares(layout, z, y, sample_weight, head)
+    return _mean_loss(layout, r, z, y, head)
+
+
+# --- the per-net functions ------------------------------------------------------------------------------------
+
+
 def forward_trace(
     params: Params, x: jax.Array, activation: str = "relu", head: str = "sigmoid", compute_dtype: Any = None
 ) -> dict[str, jax.Array]:
     """``z1, a1, ..., zL, y_hat``: ``z_l = W_l a_{l-1} + b_l``, ``a_l = f(z_l)``, ``y_hat = g(z_L)``."""
-    f = ACTIVATIONS[activation].fn
-    L = len(params) // 2
-    out: dict[str, jax.Array] = {}
-    a = x
-    for l in range(1, L + 1):
-        z = out[f"z{l}"] = dense(params[f"W{l}"], params[f"b{l}"], a, compute_dtype)
-        if l < L:
-            a = out[f"a{l}"] = f(z)
-    out["y_hat"] = HEADS[head].output(out[f"z{L}"])
+    zs, acts = forward(params, x, activation, per_net(compute_dtype))
+    out = {}
+    for l, z in enumerate(zs, start=1):
+        out[f"z{l}"] = z
+        if l < len(zs):
+            out[f"a{l}"] = acts[l]
+    out["y_hat"] = HEADS[head].output(zs[-1])
     return out
 
 
 def logits(params: Params, x: jax.Array, activation: str = "relu", compute_dtype: Any = None) -> jax.Array:
     """The output pre-activation ``z_L`` (the output function is not applied)."""
-    f = ACTIVATIONS[activation].fn
-    L = len(params) // 2
-    a = x
-    for l in range(1, L):
-        a = f(dense(params[f"W{l}"], params[f"b{l}"], a, compute_dtype))
-    return dense(params[f"W{L}"], params[f"b{L}"], a, compute_dtype)
+    return forward(params, x, activation, per_net(compute_dtype))[0][-1]
 
 
 def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid") -> jax.Array:
@@ -123,6 +263,16 @@ def _scaled(w: jax.Array) -> jax.Array:
     return jnp.where(jnp.isfinite(w), out, w)
 
 
+def _batch(
+    params: Params, x: jax.Array, y: jax.Array, sample_weight: jax.Array | None
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """``(x, y, sample_weight)`` as a batch: one example ``(in,)`` is a batch of one; ``y`` as ``(N, n_out)``."""
+    if x.ndim == 1:
+        x = x[None]
+        sample_weight = None if sample_weight is None else jnp.reshape(sample_weight, (1,))
+    return x, jnp.reshape(y, (x.shape[0], params[f"W{depth(params)}"].shape[0])), sample_weight
+
+
 def loss(
     params: Params,
     x: jax.Array,
@@ -133,10 +283,8 @@ def loss(
     compute_dtype: Any = None,
 ) -> jax.Array:
     """``L = sum_n r_n l(z_n, y_n)``, the head's loss from the logits (see :mod:`jaxnet.network`)."""
-    z = logits(params, x, activation, compute_dtype)
-    y = jnp.reshape(y, z.shape)
-    r = shares(z, sample_weight, head)
-    return jnp.sum(r[..., 0] * HEADS[head].loss(z, y))
+    y = jnp.reshape(y, x.shape[:-1] + params[f"W{depth(params)}"].shape[:1])  # the logits' shape
+    return loss_in(per_net(compute_dtype), params, x, y, sample_weight, activation, head)
 
 
 def value_and_grads(
@@ -152,26 +300,12 @@ def value_and_grads(
 ) -> tuple[jax.Array | None, Params]:
     """The hand-derived backward pass (the delta recursion); returns ``(loss or None, grads)``.
 
-    One line per equation; loop-free over examples, unrolled over layers.
+    :func:`forward`, then ``delta_L = r (g(z_L) - y)`` and :func:`backward`, in
+    the per-net layout (:func:`value_and_grads_in`).
     """
-    act, out = ACTIVATIONS[activation], HEADS[head]
-    L = len(params) // 2
-    if x.ndim == 1:  # one example is a batch of one
-        x = x[None]
-        sample_weight = None if sample_weight is None else jnp.reshape(sample_weight, (1,))
-    t = forward_trace(params, x, activation, head, compute_dtype)
-    y = jnp.reshape(y, t["y_hat"].shape)
-    a = [x] + [t[f"a{l}"] for l in range(1, L)]  # a[l] = a_l, a_0 = x
-    r = shares(t[f"z{L}"], sample_weight, head)  # each example's share of the mean
-    delta = r * (t["y_hat"] - y)  # dL/dz_L = r (g(z_L) - y), every head
-    g: Params = {}
-    for l in range(L, 0, -1):  # over layers (unrolled when traced), never over examples
-        g[f"W{l}"] = matmul(delta.T, a[l - 1], compute_dtype)  # dL/dW_l = sum_n delta_l a_{l-1}^T
-        g[f"b{l}"] = jnp.sum(delta, axis=0)  # dL/db_l = sum_n delta_l
-        if l > 1:  # dL/dz_{l-1} = (W_l^T delta_l) * f'(z_{l-1})
-            delta = matmul(delta, params[f"W{l}"], compute_dtype) * act.grad(t[f"z{l - 1}"])
-    value = jnp.sum(r[:, 0] * out.loss(t[f"z{L}"], y)) if with_value else None
-    return value, {k: g[k] for k in params}
+    x, y, sample_weight = _batch(params, x, y, sample_weight)
+    layout = per_net(compute_dtype)
+    return value_and_grads_in(layout, params, x, y, sample_weight, activation, head, with_value)
 
 
 def manual_grads(

@@ -64,7 +64,6 @@ __all__ = [  # what other modules import from here (the value checks and keys li
     "merge_spec",
     "on_host",
     "overflow_error",
-    "positive_int",
     "prepare",
     "resolve_spec",
     "seed_key",
@@ -74,8 +73,6 @@ __all__ = [  # what other modules import from here (the value checks and keys li
 ]
 
 _ABSENT: Any = object()  # an argument that is not part of this call (distinct from an explicit None)
-
-positive_int = count  # the name fitting, sweeps and the CLI import: the one count check is jaxnet._checks.count
 
 
 def as_array(name: str, value: Any) -> Any:

@@ -44,43 +44,33 @@ import os
 import warnings
 from typing import Any, cast
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import _estimator_train as train
 from jaxnet import tabular
 from jaxnet._checks import count, number
 from jaxnet._estimator_parts import (
     _by_blocks,
     _check_fitted,
     _check_mesh,
-    _epoch_key,
     _factory,
     _forward,
-    _initial_params,
     _inputs,
-    _optimizer,
     _positive,
     _seed,
-    _set_hyperparams,
-    _split_evenly,
     as_value_error,
 )
-from jaxnet._padding import pad_rows
-from jaxnet.errors import DivergenceError, PeerStopped, TrainingInterrupted
-from jaxnet.fitting import fit
 from jaxnet.network import activation_named
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_model"]
 
 try:  # scikit-learn is optional: without it the estimators keep working (no Pipeline, no GridSearchCV)
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+    from sklearn.exceptions import DataConversionWarning
 except ImportError:  # pragma: no cover - exercised in a subprocess test
     from jaxnet._estimator_base import (
         BaseEstimator,
         ClassifierMixin,
-        ConvergenceWarning,
         DataConversionWarning,
         RegressorMixin,
     )
@@ -177,115 +167,16 @@ class _MLP(BaseEstimator):
         xs = tab.inputs(x, np.float32)
         validation = None
         if self.early_stopping and not incremental:
-            xs, xv, targets, yv, weight = self._hold_out(xs, targets, weight, y)
+            xs, xv, targets, yv, weight = train.hold_out(self, xs, targets, weight, y)
             validation = (xv, yv)
         if reset:
-            self._start(xs.shape[1], tab.n_outputs)
+            train.start(self, xs.shape[1], tab.n_outputs)
         epochs = 1 if incremental else int(self.max_iter)
-        self._epochs(xs, targets, weight, epochs, validation, incremental)
+        train.epochs(self, xs, targets, weight, epochs, validation, incremental)
         return self
 
     def _column_vector(self, y: np.ndarray) -> np.ndarray:
         return y
-
-    def _hold_out(self, xs: np.ndarray, t: np.ndarray, w: Any, y: np.ndarray) -> tuple:
-        rows = np.arange(len(xs))[:, None]
-        head = self._tabular.head
-        strat = t if tabular.stratified(head, t) else np.zeros(len(t))
-        try:
-            tr, va, _, _ = tabular.split(rows, strat, head, float(self.validation_fraction), self._seed)
-        except ValueError as e:
-            raise ValueError(f"validation_fraction: {self.validation_fraction} of {len(xs)} rows: {e}") from None
-        tr, va = tr[:, 0], va[:, 0]
-        return xs[tr], xs[va], t[tr], y[va], None if w is None else w[tr]
-
-    def _start(self, n_in: int, n_out: int) -> None:
-        """Fresh parameters, optimizer state and records."""
-        sizes = (n_in, *self._hidden(), n_out)
-        self.params_: dict[str, Any] = _initial_params(self._seed, sizes)  # numpy: fit moves them
-        self.opt_state_ = _optimizer(self.optimizer).init(self.params_)
-        self.loss_curve_: list[float] = []
-        self.n_iter_ = 0
-        self.best_loss_: float | None = np.inf
-        self.validation_scores_: list[float] | None = [] if self.early_stopping else None
-        self.best_validation_score_: float | None = -np.inf if self.early_stopping else None
-        self._no_improvement = 0
-        self._best_params: dict | None = None
-
-    def _epochs(self, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validation: Any, incremental: bool) -> None:
-        """Up to ``epochs`` epochs, in blocks that end exactly where the stopping rule could first stop."""
-        n = x.shape[0]
-        batch = min(200, n) if isinstance(self.batch_size, str) else min(int(self.batch_size), n)
-        per_epoch = n // batch
-        if batch == n:  # full batch: padded here as fit pads (_padding.pad_rows), so fit's checks see the bucket too
-            x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
-        if self.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
-            x, t, w = _split_evenly(self.mesh, x, t, w, None if batch == n else batch)
-        xj, tj, wj = jnp.asarray(x), jnp.asarray(t), None if w is None else jnp.asarray(w)
-        optimizer = _optimizer(self.optimizer)
-        self.opt_state_ = _set_hyperparams(self.opt_state_, self.learning_rate_init, self.alpha / batch)
-        done = 0
-        while done < epochs:
-            block = (
-                1
-                if validation is not None or incremental
-                else min(epochs - done, max(1, self.n_iter_no_change + 1 - self._no_improvement))  # 1: stopped before
-            )
-            losses = self._run(optimizer, xj, tj, wj, block * per_epoch, batch if batch < n else None)
-            done += block
-            stop = False
-            for loss in losses.reshape(block, per_epoch).mean(axis=1):
-                stop = self._record(float(loss), validation)
-            if stop and not incremental:
-                if validation is not None and self._best_params is not None:
-                    self.params_ = self._best_params
-                if self.verbose:
-                    print(f"stopped after epoch {self.n_iter_}: no improvement in {self.n_iter_no_change} epochs")
-                return
-        if not incremental and not self.early_stopping:
-            warnings.warn(
-                f"{type(self).__name__}: max_iter ({self.max_iter}) epochs reached and the optimization hasn't "
-                "converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _run(self, optimizer: Any, x: Any, t: Any, w: Any, steps: int, batch: int | None) -> np.ndarray:
-        """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
-        key = None
-        if batch is not None:
-            key = _epoch_key(self._seed, self.n_iter_ if self.shuffle else 0)
-        try:  # optax's adam mixes its int32 count with Python floats: standard promotion whatever the user's
-            with jax.numpy_dtype_promotion("standard"):
-                self.params_, self.opt_state_, history = fit(
-                    self.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
-                    opt_state=self.opt_state_, sample_weight=w, activation=cast(Any, self.activation), head=self._tabular.head,
-                    progress="auto" if self.verbose else False, record_every=1, on_divergence="raise",
-                    device=self.device, compute_dtype=self.compute_dtype, mesh=self.mesh,
-                )  # fmt: skip
-        except (DivergenceError, TrainingInterrupted, PeerStopped) as e:  # the state they carry is kept
-            self.params_, self.opt_state_ = e.params, e.opt_state
-            raise
-        return np.asarray(history["loss"], np.float64)
-
-    def _record(self, loss: float, validation: Any) -> bool:
-        """scikit-learn's stopping rule after one epoch of mean loss ``loss``; True to stop."""
-        self.n_iter_ += 1
-        self.loss_curve_.append(loss)
-        if validation is not None:
-            score = float(self.score(*validation))
-            self.validation_scores_.append(score)  # type: ignore[union-attr]
-            best = self.best_validation_score_
-            self._no_improvement = self._no_improvement + 1 if score < best + self.tol else 0  # type: ignore[operator]
-            if score > best:  # type: ignore[operator]
-                self.best_validation_score_ = score
-                self._best_params = self.params_
-            self.best_loss_ = None
-        else:
-            best = np.inf if self.best_loss_ is None else self.best_loss_
-            self._no_improvement = self._no_improvement + 1 if loss > best - self.tol else 0
-            self.best_loss_ = min(best, loss)
-        return self._no_improvement > self.n_iter_no_change
 
     # ------------------------------------------------------------ prediction
     def _outputs(self, X: Any) -> np.ndarray:

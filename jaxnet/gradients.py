@@ -15,7 +15,7 @@ The hand derivation, for any activation ``f`` and head ``g`` of the table in
     dL/db_l = sum_n delta_l
     delta_{l-1} = (W_l^T delta_l) * f'(z_{l-1})      dL/dz_{l-1}
 
-The code is :func:`jaxnet._kernels.value_and_grads`, one line per equation.
+The code is :func:`jaxnet._kernels.backward`, one line per equation (the sweep runs it too).
 
 For the worked example (one example, ``r = 1``) this is the notebook line by
 line: ``dL/dz2 = y_hat - y``, ``dL/dW2 = dL/dz2 a1``, ``dL/da1 = W2^T dL/dz2``,

@@ -6,7 +6,7 @@ takes plain SGD steps with the hand-derived gradient (the delta recursion of
 :func:`jaxnet.manual_grads`; activation and head from :mod:`jaxnet.network`).
 
 Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
-(examples times weights, :func:`net_step_work`):
+(examples times weights, :func:`jaxnet._sweep_kernels.net_step_work`):
 
 - ``"broadcast"`` (``w <= 256``: tiny nets and batches, e.g. the worked
   example's 2-3-1 net on one example, ``w = 9``): every array keeps the net
@@ -14,6 +14,9 @@ Two kernels, chosen by the work of one net-step, ``w = N * sum_l in_l * out_l``
   ``(N, width, K)``) and each layer is a broadcast multiply-add that XLA fuses
   into a few loops over K, the layout a vectorised C loop would use. Its
   ``(N, out, in, K)`` products grow with ``w``, so it only suits small ``w``.
+  It is the same forward and delta recursion as every other gradient
+  (:func:`jaxnet._kernels.forward`, :func:`jaxnet._kernels.backward`), given
+  broadcast primitives (:data:`jaxnet._sweep_kernels.BROADCAST`).
 - ``"dense"`` (``w > 256``, e.g. moons 800 x 2-16-16-1, ``w = 243,200``):
   ``jax.vmap`` over nets of the ordinary per-net step
   (:func:`jaxnet._kernels.value_and_grads`, then ``p - lr g``): the first
@@ -39,320 +42,27 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from functools import partial, reduce
-from itertools import pairwise
-from typing import Any, Literal, NamedTuple
+from functools import partial
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxnet import _kernels as kernels
-from jaxnet._engine import steps_recording_first
+from jaxnet import _checks
+from jaxnet import _sweep_checks as checks
+from jaxnet import _sweep_kernels as sk
 from jaxnet._options import execution_context
 from jaxnet._recording import sweep_record_every
-from jaxnet._validate import (
-    Params,
-    as_array,
-    check_numeric,
-    check_params,
-    check_sizes,
-    overflow_error,
-    positive_int,
-    prepare,
-    resolve_spec,
-)
+from jaxnet._validate import as_array, check_params, check_sizes, prepare, resolve_spec
 from jaxnet.cache import use_default_cache
 from jaxnet.distributed import gather
 from jaxnet.errors import DIVERGENCE_FACTOR, DivergenceWarning, TrainingInterrupted
 from jaxnet.model import init_mlp
-from jaxnet.network import ACTIVATIONS, HEADS, multiply_adds
-from jaxnet.spec import Model
+from jaxnet.spec import Model, Params
 
 __all__ = ["sweep"]
 
-auto_record_every = sweep_record_every  # the name tests/test_sweep.py tests; the rule is in jaxnet._recording
-
-
-_UNROLL = 32  # sums over axes this short are written as chains of adds
-_BROADCAST_MAX_WORK = 256  # N * sum(in * out) per net-step at most for the broadcast kernel
-_CPU_BROADCAST_BLOCK = 256  # nets trained together, all steps, before the next block (cache-sized)
-_CPU_DENSE_BLOCK_BYTES = 2**18  # working set of a dense block on a CPU (about a core's L2 cache)
-_ACCELERATOR_FRACTION = 4  # on a GPU/TPU a block's working set may use 1/4 of the device's memory
-_ACCELERATOR_DEFAULT_BYTES = 2**32  # when the device does not report its memory
 _MAX_LOSS_BYTES = 2**30  # a larger loss buffer is refused
-KERNELS = ("auto", "broadcast", "dense")
-
-
-# --- the broadcast kernel: net axis last, every parameter of every net in one (P, K) buffer -----------------
-
-Shapes = tuple[tuple[str, tuple[int, ...]], ...]
-
-
-def _sum(a: jax.Array, axis: int) -> jax.Array:
-    """``jnp.sum(a, axis)``; over a short axis, an unrolled chain of adds.
-
-    A chain of element-wise adds fuses with its producers into one loop over
-    the K nets, where a ``reduce`` over a 2- or 3-long axis becomes its own
-    kernel (on XLA:CPU, float32 ones are handed to a library call per step).
-    """
-    n = a.shape[axis]
-    if n > _UNROLL:
-        return jnp.sum(a, axis=axis)
-    parts = [jax.lax.index_in_dim(a, i, axis, keepdims=False) for i in range(n)]
-    return reduce(jnp.add, parts)
-
-
-def _forward(soa: Params, x: jax.Array, activation: str) -> list[jax.Array]:
-    """Pre-activations ``z_l`` of every net: ``z_l[n, o, k] = sum_i W_l[o, i, k] a[n, i, k] + b_l[o, k]``."""
-    f = ACTIVATIONS[activation].fn
-    L = len(soa) // 2
-    a, zs = x[:, :, None], []
-    for l in range(1, L + 1):
-        z = _sum(soa[f"W{l}"][None] * a[:, None, :, :], axis=2) + soa[f"b{l}"][None]
-        zs.append(z)
-        a = f(z)
-    return zs
-
-
-def _over_units(fn: Callable, *arrays: jax.Array) -> jax.Array:
-    """Apply a head function of the table (which works on the last axis) to ``(N, out, K)`` arrays."""
-    out = fn(*(jnp.moveaxis(a, 1, -1) for a in arrays))
-    return jnp.moveaxis(out, -1, 1) if out.ndim == 3 else out
-
-
-def _share(y: jax.Array, head: str) -> float:
-    """Each example's share of the mean, ``r = 1 / (N m)`` (``m = n_out`` for per-unit heads)."""
-    return 1.0 / (y.shape[0] * (y.shape[1] if HEADS[head].per_unit else 1))
-
-
-def _head_loss(z_out: jax.Array, y: jax.Array, head: str) -> jax.Array:
-    """``L_k = sum_n r l(z_nk, y_n)`` for every net, shape ``(K,)``: each term scaled before the sum, as
-    :func:`jaxnet.loss` does (a sum of unscaled terms overflowed float32 first: 8 targets of 1e19)."""
-    per_example = _over_units(HEADS[head].loss, z_out, jnp.broadcast_to(y[:, :, None], z_out.shape))
-    return jnp.sum(per_example * _share(y, head), axis=0)
-
-
-def _broadcast_step(
-    soa: Params, x: jax.Array, y: jax.Array, lr: jax.Array, with_loss: bool, activation: str, head: str
-) -> tuple[Params, jax.Array | None]:
-    """One SGD step for every net (the delta recursion of :func:`jaxnet.manual_grads`)."""
-    act, out = ACTIVATIONS[activation], HEADS[head]
-    L = len(soa) // 2
-    zs = _forward(soa, x, activation)
-    delta = _share(y, head) * (_over_units(out.output, zs[-1]) - y[:, :, None])  # dL/dz_L = r (g(z_L) - y)
-    new: Params = {}
-    for l in range(L, 0, -1):
-        a_prev = x[:, :, None] if l == 1 else act.fn(zs[l - 2])
-        gW = _sum(delta[:, :, None, :] * a_prev[:, None, :, :], axis=0)  # sum_n delta a_{l-1}^T
-        gb = _sum(delta, axis=0)
-        if l > 1:  # (W_l^T delta_l) * f'(z_{l-1})
-            delta = _sum(soa[f"W{l}"][None] * delta[:, :, None, :], axis=1) * act.grad(zs[l - 2])
-        new[f"W{l}"] = soa[f"W{l}"] - lr[None, None, :] * gW
-        new[f"b{l}"] = soa[f"b{l}"] - lr[None, :] * gb
-    return new, (_head_loss(zs[-1], y, head) if with_loss else None)
-
-
-def _pack(soa: Params, shapes: Shapes) -> jax.Array:
-    """Every parameter of every net in one ``(P, K)`` array, in ``shapes``' order: one buffer to update."""
-    return jnp.concatenate([soa[name].reshape(-1, soa[name].shape[-1]) for name, _ in shapes])
-
-
-def _unpack(theta: jax.Array, shapes: Shapes) -> Params:
-    soa, start = {}, 0
-    for name, shape in shapes:
-        size = int(np.prod(shape))
-        soa[name] = theta[start : start + size].reshape(shape + theta.shape[-1:])
-        start += size
-    return soa
-
-
-# --- both kernels behind one interface -------------------------------------------------------------------
-
-
-class _Kernel(NamedTuple):
-    """``step(theta, lr, with_loss) -> (theta, loss (K,) or None)``, ``loss(theta) -> (K,)``, the net axis."""
-
-    step: Callable[[Any, jax.Array, bool], tuple[Any, Any]]
-    loss: Callable[[Any], jax.Array]
-    net_axis: int
-
-
-def _kernel(name: str, x: jax.Array, y: jax.Array, shapes: Shapes, activation: str, head: str) -> _Kernel:
-    """The kernel ``name`` for this data; its state ``theta`` is ``(P, K)`` (broadcast) or a ``(K, ...)`` dict (dense)."""
-    if name == "broadcast":
-
-        def step(theta, lr, with_loss):
-            soa, loss = _broadcast_step(_unpack(theta, shapes), x, y, lr, with_loss, activation, head)
-            return _pack(soa, shapes), loss
-
-        return _Kernel(step, lambda theta: _head_loss(_forward(_unpack(theta, shapes), x, activation)[-1], y, head), -1)
-
-    def one_step(p, rate, with_loss):  # exactly fit's step: p - lr g with the hand-derived g
-        value, g = kernels.value_and_grads(p, x, y, None, activation, head, with_value=with_loss)
-        return {k: p[k] - rate * g[k] for k in p}, value
-
-    def one_loss(p):
-        return kernels.loss(p, x, y, None, activation, head)
-
-    return _Kernel(
-        lambda theta, lr, with_loss: jax.vmap(partial(one_step, with_loss=with_loss))(theta, lr), jax.vmap(one_loss), 0
-    )
-
-
-def _finite_nets(theta: Any, net_axis: int) -> jax.Array:
-    """``(K,)``: every parameter of net k is finite."""
-    flags = [
-        jnp.all(jnp.isfinite(v), axis=tuple(a for a in range(v.ndim) if a != net_axis % v.ndim))
-        for v in jax.tree.leaves(theta)
-    ]
-    return reduce(jnp.logical_and, flags)
-
-
-def _select(ok: jax.Array, new: Any, old: Any, net_axis: int) -> Any:
-    """Per net: ``new`` where ``ok``, else ``old``."""
-
-    def pick(a, b):
-        shape = [1] * a.ndim
-        shape[net_axis] = -1
-        return jnp.where(ok.reshape(shape), a, b)
-
-    return jax.tree.map(pick, new, old)
-
-
-def _train_nets(
-    kern: _Kernel, theta: Any, lr: jax.Array, n_records: int, record_every: int
-) -> tuple[Any, jax.Array, jax.Array]:
-    """All steps for one block of nets, with the divergence rule; returns ``(kept, losses (R, B), diverged (B,))``.
-
-    Before every ``record_every``-th step (and after the last) a net passes
-    when its loss and parameters are finite and its loss is at most
-    ``DIVERGENCE_FACTOR * max(initial loss, 1)``; ``kept`` holds the last
-    parameters that passed. A net that fails once is diverged for good, and
-    its recorded losses are NaN from that record on.
-    """
-    bound = DIVERGENCE_FACTOR * jnp.maximum(kern.loss(theta), 1)
-
-    def check(theta, loss, kept, alive):
-        ok = alive & jnp.isfinite(loss) & (loss <= bound) & _finite_nets(theta, kern.net_axis)
-        return _select(ok, theta, kept, kern.net_axis), ok
-
-    def record(carry, _):
-        theta, kept, alive = carry
-        new, loss = steps_recording_first(lambda t, with_loss: kern.step(t, lr, with_loss), theta, record_every)
-        kept, alive = check(theta, loss, kept, alive)
-        return (new, kept, alive), jnp.where(alive, loss, jnp.nan)
-
-    alive = jnp.ones(lr.shape, bool)
-    (theta, kept, alive), losses = jax.lax.scan(record, (theta, theta, alive), length=n_records)
-    kept, alive = check(theta, kern.loss(theta), kept, alive)
-    return kept, losses, ~alive
-
-
-class _Plan(NamedTuple):
-    """The static description of one compiled sweep."""
-
-    kernel: str
-    shapes: Shapes
-    n_records: int
-    record_every: int
-    block: int
-    activation: str
-    head: str
-
-
-def _split(v: jax.Array, block: int, net_axis: int) -> jax.Array:
-    """Net axis of length ``K = nb * block`` -> a leading block axis ``nb`` and a net axis of length ``block``."""
-    if net_axis == 0:
-        return v.reshape((v.shape[0] // block, block) + v.shape[1:])
-    return jnp.moveaxis(v.reshape(v.shape[:-1] + (v.shape[-1] // block, block)), -2, 0)
-
-
-def _join(v: jax.Array, net_axis: int) -> jax.Array:
-    if net_axis == 0:
-        return v.reshape((-1,) + v.shape[2:])
-    return jnp.moveaxis(v, 0, -2).reshape(v.shape[1:-1] + (-1,))
-
-
-def _train_blocks(theta: Any, lr: jax.Array, kern: _Kernel, plan: _Plan) -> tuple[Any, jax.Array, jax.Array]:
-    """Train the nets ``plan.block`` at a time (all steps for one block, then the next); K a multiple of the block."""
-    ax = kern.net_axis
-    kept, losses, diverged = jax.lax.map(
-        lambda args: _train_nets(kern, args[0], args[1], plan.n_records, plan.record_every),
-        (jax.tree.map(lambda v: _split(v, plan.block, ax), theta), _split(lr, plan.block, -1)),
-    )
-    return jax.tree.map(lambda v: _join(v, ax), kept), _join(losses, -1), _join(diverged, -1)
-
-
-@partial(jax.jit, static_argnames=("k", "plan"))
-def _run(
-    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan
-) -> tuple[Params, jax.Array, jax.Array]:
-    """The whole sweep as one program: ``(params (K, ...), losses (K, R), diverged (K,))``.
-
-    ``stacked`` and ``lr`` have a leading axis of 1 or ``k``. K is padded to a
-    multiple of the block with copies of the last net, dropped at the end.
-    """
-    padded = k + (-k % plan.block)
-
-    def grow(v: jax.Array) -> jax.Array:  # K nets from 1 or K, then copies of the last up to the padded count
-        return jnp.concatenate(
-            [jnp.broadcast_to(v, (k,) + v.shape[1:]), jnp.broadcast_to(v[-1:], (padded - k,) + v.shape[1:])]
-        )
-
-    stacked = {n: grow(v.astype(x.dtype)) for n, v in stacked.items()}
-    lr = grow(lr)
-    kern = _kernel(plan.kernel, x, y, plan.shapes, plan.activation, plan.head)
-    if plan.kernel == "broadcast":
-        theta = _pack({n: jnp.moveaxis(v, 0, -1) for n, v in stacked.items()}, plan.shapes)
-        theta, losses, diverged = _train_blocks(theta, lr, kern, plan)
-        out = {n: jnp.moveaxis(v, -1, 0) for n, v in _unpack(theta, plan.shapes).items()}
-    else:
-        out, losses, diverged = _train_blocks(stacked, lr, kern, plan)
-    return {n: v[:k] for n, v in out.items()}, losses[:, :k].T, diverged[:k]
-
-
-# --- sizes, blocks, buffers ----------------------------------------------------------------------------
-
-
-def net_step_work(sizes: tuple[int, ...], n: int) -> int:
-    """``N * sum_l in_l * out_l``: multiply-adds of one net's forward pass, the kernel-choice measure."""
-    return multiply_adds(sizes, n)
-
-
-def _block_size(kernel: str, k: int, n: int, sizes: tuple[int, ...], itemsize: int, device: Any) -> int:
-    """Nets per block: cache-sized on a CPU, as many as a quarter of the memory allows on a GPU/TPU."""
-    platform = _platform(device)
-    if kernel == "broadcast":
-        per_net = n * max(a * b for a, b in pairwise(sizes)) * itemsize * 4
-    else:
-        per_net = n * sum(sizes[1:]) * itemsize * 4  # z, a, delta and a temporary per layer
-    if platform == "cpu":
-        most = _CPU_BROADCAST_BLOCK if kernel == "broadcast" else _CPU_DENSE_BLOCK_BYTES // per_net
-    else:
-        most = _accelerator_bytes(device) // _ACCELERATOR_FRACTION // per_net
-    most = max(1, min(k, most))
-    blocks = -(-k // most)
-    return -(-k // blocks)  # equal blocks, so that padding K to a multiple adds fewer than `blocks` nets
-
-
-def _platform(device: Any) -> str:
-    """The platform the sweep runs on: ``device``'s, else JAX's default device's (``jax.default_device``)."""
-    if device is not None:
-        return device.platform
-    default = jax.config.jax_default_device  # type: ignore[attr-defined]
-    if isinstance(default, str):
-        return default
-    return default.platform if default is not None else jax.default_backend()
-
-
-def _accelerator_bytes(device: Any) -> int:
-    device = device if device is not None else jax.devices()[0]
-    try:
-        stats = device.memory_stats() or {}
-    except Exception:  # noqa: BLE001 -- some backends do not implement memory_stats
-        stats = {}
-    return int(stats.get("bytes_limit", _ACCELERATOR_DEFAULT_BYTES))
 
 
 def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
@@ -360,7 +70,7 @@ def _record_every(record_every: Any, steps: int, k: int, itemsize: int) -> int:
     if isinstance(record_every, str) and record_every == "auto":
         record_every = sweep_record_every(steps, k, itemsize)
     else:
-        record_every = positive_int("record_every", record_every)
+        record_every = _checks.count("record_every", record_every)
         if steps % record_every:
             raise ValueError(
                 f'record_every: expected "auto" or a positive divisor of steps={steps}, got {record_every}'
@@ -420,105 +130,33 @@ def _stack(params: Any, sizes: Any, keys: Any, init: str, dtype: Any) -> Params:
     return stacked
 
 
-def _learning_rates(learning_rates: Any, dtype: Any) -> jax.Array:
-    """Learning rates as a 1-D array of ``dtype``; refuses non-finite (in ``dtype``) and negative values.
-
-    Zero is accepted (a net that does not move is a legitimate control).
-    """
-    lr = as_array("learning_rates", learning_rates)
-    check_numeric("learning_rates", lr)
-    if len(lr.shape) > 1:
-        raise ValueError(f"learning_rates: expected a scalar or a 1-D array of K rates, got shape {tuple(lr.shape)}")
-    if 0 in lr.shape:
-        raise ValueError("learning_rates: expected at least one rate, got an empty array")
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = np.asarray(lr).astype(dtype).reshape(-1)
-    if not np.all(np.isfinite(values)):
-        raise ValueError(
-            f"learning_rates: expected finite values in {np.dtype(dtype).name} (the params' dtype), "
-            f"got {values[~np.isfinite(values)][:3].tolist()}"
-        )
-    if np.any(values < 0):
-        raise ValueError(f"learning_rates: expected rates >= 0, got {values[values < 0][:3].tolist()}")
-    return jnp.asarray(values)
-
-
-@jax.jit
-def _finite_flags(stacked: Params) -> dict[str, jax.Array]:
-    return {n: jnp.all(jnp.isfinite(v), axis=tuple(range(1, v.ndim))) for n, v in stacked.items()}
-
-
-def _check_all_nets(stacked: Params) -> None:
-    """Refuse NaN/inf in any net (``prepare`` checks net 0 only), in the dtype training uses."""
-    for name, ok in _finite_flags(stacked).items():
-        bad = np.flatnonzero(~np.asarray(ok))
-        if bad.size:
-            raise ValueError(
-                f"params['{name}']: expected finite values in {stacked[name].dtype} in every net, got NaN/inf in "
-                f"{bad.size} net(s), first {bad[:5].tolist()}"
-            )
-
-
-@partial(jax.jit, static_argnames=("activation", "head"))
-def _initial_losses(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> jax.Array:
-    """The loss of every net before any step, ``(K,)`` (256 nets at a time)."""
-    return jax.lax.map(
-        lambda p: kernels.loss({n: v.astype(x.dtype) for n, v in p.items()}, x, y, None, activation, head),
-        stacked,
-        batch_size=256,
-    )
-
-
-def _check_start(stacked: Params, x: jax.Array, y: jax.Array, activation: str, head: str) -> None:
-    """Refuse finite inputs whose loss overflows before any step (as :func:`jaxnet.loss` does), naming the input."""
-    bad = np.flatnonzero(~np.isfinite(np.asarray(_initial_losses(stacked, x, y, activation, head))))
-    if bad.size:
-        net = {n: v[int(bad[0])].astype(x.dtype) for n, v in stacked.items()}
-        err = overflow_error(net, x, y)
-        k = stacked["W1"].shape[0]
-        where = f", in {bad.size} of {k} nets, first net {int(bad[0])}" if k > 1 else ""
-        raise ValueError(f"{err} (before any step{where})")
-
-
-def _count(name: str, n: int, k: int) -> int:
-    if n != 1 and k != 1 and n != k:
-        raise ValueError(f"{name}: expected 1 or K={k} entries to match the other arguments, got {n}")
-    return max(n, k)
-
-
-def _check_mesh(mesh: Any, device: Any) -> None:
-    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
-        raise TypeError(f"mesh: expected a jax.sharding.Mesh or None, got {type(mesh).__name__}")
-    if mesh is not None and device is not None:
-        raise ValueError("device: give a mesh (its devices) or one device, not both")
-
-
-def _check_kernel(kernel: Any) -> None:
-    if not isinstance(kernel, str) or kernel not in KERNELS:
-        raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
-
-
 # --- the public function -------------------------------------------------------------------------------
 
 
-def _choose_kernel(kernel: str, sizes: tuple[int, ...], n: int) -> str:
-    if kernel != "auto":
-        return kernel
-    return "broadcast" if net_step_work(sizes, n) <= _BROADCAST_MAX_WORK else "dense"
+def _leading(stacked: Params) -> str:
+    """The leading axis of every array, for a message: ``"W1: 3, b1: 2, ..."``."""
+    return ", ".join(f"{n}: {v.shape[0]}" for n, v in stacked.items())
 
 
 def _train(
-    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: _Plan, device: Any, precision: Any
+    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, plan: sk.Plan, device: Any, precision: Any
 ) -> tuple[Params, jax.Array, jax.Array]:
     """Run the compiled sweep on ``device`` at matmul ``precision``."""
     if device is not None:
         stacked, x, y, lr = jax.device_put((stacked, x, y, lr), device)
     with execution_context(device, precision):
-        return _run(stacked, x, y, lr, k, plan)
+        return sk.run(stacked, x, y, lr, k, plan)
 
 
 def _train_split(
-    stacked: Params, x: jax.Array, y: jax.Array, lr: jax.Array, k: int, mesh: Any, precision: Any, plan_for: Callable
+    stacked: Params,
+    x: jax.Array,
+    y: jax.Array,
+    lr: jax.Array,
+    k: int,
+    mesh: Any,
+    precision: Any,
+    plan_for: Callable[[int, Any], sk.Plan],
 ) -> tuple[Params, jax.Array, jax.Array]:
     """The K nets split over the mesh's devices, ``ceil(K / D)`` each (the last net copied to fill up).
 
@@ -647,52 +285,57 @@ def sweep(
     try:
         return _sweep(given, progress)
     except KeyboardInterrupt:
-        done = progress["steps_done"]
-        raise TrainingInterrupted(
-            f"sweep: interrupted after {done} steps (one compiled program trains every net: nothing in between); "
-            "the exception carries the parameters of that step (e.params, with a leading net axis once built; "
-            "params as given before that) and e.history",
-            progress["params"],
-            None,
-            {
-                "loss": progress.get("losses"),
-                "diverged": progress.get("diverged"),
-                "steps_done": done,
-                "stopped": "interrupted",
-            },
-        ) from None
+        raise _interrupted(progress) from None
+
+
+def _interrupted(progress: dict[str, Any]) -> TrainingInterrupted:
+    """The ``TrainingInterrupted`` of a Ctrl-C, carrying ``progress``' parameters and history."""
+    done = progress["steps_done"]
+    return TrainingInterrupted(
+        f"sweep: interrupted after {done} steps (one compiled program trains every net: nothing in between); "
+        "the exception carries the parameters of that step (e.params, with a leading net axis once built; "
+        "params as given before that) and e.history",
+        progress["params"],
+        None,
+        {
+            "loss": progress.get("losses"),
+            "diverged": progress.get("diverged"),
+            "steps_done": done,
+            "stopped": "interrupted",
+        },
+    )
 
 
 def _sweep(a: dict[str, Any], progress: dict[str, Any]) -> tuple[Params, jax.Array, jax.Array]:
     """:func:`sweep`'s work; ``progress`` holds the best state so far (for a Ctrl-C)."""
     steps, kernel, device, precision, mesh = a["steps"], a["kernel"], a["device"], a["precision"], a["mesh"]
     activation, head, params = a["activation"], a["head"], a["params"]
-    steps = positive_int("steps", steps)
-    _check_kernel(kernel)
-    _check_mesh(mesh, device)
+    steps = _checks.count("steps", steps)
+    checks.check_kernel(kernel)
+    checks.check_mesh(mesh, device)
     execution_context(device, precision)  # checks both before any work
     stacked = _stack(params, a["sizes"], a["keys"], a["init"], a["dtype"])
     progress["params"] = stacked
     one, x, y, _ = prepare({n: v[0] for n, v in stacked.items()}, a["x"], a["y"], activation=activation, head=head)
     x = x.reshape((-1, x.shape[-1]))  # one example is a batch of one
     y = y.reshape((x.shape[0], -1))  # (N, n_out)
-    lr = _learning_rates(a["learning_rates"], x.dtype)
-    k = _count("learning_rates", lr.shape[0], int(stacked["W1"].shape[0]))
+    lr = checks.learning_rates(a["learning_rates"], x.dtype)
+    k = checks.nets("learning_rates", lr.shape[0], int(stacked["W1"].shape[0]))
     if any(v.shape[0] != 1 and v.shape[0] != k for v in stacked.values()):
-        raise ValueError(f"params: expected a leading axis of 1 or K={k} on every array")
+        raise _checks.refuse("params", f"a leading axis of 1 or K={k} on every array", _leading(stacked))
     if params is not None:
-        _check_all_nets(stacked)
+        checks.check_all_nets(stacked)
     every = _record_every(a["record_every"], steps, k, x.dtype.itemsize)
     layer_sizes = check_params(one)
-    name = _choose_kernel(kernel, layer_sizes, x.shape[0])
+    name = sk.choose_kernel(kernel, layer_sizes, x.shape[0])
     shapes = tuple((n, tuple(v.shape)) for n, v in one.items())
 
-    def plan_for(nets: int, where: Any) -> _Plan:
-        block = _block_size(name, nets, x.shape[0], layer_sizes, x.dtype.itemsize, where)
-        return _Plan(name, shapes, steps // every, every, block, activation, head)
+    def plan_for(nets: int, where: Any) -> sk.Plan:
+        block = sk.block_size(name, nets, x.shape[0], layer_sizes, x.dtype.itemsize, where)
+        return sk.Plan(name, shapes, steps // every, every, block, activation, head)
 
     with execution_context(device, precision):
-        _check_start(stacked, x, y, activation, head)
+        checks.check_start(stacked, x, y, activation, head)
     if mesh is None:
         out, losses, diverged = _train(stacked, x, y, lr, k, plan_for(k, device), device, precision)
     else:

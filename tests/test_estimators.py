@@ -138,7 +138,7 @@ def test_a_stopped_fit_leaves_the_estimator_with_the_state_it_carries(error, mon
     def stopped(params, *args, opt_state, **kwargs):
         raise error("stopped", carried, opt_state, {})
 
-    monkeypatch.setattr(jaxnet.estimators, "fit", stopped)
+    monkeypatch.setattr(jaxnet._estimator_train, "fit", stopped)
     clf = small()
     with pytest.raises(error):
         clf.fit(*blobs(n=20))

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet import _fit_args, _fit_loop, sweeps
+from jaxnet import _fit_args, _fit_loop, _sweep_checks, _sweep_kernels, sweeps
 from jaxnet._recording import fit_record_every
 
 
@@ -199,12 +199,12 @@ def test_ctrl_c_at_the_end_carries_the_finished_state(toy, monkeypatch):
 def test_ctrl_c_in_a_sweep_carries_the_starting_or_the_trained_nets(monkeypatch):
     params, x, y = jaxnet.seed_example(jnp.float64)
     rates = jnp.array([0.1, 0.2])
-    _interrupt_on_call(monkeypatch, sweeps, "_check_kernel", 0)  # during the checks
+    _interrupt_on_call(monkeypatch, _sweep_checks, "check_kernel", 0)  # during the checks
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
     assert err.value.params is params and err.value.history["steps_done"] == 0
     monkeypatch.undo()
-    _interrupt_on_call(monkeypatch, sweeps, "_run", 0)  # compiling or training
+    _interrupt_on_call(monkeypatch, _sweep_kernels, "run", 0)  # compiling or training
     with pytest.raises(jaxnet.TrainingInterrupted) as err:
         jaxnet.sweep(x, y, params=params, learning_rates=rates, steps=5)
     assert err.value.history["steps_done"] == 0 and err.value.params["W1"].shape == (1, 3, 2)

@@ -10,7 +10,8 @@ import optax
 import pytest
 
 import jaxnet
-from jaxnet import sweeps
+from jaxnet import _sweep_kernels as sk
+from jaxnet._recording import sweep_record_every
 from jaxnet.fitting import DivergenceWarning
 
 KERNELS = ["broadcast", "dense"]
@@ -126,16 +127,34 @@ def test_both_kernels_agree_on_a_larger_batch():
     np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize(("activation", "head", "n_out"), [("tanh", "sigmoid", 2), ("relu", "softmax", 3)])
+def test_broadcast_layout_is_the_per_net_recursion_with_the_net_axis_last(activation, head, n_out):
+    rng = np.random.default_rng(6)
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    y = jax.nn.one_hot(jnp.asarray(rng.integers(0, n_out, size=5)), n_out, dtype=jnp.float64)
+    nets = [jaxnet.init_mlp(key, (3, 4, n_out), dtype=jnp.float64) for key in jax.random.split(jax.random.key(2), 3)]
+    soa = {n: jnp.stack([p[n] for p in nets], axis=-1) for n in nets[0]}  # W_l: (out, in, K)
+    value, grads = jaxnet._kernels.value_and_grads_in(
+        sk.BROADCAST, soa, x[:, :, None], y[:, :, None], None, activation, head
+    )
+    assert value is not None and value.shape == (3,)
+    for k, p in enumerate(nets):
+        one_value, one_grads = jaxnet._kernels.value_and_grads(p, x, y, None, activation, head)
+        np.testing.assert_allclose(value[k], one_value, rtol=0, atol=1e-15)
+        for name in p:
+            np.testing.assert_allclose(grads[name][..., k], one_grads[name], rtol=0, atol=1e-15, err_msg=name)
+
+
 def test_kernel_is_chosen_by_the_work_of_a_net_step():
-    assert sweeps.net_step_work((2, 3, 1), 1) == 9
-    assert sweeps.net_step_work((2, 16, 16, 1), 800) == 800 * (32 + 256 + 16)
-    assert sweeps._choose_kernel("auto", (2, 3, 1), 1) == "broadcast"  # the worked example
-    assert sweeps._choose_kernel("auto", (2, 16, 16, 1), 800) == "dense"  # moons
-    assert sweeps._choose_kernel("auto", (30, 16, 16, 1), 455) == "dense"  # breast cancer
-    limit = sweeps._BROADCAST_MAX_WORK
-    assert sweeps._choose_kernel("auto", (1, 1), limit) == "broadcast"
-    assert sweeps._choose_kernel("auto", (1, 1), limit + 1) == "dense"
-    assert sweeps._choose_kernel("broadcast", (2, 16, 16, 1), 800) == "broadcast"  # an explicit choice wins
+    assert sk.net_step_work((2, 3, 1), 1) == 9
+    assert sk.net_step_work((2, 16, 16, 1), 800) == 800 * (32 + 256 + 16)
+    assert sk.choose_kernel("auto", (2, 3, 1), 1) == "broadcast"  # the worked example
+    assert sk.choose_kernel("auto", (2, 16, 16, 1), 800) == "dense"  # moons
+    assert sk.choose_kernel("auto", (30, 16, 16, 1), 455) == "dense"  # breast cancer
+    limit = sk.BROADCAST_MAX_WORK
+    assert sk.choose_kernel("auto", (1, 1), limit) == "broadcast"
+    assert sk.choose_kernel("auto", (1, 1), limit + 1) == "dense"
+    assert sk.choose_kernel("broadcast", (2, 16, 16, 1), 800) == "broadcast"  # an explicit choice wins
 
 
 @pytest.mark.slow
@@ -156,8 +175,7 @@ def test_thousand_seeds_of_the_worked_example_in_float32():
 def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
     params, x, y = jaxnet.seed_example(jnp.float64)
     if kernel == "dense":  # blocks of a few nets on this CPU, so that K = 13 needs padding
-        monkeypatch.setattr(sweeps, "_CPU_DENSE_BLOCK_BYTES", 1)
-        monkeypatch.setattr(sweeps, "_block_size", lambda *a: 4)
+        monkeypatch.setattr(sk, "block_size", lambda *a: 4)
     rates = jnp.linspace(0.01, 1.0, 300 if kernel == "broadcast" else 13)  # not a multiple of the block size
     k_all = rates.shape[0]
     stacked, losses, _ = _sweep_quiet(
@@ -176,14 +194,14 @@ def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
 def test_block_size_per_backend():
     cpu = jax.devices("cpu")[0]
     with jax.default_device(cpu):
-        assert sweeps._platform(None) == "cpu"  # JAX's default device decides when device=None
-    assert sweeps._block_size("broadcast", 1000, 1, (2, 3, 1), 8, cpu) <= sweeps._CPU_BROADCAST_BLOCK
-    assert sweeps._block_size("dense", 100, 800, (2, 16, 16, 1), 4, cpu) < 100  # cache-sized on a CPU
+        assert sk._platform(None) == "cpu"  # JAX's default device decides when device=None
+    assert sk.block_size("broadcast", 1000, 1, (2, 3, 1), 8, cpu) <= sk.CPU_BROADCAST_BLOCK
+    assert sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, cpu) < 100  # cache-sized on a CPU
     gpu = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 80 * 2**30})
-    assert sweeps._block_size("broadcast", 10**6, 1, (2, 3, 1), 4, gpu) == 10**6  # all K at once
-    assert sweeps._block_size("dense", 100, 800, (2, 16, 16, 1), 4, gpu) == 100
+    assert sk.block_size("broadcast", 10**6, 1, (2, 3, 1), 4, gpu) == 10**6  # all K at once
+    assert sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, gpu) == 100
     small = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 2**20})
-    block = sweeps._block_size("dense", 100, 800, (2, 16, 16, 1), 4, small)  # as many as memory allows
+    block = sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, small)  # as many as memory allows
     assert 1 <= block < 100 and -(-100 // block) * block - 100 < -(-100 // block)  # equal blocks, little padding
 
 
@@ -294,7 +312,8 @@ def test_bad_arguments():
     [
         (jnp.array([0.1, jnp.nan]), ValueError, "learning_rates: expected finite values"),
         (jnp.array([0.1, jnp.inf]), ValueError, "learning_rates: expected finite values"),
-        (-0.1, ValueError, r"learning_rates: expected rates >= 0, got \[-0.1\]"),
+        (-0.1, ValueError, r"learning_rates: expected a number >= 0, got -0.1"),
+        (jnp.array([0.1, -0.2]), ValueError, r"learning_rates\[1\]: expected a number >= 0, got -0.2"),
         (jnp.ones((2, 2)), ValueError, "learning_rates: expected a scalar or a 1-D array"),
         (jnp.ones(0), ValueError, "learning_rates: expected at least one rate"),
         ("0.1", TypeError, "learning_rates"),
@@ -379,13 +398,13 @@ def test_legacy_uint32_keys_are_accepted():
 
 @pytest.mark.slow
 def test_auto_record_every_bounds_the_loss_buffer():
-    assert sweeps.auto_record_every(5000, 100, 4) == 5  # 1000 points
-    assert sweeps.auto_record_every(500, 100, 4) == 1  # every step
-    assert sweeps.auto_record_every(5000, 10**6, 4) == 100  # 50 points: 256 MiB of losses at most
-    assert sweeps.auto_record_every(1009, 10, 8) == 1  # a prime, few nets: every step, as fit
-    assert sweeps.auto_record_every(1009, 10**5, 8) == 1009  # a prime, many nets: only the first loss
+    assert sweep_record_every(5000, 100, 4) == 5  # 1000 points
+    assert sweep_record_every(500, 100, 4) == 1  # every step
+    assert sweep_record_every(5000, 10**6, 4) == 100  # 50 points: 256 MiB of losses at most
+    assert sweep_record_every(1009, 10, 8) == 1  # a prime, few nets: every step, as fit
+    assert sweep_record_every(1009, 10**5, 8) == 1009  # a prime, many nets: only the first loss
     for steps, k in [(5000, 10**5), (12345, 7), (2**20, 3 * 10**6), (1, 1), (999_983, 10**6)]:
-        every = sweeps.auto_record_every(steps, k, 8)
+        every = sweep_record_every(steps, k, 8)
         assert steps % every == 0 and k * (steps // every) * 8 <= max(2**28, k * 8), (steps, k, every)
     params, x, y = jaxnet.seed_example(jnp.float64)
     _, losses, _ = _sweep_quiet(x, y, params=params, learning_rates=jnp.array([0.1, 0.2]), steps=3000)

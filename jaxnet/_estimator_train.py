@@ -1,0 +1,142 @@
+"""How an estimator trains: scikit-learn's epochs and stopping rule over :func:`jaxnet.fit`.
+
+The functions take the estimator (``MLPClassifier``/``MLPRegressor``) and set
+its fitted attributes as scikit-learn's ``MLP*`` do: ``params_``,
+``opt_state_``, ``loss_curve_``, ``n_iter_``, ``best_loss_``,
+``validation_scores_``, ``best_validation_score_``. An epoch is
+``n // batch_size`` steps of ``fit``; the stopping rule after each epoch is
+scikit-learn's: stop when the loss (or the validation score, with
+``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
+epochs. Epochs run in blocks that end exactly where the rule could first
+stop, so one compiled call covers many epochs.
+
+>>> import numpy as np, jaxnet
+>>> x = np.random.default_rng(0).normal(size=(40, 3))
+>>> clf = jaxnet.MLPClassifier((4,), max_iter=50, n_iter_no_change=1, tol=10.0).fit(x, x[:, 0] > 0)
+>>> clf.n_iter_  # the first epoch sets the best loss; the next two do not improve it by tol=10
+3
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import tabular
+from jaxnet._estimator_parts import _epoch_key, _initial_params, _optimizer, _set_hyperparams, _split_evenly
+from jaxnet._padding import pad_rows
+from jaxnet.errors import DivergenceError, PeerStopped, TrainingInterrupted
+from jaxnet.fitting import fit
+
+try:  # scikit-learn's warning class when it is installed, so that its filters apply
+    from sklearn.exceptions import ConvergenceWarning
+except ImportError:  # pragma: no cover - exercised in a subprocess test
+    from jaxnet._estimator_base import ConvergenceWarning
+
+
+def hold_out(est: Any, xs: np.ndarray, t: np.ndarray, w: Any, y: np.ndarray) -> tuple:
+    rows = np.arange(len(xs))[:, None]
+    head = est._tabular.head
+    strat = t if tabular.stratified(head, t) else np.zeros(len(t))
+    try:
+        tr, va, _, _ = tabular.split(rows, strat, head, float(est.validation_fraction), est._seed)
+    except ValueError as e:
+        raise ValueError(f"validation_fraction: {est.validation_fraction} of {len(xs)} rows: {e}") from None
+    tr, va = tr[:, 0], va[:, 0]
+    return xs[tr], xs[va], t[tr], y[va], None if w is None else w[tr]
+
+
+def start(est: Any, n_in: int, n_out: int) -> None:
+    """Fresh parameters, optimizer state and records."""
+    sizes = (n_in, *est._hidden(), n_out)
+    est.params_ = _initial_params(est._seed, sizes)  # numpy: fit moves them
+    est.opt_state_ = _optimizer(est.optimizer).init(est.params_)
+    est.loss_curve_ = []
+    est.n_iter_ = 0
+    est.best_loss_ = np.inf
+    est.validation_scores_ = [] if est.early_stopping else None
+    est.best_validation_score_ = -np.inf if est.early_stopping else None
+    est._no_improvement = 0
+    est._best_params = None
+
+
+def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validation: Any, incremental: bool) -> None:
+    """Up to ``epochs`` epochs, in blocks that end exactly where the stopping rule could first stop."""
+    n = x.shape[0]
+    batch = min(200, n) if isinstance(est.batch_size, str) else min(int(est.batch_size), n)
+    per_epoch = n // batch
+    if batch == n:  # full batch: padded here as fit pads (_padding.pad_rows), so fit's checks see the bucket too
+        x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
+    if est.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
+        x, t, w = _split_evenly(est.mesh, x, t, w, None if batch == n else batch)
+    xj, tj, wj = jnp.asarray(x), jnp.asarray(t), None if w is None else jnp.asarray(w)
+    optimizer = _optimizer(est.optimizer)
+    est.opt_state_ = _set_hyperparams(est.opt_state_, est.learning_rate_init, est.alpha / batch)
+    done = 0
+    while done < epochs:
+        block = (
+            1
+            if validation is not None or incremental
+            else min(epochs - done, max(1, est.n_iter_no_change + 1 - est._no_improvement))  # 1: stopped before
+        )
+        losses = _run(est, optimizer, xj, tj, wj, block * per_epoch, batch if batch < n else None)
+        done += block
+        stop = False
+        for loss in losses.reshape(block, per_epoch).mean(axis=1):
+            stop = _record(est, float(loss), validation)
+        if stop and not incremental:
+            if validation is not None and est._best_params is not None:
+                est.params_ = est._best_params
+            if est.verbose:
+                print(f"stopped after epoch {est.n_iter_}: no improvement in {est.n_iter_no_change} epochs")
+            return
+    if not incremental and not est.early_stopping:
+        warnings.warn(
+            f"{type(est).__name__}: max_iter ({est.max_iter}) epochs reached and the optimization hasn't "
+            "converged yet.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _run(est: Any, optimizer: Any, x: Any, t: Any, w: Any, steps: int, batch: int | None) -> np.ndarray:
+    """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
+    key = None
+    if batch is not None:
+        key = _epoch_key(est._seed, est.n_iter_ if est.shuffle else 0)
+    try:  # optax's adam mixes its int32 count with Python floats: standard promotion whatever the user's
+        with jax.numpy_dtype_promotion("standard"):
+            est.params_, est.opt_state_, history = fit(
+                est.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
+                opt_state=est.opt_state_, sample_weight=w, activation=est.activation, head=est._tabular.head,
+                progress="auto" if est.verbose else False, record_every=1, on_divergence="raise",
+                device=est.device, compute_dtype=est.compute_dtype, mesh=est.mesh,
+            )  # fmt: skip
+    except (DivergenceError, TrainingInterrupted, PeerStopped) as e:  # the state they carry is kept
+        est.params_, est.opt_state_ = e.params, e.opt_state
+        raise
+    return np.asarray(history["loss"], np.float64)
+
+
+def _record(est: Any, loss: float, validation: Any) -> bool:
+    """scikit-learn's stopping rule after one epoch of mean loss ``loss``; True to stop."""
+    est.n_iter_ += 1
+    est.loss_curve_.append(loss)
+    if validation is not None:
+        score = float(est.score(*validation))
+        est.validation_scores_.append(score)
+        best = est.best_validation_score_
+        est._no_improvement = est._no_improvement + 1 if score < best + est.tol else 0
+        if score > best:
+            est.best_validation_score_ = score
+            est._best_params = est.params_
+        est.best_loss_ = None
+    else:
+        best = np.inf if est.best_loss_ is None else est.best_loss_
+        est._no_improvement = est._no_improvement + 1 if loss > best - est.tol else 0
+        est.best_loss_ = min(best, loss)
+    return est._no_improvement > est.n_iter_no_change
