@@ -39,6 +39,18 @@ def _on_event(event: str, duration: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_on_event)
 
 
+def optax_promotion():
+    """optax's adam mixes its int32 step count with Python floats: allow that promotion (jaxnet's own stays strict)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+@pytest.fixture
+def standard_promotion():
+    """The test runs under optax_promotion (as a user's program does, without strict promotion)."""
+    with optax_promotion():
+        yield
+
+
 @pytest.fixture
 def count_compiles():
     """Context manager yielding a function that returns the XLA compilations since entry."""

@@ -9,15 +9,10 @@ import jax
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.usefixtures("standard_promotion")  # optax's adam mixes its int32 count with floats
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(autouse=True)
-def standard_promotion():
-    """The examples run as a user runs them: optax's adam mixes its int32 step count with Python floats."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
 
 
 def _load(name):

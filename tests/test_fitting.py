@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import optax_promotion
 
 import jaxnet
 from jaxnet import _fit_args, _fit_loop, _sweep_checks, _sweep_kernels, sweeps
@@ -428,11 +429,6 @@ def test_a_callback_returning_numpy_true_stops(toy):
 @pytest.fixture
 def seed64():
     return jaxnet.seed_example(jnp.float64)
-
-
-def optax_promotion():
-    """optax's adam mixes its int32 step count with Python floats; allow that promotion (ours stays strict)."""
-    return jax.numpy_dtype_promotion("standard")
 
 
 def assert_same(a, b, atol=0.0):
