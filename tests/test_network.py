@@ -131,7 +131,7 @@ def problems(draw, head):
 @pytest.mark.slow
 @pytest.mark.parametrize("activation,head", COMBOS)
 def test_three_gradient_paths_agree_hypothesis(activation, head):
-    @settings(max_examples=8, deadline=None, derandomize=True)
+    @settings(max_examples=5, deadline=None, derandomize=True)  # x 18 pairs; the fixed cases cover each pair too
     @given(problems(head))
     def run(problem):
         seed, sizes, batch, soft, weighted = problem
