@@ -7,6 +7,10 @@ Multi-device tests run in subprocesses with ``XLA_FLAGS`` set there.
 
 import contextlib
 import os
+import socket
+import subprocess
+import tempfile
+import time
 
 # Subprocesses (the CLI, examples, multi-device runs) share the machine with this process: on a GPU,
 # JAX would otherwise preallocate 75% of its memory here and leave the subprocesses none.
@@ -33,6 +37,18 @@ def _on_event(event: str, duration: float, **kwargs) -> None:
 
 
 jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+def optax_promotion():
+    """optax's adam mixes its int32 step count with Python floats: allow that promotion (jaxnet's own stays strict)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+@pytest.fixture
+def standard_promotion():
+    """The test runs under optax_promotion (as a user's program does, without strict promotion)."""
+    with optax_promotion():
+        yield
 
 
 @pytest.fixture
@@ -63,3 +79,36 @@ def _release_compiled_programs():
     yield
     if _memory_maps() > 20_000:
         jax.clear_caches()
+
+
+def free_port() -> int:
+    """A TCP port free on localhost now (for a jax.distributed coordinator)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_together(commands: list[tuple[list[str], dict]], timeout: float, cwd=None) -> list[tuple[int, str]]:
+    """Start every ``(argv, env)`` at once, wait for all within ``timeout`` seconds, and kill all of them as soon
+    as one fails or time runs out (a peer of a dead process would wait for it until its own timeout): each one's exit code and
+    output (stdout and stderr), in order."""
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in commands]
+        procs = [
+            subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            for (argv, env), log in zip(commands, logs)
+        ]
+        deadline = time.monotonic() + timeout
+        try:
+            while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                if any(p.returncode not in (None, 0) for p in procs):
+                    break
+                time.sleep(0.1)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        for log in logs:
+            log.seek(0)
+        return [(p.returncode, log.read()) for p, log in zip(procs, logs)]

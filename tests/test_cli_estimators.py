@@ -11,14 +11,9 @@ import pytest
 import jaxnet
 from jaxnet import cli
 
-pytestmark = pytest.mark.slow  # every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine
-
-
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-    """optax's adam mixes its int32 step count with Python floats (as in test_fit.py)."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
+# every test fits a network (compiles): 0.5-20 s each on a busy 2-core machine; optax's adam mixes its int32
+# step count with Python floats
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_promotion")]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port, run_together
 
 import jaxnet
 from jaxnet import checkpoints
@@ -215,32 +215,14 @@ def test_train_over_two_processes_writes_one_checkpoint(tmp_path):
     x = rng.normal(size=(121, 3))
     rows = "".join(f"{a:.6f},{b:.6f},{c:.6f},{int(a + b > 0)}\n" for a, b, c in x)
     (tmp_path / "d.csv").write_text("f1,f2,f3,label\n" + rows)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     args = ["train", "--data", "d.csv", "--out", "m.safetensors", "--steps", "200", "--no-progress", "--hidden", "8"]
-    dist = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    dist = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
     e = dict(env(tmp_path / "cache"), JAX_PLATFORMS="cpu", XLA_FLAGS="")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "jaxnet.cli", *args, *dist, "--process-id", str(i)],
-            cwd=tmp_path,
-            env=e,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=240)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for i, (p, text) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0, text
+    argv = [sys.executable, "-m", "jaxnet.cli", *args, *dist, "--process-id"]
+    runs = run_together([([*argv, str(i)], e) for i in range(2)], timeout=240, cwd=tmp_path)
+    outs = [text for _, text in runs]
+    for i, (code, text) in enumerate(runs):
+        assert code == 0, text
         assert f"distributed: process {i} of 2, 2 devices in all (1 here)" in text, text
     assert "saved m.safetensors" in outs[0] and "saved m.safetensors" not in outs[1]
     assert sorted(f.name for f in tmp_path.iterdir() if f.name != "cache") == ["d.csv", "m.safetensors"]

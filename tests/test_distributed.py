@@ -7,8 +7,6 @@ killed when one fails.
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import free_port, run_together
 
 import jaxnet
 
@@ -26,46 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 240  # a whole group; each run takes ~15-40 s on a busy 2-core machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_group(processes: int, devices: int, out: Path) -> None:
-    """Start every process (with ``devices`` CPU devices each), wait for all within TIMEOUT_S, and kill all of
-    them if one fails or time runs out."""
-    port = _free_port()
+    """Run every process (with ``devices`` CPU devices each) within TIMEOUT_S; all are killed if one fails."""
+    port = free_port()
     flags = f"--xla_force_host_platform_device_count={devices}"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
-    logs = [open(out / f"log.{i}", "w+") for i in range(processes)]  # noqa: SIM115 -- closed below
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(port), str(processes), str(i), str(out)],
-            stdout=logs[i],
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        for i in range(processes)
-    ]
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while any(p.poll() is None for p in procs):
-            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
-            if failed or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        text = []
-        for i, log in enumerate(logs):
-            log.seek(0)
-            text.append(f"--- process {i} (exit {procs[i].returncode}) ---\n{log.read()[-3000:]}")
-            log.close()
-    assert all(p.returncode == 0 for p in procs), "\n".join(text)
+    argv = [sys.executable, str(WORKER), str(port), str(processes)]
+    runs = run_together([([*argv, str(i), str(out)], env) for i in range(processes)], TIMEOUT_S)
+    text = [f"--- process {i} (exit {code}) ---\n{log[-3000:]}" for i, (code, log) in enumerate(runs)]
+    assert all(code == 0 for code, _ in runs), "\n".join(text)
 
 
 def _results(out: Path, name: str, processes: int) -> list[tuple[dict, dict]]:
@@ -192,29 +160,13 @@ def test_data_parallel_example_runs_over_two_processes():
         PYTHONPATH=str(ROOT),
         XLA_FLAGS="",
         JAXNET_DISTRIBUTED="1",
-        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{_free_port()}",
+        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{free_port()}",
         JAX_NUM_PROCESSES="2",
     )
     script = str(ROOT / "examples" / "data_parallel.py")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, script],
-            env=dict(env, JAX_PROCESS_ID=str(i)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for i, (p, text) in enumerate(zip(procs, outs)):
-        assert p.returncode == 0, text
+    runs = run_together([([sys.executable, script], dict(env, JAX_PROCESS_ID=str(i))) for i in range(2)], TIMEOUT_S)
+    for i, (code, text) in enumerate(runs):
+        assert code == 0, text
         assert f"process {i} of 2" in text and "228 per device" in text, text
 
 

@@ -71,7 +71,7 @@ NO_EXAMPLES = {
     "jaxnet._version",
     "jaxnet._kernels",
     "jaxnet.walkthrough",
-}  # walkthrough: tests/test_seed.py
+}  # walkthrough: tests/test_walkthrough.py
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,5 +1,6 @@
-"""The examples run and meet their bars (issue 10: digits accuracy >= MLPClassifier's - 0.01, diabetes R² >=
-MLPRegressor's - 0.02; issue 12: early stopping restores the step of the lowest validation loss and draws it)."""
+"""The examples run and meet their bars: digits accuracy >= MLPClassifier's - 0.01, diabetes R² >= MLPRegressor's
+- 0.02, breast cancer (a 30-16-16-1 net) >= 0.95 test accuracy; early stopping restores the step of the lowest
+validation loss and draws it."""
 
 import importlib.util
 import pathlib
@@ -8,15 +9,10 @@ import jax
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.usefixtures("standard_promotion")  # optax's adam mixes its int32 count with floats
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(autouse=True)
-def standard_promotion():
-    """The examples run as a user runs them: optax's adam mixes its int32 step count with Python floats."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
 
 
 def _load(name):
@@ -41,6 +37,11 @@ def diabetes():
 @pytest.fixture(scope="module")
 def early_stopping():
     return _load("early_stopping")
+
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    return _load("breast_cancer")
 
 
 # ---------------------------------------------------------------- digits
@@ -115,8 +116,6 @@ def test_diabetes_r2_agrees_with_jaxnet_evaluate(diabetes):
 
     import jaxnet
 
-    if not hasattr(jaxnet, "evaluate"):
-        pytest.skip("jaxnet.evaluate is not in this version")
     split = diabetes.load_diabetes_split(0)
     params = jaxnet.init_mlp(jax.random.key(0), (10, 8, 1), dtype=jnp.float64)
     x = jnp.asarray(split["x_test"])
@@ -171,3 +170,58 @@ def test_penguins_data_is_deterministic_with_string_species():
     x2, y2 = penguins.make_penguins(50, seed=1)
     assert x.equals(x2) and y.equals(y2)
     assert list(x.columns) == penguins.FEATURES and set(y) <= {"Adelie", "Chinstrap", "Gentoo"}
+
+
+# ---------------------------------------------------------------- breast cancer
+
+
+@pytest.mark.slow
+def test_breast_cancer_reaches_095_test_accuracy(breast_cancer, tmp_path, capsys):
+    plot = tmp_path / "loss.png"
+    m = breast_cancer.main(["--plot", str(plot)])
+    out = capsys.readouterr().out
+    assert m["test_accuracy"] >= 0.95
+    assert m["test_auc"] >= 0.98
+    assert m["final_loss"] < 0.1
+    assert f"{m['test_accuracy']:.4f}" in out
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        assert m["sklearn_accuracy"] is None and "scikit-learn is not installed" in out
+    else:
+        assert m["sklearn_accuracy"] >= 0.9 and "MLPClassifier" in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert not plot.exists()
+    else:
+        assert plot.read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow
+def test_breast_cancer_loss_curve_is_saved_by_default_and_skipped_with_no_plot(breast_cancer, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    breast_cancer.main(["--steps", "20", "--no-sklearn", "--no-plot"])
+    assert list(tmp_path.iterdir()) == []
+    breast_cancer.main(["--steps", "20", "--no-sklearn"])
+    assert (tmp_path / "breast_cancer_loss.png").read_bytes()[:8] == PNG
+
+
+def test_breast_cancer_roc_auc_by_ranks(breast_cancer):
+    y = np.array([0, 0, 1, 1, 0, 1])
+    assert breast_cancer.roc_auc(y, np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])) == 1.0
+    assert breast_cancer.roc_auc(y, np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3])) == 0.0
+    assert breast_cancer.roc_auc(y, np.full(6, 0.5)) == 0.5  # ties count one half
+    assert breast_cancer.roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    with pytest.raises(ValueError, match="both classes"):
+        breast_cancer.roc_auc(np.ones(3), np.arange(3.0))
+
+
+def test_breast_cancer_roc_auc_matches_scikit_learn(breast_cancer):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        y = rng.integers(0, 2, size=60)
+        s = np.round(rng.random(60), 1)  # many ties
+        assert breast_cancer.roc_auc(y, s) == pytest.approx(metrics.roc_auc_score(y, s), abs=1e-12)

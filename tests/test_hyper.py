@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import optax_promotion
 
 import jaxnet
 from jaxnet import _hyper
@@ -14,11 +15,6 @@ from jaxnet import _hyper
 @pytest.fixture
 def seed64():
     return jaxnet.seed_example(jnp.float64)
-
-
-def optax_promotion():
-    """optax's adam mixes its int32 step count with Python floats; allow that promotion (ours stays strict)."""
-    return jax.numpy_dtype_promotion("standard")
 
 
 def moved(a, b):

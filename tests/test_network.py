@@ -67,7 +67,7 @@ def make_case(seed, sizes, batch, head, soft, weighted):
 
 def min_hidden_abs_z(params, x, activation, head):
     trace = jaxnet.forward_trace(params, x, activation=activation, head=head)
-    L = len(params) // 2
+    L = jaxnet.network.depth(params)
     return min((float(jnp.min(jnp.abs(trace[f"z{l}"]))) for l in range(1, L)), default=np.inf)
 
 
@@ -113,7 +113,10 @@ def test_three_gradient_paths_agree_fixed_cases(activation, head, seed, hidden, 
     for _ in range(5):  # move hidden biases off the kinks deterministically if needed
         if activation not in KINKED or min_hidden_abs_z(params, x, activation, head) >= KINK:
             break
-        params = {k: v + 0.013 if k.startswith("b") and k != f"b{len(params) // 2}" else v for k, v in params.items()}
+        params = {
+            k: v + 0.013 if k.startswith("b") and k != f"b{jaxnet.network.depth(params)}" else v
+            for k, v in params.items()
+        }
     assert check_three_paths(activation, head, params, x, y, w)
 
 
@@ -128,7 +131,7 @@ def problems(draw, head):
 @pytest.mark.slow
 @pytest.mark.parametrize("activation,head", COMBOS)
 def test_three_gradient_paths_agree_hypothesis(activation, head):
-    @settings(max_examples=8, deadline=None, derandomize=True)
+    @settings(max_examples=5, deadline=None, derandomize=True)  # x 18 pairs; the fixed cases cover each pair too
     @given(problems(head))
     def run(problem):
         seed, sizes, batch, soft, weighted = problem
@@ -192,7 +195,7 @@ def test_head_delta_is_the_gradient_of_its_loss(head):
 
 def logits_of(params, x, activation, head):
     trace = jaxnet.forward_trace(params, x, activation=activation, head=head)
-    return np.asarray(trace[f"z{len(params) // 2}"])
+    return np.asarray(trace[f"z{jaxnet.network.depth(params)}"])
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))

@@ -1,7 +1,6 @@
 """One compiled program per shape family: fit pads the rows to a bucket with zero rows of weight 0, so the
 folds of a cross-validation (379 and 380 rows) share one program, and the result is the unpadded one."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -9,7 +8,7 @@ import pytest
 
 import jaxnet
 import jaxnet._fit_args
-from jaxnet._engine import Batches, Config, Cursor, _batch, run_steps
+from jaxnet._engine import run_steps
 from jaxnet._padding import bucket, pad_rows
 
 
@@ -57,18 +56,3 @@ def test_weights_are_kept_and_padding_rows_have_weight_zero(cancer):
     np.testing.assert_array_equal(xp[379:], 0.0)
     (_, _, ones), _ = pad_rows((jnp.asarray(x[:384]), jnp.asarray(y[:384, None]), None), np.float64)
     np.testing.assert_array_equal(ones, np.ones(384))  # no padding needed: still weights, the same program
-
-
-@pytest.mark.slow
-def test_minibatches_come_from_real_rows_only_each_once_per_epoch():
-    n, rows, b = 16, 13, 4  # 13 real rows, 3 of padding: 3 batches an epoch, one real row left out each epoch
-    x = jnp.arange(n, dtype=jnp.float64)[:, None]
-    cfg = Config(None, None, 1, 1, Batches(b, None))
-    cursor = Cursor(jnp.zeros((), jnp.int32), jnp.arange(n, dtype=jnp.int32), jnp.int32(rows))
-    draw = jax.jit(lambda c: _batch(cfg, jax.random.key(0), c, (x, x, None)))
-    for epoch in range(3):
-        seen = []
-        for _ in range(rows // b):
-            (xb, _, _), cursor = draw(cursor)
-            seen.extend(np.asarray(xb[:, 0]).tolist())
-        assert len(set(seen)) == len(seen) == 12 and max(seen) < rows, (epoch, seen)

@@ -1,4 +1,4 @@
-"""Issue 18, §2 and §4: the silent wrong results of an adversarial run, each a regression test.
+"""No silent wrong results across the public API: each result an adversarial run got wrong is refused or right.
 
 Seeds of 2**32 and more, validation sets that overflow, R² from an overflowed sum, a float64 checkpoint loaded
 in a float32 process, metadata keys JSON would coerce, a callback's jnp.asarray(True), and finite inputs whose

@@ -1,6 +1,5 @@
 """sweep: K nets in one program equal K separate fits, with both kernels; divergence and bad input are loud."""
 
-import types
 import warnings
 
 import jax
@@ -117,7 +116,7 @@ def test_every_activation_and_head_in_both_kernels_equals_separate_steps(kernel,
 
 
 @pytest.mark.slow
-def test_both_kernels_agree_on_a_larger_batch():
+def test_both_kernels_agree_on_a_larger_batch_and_auto_runs_the_dense_program(count_compiles):
     rng = np.random.default_rng(2)
     x, y = jnp.asarray(rng.normal(size=(64, 4))), jnp.asarray(rng.integers(0, 2, size=64).astype(np.float64))
     keys = jax.random.split(jax.random.key(5), 4)
@@ -125,6 +124,11 @@ def test_both_kernels_agree_on_a_larger_batch():
     for name in runs[0][0]:
         np.testing.assert_allclose(runs[0][0][name], runs[1][0][name], rtol=0, atol=1e-13, err_msg=name)
     np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=0, atol=1e-13)
+    with count_compiles() as compiles:  # a net-step of 64 x 40 multiply-adds: above the broadcast kernel's range
+        auto = _sweep_quiet(x, y, keys=keys, sizes=(4, 8, 1), steps=20, dtype=jnp.float64)
+    assert compiles() == 0  # the dense run's program
+    for name in auto[0]:
+        np.testing.assert_array_equal(auto[0][name], runs[1][0][name], err_msg=name)
 
 
 @pytest.mark.parametrize(("activation", "head", "n_out"), [("tanh", "sigmoid", 2), ("relu", "softmax", 3)])
@@ -145,16 +149,16 @@ def test_broadcast_layout_is_the_per_net_recursion_with_the_net_axis_last(activa
             np.testing.assert_allclose(grads[name][..., k], one_grads[name], rtol=0, atol=1e-15, err_msg=name)
 
 
-def test_kernel_is_chosen_by_the_work_of_a_net_step():
-    assert sk.net_step_work((2, 3, 1), 1) == 9
-    assert sk.net_step_work((2, 16, 16, 1), 800) == 800 * (32 + 256 + 16)
-    assert sk.choose_kernel("auto", (2, 3, 1), 1) == "broadcast"  # the worked example
-    assert sk.choose_kernel("auto", (2, 16, 16, 1), 800) == "dense"  # moons
-    assert sk.choose_kernel("auto", (30, 16, 16, 1), 455) == "dense"  # breast cancer
-    limit = sk.BROADCAST_MAX_WORK
-    assert sk.choose_kernel("auto", (1, 1), limit) == "broadcast"
-    assert sk.choose_kernel("auto", (1, 1), limit + 1) == "dense"
-    assert sk.choose_kernel("broadcast", (2, 16, 16, 1), 800) == "broadcast"  # an explicit choice wins
+@pytest.mark.slow
+def test_auto_runs_the_broadcast_program_for_the_worked_example(count_compiles):
+    _, x, y = jaxnet.seed_example(jnp.float64)  # one example, a 2-3-1 net: 9 multiply-adds per net-step
+    kw = {"keys": jax.random.split(jax.random.key(0), 3), "sizes": (2, 3, 1), "steps": 4, "dtype": jnp.float64}
+    broadcast = _sweep_quiet(x, y, kernel="broadcast", **kw)
+    with count_compiles() as compiles:
+        auto = _sweep_quiet(x, y, **kw)
+    assert compiles() == 0  # the broadcast run's program
+    for name in auto[0]:
+        np.testing.assert_array_equal(auto[0][name], broadcast[0][name], err_msg=name)
 
 
 @pytest.mark.slow
@@ -174,13 +178,19 @@ def test_thousand_seeds_of_the_worked_example_in_float32():
 @pytest.mark.slow
 def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
     params, x, y = jaxnet.seed_example(jnp.float64)
-    if kernel == "dense":  # blocks of a few nets on this CPU, so that K = 13 needs padding
-        monkeypatch.setattr(sk, "block_size", lambda *a: 4)
-    rates = jnp.linspace(0.01, 1.0, 300 if kernel == "broadcast" else 13)  # not a multiple of the block size
+    asked = []
+
+    def four(kernel, k, *rest):  # blocks of 4 nets, whatever the device
+        asked.append((kernel, k))
+        return 4
+
+    monkeypatch.setattr(sk, "block_size", four)
+    rates = jnp.linspace(0.01, 1.0, 13)  # 13 nets: 4 blocks of 4, the last one padded with 3 copies
     k_all = rates.shape[0]
     stacked, losses, _ = _sweep_quiet(
         x, y, params=params, learning_rates=rates, steps=12, record_every=3, kernel=kernel
     )
+    assert asked == [(kernel, k_all)] and k_all % 4  # the blocks were of 4 nets: padding was needed
     assert stacked["W1"].shape == (k_all, 3, 2) and losses.shape == (k_all, 4)
     for k in sorted({0, 3, 4, k_all // 2, k_all - 1}):
         fitted, _, history = jaxnet.fit(
@@ -189,20 +199,6 @@ def test_many_nets_in_padded_blocks_equal_separate_fits(kernel, monkeypatch):
         for name in params:
             np.testing.assert_allclose(stacked[name][k], fitted[name], rtol=0, atol=1e-14, err_msg=(k, name))
         np.testing.assert_allclose(losses[k], history["loss"], rtol=0, atol=1e-14)
-
-
-def test_block_size_per_backend():
-    cpu = jax.devices("cpu")[0]
-    with jax.default_device(cpu):
-        assert sk._platform(None) == "cpu"  # JAX's default device decides when device=None
-    assert sk.block_size("broadcast", 1000, 1, (2, 3, 1), 8, cpu) <= sk.CPU_BROADCAST_BLOCK
-    assert sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, cpu) < 100  # cache-sized on a CPU
-    gpu = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 80 * 2**30})
-    assert sk.block_size("broadcast", 10**6, 1, (2, 3, 1), 4, gpu) == 10**6  # all K at once
-    assert sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, gpu) == 100
-    small = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 2**20})
-    block = sk.block_size("dense", 100, 800, (2, 16, 16, 1), 4, small)  # as many as memory allows
-    assert 1 <= block < 100 and -(-100 // block) * block - 100 < -(-100 // block)  # equal blocks, little padding
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Every bad input gets a clear TypeError/ValueError naming the argument, before anything compiles."""
+"""jaxnet._validate: every bad input gets a clear TypeError/ValueError naming the argument, before anything
+compiles."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""The worked example: every number the notebook prints, in float64 and float32."""
+"""jaxnet.walkthrough, the worked example: every number the notebook prints, in float64 and float32."""
 
 import os
 import subprocess

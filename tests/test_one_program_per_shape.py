@@ -1,5 +1,6 @@
-"""Issue 17, time to first model: one-off work on host data compiles nothing, and the programs that remain
-are shared by neighbouring row counts (cross-validation folds)."""
+"""One compiled program per shape family (the time to a first model): the checks of host data compile nothing,
+and the programs that remain (evaluation, fit's validation, init_mlp) are shared by neighbouring row counts
+and widths, with the results of unpadded runs."""
 
 import jax
 import numpy as np
@@ -111,8 +112,9 @@ def test_fit_validation_sets_of_neighbouring_sizes_share_one_program(net, count_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("init", ["he", "glorot"])
+@pytest.mark.parametrize(  # each dtype and each init once: they pick the draw independently of each other
+    "dtype, init", [(np.float32, "he"), (np.float64, "glorot")], ids=["float32-he", "float64-glorot"]
+)
 def test_init_mlp_draws_exactly_what_jax_random_draws(dtype, init):
     from jaxnet.model import _init_jit
 
