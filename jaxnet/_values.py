@@ -118,10 +118,11 @@ def overflow_error(params: Params, x: Any, y: Any, names: tuple[str, str] = ("x"
         sizes[names[1]] = float(jnp.max(jnp.abs(y)))
     culprit = max(sizes, key=sizes.__getitem__)  # the largest magnitude is the likeliest cause
     shown = ", ".join(f"{k} {v:.3g}" for k, v in sizes.items())
+    dtype = np.dtype(params["W1"].dtype)
+    wider = "" if dtype.itemsize >= 8 else ", or use float64"
     return ValueError(
-        f"{culprit}: every input is finite, but the network's arithmetic overflowed "
-        f"{np.dtype(params['W1'].dtype).name} (largest magnitudes: {shown}); standardise the data, scale the "
-        "weights down, or use float64"
+        f"{culprit}: every input is finite, but the network's arithmetic overflowed {dtype.name} (largest "
+        f"magnitudes: {shown}); standardise the data or scale the weights down{wider}"
     )
 
 
