@@ -93,7 +93,8 @@ def apply_standardize(
     the training range) is refused naming the column (and ``names[j]``).
 
     >>> import jaxnet.data
-    >>> jaxnet.data.apply_standardize(np.array([[3.0]]), np.array([1.0]), np.array([2.0]))
+    >>> mean, std = np.array([1.0]), np.array([2.0])
+    >>> jaxnet.data.apply_standardize(np.array([[3.0]]), mean, std)
     array([[1.]])
     """
     x = _numeric(x, "x")

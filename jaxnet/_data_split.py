@@ -57,7 +57,8 @@ def train_test_split(
 
     >>> import jaxnet.data
     >>> x = np.arange(20.0).reshape(10, 2); y = np.array([0.0] * 5 + [1.0] * 5)
-    >>> _, _, y_tr, y_te = jaxnet.data.train_test_split(x, y, test_fraction=0.4, seed=1)
+    >>> split = jaxnet.data.train_test_split(x, y, test_fraction=0.4, seed=1)
+    >>> _, _, y_tr, y_te = split
     >>> sorted(y_te.tolist()), len(y_tr)
     ([0.0, 0.0, 1.0, 1.0], 6)
     """

@@ -164,7 +164,9 @@ def read_table(
     >>> t = jaxnet.data.read_table(p, ignore="id")
     >>> t.x.tolist(), t.y.tolist(), t.features, t.labels, t.header
     ([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0], ['a', 'b'], ['y'], ['id', 'a', 'b', 'y'])
-    >>> t = jaxnet.data.read_table(p, features=["b"], label=["y", "z"], optional_label=True)
+    >>> t = jaxnet.data.read_table(
+    ...     p, features=["b"], label=["y", "z"], optional_label=True
+    ... )
     >>> t.x.tolist(), t.y, t.labels
     ([[2.0], [4.0]], None, [])
     """
@@ -246,7 +248,9 @@ def load_csv(
     >>> x, y, names = jaxnet.data.load_csv(p, ignore="id")
     >>> x.tolist(), y.tolist(), names
     ([[1.0, 2.0], [3.0, 4.0]], [0.0, 2.5], ['a', 'b'])
-    >>> x, y, names = jaxnet.data.load_csv(p, label="b,y", ignore="id", dtype=np.float32)
+    >>> x, y, names = jaxnet.data.load_csv(
+    ...     p, label="b,y", ignore="id", dtype=np.float32
+    ... )
     >>> x.dtype, y.shape, names
     (dtype('float32'), (2, 2), ['a'])
     """

@@ -37,6 +37,12 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 
     Only the first step computes its value (the loss, an exp and a log1p per
     output); the other ``count - 1`` run in a ``lax.scan`` without it.
+
+    >>> import jax.numpy as jnp
+    >>> def step(s, with_value):  # doubles s; its value is s + 0.5, when asked
+    ...     return s * 2, (s + 0.5 if with_value else None)
+    >>> steps_recording_first(step, jnp.float32(1.0), 4)  # 1 -> 16; the first value
+    (Array(16., dtype=float32), Array(1.5, dtype=float32))
     """
     state, value = step(state, True)
     if count > 1:

@@ -36,7 +36,8 @@ of a file or pipe), ``jaxnet._data_csv`` (cells and rows),
 >>> x, y, names = jaxnet.data.load_breast_cancer()
 >>> x.shape, y.shape, names[0], jaxnet.data.infer_head(y)
 ((569, 30), (569,), 'mean radius', 'sigmoid')
->>> x_tr, x_te, y_tr, y_te = jaxnet.data.train_test_split(x, y, test_fraction=0.2, seed=0)
+>>> split = jaxnet.data.train_test_split(x, y, test_fraction=0.2, seed=0)
+>>> x_tr, x_te, y_tr, y_te = split
 >>> x_tr, x_te = jaxnet.data.standardize(x_tr, x_te)
 >>> x_tr.shape, x_te.shape
 ((456, 30), (113, 30))
