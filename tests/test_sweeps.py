@@ -138,12 +138,12 @@ def test_broadcast_layout_is_the_per_net_recursion_with_the_net_axis_last(activa
     y = jax.nn.one_hot(jnp.asarray(rng.integers(0, n_out, size=5)), n_out, dtype=jnp.float64)
     nets = [jaxnet.init_mlp(key, (3, 4, n_out), dtype=jnp.float64) for key in jax.random.split(jax.random.key(2), 3)]
     soa = {n: jnp.stack([p[n] for p in nets], axis=-1) for n in nets[0]}  # W_l: (out, in, K)
-    value, grads = jaxnet._kernels.value_and_grads_in(
-        sk.BROADCAST, soa, x[:, :, None], y[:, :, None], None, activation, head
-    )
+    broadcast = jax.jit(lambda *a: jaxnet._kernels.value_and_grads_in(sk.BROADCAST, *a, None, activation, head))
+    per_net = jax.jit(lambda p: jaxnet._kernels.value_and_grads(p, x, y, None, activation, head))
+    value, grads = broadcast(soa, x[:, :, None], y[:, :, None])
     assert value is not None and value.shape == (3,)
     for k, p in enumerate(nets):
-        one_value, one_grads = jaxnet._kernels.value_and_grads(p, x, y, None, activation, head)
+        one_value, one_grads = per_net(p)
         np.testing.assert_allclose(value[k], one_value, rtol=0, atol=1e-15)
         for name in p:
             np.testing.assert_allclose(grads[name][..., k], one_grads[name], rtol=0, atol=1e-15, err_msg=name)
