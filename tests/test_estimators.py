@@ -22,9 +22,10 @@ from jaxnet.checkpoints import CheckpointError
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_promotion")]
 
 
-@parametrize_with_checks([jaxnet.MLPClassifier(), jaxnet.MLPRegressor()])
+@parametrize_with_checks([jaxnet.MLPClassifier(max_iter=100), jaxnet.MLPRegressor(max_iter=100)])
 def test_sklearn_check_estimator(estimator, check):
-    """scikit-learn's own estimator checks, none declared unfit."""
+    """scikit-learn's own estimator checks, none declared unfit; with max_iter=100, as scikit-learn's own test
+    suite runs its MLPs (sklearn.utils._test_common.instance_generator.INIT_PARAMS: small data, quick runs)."""
     check(estimator)
 
 
