@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
-from jaxnet._checks import count, number, refuse
-from jaxnet._validate import call_checked, prepare, resolve_spec, with_value_checks
+from jaxnet._checks import count, finite, number, refuse
+from jaxnet._validate import call_checked, check_params, prepare, resolve_spec, with_value_checks
 from jaxnet.losses import loss
 from jaxnet.network import ActivationName, HeadName
 from jaxnet.spec import Model, Params
@@ -255,6 +255,9 @@ def default_eps(params: Params) -> float:
     ...     print(f"{default_eps(jaxnet.seed_example()[0]):.2e}")
     6.06e-06
     """
+    check_params(params)  # keys, shapes, float dtypes: a TypeError/ValueError naming params
+    for name, v in params.items():
+        finite(f"params['{name}']", np.asarray(v))
     return float(np.finfo(np.dtype(params["W1"].dtype)).eps) ** (1 / 3) * _scale(params)
 
 

@@ -172,3 +172,18 @@ def test_check_grads_names_a_bad_argument(kwargs, error, start):
     with pytest.raises(error) as e:
         jaxnet.check_grads(params, x, y, **kwargs)
     assert str(e.value).startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "start"),
+    [
+        (None, TypeError, "params: expected a dict"),
+        ({"W1": np.array([[np.nan]]), "b1": np.zeros(1)}, ValueError, "params['W1']: expected finite values"),
+        ({"W1": np.zeros((1, 1), np.int32), "b1": np.zeros(1)}, TypeError, "params['W1']: expected a floating"),
+    ],
+)
+def test_default_eps_refuses_params_it_cannot_size_a_step_for(params, error, start):
+    # a NaN parameter was skipped by max|theta| and a step came back as if nothing were wrong
+    with pytest.raises(error) as e:
+        jaxnet.gradients.default_eps(params)
+    assert str(e.value).startswith(start)
