@@ -177,4 +177,5 @@ def run_steps(
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
     state, cursor = carry
     final = cfg.value_and_grads(state.params, *_last_batch(cfg, data, cursor), True)[0]  # its gradient: dead code
+    assert final is not None  # asked for (with_value=True)
     return carry, losses, i, ok & kernels.all_finite(carry[0].params), final
