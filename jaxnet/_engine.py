@@ -151,7 +151,8 @@ def run_steps(
     Returns ``(carry, losses, blocks, ok, final)``: ``losses`` has length
     ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
     the loop stopped on a loss or the final parameters are not finite;
-    ``final`` is the loss of the final carry (so no step goes unchecked). The
+    ``final`` is the final parameters' loss on the rows of the last step
+    (all rows for full batches; so no step goes unchecked). The
     caller decides which state to keep and recovers it by running again from
     its own copy of the start (the program is deterministic). ``limit`` is an
     input, not updated in the loop: a loop-carried threshold costs XLA:CPU
