@@ -111,7 +111,7 @@ from jaxnet._padding import pad_rows
 xs, ys = np.asarray(xtr[:455], np.float32), np.asarray(ytr[:455], np.float32)[:, None]
 params = jaxnet.init_mlp(0, (30, 100, 1)); opt = optax.adam(1e-3); st = opt.init(params)
 skel, hyper = _hyper.lifted(opt, params, st)
-data, n = pad_rows((jax.numpy.asarray(xs), jax.numpy.asarray(ys), None), np.float32)
+padded, n = pad_rows((jax.numpy.asarray(xs), jax.numpy.asarray(ys), None), np.float32)
 vg = steps.gradient_fn("manual", None, "relu", "sigmoid", None)
 key = jax.random.key(0)
 def best(f):
@@ -121,8 +121,10 @@ def best(f):
     return min(times)
 out["compile"] = {}
 for name, batches in (("full batch", None), ("minibatch 200", S.Batches(200, None))):
+    data = padded
     cfg = S.Config(skel, vg, 1, 10000, batches)
     rows = data[0].shape[0]
+    data = data if batches is None else (*data[:2], None)  # as fit runs it: minibatches carry no weights
     cur = None if batches is None else S.Cursor(np.int32(0), np.arange(rows, dtype=np.int32), np.int32(n))
     carry = (S.State(params, st), cur)
     def bare(carry, hyper):

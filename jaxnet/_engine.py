@@ -97,10 +97,8 @@ def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
 
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
     """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``)."""
-    x, y, w = data
     assert cfg.batches is not None  # only called for minibatches
-    size, mesh = cfg.batches
-    n = x.shape[0]
+    size, n = cfg.batches.size, data[0].shape[0]
     rows = jnp.int32(n) if cursor.rows is None else cursor.rows
     epoch, pos = jnp.divmod(cursor.step, rows // size)
     perm = jax.lax.cond(
@@ -108,12 +106,29 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
         lambda: _shuffle(jax.random.fold_in(key, epoch), n, rows),
         lambda: cursor.perm,
     )
+    return _rows(cfg, data, perm, pos), Cursor(cursor.step + 1, perm, cursor.rows)
+
+
+def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
+    """The ``pos``-th minibatch of the order ``perm``: rows ``perm[pos * size : (pos + 1) * size]`` of ``data``."""
+    assert cfg.batches is not None  # only called for minibatches
+    size, mesh = cfg.batches
     idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
-    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in (x, y, w))
+    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
-    return batch, Cursor(cursor.step + 1, perm, cursor.rows)
+    return batch
+
+
+def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
+    """The rows of the step before ``cursor`` (all of ``data`` for full batches): drawn again from the epoch's
+    order it carries, so no shuffle is compiled for it. Before any step, the first rows of the initial order."""
+    if cursor is None:
+        return data
+    rows = jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
+    assert cfg.batches is not None
+    return _rows(cfg, data, cursor.perm, jnp.maximum(cursor.step - 1, 0) % (rows // cfg.batches.size))
 
 
 def _step(
@@ -136,7 +151,8 @@ def run_steps(
     Returns ``(carry, losses, blocks, ok, final)``: ``losses`` has length
     ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
     the loop stopped on a loss or the final parameters are not finite;
-    ``final`` is the loss of the final carry (so no step goes unchecked). The
+    ``final`` is the final parameters' loss on the rows of the last step
+    (all rows for full batches; so no step goes unchecked). The
     caller decides which state to keep and recovers it by running again from
     its own copy of the start (the program is deterministic). ``limit`` is an
     input, not updated in the loop: a loop-carried threshold costs XLA:CPU
@@ -160,5 +176,7 @@ def run_steps(
         return i + 1, carry, losses.at[i].set(value), acceptable(value, limit)
 
     i, carry, losses, ok = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses, jnp.bool_(True)))
-    final = _step(cfg, optimizer, key, data, carry, True)[1]  # the returned state's own loss (its update is discarded)
+    state, cursor = carry
+    final = cfg.value_and_grads(state.params, *_last_batch(cfg, data, cursor), True)[0]  # its gradient: dead code
+    assert final is not None  # asked for (with_value=True)
     return carry, losses, i, ok & kernels.all_finite(carry[0].params), final

@@ -30,7 +30,7 @@ import optax
 
 from jaxnet._checks import count, number, one_of, refuse
 from jaxnet._engine import Batches
-from jaxnet._hyper import lifted
+from jaxnet._hyper import initial_state, lifted
 from jaxnet._options import check_compute_dtype, check_optimizer, execution_context, resolve_gradients
 from jaxnet._padding import pad_rows
 from jaxnet._recording import fit_record_every
@@ -171,7 +171,9 @@ def check(
     batches, n = _check_batches(t.batch_size, ex, x, key)
     data = (x, y, w)
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
-        data, _ = pad_rows(data, params["W1"].dtype)
+        data, real = pad_rows(data, params["W1"].dtype)
+        if w is None and (batches is not None or data[0].shape[0] == real):  # no padding row in any step
+            data = (*data[:2], None)  # so no weights to carry: minibatches are drawn from the real rows only
     schedule = _check_schedule(steps, v, rec, held is not None, step_seconds(params, data[0], batches))
     opt_state = _check_opt_state(t.opt_state, optimizer, params)
     skeleton, hyper = lifted(optimizer, params, opt_state)  # numbers are inputs, not constants
@@ -346,7 +348,7 @@ def _check_loss_fn(loss_fn: Any, params: Params, x: Any, y: Any, w: Any) -> None
 def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params) -> Any:
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
-        return optimizer.init(params)
+        return initial_state(optimizer, params)  # one compiled program (jaxnet._hyper), not one per leaf
     expected = jax.eval_shape(optimizer.init, params)
     try:
         got = jax.eval_shape(lambda s: s, opt_state)

@@ -39,7 +39,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["split", "build", "lifted"]
+__all__ = ["split", "build", "lifted", "initial_state"]
 
 _MAX_DEPTH = 12
 _CONSTANTS = (type(None), bool, int, str, bytes, complex, type, np.dtype, np.integer, np.bool_)
@@ -197,3 +197,35 @@ def lifted(optimizer: Any, params: Any, opt_state: Any) -> tuple[Any, tuple]:
         if len(_VERDICTS) < 1024:
             _VERDICTS[key] = ok
     return (skeleton, leaves) if ok else whole
+
+
+def initial_state(optimizer: Any, params: Any) -> Any:
+    """``optimizer.init(params)`` as one compiled program per skeleton and shapes, not op by op.
+
+    Called op by op, ``optax.adam(lr).init`` compiles a small program per leaf
+    shape and dtype (zeros, the count) on first use; here the optimizer's
+    numbers are inputs (:func:`split`), so ``adam(1e-3)`` and ``adam(1e-2)``
+    share one program, which the persistent cache keeps too. The state is the
+    one ``optimizer.init`` returns. An optimizer that cannot be split, or whose
+    ``init`` does not trace with its numbers as inputs, is initialised as is.
+
+    >>> import optax, numpy as np
+    >>> params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
+    >>> state = initial_state(optax.adam(1e-3), params)
+    >>> state[0].mu["W1"].shape, int(state[0].count)
+    ((3, 2), 0)
+    """
+    try:
+        skeleton, leaves = split(optimizer)
+        hash(skeleton)
+    except (TypeError, ValueError, RecursionError):
+        return optimizer.init(params)
+    try:
+        return _init(skeleton, leaves, params)
+    except Exception:  # an init that branches in Python on its numbers: op by op, as optax runs it
+        return optimizer.init(params)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init(skeleton: Any, leaves: tuple, params: Any) -> Any:
+    return build(skeleton, leaves).init(params)

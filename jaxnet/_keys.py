@@ -81,9 +81,8 @@ def seed_key(seed: int) -> jax.Array:
     True
     """
     high, low = seed >> 32, seed & 0xFFFFFFFF
-    if high == 0:
-        return jax.random.key(seed)
-    base = jax.random.key(low)
-    if jax.random.key_impl(base) == "threefry2x32":
-        return jax.random.wrap_key_data(jnp.asarray(np.array([high, low], np.uint32)))
-    return jax.random.fold_in(base, high)  # pragma: no cover - other PRNG implementations
+    config: Any = jax.config
+    if config.jax_default_prng_impl == "threefry2x32":  # its key data is the two words: no program compiled
+        return jax.random.wrap_key_data(jax.device_put(np.array([high, low], np.uint32)))
+    base = jax.random.key(low)  # pragma: no cover - other PRNG implementations
+    return base if high == 0 else jax.random.fold_in(base, high)  # pragma: no cover

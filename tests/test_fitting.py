@@ -665,3 +665,16 @@ def test_optimizers_that_differ_only_in_numbers_share_one_compilation(toy, count
         assert compiles() == 0
     assert_same(first[0], again[0])
     assert not np.allclose(first[0]["W1"], other[0]["W1"])  # the other learning rate reached the program
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 + 5, 2**32 - 1, 2**32, 2**63 - 1])
+def test_an_int_key_is_the_threefry_key_of_its_two_words_and_compiles_nothing(seed, count_compiles):
+    from jaxnet._keys import seed_key
+
+    with count_compiles() as compiles:
+        key = seed_key(seed)
+        assert compiles() == 0
+    want = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)
+    np.testing.assert_array_equal(jax.random.key_data(key), want)
+    if seed < 2**31:  # what jax.random.key gives, x64 or not
+        np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(seed)))

@@ -173,3 +173,36 @@ def test_the_lifted_optimizer_computes_what_the_optimizer_computes(seed64, name)
         reference = loop(optimizer, params, x, y, 6)
     for k in params:
         np.testing.assert_allclose(fitted[k], reference[k], rtol=0, atol=1e-15, err_msg=k)
+
+
+def _same_tree(got, want):
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert np.asarray(g).dtype == np.asarray(w).dtype and np.array_equal(g, w)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lr: optax.adam(lr),
+        lambda lr: optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(lr, momentum=0.9)),
+        lambda lr: optax.inject_hyperparams(optax.adamw)(learning_rate=lr, weight_decay=0.01),
+    ],
+    ids=["adam", "chain", "inject_hyperparams"],
+)
+def test_initial_state_is_the_optimizers_init_and_another_number_compiles_nothing(make, count_compiles):
+    params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
+    with optax_promotion():
+        _same_tree(_hyper.initial_state(make(1e-3), params), make(1e-3).init(params))
+        with count_compiles() as compiles:
+            _same_tree(_hyper.initial_state(make(0.25), params), make(0.25).init(params))
+            assert compiles() == 0
+
+
+def test_initial_state_of_an_init_that_branches_on_its_number_runs_it_as_is():
+    def picky(lr):  # its init reads the number in Python: it cannot trace with the number as an input
+        base = optax.sgd(lr)
+        return optax.GradientTransformation(lambda p: base.init(p) if lr > 0 else None, base.update)
+
+    params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
+    _same_tree(_hyper.initial_state(picky(0.1), params), picky(0.1).init(params))
