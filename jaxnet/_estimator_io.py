@@ -25,13 +25,12 @@ import os
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from jaxnet import checkpoints, tabular
 from jaxnet._checks import one_of
-from jaxnet._estimator_parts import _optimizer
+from jaxnet._estimator_parts import _init_state
 from jaxnet.network import depth, param_keys
 
 REQUIRED = ("estimator", "estimator_params", "input_scaling", "target_scaling")
@@ -182,9 +181,9 @@ def _restore(est: Any, p: str, params: dict, meta: dict, extra: dict) -> None:
     )
     if ys is not None:
         last = param_keys(depth(params))[-2:]
-        params = {**params, **{k: jnp.asarray(extra[f"extra/train/{k}"]) for k in last}}
+        params = {**params, **{k: jax.device_put(np.asarray(extra[f"extra/train/{k}"])) for k in last}}
     est.params_ = params
-    template = _optimizer(est.optimizer).init(params)
+    template = _init_state(est.optimizer, params)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     stored = [extra.get(f"{_OPT}{i:04d}") for i in range(len(leaves))]
 
@@ -195,7 +194,7 @@ def _restore(est: Any, p: str, params: dict, meta: dict, extra: dict) -> None:
         raise checkpoints.CheckpointError(f"{p}: the optimizer state does not fit optimizer {est.optimizer!r}")
     est.opt_state_ = jax.tree_util.tree_unflatten(
         treedef,
-        [jnp.asarray(s, dtype=jnp.asarray(t).dtype).reshape(np.shape(t)) for s, t in zip(stored, leaves, strict=True)],
+        [jax.device_put(np.asarray(s, t.dtype).reshape(np.shape(t))) for s, t in zip(stored, leaves, strict=True)],
     )
     if "feature_names" in meta:
         est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)

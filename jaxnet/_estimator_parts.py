@@ -20,6 +20,7 @@ import optax
 
 from jaxnet import _kernels
 from jaxnet._checks import count, number, refuse
+from jaxnet.cache import use_default_cache
 
 __all__: list[str] = []
 
@@ -53,10 +54,32 @@ def _optimizer(optimizer: Any) -> optax.GradientTransformation:
     return optax.inject_hyperparams(build)(learning_rate=1e-3, weight_decay=0.0)
 
 
+def _init_state(optimizer: Any, params: dict) -> Any:
+    """``_optimizer(optimizer).init(params)`` in one compiled program per optimizer kind and shapes.
+
+    The state is that of the eager ``init`` (values, dtypes), but optax's ``init`` run op by op compiles
+    ~10 one-op programs on a new shape; the program here is reused by every estimator with the same
+    ``optimizer`` whatever its learning rate and ``alpha`` (they are set into the state afterwards).
+    """
+    factory = _factory(optimizer)
+    try:
+        run = _init_program(factory)
+    except TypeError:  # an unhashable factory: no program to share, optax's own init
+        return _optimizer(optimizer).init(params)
+    return run(params)
+
+
+@functools.cache
+def _init_program(factory: Any) -> Any:
+    """The jitted ``init`` of :func:`_optimizer` for ``factory``: the same function object on every call,
+    so ``jax.jit`` finds its compiled programs again."""
+    return jax.jit(_optimizer(factory).init)
+
+
 def _set_hyperparams(opt_state: Any, learning_rate: float, weight_decay: float) -> Any:
     hp = dict(opt_state.hyperparams)
     for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-        hp[name] = jnp.asarray(value, dtype=jnp.asarray(hp[name]).dtype)
+        hp[name] = jax.device_put(np.asarray(value, np.dtype(hp[name].dtype)))  # compiles nothing
     return opt_state._replace(hyperparams=hp)
 
 
@@ -123,7 +146,11 @@ def _columns(est: Any, X: Any, reset: bool) -> Any:
 
 
 def _inputs(est: Any, X: Any, reset: bool) -> np.ndarray:
-    """``X`` as a finite float64 (N, F) array with ``n_features_in_`` features (recorded on ``reset``)."""
+    """``X`` as a finite float64 (N, F) array with ``n_features_in_`` features (recorded on ``reset``).
+
+    Every ``fit``/``partial_fit`` and prediction starts here, before anything compiles: the persistent
+    compilation cache is turned on here (:func:`jaxnet.cache.use_default_cache`)."""
+    use_default_cache()
     X = _columns(est, X, reset)
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError("X: sparse input is not supported; pass a dense array (X.toarray())")
@@ -199,7 +226,7 @@ def _by_blocks(fn: Any, x: np.ndarray) -> np.ndarray:
     for start in range(0, len(x), PREDICT_ROWS):
         block = x[start : start + PREDICT_ROWS]
         padded = np.concatenate([block, np.zeros((PREDICT_ROWS - len(block), *x.shape[1:]), x.dtype)])
-        out.append(np.asarray(fn(jnp.asarray(padded)), np.float64)[: len(block)])
+        out.append(np.asarray(fn(jax.device_put(padded)), np.float64)[: len(block)])  # device_put compiles nothing
     return np.concatenate(out)
 
 

@@ -23,11 +23,17 @@ import warnings
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import tabular
-from jaxnet._estimator_parts import _epoch_key, _initial_params, _optimizer, _set_hyperparams, _split_evenly
+from jaxnet._estimator_parts import (
+    _epoch_key,
+    _init_state,
+    _initial_params,
+    _optimizer,
+    _set_hyperparams,
+    _split_evenly,
+)
 from jaxnet._padding import pad_rows
 from jaxnet.errors import DivergenceError, PeerStopped, TrainingInterrupted
 from jaxnet.fitting import fit
@@ -54,7 +60,7 @@ def start(est: Any, n_in: int, n_out: int) -> None:
     """Fresh parameters, optimizer state and records."""
     sizes = (n_in, *est._hidden(), n_out)
     est.params_ = _initial_params(est._seed, sizes)  # numpy: fit moves them
-    est.opt_state_ = _optimizer(est.optimizer).init(est.params_)
+    est.opt_state_ = _init_state(est.optimizer, est.params_)  # one program, shared across fits
     est.loss_curve_ = []
     est.n_iter_ = 0
     est.best_loss_ = np.inf
@@ -73,7 +79,8 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
     if est.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
         x, t, w = _split_evenly(est.mesh, x, t, w, None if batch == n else batch)
-    xj, tj, wj = jnp.asarray(x), jnp.asarray(t), None if w is None else jnp.asarray(w)
+    # device_put compiles nothing (jnp.asarray of a numpy array compiles a program per shape)
+    xj, tj, wj = jax.device_put(x), jax.device_put(t), None if w is None else jax.device_put(w)
     optimizer = _optimizer(est.optimizer)
     est.opt_state_ = _set_hyperparams(est.opt_state_, est.learning_rate_init, est.alpha / batch)
     done = 0

@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnet.spec import Params
 
@@ -42,9 +44,15 @@ DIVERGENCE_FACTOR = 1e3
 def divergence_limit(initial: Any) -> Any:
     """``DIVERGENCE_FACTOR * max(initial, 1)``: the largest acceptable loss of a run whose first loss is ``initial``.
 
-    Works on Python floats, numpy and (traced) JAX values alike.
+    Works on Python floats, numpy and (traced) JAX values alike: a ``jax.Array`` (a tracer inside ``jit``
+    is one) by ``jnp``, anything else by numpy, which compiles nothing (a ``jnp`` op on a host value
+    compiles a program per op on its first call).
     """
-    return DIVERGENCE_FACTOR * jnp.maximum(initial, 1)
+    if isinstance(initial, jax.Array):
+        return DIVERGENCE_FACTOR * jnp.maximum(initial, 1)
+    v = np.asarray(initial)  # in the float dtype jnp would compute in: float32 for a Python float without x64
+    dtype = jax.dtypes.canonicalize_dtype(v.dtype if v.dtype.kind == "f" else np.float64)
+    return (DIVERGENCE_FACTOR * np.maximum(v.astype(dtype), dtype.type(1))).astype(dtype)
 
 
 def acceptable(loss: Any, limit: Any) -> Any:

@@ -29,7 +29,6 @@ import warnings
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import _kernels as kernels
@@ -44,8 +43,16 @@ __all__ = ["grads", "manual_grads", "numerical_grads", "check_grads", "Numerical
 _STATIC = ("activation", "head")
 _grads_checked = with_value_checks(jax.grad(kernels.loss))
 _manual_checked = with_value_checks(kernels.manual_grads)
-_numerical_jit = jax.jit(kernels.numerical_grads, static_argnames=_STATIC)  # eps traced: no compile per eps
-_loss_jit = jax.jit(kernels.loss, static_argnames=_STATIC)
+
+
+def _numerical_and_loss(params: Params, x: Any, y: Any, w: Any, eps: Any, activation: str, head: str) -> tuple:
+    """The central differences and the loss at ``params``: one program for :func:`numerical_grads`."""
+    return kernels.numerical_grads(params, x, y, w, eps, activation, head), kernels.loss(
+        params, x, y, w, activation, head
+    )
+
+
+_numerical_jit = jax.jit(_numerical_and_loss, static_argnames=_STATIC)  # eps traced: no compile per eps
 
 
 class NumericalPrecisionWarning(RuntimeWarning):
@@ -145,9 +152,9 @@ def numerical_grads(
         raise ValueError(
             f"eps: expected a step that moves every parameter in {dtype.name} (|theta| up to {scale:.3g}), got {eps!r}"
         )
-    g = _numerical_jit(params, x, y, w, jnp.asarray(step), activation=activation, head=head)
-    value = abs(float(_loss_jit(params, x, y, w, activation, head)))
-    largest = max(float(jnp.max(jnp.abs(v))) for v in g.values())
+    g, at = _numerical_jit(params, x, y, w, jax.device_put(step), activation=activation, head=head)
+    value = abs(float(at))  # host work in numpy below: a jnp op per leaf would compile a program each
+    largest = max(float(np.max(np.abs(np.asarray(v)))) for v in g.values())
     if not np.isfinite(largest):
         raise ValueError(
             f"eps: the central differences with eps={eps:g} are not finite (the loss overflowed at theta +- eps)"
@@ -232,7 +239,9 @@ def _directional(
     for _ in range(k):
         v = {name: rng.normal(size=p.shape) for name, p in theta.items()}
         norm = math.sqrt(sum(float(np.sum(a * a)) for a in v.values()))
-        up, down = ({n: jnp.asarray((theta[n] + s * eps * v[n] / norm).astype(dtype)) for n in theta} for s in (1, -1))
+        up, down = (
+            {n: jax.device_put((theta[n] + s * eps * v[n] / norm).astype(dtype)) for n in theta} for s in (1, -1)
+        )
         slope = (float(loss(up, *batch, **kw)) - float(loss(down, *batch, **kw))) / (2 * eps)
         worst = max(worst, abs(slope - sum(float(np.sum(g[n] * v[n])) for n in theta) / norm))
     return worst

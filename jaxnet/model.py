@@ -279,6 +279,16 @@ _trace_checked = with_value_checks(
 )
 
 
+def _outputs_and_decision(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple:
+    """``y_hat`` and the head's decision on it (:func:`predict`), in one program: the decision run op by op
+    compiles a program of its own per shape."""
+    y_hat = kernels.forward_trace(params, x, activation, head)["y_hat"]
+    return y_hat, head_named(head).decide(y_hat)
+
+
+_predict_checked = with_value_checks(_outputs_and_decision)
+
+
 def forward_trace(
     params: Params | Model, x: Any, *, activation: ActivationName | None = None, head: HeadName | None = None
 ) -> dict[str, jax.Array]:
@@ -359,5 +369,4 @@ def predict(
     1
     """
     params, spec = resolve_spec(params, activation, head, need_head=True)
-    y_hat = forward(params, x, activation=spec.activation, head=spec.head)
-    return head_named(spec.head).decide(y_hat)
+    return call_checked(_predict_checked, params, x, activation=spec.activation, head=spec.head)[1]

@@ -142,3 +142,105 @@ def test_init_mlp_under_vmap_draws_what_it_draws_per_key():  # sweeps vmap it ov
         one = jaxnet.init_mlp(keys[i], (3, 4, 2), dtype=np.float64)
         for k, v in one.items():
             np.testing.assert_array_equal(np.asarray(stacked[k][i]), np.asarray(v), err_msg=k)
+
+
+# ---------------------------------------------------------------- programs per public call
+# Each public function, on its first call with a shape this process has not seen, compiles at most the
+# programs it needs (K below, one for most), and nothing on a repeat call: host-sized one-off work (max|g|,
+# a divergence limit, a scalar step, a host array moved to the device) runs in numpy or by device_put.
+def _fresh_net(n_in: int) -> tuple:
+    """A softmax net with ``n_in`` inputs (a width no other test here uses), its inputs, labels and weights."""
+    rng = np.random.default_rng(n_in)
+    params = jaxnet.init_mlp(n_in, (n_in, 6, 3), dtype=np.float64)
+    x = rng.normal(size=(23, n_in))
+    labels = rng.integers(0, 3, 23)
+    return params, x, labels, np.eye(3)[labels], rng.uniform(0.5, 2.0, 23)
+
+
+PROGRAMS = {  # name -> (call, K: the programs its first call compiles at most)
+    "loss": (lambda p, x, c, y, w: jaxnet.loss(p, x, y, w, head="softmax"), 1),
+    "grads": (lambda p, x, c, y, w: jaxnet.grads(p, x, y, w, head="softmax"), 1),
+    "manual_grads": (lambda p, x, c, y, w: jaxnet.manual_grads(p, x, y, w, head="softmax"), 1),
+    "numerical_grads": (lambda p, x, c, y, w: jaxnet.numerical_grads(p, x, y, sample_weight=w, head="softmax"), 1),
+    # its three gradients: autodiff, the hand-derived pass, the central differences (with the loss)
+    "check_grads": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, w, head="softmax"), 3),
+    "check_grads directions": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, head="softmax", directions=3), 3),
+    "forward_trace": (lambda p, x, c, y, w: jaxnet.forward_trace(p, x, head="softmax"), 1),
+    "forward": (lambda p, x, c, y, w: jaxnet.forward(p, x, head="softmax"), 1),
+    "predict": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="softmax"), 1),
+    "predict sigmoid": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="sigmoid"), 1),
+    "predict_proba": (lambda p, x, c, y, w: jaxnet.predict_proba(p, x, head="softmax"), 1),
+    "accuracy": (lambda p, x, c, y, w: jaxnet.accuracy(p, x, c, head="softmax"), 1),
+    "evaluate": (lambda p, x, c, y, w: jaxnet.evaluate(p, x, c, sample_weight=w, head="softmax"), 1),
+}
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_a_public_call_compiles_its_programs_once_per_shape(name, count_compiles):
+    call, most = PROGRAMS[name]
+    params, x, labels, y, w = _fresh_net(40 + list(PROGRAMS).index(name))
+    with count_compiles() as compiles:
+        call(params, x, labels, y, w)
+    first = compiles()  # the counter runs on: read it before the next call
+    with count_compiles() as compiles:
+        call(params, x, labels, y, w)
+    assert first <= most and compiles() == 0, f"{name}: {first} programs, then {compiles()}"
+
+
+def test_init_mlp_compiles_one_program_for_a_new_size_then_none(count_compiles):
+    with count_compiles() as compiles:
+        jaxnet.init_mlp(0, (61, 700, 2), dtype=np.float64)  # 43,400 weights: a bucket no other test draws
+    assert compiles() <= 1
+    with count_compiles() as compiles:
+        jaxnet.init_mlp(1, (61, 700, 2), dtype=np.float64)
+    assert compiles() == 0
+
+
+def test_divergence_limit_of_host_values_compiles_nothing_and_equals_jax(count_compiles):
+    from jaxnet.errors import divergence_limit
+
+    values = (0.5, 4.0, 1.2345678901, 7, np.float32(3.3), np.array([0.25, 3.3], np.float32), np.array([2.2, 9.9]))
+    with count_compiles() as compiles:
+        got = [divergence_limit(v) for v in values]
+    assert compiles() == 0
+    for v, limit in zip(values, got):  # what jnp computes, bit for bit and in its dtype
+        want = jaxnet.errors.DIVERGENCE_FACTOR * jax.numpy.maximum(v, 1)
+        assert np.asarray(limit).dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(limit), np.asarray(want))
+    traced = jax.jit(divergence_limit)(jax.numpy.float32(3.0))  # the sweep kernel's use, inside jit
+    assert traced.dtype == np.float32 and float(traced) == 3000.0
+
+
+def _estimator_data(n_features: int) -> tuple:
+    rng = np.random.default_rng(n_features)
+    x = rng.normal(size=(90, n_features))
+    return x, (x[:, 0] + 0.3 * rng.normal(size=90) > 0).astype(int)
+
+
+def test_an_estimator_fit_compiles_its_init_and_its_training_then_nothing(count_compiles):
+    x, y = _estimator_data(11)  # a width no other test trains
+    make = lambda **kw: jaxnet.MLPClassifier((9,), max_iter=3, batch_size=30, **{"random_state": 0, **kw})  # noqa: E731
+    with pytest.warns(Warning), count_compiles() as compiles:  # max_iter=3 does not converge
+        clf = make().fit(x, y)
+    assert compiles() <= 2  # the optimizer's init and fit's program
+    with count_compiles() as compiles:
+        clf.predict(x), clf.predict_proba(x[:5]), clf.score(x, y)
+    assert compiles() <= 1  # one prediction block
+    with pytest.warns(Warning), count_compiles() as again:  # other numbers, the same shapes: nothing
+        make(learning_rate_init=0.02, alpha=0.3).fit(x, y).score(x, y)
+        make(random_state=5).partial_fit(x, y, classes=[0, 1]).predict(x)
+    assert again() == 0
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", optax.adamw])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_optimizer_init_is_optaxs_eager_init_exactly(optimizer, dtype):
+    from jaxnet._estimator_parts import _init_state, _initial_params, _optimizer
+
+    params = {k: v.astype(dtype) for k, v in _initial_params(0, (5, 7, 2)).items()}
+    eager, eager_tree = jax.tree.flatten(_optimizer(optimizer).init(params))
+    compiled, compiled_tree = jax.tree.flatten(_init_state(optimizer, params))
+    assert compiled_tree == eager_tree
+    for a, b in zip(eager, compiled):
+        assert (b.dtype, b.weak_type) == (a.dtype, a.weak_type)
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
