@@ -20,6 +20,7 @@ import optax
 
 from jaxnet import _kernels
 from jaxnet._checks import count, number, refuse
+from jaxnet._hyper import initial_state
 from jaxnet.cache import use_default_cache
 
 __all__: list[str] = []
@@ -55,25 +56,11 @@ def _optimizer(optimizer: Any) -> optax.GradientTransformation:
 
 
 def _init_state(optimizer: Any, params: dict) -> Any:
-    """``_optimizer(optimizer).init(params)`` in one compiled program per optimizer kind and shapes.
-
-    The state is that of the eager ``init`` (values, dtypes), but optax's ``init`` run op by op compiles
-    ~10 one-op programs on a new shape; the program here is reused by every estimator with the same
-    ``optimizer`` whatever its learning rate and ``alpha`` (they are set into the state afterwards).
-    """
-    factory = _factory(optimizer)
-    try:
-        run = _init_program(factory)
-    except TypeError:  # an unhashable factory: no program to share, optax's own init
-        return _optimizer(optimizer).init(params)
-    return run(params)
-
-
-@functools.cache
-def _init_program(factory: Any) -> Any:
-    """The jitted ``init`` of :func:`_optimizer` for ``factory``: the same function object on every call,
-    so ``jax.jit`` finds its compiled programs again."""
-    return jax.jit(_optimizer(factory).init)
+    """``_optimizer(optimizer).init(params)`` in one compiled program per optimizer kind and shapes
+    (:func:`jaxnet._hyper.initial_state`): the state of the eager ``init``, but optax's ``init`` run op by
+    op compiles ~10 one-op programs on a new shape; this program is reused by every estimator with the same
+    ``optimizer`` whatever its learning rate and ``alpha`` (they are set into the state afterwards)."""
+    return initial_state(_optimizer(optimizer), params)
 
 
 def _set_hyperparams(opt_state: Any, learning_rate: float, weight_decay: float) -> Any:
