@@ -90,7 +90,7 @@ def bce(y_true: Any, y_pred: Any) -> jax.Array:
         shape = np.broadcast_shapes(tuple(y.shape), tuple(p.shape))
     except ValueError:
         raise refuse("y_true", f"a shape that broadcasts with y_pred {tuple(p.shape)}", tuple(y.shape)) from None
-    p = jnp.asarray(p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.zeros(()).dtype))
+    p = jnp.asarray(p if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jax.dtypes.canonicalize_dtype(float)))
     p, y = jnp.broadcast_to(p, shape), jnp.broadcast_to(jnp.asarray(y).astype(p.dtype), shape)
     eps = jnp.finfo(p.dtype).eps
     p = jnp.clip(p, eps, 1 - eps)

@@ -81,7 +81,9 @@ def seed_example(dtype: Any = None) -> tuple[Params, jax.Array, jax.Array]:
 
 def _float_dtype(dtype: Any) -> np.dtype:
     """``dtype`` (default: JAX's default float) if it is one of jaxnet's floating dtypes, else a TypeError."""
-    return np.dtype(jnp.zeros(()).dtype) if dtype is None else float_dtype("dtype", dtype)
+    return (
+        np.dtype(jax.dtypes.canonicalize_dtype(float)) if dtype is None else float_dtype("dtype", dtype)
+    )  # no program
 
 
 def _he(key: jax.Array, shape: tuple[int, int], dtype: Any) -> jax.Array:
