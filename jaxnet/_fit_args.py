@@ -171,9 +171,9 @@ def check(
     batches, n = _check_batches(t.batch_size, ex, x, key)
     data = (x, y, w)
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
-        data, real = pad_rows(data, params["W1"].dtype)
-        if w is None and (batches is not None or data[0].shape[0] == real):  # no padding row in any step
-            data = (*data[:2], None)  # so no weights to carry: minibatches are drawn from the real rows only
+        data, _ = pad_rows(data, params["W1"].dtype)
+        if w is None and batches is not None:  # minibatches are drawn from the real rows only: no weights
+            data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     schedule = _check_schedule(steps, v, rec, held is not None, step_seconds(params, data[0], batches))
     opt_state = _check_opt_state(t.opt_state, optimizer, params)
     skeleton, hyper = lifted(optimizer, params, opt_state)  # numbers are inputs, not constants

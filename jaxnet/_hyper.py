@@ -206,8 +206,12 @@ def initial_state(optimizer: Any, params: Any) -> Any:
     shape and dtype (zeros, the count) on first use; here the optimizer's
     numbers are inputs (:func:`split`), so ``adam(1e-3)`` and ``adam(1e-2)``
     share one program, which the persistent cache keeps too. The state is the
-    one ``optimizer.init`` returns. An optimizer that cannot be split, or whose
-    ``init`` does not trace with its numbers as inputs, is initialised as is.
+    one ``optimizer.init`` returns (its structure, dtypes and weak types are
+    compared with ``jax.eval_shape(optimizer.init, params)``). An optimizer that
+    cannot be split, whose numbers are not Python floats, whose params are not
+    float32/float64, or whose ``init`` does not trace with its numbers as inputs,
+    is initialised as is. As for :func:`lifted`, an ``init`` that reads mutable
+    state or host randomness while it is traced keeps what it read then.
 
     >>> import optax, numpy as np
     >>> params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
@@ -220,10 +224,30 @@ def initial_state(optimizer: Any, params: Any) -> Any:
         hash(skeleton)
     except (TypeError, ValueError, RecursionError):
         return optimizer.init(params)
+    if not _same_in_a_program(leaves, params):
+        return optimizer.init(params)
     try:
-        return _init(skeleton, leaves, params)
+        state = _init(skeleton, leaves, params)
     except Exception:  # an init that branches in Python on its numbers: op by op, as optax runs it
         return optimizer.init(params)
+    want = jax.eval_shape(optimizer.init, params)  # structure, dtypes and weak types of optax's own init
+    got = jax.eval_shape(lambda s: s, state)
+    if jax.tree.structure(got) != jax.tree.structure(want) or any(  # type: ignore[operator]
+        (a.shape, a.dtype, a.weak_type) != (b.shape, b.dtype, b.weak_type)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want))
+    ):
+        return optimizer.init(params)
+    return state
+
+
+def _same_in_a_program(leaves: tuple, params: Any) -> bool:
+    """Whether an init traced with ``leaves`` as inputs computes what the eager init computes: Python numbers
+    only (a numpy scalar would be a strongly typed input, keeping its own dtype where optax converts it), and
+    float32/float64 params (a Python float meets narrower params rounded twice: to float32, then to theirs)."""
+    return all(type(v) in (float, int) for v in leaves) and all(
+        np.dtype(getattr(p, "dtype", np.float64)) in (np.dtype(np.float32), np.dtype(np.float64))
+        for p in jax.tree.leaves(params)
+    )
 
 
 @partial(jax.jit, static_argnums=0)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet._checks import refuse
 from jaxnet.spec import Params
 
 __all__ = [
@@ -50,8 +51,11 @@ def divergence_limit(initial: Any) -> Any:
     """
     if isinstance(initial, jax.Array):
         return DIVERGENCE_FACTOR * jnp.maximum(initial, 1)
-    v = np.asarray(initial)  # in the float dtype jnp would compute in: float32 for a Python float without x64
-    dtype = jax.dtypes.canonicalize_dtype(v.dtype if v.dtype.kind == "f" else np.float64)
+    v = np.asarray(initial) if isinstance(initial, (int, float, np.generic, np.ndarray)) else None
+    if v is None or v.dtype == np.bool_ or not jnp.issubdtype(v.dtype, jnp.number):
+        raise refuse("initial", "a real number or an array of them", repr(initial), TypeError)
+    floating = jnp.issubdtype(v.dtype, jnp.floating)  # bfloat16 included (numpy calls it kind 'V')
+    dtype = jax.dtypes.canonicalize_dtype(v.dtype if floating else np.float64)  # as jnp: float32 without x64
     return (DIVERGENCE_FACTOR * np.maximum(v.astype(dtype), dtype.type(1))).astype(dtype)
 
 

@@ -206,3 +206,26 @@ def test_initial_state_of_an_init_that_branches_on_its_number_runs_it_as_is():
 
     params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
     _same_tree(_hyper.initial_state(picky(0.1), params), picky(0.1).init(params))
+
+
+@pytest.mark.parametrize(
+    "make, dtype",
+    [
+        (
+            lambda: optax.inject_hyperparams(optax.adam)(learning_rate=np.float64(1e-2)),
+            np.float32,
+        ),  # a numpy grid value
+        (lambda: optax.adagrad(0.1, initial_accumulator_value=1 + 2**-8 + 2**-30), jnp.bfloat16),  # one rounding
+        (lambda: optax.inject_hyperparams(optax.adam)(learning_rate=1e-2), jnp.bfloat16),
+    ],
+    ids=["numpy-float64-learning-rate", "bfloat16-accumulator", "bfloat16-inject"],
+)
+def test_initial_state_is_bit_for_bit_the_eager_init_in_the_traps(make, dtype):
+    # conftest turns x64 on: a numpy float64 leaf traced as an input would stay float64 where optax makes it the
+    # params' float32; a Python float meeting bfloat16 params in a program would be rounded twice
+    params = {"W1": jnp.full((3, 2), 0.5, dtype), "b1": jnp.zeros(3, dtype)}
+    got, want = _hyper.initial_state(make(), params), make().init(params)
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert (g.dtype, g.weak_type, g.shape) == (w.dtype, w.weak_type, w.shape)
+        np.testing.assert_array_equal(np.asarray(g, np.float64), np.asarray(w, np.float64))

@@ -102,7 +102,7 @@ def check_three_paths(activation, head, params, x, y, w):
 # from a small set that holds every depth 1-4, width 1, batch 1 and the four-layer case that was a fixed row.
 FIXED = [  # (seed, hidden widths, batch, soft, weighted)
     (0, (3,), 1, False, False),
-    (1, (5, 3), 7, True, True),
+    (1, (5, 1, 3), 7, True, True),  # four layers (a width-1 one) for every pair, as the old slow row had
 ]
 
 

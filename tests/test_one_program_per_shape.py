@@ -199,7 +199,8 @@ def test_init_mlp_compiles_one_program_for_a_new_size_then_none(count_compiles):
 def test_divergence_limit_of_host_values_compiles_nothing_and_equals_jax(count_compiles):
     from jaxnet.errors import divergence_limit
 
-    values = (0.5, 4.0, 1.2345678901, 7, np.float32(3.3), np.array([0.25, 3.3], np.float32), np.array([2.2, 9.9]))
+    bf16 = np.asarray([3.3, 0.5], jax.numpy.bfloat16)  # numpy calls bfloat16 kind 'V': still a float here
+    values = (0.5, 4.0, 1.2345678901, 7, np.float32(3.3), np.array([0.25, 3.3], np.float32), np.array([2.2, 9.9]), bf16)
     with count_compiles() as compiles:
         got = [divergence_limit(v) for v in values]
     assert compiles() == 0
@@ -209,6 +210,12 @@ def test_divergence_limit_of_host_values_compiles_nothing_and_equals_jax(count_c
         np.testing.assert_array_equal(np.asarray(limit), np.asarray(want))
     traced = jax.jit(divergence_limit)(jax.numpy.float32(3.0))  # the sweep kernel's use, inside jit
     assert traced.dtype == np.float32 and float(traced) == 3000.0
+
+
+@pytest.mark.parametrize("bad", [None, [1.0, 2.0], "a", True, np.array(["x"])])
+def test_divergence_limit_refuses_what_is_not_a_real_number(bad):
+    with pytest.raises(TypeError, match="initial: expected a real number or an array of them, got"):
+        jaxnet.errors.divergence_limit(bad)
 
 
 def _estimator_data(n_features: int) -> tuple:
