@@ -712,13 +712,18 @@ RAW_SIZES = [
 ]
 
 
-@pytest.mark.parametrize("sizes", RAW_SIZES, ids=[s[:20] for s in RAW_SIZES])
-def test_layer_sizes_that_overflow_or_are_not_widths_are_refused(tmp_path, sizes):
+def assert_edit_is_refused(tmp_path, old, new):
+    """A saved file whose metadata has ``old`` replaced by ``new`` (sealed as write_edited does) loads as corrupted."""
     tensors, record = parts(saved(tmp_path))
     path = tmp_path / "bad.safetensors"
-    write_edited(path, tensors, record, '"layer_sizes": [2, 3, 1]', f'"layer_sizes": {sizes}')
+    write_edited(path, tensors, record, old, new)
     with pytest.raises(CheckpointError, match="corrupted jaxnet metadata"):
         checkpoints.load(path)
+
+
+@pytest.mark.parametrize("sizes", RAW_SIZES, ids=[s[:20] for s in RAW_SIZES])
+def test_layer_sizes_that_overflow_or_are_not_widths_are_refused(tmp_path, sizes):
+    assert_edit_is_refused(tmp_path, '"layer_sizes": [2, 3, 1]', f'"layer_sizes": {sizes}')
 
 
 BAD_NUMBERS = ["1e999", "-1e400", "NaN", "Infinity", "-Infinity", "9" * 5000, "[" * 100_000 + "]" * 100_000]
@@ -726,11 +731,7 @@ BAD_NUMBERS = ["1e999", "-1e400", "NaN", "Infinity", "-Infinity", "9" * 5000, "[
 
 @pytest.mark.parametrize("value", BAD_NUMBERS, ids=[v[:12] for v in BAD_NUMBERS])
 def test_overflowing_or_too_deep_user_metadata_is_refused(tmp_path, value):
-    tensors, record = parts(saved(tmp_path))
-    path = tmp_path / "bad.safetensors"
-    write_edited(path, tensors, record, '"lr": 0.25', f'"lr": {value}')
-    with pytest.raises(CheckpointError, match="corrupted jaxnet metadata"):
-        checkpoints.load(path)
+    assert_edit_is_refused(tmp_path, '"lr": 0.25', f'"lr": {value}')
 
 
 @pytest.mark.parametrize(
