@@ -56,7 +56,8 @@ def divergence_limit(initial: Any) -> Any:
         raise refuse("initial", "a real number or an array of them", repr(initial), TypeError)
     floating = jnp.issubdtype(v.dtype, jnp.floating)  # bfloat16 included (numpy calls it kind 'V')
     dtype = jax.dtypes.canonicalize_dtype(v.dtype if floating else np.float64)  # as jnp: float32 without x64
-    return (DIVERGENCE_FACTOR * np.maximum(v.astype(dtype), dtype.type(1))).astype(dtype)
+    with np.errstate(over="ignore"):  # a limit past the dtype's range is inf, as jnp computes it, no warning
+        return (DIVERGENCE_FACTOR * np.maximum(v.astype(dtype), dtype.type(1))).astype(dtype)
 
 
 def acceptable(loss: Any, limit: Any) -> Any:

@@ -2,6 +2,8 @@
 and the programs that remain (evaluation, fit's validation, init_mlp) are shared by neighbouring row counts
 and widths, with the results of unpadded runs."""
 
+import warnings
+
 import jax
 import numpy as np
 import optax
@@ -200,8 +202,19 @@ def test_divergence_limit_of_host_values_compiles_nothing_and_equals_jax(count_c
     from jaxnet.errors import divergence_limit
 
     bf16 = np.asarray([3.3, 0.5], jax.numpy.bfloat16)  # numpy calls bfloat16 kind 'V': still a float here
-    values = (0.5, 4.0, 1.2345678901, 7, np.float32(3.3), np.array([0.25, 3.3], np.float32), np.array([2.2, 9.9]), bf16)
-    with count_compiles() as compiles:
+    values = (
+        0.5,
+        4.0,
+        1.2345678901,
+        7,
+        np.float32(3.3),
+        np.array([0.25, 3.3], np.float32),
+        np.array([2.2, 9.9]),
+        bf16,
+        np.float32(3e38),
+    )  # the last: inf, as jnp, no overflow warning
+    with count_compiles() as compiles, warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow to inf is the answer, not a RuntimeWarning
         got = [divergence_limit(v) for v in values]
     assert compiles() == 0
     for v, limit in zip(values, got):  # what jnp computes, bit for bit and in its dtype
