@@ -205,6 +205,7 @@ def prepare(
     head: Any = "sigmoid",
     names: tuple[str, str, str] = ("x", "y", "sample_weight"),
     check_values: bool = True,
+    keep_host: bool = False,
 ) -> tuple[Params, Any, Any, Any]:
     """Validate and canonicalise ``(params, x, y, sample_weight)`` for ``activation`` and ``head``.
 
@@ -212,7 +213,9 @@ def prepare(
     ``(N, in)``), ``y`` in the output's shape (one-hot rows for class labels),
     ``sample_weight`` of the batch's shape. Arguments left out stay ``None``.
     ``names`` are the argument names used in messages (``("x_val", ...)`` for
-    a validation set).
+    a validation set). Data given on the host is checked there, before it
+    moves to the default device; with ``keep_host`` it stays numpy (for a
+    caller that pads its rows first, :func:`jaxnet.metrics.padded`).
     """
     use_default_cache()  # every public function checks here before it compiles (jaxnet.cache)
     activation_named(activation)
@@ -239,6 +242,8 @@ def prepare(
         sample_weight = _canonical_weight(sample_weight, batch_shape, dtype, wn)
     if check_values:
         check_values_of(params, x, y, sample_weight, head=head, names=names)
+    if not keep_host:
+        x, y, sample_weight = (to_device(a) if isinstance(a, np.ndarray) else a for a in (x, y, sample_weight))
     return params, x, y, sample_weight
 
 

@@ -3,10 +3,12 @@
 The second part of :func:`jaxnet._validate.prepare` (the first, the static
 checks, is in :mod:`jaxnet._validate`). Each argument is first cast to the
 parameters' dtype, so a value that overflows that dtype is refused too. Data
-the CPU holds (numpy, or jax arrays on the CPU) is checked with numpy
-(:func:`host_flags`): exact, and no program is compiled per row count. Data
-on an accelerator is checked there, by one jitted reduction that returns one
-flag per argument (:func:`flags`); :func:`with_value_checks` fuses it into a
+the host holds (numpy, or jax arrays on the CPU) is checked with numpy before
+it moves to the default device (:func:`host_flags`): exact, and no program is
+compiled per row count, on a GPU machine too; parameters on an accelerator are
+checked there by one reduction per network shape. Data on an accelerator is
+checked there, by one jitted reduction that returns one flag per argument
+(:func:`flags`); :func:`with_value_checks` fuses it into a
 kernel's own call. Only when a flag fails is the detailed message computed,
 on the host (:func:`explain_flags`), in the one format of :mod:`jaxnet._checks`.
 
@@ -46,8 +48,9 @@ def to_device(a: Any) -> jax.Array:
     return jax.device_put(np.asarray(a))
 
 
-def convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
-    """``a`` as a jax array of ``dtype`` and ``shape`` (overflow becomes inf, refused by the value check)."""
+def convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
+    """``a`` in ``dtype`` and ``shape`` (overflow becomes inf, refused by the value check): a jax array for
+    jax input, numpy for host data, which :func:`jaxnet._validate.prepare` checks before moving it."""
     if not is_concrete(a):
         return jnp.reshape(jnp.asarray(a).astype(dtype), shape)
     if isinstance(a, jax.Array):
@@ -55,7 +58,7 @@ def convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> jax.Array:
             return a  # compiled code reshapes for free, an eager reshape costs a dispatch
         return jnp.reshape(a.astype(dtype), shape)
     with np.errstate(over="ignore", invalid="ignore"):
-        return to_device(np.asarray(a).astype(dtype).reshape(shape))  # one host-to-device copy
+        return np.asarray(a).astype(dtype).reshape(shape)
 
 
 def one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
@@ -70,7 +73,7 @@ def one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
     if v.size and (v.min() < 0 or v.max() >= classes):
         what = f"class labels in 0..{classes - 1} (the network has {classes} outputs)"
         raise refuse(name, what, f"values in [{v.min():g}, {v.max():g}]")
-    return to_device(np.eye(classes, dtype=dtype)[v.astype(np.int64)])
+    return np.eye(classes, dtype=dtype)[v.astype(np.int64)]  # host data stays numpy: prepare moves it
 
 
 def flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
@@ -96,6 +99,7 @@ def flags(params: Params, x: Any, y: Any, w: Any, head: str) -> jax.Array:
 
 
 _flags = jax.jit(flags, static_argnames="head")
+_params_finite = jax.jit(all_finite)
 
 
 def with_value_checks(kernel: Any) -> Any:
@@ -139,7 +143,7 @@ def check_values_of(
     arrays = [a for a in (*params.values(), x, y, w) if a is not None]
     if not all(is_concrete(a) for a in arrays):
         return
-    host = all(on_host(a) for a in arrays)  # numpy is exact and compiles nothing; device data stays put
+    host = all(on_host(a) for a in (x, y, w) if a is not None)  # numpy: exact, no program per row count
     ok = host_flags(params, x, y, w, head) if host else np.asarray(_flags(params, x, y, w, head))
     explain_flags(ok, params, x, y, w, head, names)
 
@@ -162,7 +166,11 @@ def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
     array([ True,  True,  True, False])
     """
     finite = lambda a: bool(np.isfinite(np.asarray(a)).all())  # noqa: E731
-    ok = [all(finite(v) for v in params.values()), x is None or finite(x)]
+    if all(on_host(v) for v in params.values()):
+        params_ok = all(finite(v) for v in params.values())
+    else:  # parameters on an accelerator: checked there (one program per network shape), not copied back
+        params_ok = bool(_params_finite(params))
+    ok = [params_ok, x is None or finite(x)]
     if y is None or HEADS[head].labels == "values":
         ok.append(y is None or finite(y))
     else:

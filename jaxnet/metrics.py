@@ -96,7 +96,7 @@ def evaluate(
     """
     params, spec = resolve_spec(params, activation, head, need_head=True)
     activation, head = spec.activation, spec.head
-    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
+    params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, keep_host=True)
     (xp, yp, wp), n = padded(x, y, w)  # neighbouring row counts share one program
     out = jax.device_get(scores(params, xp, yp, wp, activation, head, n))
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
