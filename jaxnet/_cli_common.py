@@ -146,13 +146,15 @@ def _check_plot(flag: str, path: str) -> None:
 
 # ---------------------------------------------------------------- small problems on the CPU
 @contextlib.contextmanager
-def _small_on_cpu(sizes: Sequence[int], rows: int, out: TextIO) -> Iterator[None]:
-    """Run the block on the CPU, saying so in one line, when the default backend is an accelerator and the
-    problem is below its crossover (:func:`jaxnet.parallel.small_problem_device`); else where JAX puts it."""
+def _small_on_cpu(sizes: Sequence[int], rows: int, out: TextIO | None) -> Iterator[None]:
+    """Run the block on the CPU, saying so in one line on ``out`` (``None``: silently), when the default
+    backend is an accelerator and the problem is below its crossover
+    (:func:`jaxnet.parallel.small_problem_device`); else where JAX puts it."""
     device, note = small_problem_device(sizes, rows)
     if device is None:
         yield
         return
-    print(note, file=out, flush=True)
+    if out is not None:
+        print(note, file=out, flush=True)
     with jax.default_device(device):
         yield

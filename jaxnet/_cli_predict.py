@@ -49,7 +49,7 @@ def _predict(args: argparse.Namespace) -> int:
     x, table = tabular.model_data(args.data, meta)
     labels = tabular.label_names(meta)
     sizes = meta["layer_sizes"]
-    with _small_on_cpu(sizes, len(x), sys.stderr):
+    with _small_on_cpu(sizes, len(x), None):  # one forward pass: where it runs is no training choice, so silently
         xj = jnp.asarray(_in_dtype(x, params["W1"].dtype, args.data))
         out = np.asarray(jaxnet.forward(params, xj, activation=activation, head=head), np.float64)
         bad = int((~np.isfinite(out.reshape(len(x), -1))).any(axis=1).sum())

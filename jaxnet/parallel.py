@@ -99,11 +99,11 @@ def place(
 
 
 CROSSOVER_WORK = 1 << 20
-"""Multiply-adds per training step (batch x sum of in x out over layers) below which a CPU core beats an
-accelerator: there a step is a few kernel launches, each slower than a whole tiny-net step on a CPU
-(``benchmarks/RESULTS.md``, section 1, "Worked-example net (2-3-1), SGD steps"). An estimate: the measured
-crossover is the GPU section of ``benchmarks/RESULTS.md`` ("tiny nets on GPU vs CPU",
-``benchmarks/gpu.py``), filled in by a run on a GPU."""
+"""Multiply-adds per training step (batch x sum of in x out over layers) below which a run is faster on the
+CPU than on an accelerator, compile time counted. Measured on an H200 (``benchmarks/RESULTS-gpu.md``,
+"fit on the GPU vs on the CPU"): per step the GPU wins from about 2e4 multiply-adds, but its first call
+compiles 0.85-3.6 s against 0.3-0.7 s on the CPU, which it repays after ~17,000 steps at 2.4e5 and
+~5,000 at 3.1e6; at 2**20 runs of typical length (hundreds to thousands of steps) land on the faster side."""
 
 
 def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device | None, str]:

@@ -341,7 +341,7 @@ def test_mesh_of_4_devices_equals_one_device_and_clones(tmp_path):
             assert str(e).startswith("mesh: give a mesh"), e
         print("ok")
     """)
-    env = {k: v for k, v in _env().items() if k != "XLA_FLAGS"}
+    env = {k: v for k, v in _env().items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}  # 4 CPU devices
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"

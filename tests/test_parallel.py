@@ -67,6 +67,7 @@ def test_mesh_must_have_a_data_axis():
 def test_small_problems_run_on_the_cpu_of_an_accelerator_machine(monkeypatch):
     from jaxnet.parallel import CROSSOVER_WORK, small_problem_device
 
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert small_problem_device((2, 3, 1), 1) == (None, "")  # a CPU-only machine: nothing to say
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     device, note = small_problem_device((2, 3, 1), 1)
