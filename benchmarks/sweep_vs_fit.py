@@ -14,8 +14,12 @@ Problems (float32, full-batch SGD, every net from the same start):
 * breast cancer (``jaxnet.data.load_breast_cancer``, standardized), 30-16-16-1.
 
 Target: sweep ≤ 1.0× the K separate fits, at every problem.
-Both final results must agree: every net's final loss from ``sweep`` and
-from its own ``fit`` (relative tolerance ``LOSS_RTOL``).
+Both must compute the same nets: every net's final loss from ``sweep`` and
+from its own ``fit`` agree to ``LOSS_RTOL`` in a float64 run of the same
+problem (a second worker, untimed). The timed float32 runs are two programs
+summing in different orders; at high learning rates 500 steps amplify that
+rounding (moons, lr 0.45: 2e-2 relative, while the median net agrees to 1e-7
+and the float64 run to 1e-13), so their difference is shown, not checked.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ MODULE = "sweep_vs_fit"
 TITLE = "Sweep vs K separate compiled-once fit calls"
 PROBLEMS = ("worked example", "moons", "breast cancer")
 LR_RANGE = {"worked example": (0.01, 1.0), "moons": (0.01, 0.5), "breast cancer": (0.01, 0.5)}
-LOSS_RTOL = 1e-2  # |Δ final loss| / max(loss, 1e-6): two float32 programs, 500 steps
+LOSS_RTOL = 1e-9  # |Δ final loss| / max(loss, 1e-6), float64: the same arithmetic in two programs
 FULL = {"K": 100, "steps": 500, "budget": 30.0, "most": 5}
 QUICK = {"K": 10, "steps": 50, "budget": 2.0, "most": 3}
 
@@ -184,9 +188,11 @@ def _bench_fits(params: Any, x: Any, y: Any, lrs: np.ndarray, steps: int, budget
 
 
 def worker(args: dict[str, Any]) -> dict[str, Any]:
-    """Both rows of one problem (float32)."""
+    """Both rows of one problem: timed in float32, or (``float64``) run once for the agreement check."""
     name, K, steps = args["problem"], int(args["K"]), int(args["steps"])
     budget, most = float(args["budget"]), int(args["most"])
+    if args.get("float64"):
+        return _agreement64(name, K, steps)
     params, x, y, desc = problem(name)
     lrs = np.linspace(*LR_RANGE[name], K).astype(np.float32)
     return {
@@ -194,6 +200,20 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         "sweep": guard(lambda: _bench_sweep(params, x, y, lrs, steps, budget, most)),
         "fits": guard(lambda: _bench_fits(params, x, y, lrs, steps, budget, most)),
     }
+
+
+def _agreement64(name: str, K: int, steps: int) -> dict[str, Any]:
+    """Final losses of the sweep and of the K fits, the same problem in float64 (one untimed call each)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # this worker's own process: the timed float32 one is apart
+    params, x, y, _ = problem(name)
+    params = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    lrs = np.linspace(*LR_RANGE[name], K)
+    sweep = guard(lambda: _bench_sweep(params, x, y, lrs, steps, 0.0, 1))
+    fits = guard(lambda: _bench_fits(params, x, y, lrs, steps, 0.0, 1))
+    return {"sweep": sweep, "fits": fits}
 
 
 # --------------------------------------------------------------------------
@@ -210,8 +230,10 @@ def agreement(a: list[float], b: list[float]) -> tuple[float, bool]:
     return rel, rel <= LOSS_RTOL
 
 
-def _add_problem(section: Section, table: Table, name: str, rows: dict[str, Any], K: int, steps: int) -> None:
-    """One table row and one ratio line for a problem."""
+def _add_problem(
+    section: Section, table: Table, name: str, rows: dict[str, Any], check: dict[str, Any], K: int, steps: int
+) -> None:
+    """One table row and one ratio line for a problem (``check``: the float64 run of the agreement check)."""
     sw, fits = rows.get("sweep", {}), rows.get("fits", {})
     desc = rows.get("desc", "")
     for key, label in (("sweep", "sweep"), ("fits", "separate fits")):
@@ -220,15 +242,16 @@ def _add_problem(section: Section, table: Table, name: str, rows: dict[str, Any]
             section.failures.append(f"{name}: {label}: {r['error']}")
     if "times" not in sw or "times" not in fits:
         why = sw.get("error") or fits.get("error") or "no result"
-        table.add(name, desc, f"{K} × {steps}", f"ERROR: {why}", "", "", "", "", "")
+        table.add(name, desc, f"{K} × {steps}", f"ERROR: {why}", "", "", "", "", "", "")
         section.ratios.append(at_most(f"sweep / {K} separate fits: {name}", None, 1.0))
         return
     s, f = Stats(sw["times"]), Stats(fits["times"])
-    rel, ok = agreement(sw["losses"], fits["losses"])
+    rel32 = agreement(sw["losses"], fits["losses"])[0]
+    c_sw, c_fits = check.get("sweep", {}), check.get("fits", {})
+    rel, ok = agreement(c_sw.get("losses", []), c_fits.get("losses", [None]))
     if not ok:
-        section.failures.append(
-            f"{name}: final losses of sweep and separate fits differ (max relative {rel:.2e} > {LOSS_RTOL:g})"
-        )
+        why = c_sw.get("error") or c_fits.get("error") or f"max relative {rel:.2e} > {LOSS_RTOL:g}"
+        section.failures.append(f"{name}: final losses of sweep and separate fits differ in float64 ({why})")
     net_steps = K * steps
     table.add(
         name,
@@ -239,6 +262,7 @@ def _add_problem(section: Section, table: Table, name: str, rows: dict[str, Any]
         f"{s.median / f.median:.3g}×",
         f"{s.median / net_steps * 1e9:.3g} / {f.median / net_steps * 1e9:.3g}",
         f"{fmt_time(sw['first'])} / {fmt_time(fits['first'])}",
+        f"{rel32:.1e}",
         f"{rel:.1e} {'ok' if ok else 'MISMATCH'}",
     )
     section.ratios.append(
@@ -262,7 +286,8 @@ def run(quick: bool = False) -> Section:
             "sweep / fits",
             "ns per net-step sweep / fits",
             "first call: sweep / one fit (compile)",
-            "max rel. Δ final loss",
+            "max rel. Δ final loss, float32 (shown)",
+            "max rel. Δ final loss, float64 (checked)",
         ],
     )
     for name in PROBLEMS:
@@ -270,7 +295,11 @@ def run(quick: bool = False) -> Section:
             rows = run_worker(MODULE, {"problem": name, **cfg}, timeout=180 if quick else 900)
         except WorkerError as exc:
             rows = {"sweep": {"error": str(exc)[:600]}, "fits": {"error": "worker failed"}}
-        _add_problem(section, table, name, rows, K, steps)
+        try:
+            check = run_worker(MODULE, {"problem": name, **cfg, "float64": True}, timeout=180 if quick else 600)
+        except WorkerError as exc:
+            check = {"sweep": {"error": str(exc)[:600]}, "fits": {"error": "worker failed"}}
+        _add_problem(section, table, name, rows, check, K, steps)
     table.notes.append(
         "Separate fits: one `optax.inject_hyperparams(optax.sgd)` optimizer, compiled once (its compile is the "
         "'one fit' first call, not in the timed rows); each call sets `opt_state.hyperparams['learning_rate']`, "
@@ -280,7 +309,9 @@ def run(quick: bool = False) -> Section:
         f"Each row's time: median of up to {cfg['most']} repeats after a warm-up call (fewer when one call is "
         f"long: about {cfg['budget']:g} s of repeats per row). Learning rates: "
         + "; ".join(f"{n} linspace{LR_RANGE[n]}" for n in PROBLEMS)
-        + f". Agreement: every net's final loss (float64 on the host), relative tolerance {LOSS_RTOL:g}."
+        + f". Agreement, checked: every net's final loss of a float64 run of the same problem (untimed), "
+        f"relative tolerance {LOSS_RTOL:g}. The float32 difference is shown: the two programs sum in different "
+        "orders, and high learning rates amplify that rounding over the steps."
     )
     section.tables.append(table)
     return section
