@@ -151,8 +151,9 @@ def run_steps(
 ) -> tuple[tuple, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Run up to ``n_blocks`` blocks of ``cfg.record_every`` steps as one compiled program.
 
-    ``carry = (state, cursor)``. Each block records the loss at its start; a
-    loss that is NaN/inf or above ``limit`` ends the loop after that block.
+    ``carry = (state, cursor)``; ``n_blocks`` is at most ``cfg.buffer`` (the
+    loss is written at index ``i`` unchecked). Each block records the loss at
+    its start; a loss that is NaN/inf or above ``limit`` ends the loop after that block.
     Returns ``(carry, losses, blocks, ok, final)``: ``losses`` has length
     ``cfg.buffer``, its first ``blocks`` entries written; ``ok`` is False when
     the loop stopped on a loss or the final parameters are not finite;
