@@ -199,6 +199,9 @@ def lifted(optimizer: Any, params: Any, opt_state: Any) -> tuple[Any, tuple]:
     return (skeleton, leaves) if ok else whole
 
 
+_INIT_VERDICTS: dict[Any, bool] = {}  # initial_state's cache key -> whether the one program is optax's init
+
+
 def initial_state(optimizer: Any, params: Any) -> Any:
     """``optimizer.init(params)`` as one compiled program per skeleton and shapes, not op by op.
 
@@ -213,6 +216,12 @@ def initial_state(optimizer: Any, params: Any) -> Any:
     is initialised as is. As for :func:`lifted`, an ``init`` that reads mutable
     state or host randomness while it is traced keeps what it read then.
 
+    That verdict is kept per skeleton, number types, params' types (shapes,
+    dtypes, weak types, structure) and promotion/x64 settings (:func:`_init_key`):
+    what the comparison depends on, since an ``init`` that traced cannot have
+    branched on its numbers' values. A later call skips the two ``eval_shape``
+    traces (~0.25 ms of each ``fit`` call on the worked example, ~0.4 -> ~0.1 ms).
+
     >>> import optax, numpy as np
     >>> params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
     >>> state = initial_state(optax.adam(1e-3), params)
@@ -226,18 +235,40 @@ def initial_state(optimizer: Any, params: Any) -> Any:
         return optimizer.init(params)
     if not _same_in_a_program(leaves, params):
         return optimizer.init(params)
+    key = _init_key(skeleton, leaves, params)
+    if _INIT_VERDICTS.get(key) is False:
+        return optimizer.init(params)
     try:
         state = _init(skeleton, leaves, params)
     except Exception:  # an init that branches in Python on its numbers: op by op, as optax runs it
+        _remember(key, False)
         return optimizer.init(params)
+    if key not in _INIT_VERDICTS:
+        _remember(key, _matches_eager_init(optimizer, params, state))
+    return state if _INIT_VERDICTS.get(key, False) else optimizer.init(params)
+
+
+def _init_key(skeleton: Any, leaves: tuple, params: Any) -> Any:
+    """What :func:`initial_state`'s verdict depends on: the code, the numbers' types, the params' abstract values."""
+    config: Any = jax.config
+    avals = tuple(jax.typeof(p) for p in jax.tree.leaves(params))
+    settings = (config.jax_numpy_dtype_promotion, config.jax_enable_x64)
+    return (skeleton, tuple(type(v) for v in leaves), jax.tree.structure(params), avals, settings)
+
+
+def _remember(key: Any, verdict: bool) -> None:
+    if len(_INIT_VERDICTS) < 1024:  # bounded, as lifted's
+        _INIT_VERDICTS[key] = verdict
+
+
+def _matches_eager_init(optimizer: Any, params: Any, state: Any) -> bool:
+    """Whether ``state`` has the structure, dtypes and weak types of ``optimizer.init(params)`` (traced, not run)."""
     want = jax.eval_shape(optimizer.init, params)  # structure, dtypes and weak types of optax's own init
     got = jax.eval_shape(lambda s: s, state)
-    if jax.tree.structure(got) != jax.tree.structure(want) or any(  # type: ignore[operator]
-        (a.shape, a.dtype, a.weak_type) != (b.shape, b.dtype, b.weak_type)
+    return jax.tree.structure(got) == jax.tree.structure(want) and all(  # type: ignore[operator]
+        (a.shape, a.dtype, a.weak_type) == (b.shape, b.dtype, b.weak_type)
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want))
-    ):
-        return optimizer.init(params)
-    return state
+    )
 
 
 def _same_in_a_program(leaves: tuple, params: Any) -> bool:

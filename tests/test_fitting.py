@@ -678,3 +678,27 @@ def test_an_int_key_is_the_threefry_key_of_its_two_words_and_compiles_nothing(se
     np.testing.assert_array_equal(jax.random.key_data(key), want)
     if seed < 2**31:  # what jax.random.key gives, x64 or not
         np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(seed)))
+
+
+def test_a_second_fit_does_not_trace_the_optimizers_init_again(toy):
+    """fit's one-program optimizer init (jaxnet._hyper.initial_state) checks its state against optax's own init
+    once per kind of optimizer and params: another learning rate neither traces nor runs ``init`` again."""
+    params, x, y = toy
+    calls = []
+
+    def counting_sgd(learning_rate):
+        sgd = optax.sgd(learning_rate)
+
+        def init(p):
+            calls.append(1)  # once per trace or eager run
+            return sgd.init(p)
+
+        return optax.GradientTransformation(init, sgd.update)
+
+    first, _, _ = jaxnet.fit(params, x, y, optimizer=counting_sgd(0.1), steps=3, progress=False)
+    assert len(calls) >= 1
+    calls.clear()
+    second, _, _ = jaxnet.fit(params, x, y, optimizer=counting_sgd(0.2), steps=3, progress=False)
+    assert calls == []
+    reference, _, _ = jaxnet.fit(params, x, y, optimizer=optax.sgd(0.2), steps=3, progress=False)
+    assert_same(second, reference, atol=0)

@@ -1,0 +1,56 @@
+"""fit's compiled loop stays one XLA:CPU kernel for the worked example (the per-step regression of 6f6486d).
+
+XLA:CPU compiles a ``while`` loop whose one iteration (body and condition) touches under 1 KiB in its HLO
+cost analysis (``xla_cpu_small_while_loop_byte_threshold``) into one kernel, a ``call`` marked
+``xla_cpu_small_call``; a larger loop runs op by op, about 50 ns per op per iteration. When the learning
+rate became a runtime input (6f6486d) the worked example's float64 loop went from 995 to 1,035 bytes, and a
+block of ``fit``'s default ``record_every=1`` from ~60 ns to ~630 ns. These tests read the optimized
+program, not a clock: they fail on that commit's loop and pass on one that fits.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet
+from jaxnet import _fit_args as args
+from jaxnet._engine import State, run_steps
+from jaxnet._fit_loop import _engine
+
+SMALL_CALL = 'xla_cpu_small_call="true"'  # XLA:CPU's mark on a while loop compiled as one kernel
+
+pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's small-loop kernels")
+
+
+def compiled_loop(dtype, record_every: int, steps: int = 10_000) -> str:
+    """The optimized HLO text of ``fit``'s ``run_steps`` for the worked example, as ``fit`` would compile it."""
+    params, x, y = jaxnet.seed_example(jnp.dtype(dtype))
+    training = args.Training(steps=steps, optimizer=optax.sgd(0.1))
+    recording = args.Recording(record_every=record_every, progress=False)
+    run = args.check(
+        params, x, y, None, jaxnet.Spec(), training, args.Gradients(), args.Validation(), recording, args.Execution()
+    )
+    engine, carry = _engine(run, State(run.params, run.opt_state))
+    limit = np.asarray(np.inf, dtype)
+    lowered = run_steps.lower(engine.cfg, carry, engine.data, engine.key, np.int32(1), limit, run.hyper)
+    return lowered.compile().as_text()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_recording_every_step_of_the_worked_example_is_one_kernel(dtype):
+    """fit's default for <= 10,000 steps: one block per step, so the block loop is the step loop."""
+    text = compiled_loop(dtype, record_every=1)
+    assert text.count(" while(") == 1  # no inner scan: the one loop is the block loop
+    assert SMALL_CALL in text, (
+        "fit's block loop for the worked example runs op by op (~10x slower per step): its body grew past "
+        "XLA:CPU's small-loop size (see jaxnet._engine.run_steps)"
+    )
+
+
+def test_the_default_record_every_uses_the_one_kernel_loop():
+    """The program checked above is the one fit's default picks for a 10,000-step run."""
+    params, x, y = jaxnet.seed_example(jnp.float64)
+    _, _, history = jaxnet.fit(params, x, y, steps=10_000, progress=False)
+    assert history["loss"].shape == (10_000,)
