@@ -19,7 +19,8 @@ from its own ``fit`` agree to ``LOSS_RTOL`` in a float64 run of the same
 problem (a second worker, untimed). The timed float32 runs are two programs
 summing in different orders; at high learning rates 500 steps amplify that
 rounding (moons, lr 0.45: 2e-2 relative, while the median net agrees to 1e-7
-and the float64 run to 1e-13), so their difference is shown, not checked.
+and the float64 run to 1e-13), so their largest difference is shown, and only the median net's is checked
+(``MEDIAN_RTOL32``), which catches a bug in the float32 programs alone.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ TITLE = "Sweep vs K separate compiled-once fit calls"
 PROBLEMS = ("worked example", "moons", "breast cancer")
 LR_RANGE = {"worked example": (0.01, 1.0), "moons": (0.01, 0.5), "breast cancer": (0.01, 0.5)}
 LOSS_RTOL = 1e-9  # |Δ final loss| / max(loss, 1e-6), float64: the same arithmetic in two programs
+MEDIAN_RTOL32 = 1e-4  # the timed float32 runs: the median net's relative difference (a float32-only bug)
 FULL = {"K": 100, "steps": 500, "budget": 30.0, "most": 5}
 QUICK = {"K": 10, "steps": 50, "budget": 2.0, "most": 3}
 
@@ -203,7 +205,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _agreement64(name: str, K: int, steps: int) -> dict[str, Any]:
-    """Final losses of the sweep and of the K fits, the same problem in float64 (one untimed call each)."""
+    """Final losses of the sweep and of the K fits, the same problem in float64 (untimed: no repeats)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)  # this worker's own process: the timed float32 one is apart
@@ -230,6 +232,14 @@ def agreement(a: list[float], b: list[float]) -> tuple[float, bool]:
     return rel, rel <= LOSS_RTOL
 
 
+def _median_rel(a: list[float], b: list[float]) -> float:
+    """The median net's relative difference of two lists of final losses (inf if they cannot be compared)."""
+    a_, b_ = np.asarray(a), np.asarray(b)
+    if a_.shape != b_.shape or not (np.all(np.isfinite(a_)) and np.all(np.isfinite(b_))):
+        return float("inf")
+    return float(np.median(np.abs(a_ - b_) / np.maximum(np.abs(b_), 1e-6)))
+
+
 def _add_problem(
     section: Section, table: Table, name: str, rows: dict[str, Any], check: dict[str, Any], K: int, steps: int
 ) -> None:
@@ -247,6 +257,11 @@ def _add_problem(
         return
     s, f = Stats(sw["times"]), Stats(fits["times"])
     rel32 = agreement(sw["losses"], fits["losses"])[0]
+    median32 = _median_rel(sw["losses"], fits["losses"])
+    if not median32 <= MEDIAN_RTOL32:
+        section.failures.append(
+            f"{name}: float32 median net's final losses differ by {median32:.2e} > {MEDIAN_RTOL32:g}"
+        )
     c_sw, c_fits = check.get("sweep", {}), check.get("fits", {})
     rel, ok = agreement(c_sw.get("losses", []), c_fits.get("losses", [None]))
     if not ok:
@@ -262,7 +277,7 @@ def _add_problem(
         f"{s.median / f.median:.3g}×",
         f"{s.median / net_steps * 1e9:.3g} / {f.median / net_steps * 1e9:.3g}",
         f"{fmt_time(sw['first'])} / {fmt_time(fits['first'])}",
-        f"{rel32:.1e}",
+        f"{rel32:.1e} (median {median32:.1e})",
         f"{rel:.1e} {'ok' if ok else 'MISMATCH'}",
     )
     section.ratios.append(
@@ -286,7 +301,7 @@ def run(quick: bool = False) -> Section:
             "sweep / fits",
             "ns per net-step sweep / fits",
             "first call: sweep / one fit (compile)",
-            "max rel. Δ final loss, float32 (shown)",
+            "max rel. Δ final loss, float32 (median checked)",
             "max rel. Δ final loss, float64 (checked)",
         ],
     )
@@ -311,7 +326,8 @@ def run(quick: bool = False) -> Section:
         + "; ".join(f"{n} linspace{LR_RANGE[n]}" for n in PROBLEMS)
         + f". Agreement, checked: every net's final loss of a float64 run of the same problem (untimed), "
         f"relative tolerance {LOSS_RTOL:g}. The float32 difference is shown: the two programs sum in different "
-        "orders, and high learning rates amplify that rounding over the steps."
+        "orders, and high learning rates amplify that rounding over the steps; its median net must agree to "
+        f"{MEDIAN_RTOL32:g}."
     )
     section.tables.append(table)
     return section

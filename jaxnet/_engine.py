@@ -192,6 +192,7 @@ def run_steps(
         carry, value = steps_recording_first(
             lambda s, with_value: _step(cfg, optimizer, key, data, s, with_value), carry, cfg.record_every
         )
+        value = value.astype(losses.dtype)  # a loss_fn may return another float dtype (no-op when the same)
         return i + 1, carry, jax.lax.dynamic_update_index_in_dim(losses, value, i, 0)
 
     i, carry, losses = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry, losses))

@@ -243,9 +243,11 @@ def initial_state(optimizer: Any, params: Any) -> Any:
     except Exception:  # an init that branches in Python on its numbers: op by op, as optax runs it
         _remember(key, False)
         return optimizer.init(params)
-    if key not in _INIT_VERDICTS:
-        _remember(key, _matches_eager_init(optimizer, params, state))
-    return state if _INIT_VERDICTS.get(key, False) else optimizer.init(params)
+    verdict = _INIT_VERDICTS.get(key)
+    if verdict is None:  # first time for this key (or the cache is full): compare, and keep it if there is room
+        verdict = _matches_eager_init(optimizer, params, state)
+        _remember(key, verdict)
+    return state if verdict else optimizer.init(params)
 
 
 def _init_key(skeleton: Any, leaves: tuple, params: Any) -> Any:

@@ -173,9 +173,7 @@ def _check_layout(params: dict, name: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _canonical_y(
-    y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], head: str, dtype: Any, name: str
-) -> jax.Array:
+def _canonical_y(y: Any, batch_shape: tuple[int, ...], sizes: tuple[int, ...], head: str, dtype: Any, name: str) -> Any:
     """Labels in the output's shape ``batch + (n_out,)`` (one-hot for class labels)."""
     n_in, n_out = sizes[0], sizes[-1]
     classes = HEADS[head].labels == "classes"  # integer class labels (N,) are accepted too
@@ -209,7 +207,8 @@ def prepare(
 ) -> tuple[Params, Any, Any, Any]:
     """Validate and canonicalise ``(params, x, y, sample_weight)`` for ``activation`` and ``head``.
 
-    Returns jax arrays of the params' dtype: ``x`` as given (``(in,)`` or
+    Returns arrays of the params' dtype (jax arrays; with ``keep_host``, numpy
+    where the data was given on the host): ``x`` as given (``(in,)`` or
     ``(N, in)``), ``y`` in the output's shape (one-hot rows for class labels),
     ``sample_weight`` of the batch's shape. Arguments left out stay ``None``.
     ``names`` are the argument names used in messages (``("x_val", ...)`` for
@@ -247,7 +246,7 @@ def prepare(
     return params, x, y, sample_weight
 
 
-def _canonical_x(x: Any, n_in: int, dtype: Any, name: str) -> jax.Array:
+def _canonical_x(x: Any, n_in: int, dtype: Any, name: str) -> Any:
     """``x`` of shape ``(in,)`` or ``(N, in)``, ``N >= 1``, in the params' dtype."""
     x = as_array(name, x)
     check_numeric(name, x)
@@ -258,7 +257,7 @@ def _canonical_x(x: Any, n_in: int, dtype: Any, name: str) -> jax.Array:
     return convert(x, dtype, tuple(x.shape))
 
 
-def _canonical_weight(w: Any, batch_shape: tuple[int, ...], dtype: Any, name: str) -> jax.Array:
+def _canonical_weight(w: Any, batch_shape: tuple[int, ...], dtype: Any, name: str) -> Any:
     """``sample_weight`` of the batch's shape, in the params' dtype (values are checked later)."""
     w = as_array(name, w)
     check_numeric(name, w, allow_bool=True)

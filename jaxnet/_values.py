@@ -3,10 +3,12 @@
 The second part of :func:`jaxnet._validate.prepare` (the first, the static
 checks, is in :mod:`jaxnet._validate`). Each argument is first cast to the
 parameters' dtype, so a value that overflows that dtype is refused too. Data
-the host holds (numpy, or jax arrays on the CPU) is checked with numpy before
-it moves to the default device (:func:`host_flags`): exact, and no program is
-compiled per row count, on a GPU machine too; parameters on an accelerator are
-checked there by one reduction per network shape. Data on an accelerator is
+the host holds (numpy, or jax arrays on the CPU) is checked with numpy, numpy
+input before it moves to the default device (:func:`host_flags`): exact, and
+no program is compiled per row count, on a GPU machine too. Parameters on an
+accelerator are read back and checked with numpy up to 1 MiB
+(``HOST_CHECK_BYTES``), larger ones there, by one reduction per network
+shape. Data on an accelerator is
 checked there, by one jitted reduction that returns one flag per argument
 (:func:`flags`); :func:`with_value_checks` fuses it into a
 kernel's own call. Only when a flag fails is the detailed message computed,
@@ -35,6 +37,7 @@ from jaxnet.network import HEADS
 from jaxnet.spec import Params
 
 ROW_SUM_TOLERANCE = 1e-6  # per class: rows normalised in float32 pass with float64 parameters too
+HOST_CHECK_BYTES = 1 << 20  # parameters on an accelerator up to this size are checked on a copy (no compile)
 
 
 def is_concrete(a: Any) -> bool:
@@ -61,8 +64,8 @@ def convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
         return np.asarray(a).astype(dtype).reshape(shape)
 
 
-def one_hot(y: Any, classes: int, dtype: Any, name: str) -> jax.Array:
-    """Integer class labels (any shape) as one-hot rows; refuses non-integers and classes out of range."""
+def one_hot(y: Any, classes: int, dtype: Any, name: str) -> np.ndarray:
+    """Integer class labels (any shape) as one-hot rows (numpy); refuses non-integers and classes out of range."""
     v = np.asarray(y)
     if v.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
@@ -166,9 +169,10 @@ def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
     array([ True,  True,  True, False])
     """
     finite = lambda a: bool(np.isfinite(np.asarray(a)).all())  # noqa: E731
-    if all(on_host(v) for v in params.values()):
-        params_ok = all(finite(v) for v in params.values())
-    else:  # parameters on an accelerator: checked there (one program per network shape), not copied back
+    values = params.values()
+    if all(on_host(v) for v in values) or sum(int(v.nbytes) for v in values) <= HOST_CHECK_BYTES:
+        params_ok = all(finite(v) for v in values)  # read back from an accelerator: a copy, no program
+    else:  # large parameters on an accelerator: checked there (one program per network shape)
         params_ok = bool(_params_finite(params))
     ok = [params_ok, x is None or finite(x)]
     if y is None or HEADS[head].labels == "values":

@@ -99,11 +99,11 @@ def place(
 
 
 CROSSOVER_WORK = 1 << 20
-"""Multiply-adds per training step (batch x sum of in x out over layers) below which a run is faster on the
-CPU than on an accelerator, compile time counted. Measured on an H200 (``benchmarks/RESULTS-gpu.md``,
-"fit on the GPU vs on the CPU"): per step the GPU wins from about 2e4 multiply-adds, but its first call
-compiles 0.85-3.6 s against 0.3-0.7 s on the CPU, which it repays after ~17,000 steps at 2.4e5 and
-~5,000 at 3.1e6; at 2**20 runs of typical length (hundreds to thousands of steps) land on the faster side."""
+"""Multiply-adds per training step (batch x sum of in x out over layers) below which the walkthrough and the
+CLI run on the CPU of an accelerator machine. Measured on an H200 (``benchmarks/RESULTS-gpu.md``, "fit on
+the GPU vs on the CPU"): per step the GPU wins from about 2e4 multiply-adds, but its first call compiles
+0.85-3.6 s against 0.3-0.7 s on the CPU, which it repays after ~17,000 steps at 2.4e5, ~4,650 at 3.1e6,
+~2,350 at 2.5e7 and ~750 at 6.8e8. 2**20 is a judgement between those two crossovers, not an optimum."""
 
 
 def small_problem_device(sizes: Sequence[int], batch: int) -> tuple[jax.Device | None, str]:

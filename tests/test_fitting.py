@@ -604,6 +604,18 @@ def test_custom_loss_uses_autodiff(toy):
         jaxnet.fit(params, x, y, loss_fn=l2_bce, gradients="manual", steps=1, progress=False)
 
 
+@pytest.mark.parametrize("loss_dtype", [jnp.bfloat16, jnp.float16])
+def test_a_custom_loss_in_another_float_dtype_trains_and_records_it(loss_dtype):
+    """A loss_fn may return a narrower float than the params (mixed precision); the recorded losses are its
+    values in the params' dtype (the compiled loop once failed: dynamic_update_slice of a bfloat16 into float32)."""
+    params, x, y = jaxnet.seed_example(jnp.float32)
+    loss_fn = lambda p, x, y, w: jaxnet._kernels.loss(p, x, y, w).astype(loss_dtype)  # noqa: E731
+    fitted, _, history = jaxnet.fit(params, x, y, loss_fn=loss_fn, steps=3, progress=False)
+    first = float(jaxnet.loss(params, x, y).astype(loss_dtype))
+    assert history["loss"].dtype == np.float32 and history["loss"][0] == first and history["steps_done"] == 3
+    assert jaxnet.loss(fitted, x, y) < jaxnet.loss(params, x, y)
+
+
 @pytest.mark.slow
 def test_sample_weight_two_equals_a_duplicated_example(toy):
     params, x, y = toy

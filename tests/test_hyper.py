@@ -229,3 +229,23 @@ def test_initial_state_is_bit_for_bit_the_eager_init_in_the_traps(make, dtype):
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         assert (g.dtype, g.weak_type, g.shape) == (w.dtype, w.weak_type, w.shape)
         np.testing.assert_array_equal(np.asarray(g, np.float64), np.asarray(w, np.float64))
+
+
+def test_initial_state_with_its_verdict_cache_full_still_uses_the_one_program(monkeypatch):
+    """Past the bound of remembered verdicts, a new optimizer kind is compared as on its first call and gets
+    the compiled state (it used to fall back to optax's eager init on every call once the cache was full)."""
+    monkeypatch.setattr(_hyper, "_INIT_VERDICTS", {("full", i): True for i in range(1024)})
+    eager = []  # optax's init run on values (its traces, by eval_shape or the one program, are not counted)
+    adam = optax.adam(1e-3)
+
+    def init(p):
+        if not isinstance(jax.tree.leaves(p)[0], jax.core.Tracer):
+            eager.append(1)
+        return adam.init(p)
+
+    spy = optax.GradientTransformation(init, adam.update)
+    params = {"W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
+    for _ in range(2):
+        state = _hyper.initial_state(spy, params)
+    assert eager == [] and len(_hyper._INIT_VERDICTS) == 1024
+    assert jax.tree.all(jax.tree.map(lambda a, b: np.array_equal(a, b), state, adam.init(params)))
