@@ -1,6 +1,7 @@
 """Multi-process training with ``jax.distributed``: 2 and 4 processes on localhost, CPU, gloo collectives.
 
-Each group runs tests/distributed_worker.py in every process (one jax import, every scenario); the results
+Each group runs tests/distributed_worker.py in every process (one jax import, every scenario; the 4-process
+group leaves out those that do not depend on the process count, see GROUPS); the results
 are compared here with one-process runs of the same calls. Every process is bounded in time and all are
 killed when one fails.
 """
