@@ -1,6 +1,7 @@
 """Multi-process training with ``jax.distributed``: 2 and 4 processes on localhost, CPU, gloo collectives.
 
-Each group runs tests/distributed_worker.py in every process (one jax import, every scenario); the results
+Each group runs tests/distributed_worker.py in every process (one jax import, every scenario; the 4-process
+group leaves out those that do not depend on the process count, see GROUPS); the results
 are compared here with one-process runs of the same calls. Every process is bounded in time and all are
 killed when one fails.
 """
@@ -25,13 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 240  # a whole group; each run takes ~15-40 s on a busy 2-core machine
 
 
-def _run_group(processes: int, devices: int, out: Path) -> None:
-    """Run every process (with ``devices`` CPU devices each) within TIMEOUT_S; all are killed if one fails."""
+def _run_group(processes: int, devices: int, out: Path, skip: frozenset[str]) -> None:
+    """Run every process (with ``devices`` CPU devices each, scenarios in ``skip`` left out) within TIMEOUT_S;
+    all are killed if one fails."""
     port = free_port()
     flags = f"--xla_force_host_platform_device_count={devices}"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS=flags)
     argv = [sys.executable, str(WORKER), str(port), str(processes)]
-    runs = run_together([([*argv, str(i), str(out)], env) for i in range(processes)], TIMEOUT_S)
+    runs = run_together([([*argv, str(i), str(out), ",".join(sorted(skip))], env) for i in range(processes)], TIMEOUT_S)
     text = [f"--- process {i} (exit {code}) ---\n{log[-3000:]}" for i, (code, log) in enumerate(runs)]
     assert all(code == 0 for code, _ in runs), "\n".join(text)
 
@@ -58,12 +60,14 @@ def _assert_params(got: dict, want: dict, tol: float = 1e-12) -> None:
         np.testing.assert_allclose(got[k], np.asarray(v), rtol=0, atol=tol, err_msg=k)
 
 
-def _check_fits(out: Path, processes: int) -> None:
+def _check_fits(out: Path, processes: int, skip: frozenset[str]) -> None:
     x, y = _data()
     sgd = optax.sgd(0.2)
     full = jaxnet.fit(_start(), x, y, steps=40, optimizer=sgd, progress=False)
     mini = jaxnet.fit(_start(), x, y, steps=40, optimizer=sgd, progress=False, batch_size=16, key=2)
     for name, (params, _, hist) in (("full", full), ("minibatch", mini), ("local_rows", mini)):
+        if name in skip:
+            continue
         for i, (arrays, facts) in enumerate(_results(out, name, processes)):
             _assert_params(arrays, params)
             np.testing.assert_allclose(arrays["loss"], hist["loss"], rtol=0, atol=1e-12)
@@ -76,7 +80,7 @@ def _check_fits(out: Path, processes: int) -> None:
     assert rows == [[i * 64 // processes, (i + 1) * 64 // processes] for i in range(processes)]
 
 
-def _check_stops(out: Path, processes: int) -> None:
+def _check_stops(out: Path, processes: int, skip: frozenset[str]) -> None:
     x, y = _data()
     sgd = optax.sgd(0.2)
     val = (x[:16], 1 - y[:16])
@@ -93,6 +97,8 @@ def _check_stops(out: Path, processes: int) -> None:
     assert 30 <= stops[0][1]["steps_done"] < 40
     for arrays, _ in stops[1:]:
         _assert_params(arrays, stops[0][0], tol=0)
+    if "diverged" in skip:
+        return
     with pytest.warns(jaxnet.DivergenceWarning) as caught:
         params, _, hist = jaxnet.fit(_start(), x, y, steps=40, optimizer=optax.sgd(50.0), progress=False)
     assert hist["stopped"] == "diverged"
@@ -103,7 +109,9 @@ def _check_stops(out: Path, processes: int) -> None:
         np.testing.assert_allclose(arrays["loss"], hist["loss"], rtol=0, atol=1e-12)
 
 
-def _check_sweep(out: Path, processes: int) -> None:
+def _check_sweep(out: Path, processes: int, skip: frozenset[str]) -> None:
+    if "sweep" in skip:
+        return
     x, y = _data()
     keys = jax.random.split(jax.random.key(3), 5)
     rates = np.array([0.05, 0.1, 0.2, 0.5, 1e4])
@@ -139,15 +147,25 @@ def _check_save_and_failures(out: Path, processes: int) -> None:
         assert 30 <= facts["steps"] == died[0][1]["steps"] < 40 and facts["seconds"] < 60, facts
 
 
+# Four processes of one device add what depends on the process count: local rows in four parts, stops agreed
+# among four (three processes naming the last one), one writer of four, three survivors of a dead process. Both
+# groups have 4 devices in all, so 'full', 'minibatch', 'sweep' and 'diverged' run the same SPMD programs in
+# both; two processes of two devices also cover a process holding several shards (sweep's gather, local rows of
+# two devices). In the four-process group the full-batch program still runs over four processes in 'early',
+# 'callback_stop' and the failures, and the minibatch one in 'local_rows', each checked against one process.
+# Leaving those four out there saves ~16 s of a ~33 s group on a 2-core machine (the sweep alone ~10 s).
+GROUPS = [(2, 2, frozenset()), (4, 1, frozenset({"full", "minibatch", "sweep", "diverged"}))]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("processes, devices", [(2, 2), (4, 1)])
-def test_training_over_processes_equals_one_process(processes, devices, tmp_path):
+@pytest.mark.parametrize("processes, devices, skip", GROUPS, ids=["2-2", "4-1"])
+def test_training_over_processes_equals_one_process(processes, devices, skip, tmp_path):
     """fit (full batch, minibatches, local rows, early stopping, a stopping callback), sweep, save, Ctrl-C,
-    a raising callback and a dead process: 2 processes of 2 devices, 4 of 1."""
-    _run_group(processes, devices, tmp_path)
-    _check_fits(tmp_path, processes)
-    _check_stops(tmp_path, processes)
-    _check_sweep(tmp_path, processes)
+    a raising callback and a dead process: 2 processes of 2 devices; 4 of 1 where the process count matters."""
+    _run_group(processes, devices, tmp_path, skip)
+    _check_fits(tmp_path, processes, skip)
+    _check_stops(tmp_path, processes, skip)
+    _check_sweep(tmp_path, processes, skip)
     _check_save_and_failures(tmp_path, processes)
 
 

@@ -10,8 +10,8 @@ The parameter lists are the tables themselves, so a new entry in
   delta ``g(z) - y`` is ``jax.grad`` of its loss;
 * each head's loss is its documented formula; the seed's golden loss is unchanged.
 
-The fixed cases give every combination two shapes; one hypothesis sweep draws the
-combination and the depth, widths, batch, weights and label kind. Both compile
+The fixed cases give every combination the four-layer shape; one hypothesis sweep
+draws the combination and the depth, widths, batch, weights and label kind. Both compile
 gradient programs per case and are slow; the formula checks are quick.
 """
 
@@ -66,11 +66,20 @@ def make_case(seed, sizes, batch, head, soft, weighted):
     return params, x, jnp.asarray(y), None if w is None else jnp.asarray(w)
 
 
+# numpy forms of the kinked activations, for the kink check only: jaxnet.forward_trace compiled one more program
+# per case (~0.35 s of CPU each; this check runs before every relu/leaky_relu case and every rejected draw)
+HOST_FN = {"relu": lambda z: np.maximum(z, 0.0), "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z)}
+assert KINKED <= set(HOST_FN), "a new kinked activation needs its numpy form here"
+
+
 def min_hidden_abs_z(params, x, activation, head):
-    trace = jaxnet.forward_trace(params, x, activation=activation, head=head)
+    """min |z_l| over hidden layers, ``z_l = a_{l-1} W_l^T + b_l``, in numpy on the host (no compilation)."""
     L = jaxnet.network.depth(params)
-    # numpy on the host: jnp.min/jnp.abs would compile two small programs per layer shape
-    return min((float(np.min(np.abs(np.asarray(trace[f"z{l}"])))) for l in range(1, L)), default=np.inf)
+    a, zs = np.asarray(x), []
+    for l in range(1, L):
+        zs.append(a @ np.asarray(params[f"W{l}"]).T + np.asarray(params[f"b{l}"]))
+        a = HOST_FN[activation](zs[-1])
+    return min((float(np.min(np.abs(z))) for z in zs), default=np.inf)
 
 
 def assert_tree_close(got, want, tol, what):
@@ -97,21 +106,26 @@ def check_three_paths(activation, head, params, x, y, w):
     return True
 
 
-# Fixed cases: every activation x head, hard labels unweighted and soft labels weighted. The hypothesis sweep
-# draws the pair too (18 pairs x 5 examples each compiled 90 sets of gradient programs) and its shapes come
-# from a small set that holds every depth 1-4, width 1, batch 1 and the four-layer case that was a fixed row.
-FIXED = [  # (seed, hidden widths, batch, soft, weighted)
-    (0, (3,), 1, False, False),
-    (1, (5, 1, 3), 7, True, True),  # four layers (a width-1 one) for every pair, as the old slow row had
+# Fixed cases: every activation x head once, on the four-layer net (a width-1 layer) that runs the delta
+# recursion through every hidden layer. Label kind and weighting enter only the output delta (the head's
+# r_n (g(z) - y)), never the hidden recursion, so they rotate over the activations: every head gets hard and
+# soft labels, weighted and not. Depths 1-3, batch 1, width-1 inputs and outputs come from the hypothesis sweep
+# (its explicit examples pin a two-layer batch-1 case). Before, a second fixed row (2-layer, batch 1, hard,
+# unweighted) for each of the 18 pairs compiled 18 more sets of gradient programs (~25 s) for those factors.
+LABELS = [(False, False), (True, True), (True, False), (False, True)]  # (soft, weighted)
+FIXED = [
+    (activation, head, *LABELS[(a + h) % len(LABELS)])
+    for a, activation in enumerate(sorted(ACTIVATIONS))
+    for h, head in enumerate(sorted(HEADS))
 ]
+assert {(head, *kind) for _, head, *kind in FIXED} == {(head, *kind) for head in HEADS for kind in LABELS}
 
 
-@pytest.mark.parametrize("activation,head", COMBOS)
-@pytest.mark.parametrize("seed,hidden,batch,soft,weighted", FIXED)
+@pytest.mark.parametrize("activation,head,soft,weighted", FIXED)
 @pytest.mark.slow
-def test_three_gradient_paths_agree_fixed_cases(activation, head, seed, hidden, batch, soft, weighted):
+def test_three_gradient_paths_agree_fixed_cases(activation, head, soft, weighted):
     n_out = 3 if head == "softmax" else 2
-    params, x, y, w = make_case(seed, (4, *hidden, n_out), batch, head, soft, weighted)
+    params, x, y, w = make_case(1, (4, 5, 1, 3, n_out), 7, head, soft, weighted)
     for _ in range(5):  # move hidden biases off the kinks deterministically if needed
         if activation not in KINKED or min_hidden_abs_z(params, x, activation, head) >= KINK:
             break
@@ -135,8 +149,9 @@ def problems(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=24, deadline=None, derandomize=True)  # the fixed cases cover every pair twice
+@settings(max_examples=24, deadline=None, derandomize=True)  # the fixed cases cover every pair
 @given(problems())
+@example(("tanh", "softmax", 0, (4, 3, 3), 1, False, False))  # two layers, one example, integer class, unweighted
 @example(("gelu", "softmax", 2, (4, 8, 1, 4, 3), 16, False, True))  # the four-layer case, hard labels, weighted
 def test_three_gradient_paths_agree_hypothesis(problem):
     activation, head, seed, sizes, batch, soft, weighted = problem
