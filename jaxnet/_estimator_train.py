@@ -79,8 +79,9 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
     if est.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
         x, t, w = _split_evenly(est.mesh, x, t, w, None if batch == n else batch)
-    # device_put compiles nothing (jnp.asarray of a numpy array compiles a program per shape)
-    xj, tj, wj = jax.device_put(x), jax.device_put(t), None if w is None else jax.device_put(w)
+    # host data, each fit call checks it with numpy before moving it (on a GPU machine, data already there was
+    # checked by a program per shape); fit pads its rows on the host anyway, so keeping it here costs no copy
+    xj, tj, wj = x, t, w
     optimizer = _optimizer(est.optimizer)
     est.opt_state_ = _set_hyperparams(est.opt_state_, est.learning_rate_init, est.alpha / batch)
     done = 0

@@ -211,6 +211,18 @@ def test_as_on_an_accelerator_host_data_compiles_no_check_program(name, count_co
     )
 
 
+def test_as_on_an_accelerator_an_estimator_fit_compiles_its_init_and_training_only(count_compiles, monkeypatch):
+    """The estimator hands fit host data (on the H200 it moved it first, and every fit call checked it with a
+    program of its own)."""
+    off_host = lambda a: not isinstance(a, jax.Array)  # noqa: E731
+    monkeypatch.setattr(jaxnet._values, "on_host", off_host)
+    monkeypatch.setattr(metrics, "on_host", off_host)
+    x, y = _estimator_data(13)  # a width no other test trains
+    with pytest.warns(Warning), count_compiles() as compiles:  # max_iter=3 does not converge
+        jaxnet.MLPClassifier((9,), max_iter=3, batch_size=30, random_state=0).fit(x, y)
+    assert compiles() <= 2  # the optimizer's init and fit's program
+
+
 def test_init_mlp_compiles_one_program_for_a_new_size_then_none(count_compiles):
     with count_compiles() as compiles:
         jaxnet.init_mlp(0, (61, 700, 2), dtype=np.float64)  # 43,400 weights: a bucket no other test draws
