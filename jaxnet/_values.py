@@ -170,9 +170,11 @@ def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
     """
     finite = lambda a: bool(np.isfinite(np.asarray(a)).all())  # noqa: E731
     values = params.values()
-    if all(on_host(v) for v in values) or sum(int(v.nbytes) for v in values) <= HOST_CHECK_BYTES:
+    small = all(on_host(v) or v.is_fully_addressable for v in values)  # another process's part cannot be read
+    small = small and sum(int(v.nbytes) for v in values) <= HOST_CHECK_BYTES
+    if all(on_host(v) for v in values) or small:
         params_ok = all(finite(v) for v in values)  # read back from an accelerator: a copy, no program
-    else:  # large parameters on an accelerator: checked there (one program per network shape)
+    else:  # large parameters on an accelerator, or spread over processes: checked there (one program per shape)
         params_ok = bool(_params_finite(params))
     ok = [params_ok, x is None or finite(x)]
     if y is None or HEADS[head].labels == "values":
