@@ -30,7 +30,7 @@ import optax
 
 from jaxnet._checks import count, number, one_of, refuse
 from jaxnet._engine import Batches
-from jaxnet._hyper import initial_state, lifted
+from jaxnet._hyper import initial_state, lifted, parts
 from jaxnet._options import check_compute_dtype, check_optimizer, execution_context, resolve_gradients
 from jaxnet._padding import pad_rows
 from jaxnet._recording import fit_record_every
@@ -175,8 +175,9 @@ def check(
         if w is None and batches is not None:  # minibatches are drawn from the real rows only: no weights
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     schedule = _check_schedule(steps, v, rec, held is not None, step_seconds(params, data[0], batches))
-    opt_state = _check_opt_state(t.opt_state, optimizer, params)
-    skeleton, hyper = lifted(optimizer, params, opt_state)  # numbers are inputs, not constants
+    split_parts = parts(optimizer)  # once for both: the optimizer's numbers and the rest
+    opt_state = _check_opt_state(t.opt_state, optimizer, params, split_parts)
+    skeleton, hyper = lifted(optimizer, params, opt_state, split_parts)  # numbers are inputs, not constants
     return Run(
         params, opt_state, data, n, key, spec, skeleton, hyper, how, g.loss_fn, held, batches, schedule, placement,
         progress, callback, on_divergence,
@@ -345,10 +346,10 @@ def _check_loss_fn(loss_fn: Any, params: Params, x: Any, y: Any, w: Any) -> None
         raise TypeError(f"{what}; it returned {got}")
 
 
-def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params) -> Any:
+def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params, split_parts: Any) -> Any:
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
-        return initial_state(optimizer, params)  # one compiled program (jaxnet._hyper), not one per leaf
+        return initial_state(optimizer, params, split_parts)  # one compiled program (jaxnet._hyper), not one per leaf
     expected = jax.eval_shape(optimizer.init, params)
     try:
         got = jax.eval_shape(lambda s: s, opt_state)
