@@ -130,6 +130,21 @@ if "sweep" not in SKIP:
         warnings=[str(w.message) for w in caught],
     )
 
+# params sharded over the processes (each holds part of W1): the value checks read back only what this process
+# holds (np.asarray of another process's part raises)
+rows_spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+split_params = {
+    k: jax.device_put(v, rows_spec if v.shape[0] % mesh.devices.size == 0 else whole) for k, v in start().items()
+}
+facts = {"sharded": not split_params["W1"].is_fully_addressable}
+try:
+    jaxnet.validate(split_params, x)
+    facts["ok"] = "passed"
+except Exception as e:  # noqa: BLE001 -- what a process raised is what the test looks at
+    facts["ok"] = f"{type(e).__name__}: {e}"
+write("sharded_params", {}, **facts)
+
 # every process saves to the same path: one writer
 path = os.path.join(out, "shared.safetensors")
 wrote = jaxnet.save(path, p, metadata={"step": 1})

@@ -128,6 +128,8 @@ def _check_sweep(out: Path, processes: int, skip: frozenset[str]) -> None:
 
 
 def _check_save_and_failures(out: Path, processes: int) -> None:
+    for _, facts in _results(out, "sharded_params", processes):  # validate reads back only this process's parts
+        assert facts == {"sharded": True, "ok": "passed"}, facts
     assert [f["wrote"] for _, f in _results(out, "save", processes)] == [True] + [False] * (processes - 1)
     params, meta = jaxnet.load(out / "shared.safetensors")
     _assert_params(params, _results(out, "callback_stop", processes)[0][0], tol=0)
