@@ -35,6 +35,7 @@ from jaxnet._options import check_compute_dtype, check_optimizer, execution_cont
 from jaxnet._padding import pad_rows
 from jaxnet._recording import fit_record_every
 from jaxnet._validate import as_key, overflow_error, prepare
+from jaxnet._values import to_device
 from jaxnet.metrics import padded, scores
 from jaxnet.network import multiply_adds, widths
 from jaxnet.parallel import check_mesh
@@ -151,7 +152,8 @@ def check(
     ex: Execution,
 ) -> Run:
     """Every argument of :func:`jaxnet.fit` checked and resolved, in the order its errors are reported."""
-    params, x, y, w = prepare(params, x, y, w, activation=spec.activation, head=spec.head)
+    # host data stays numpy until its rows are padded (below): on a GPU no round trip to pad it
+    params, x, y, w = prepare(params, x, y, w, activation=spec.activation, head=spec.head, keep_host=True)
     steps = count("steps", t.steps)
     optimizer = check_optimizer(t.optimizer)
     how = resolve_gradients(g.gradients, g.loss_fn)
@@ -174,6 +176,9 @@ def check(
         data, _ = pad_rows(data, params["W1"].dtype)
         if w is None and batches is not None:  # minibatches are drawn from the real rows only: no weights
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
+    elif ex.mesh is None:  # moved once here, not by every compiled call (a mesh places its numpy rows itself)
+        x, y, w = (to_device(a) if isinstance(a, np.ndarray) else a for a in data)
+        data = (x, y, w)
     schedule = _check_schedule(steps, v, rec, held is not None, step_seconds(params, data[0], batches))
     split_parts = parts(optimizer)  # once for both: the optimizer's numbers and the rest
     opt_state = _check_opt_state(t.opt_state, optimizer, params, split_parts)
@@ -256,7 +261,7 @@ def _split(split: float, spec: Spec, data: tuple, key: Any) -> tuple:
         tr, va, _, _ = train_test_split(rows, yh, test_fraction=split, seed=seed, stratify=hard)
     except ValueError as e:
         raise ValueError(f"validation_split: {split} of {x.shape[0]} examples cannot be split ({e})") from None
-    train, val = jnp.asarray(tr[:, 0]), jnp.asarray(va[:, 0])
+    train, val = tr[:, 0], va[:, 0]  # numpy indices: they index numpy and jax data alike, compiling nothing
     if w is not None and not bool(jnp.any(w[train] > 0)):
         raise ValueError(
             f"validation_split: every example left for training has sample_weight 0 ({split} of {x.shape[0]} held "
