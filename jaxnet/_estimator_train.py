@@ -79,9 +79,8 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
     if est.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
         x, t, w = _split_evenly(est.mesh, x, t, w, None if batch == n else batch)
-    # host data, each fit call checks it with numpy before moving it (on a GPU machine, data already there was
-    # checked by a program per shape); fit pads its rows on the host anyway, so keeping it here costs no copy
-    xj, tj, wj = x, t, w
+    # x, t, w stay host data: each fit call checks them with numpy and pads their rows before moving them (on a
+    # GPU machine, data already there was checked by a program per shape, then read back to be padded)
     optimizer = _optimizer(est.optimizer)
     est.opt_state_ = _set_hyperparams(est.opt_state_, est.learning_rate_init, est.alpha / batch)
     done = 0
@@ -91,7 +90,7 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
             if validation is not None or incremental
             else min(epochs - done, max(1, est.n_iter_no_change + 1 - est._no_improvement))  # 1: stopped before
         )
-        losses = _run(est, optimizer, xj, tj, wj, block * per_epoch, batch if batch < n else None)
+        losses = _run(est, optimizer, x, t, w, block * per_epoch, batch if batch < n else None)
         done += block
         stop = False
         for loss in losses.reshape(block, per_epoch).mean(axis=1):

@@ -35,7 +35,7 @@ from jaxnet._options import check_compute_dtype, check_optimizer, execution_cont
 from jaxnet._padding import pad_rows
 from jaxnet._recording import fit_record_every
 from jaxnet._validate import as_key, overflow_error, prepare
-from jaxnet._values import to_device
+from jaxnet._values import moved
 from jaxnet.metrics import padded, scores
 from jaxnet.network import multiply_adds, widths
 from jaxnet.parallel import check_mesh
@@ -177,8 +177,7 @@ def check(
         if w is None and batches is not None:  # minibatches are drawn from the real rows only: no weights
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     elif ex.mesh is None:  # moved once here, not by every compiled call (a mesh places its numpy rows itself)
-        x, y, w = (to_device(a) if isinstance(a, np.ndarray) else a for a in data)
-        data = (x, y, w)
+        data = moved(data)
     schedule = _check_schedule(steps, v, rec, held is not None, step_seconds(params, data[0], batches))
     split_parts = parts(optimizer)  # once for both: the optimizer's numbers and the rest
     opt_state = _check_opt_state(t.opt_state, optimizer, params, split_parts)

@@ -33,6 +33,7 @@ from jaxnet._values import (
     explain_flags,
     host_flags,
     is_concrete,
+    moved,
     on_host,
     one_hot,
     overflow_error,
@@ -242,7 +243,7 @@ def prepare(
     if check_values:
         check_values_of(params, x, y, sample_weight, head=head, names=names)
     if not keep_host:
-        x, y, sample_weight = (to_device(a) if isinstance(a, np.ndarray) else a for a in (x, y, sample_weight))
+        x, y, sample_weight = moved((x, y, sample_weight))
     return params, x, y, sample_weight
 
 

@@ -51,6 +51,11 @@ def to_device(a: Any) -> jax.Array:
     return jax.device_put(np.asarray(a))
 
 
+def moved(data: tuple) -> tuple:
+    """``data`` with its numpy arrays moved to the default device (:func:`to_device`); the rest as it is."""
+    return tuple(to_device(a) if isinstance(a, np.ndarray) else a for a in data)
+
+
 def convert(a: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
     """``a`` in ``dtype`` and ``shape`` (overflow becomes inf, refused by the value check): a jax array for
     jax input, numpy for host data, which :func:`jaxnet._validate.prepare` checks before moving it."""
