@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["split", "build", "lifted", "initial_state"]
 
-_MAX_DEPTH = 12
+_MAX_DEPTH = 24  # nesting levels read (chains of chains of schedules need ~20); deeper is kept by identity
 _CONSTANTS = (type(None), bool, int, str, bytes, complex, type, np.dtype, np.integer, np.bool_)
 
 
@@ -107,7 +107,20 @@ def parts(optimizer: Any) -> tuple[Any, tuple] | None:
 _COMPUTE: Any = object()  # "split the optimizer here" (the callers' default)
 
 
+_FAST_CONSTANTS = frozenset({type(None), bool, int, str})  # exact types the general tests below call constants
+
+
 def _split(value: Any, leaves: list, depth: int) -> Any:
+    kind = type(value)  # the common exact types first: what the general tests below decide for them, sooner
+    if kind is float:  # (isinstance against jax.Array, an ABC, costs ~1 us a value: most of a split's time)
+        leaves.append(value)
+        return ("leaf",)
+    if kind in _FAST_CONSTANTS:
+        return ("const", kind, value)
+    if kind is types.FunctionType and depth <= _MAX_DEPTH:
+        return _split_function(value, leaves, depth + 1)
+    if (kind is tuple or kind is list) and depth <= _MAX_DEPTH:
+        return (kind, tuple([_split(v, leaves, depth + 1) for v in value]))
     if _is_leaf(value):
         leaves.append(value)
         return ("leaf",)
@@ -117,9 +130,9 @@ def _split(value: Any, leaves: list, depth: int) -> Any:
         return Same(value)
     d = depth + 1
     if type(value) in (tuple, list):
-        return (type(value), tuple(_split(v, leaves, d) for v in value))
+        return (type(value), tuple([_split(v, leaves, d) for v in value]))
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple (optax's GradientTransformation)
-        return ("namedtuple", type(value), tuple(_split(v, leaves, d) for v in value))
+        return ("namedtuple", type(value), tuple([_split(v, leaves, d) for v in value]))
     if type(value) is dict and all(isinstance(k, str) for k in value):
         return ("dict", tuple(value), tuple(_split(v, leaves, d) for v in value.values()))
     if type(value) is partial:
@@ -137,10 +150,17 @@ def _split(value: Any, leaves: list, depth: int) -> Any:
 
 
 def _split_function(fn: types.FunctionType, leaves: list, depth: int) -> Any:
-    cells = tuple(_contents(c) for c in fn.__closure__ or ())
-    if fn.__dict__:  # attributes (functools.wraps, markers) the code might read: keep the function as it is
+    # At the depth limit the function is kept whole: cut below it, its cells (a tuple built here, a new one
+    # each split) would be kept by identity, and two splits of one optimizer would never be equal (a chained
+    # optimizer with a schedule compiled fit's program again at every call).
+    if fn.__dict__ or depth > _MAX_DEPTH:  # attributes (functools.wraps, markers) the code might read
         return Same(fn)
-    parts = tuple(_split(v, leaves, depth) for v in (fn.__defaults__, fn.__kwdefaults__, cells))
+    cells = tuple([_contents(c) for c in fn.__closure__ or ()])
+    parts = (
+        _split(fn.__defaults__, leaves, depth),
+        _split(fn.__kwdefaults__, leaves, depth),
+        _split(cells, leaves, depth),
+    )
     return ("fn", fn.__code__, Same(fn.__globals__), fn.__name__, fn.__qualname__) + parts
 
 

@@ -135,6 +135,42 @@ def test_an_update_that_branches_on_a_number_stays_static_and_correct(seed64):
     assert moved(fa, loop(optax.sgd(0.1), params, x, y, 3)) < 1e-14 and moved(fb, params) == 0.0
 
 
+def test_a_chained_optimizer_with_a_schedule_is_one_program_across_fits(seed64, count_compiles):
+    """Deep enough to reach the split's depth limit, whose cut kept a tuple built afresh by each split: the same
+    optimizer compiled fit's program (and its init) again at every call, and the jit cache grew without bound."""
+    params, x, y = seed64
+
+    def make(lr):
+        return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.exponential_decay(lr, 100, 0.9)))
+
+    optimizer = make(1e-3)
+    with optax_promotion():
+        jaxnet.fit(params, x, y, optimizer=optimizer, steps=3, progress=False)
+        with count_compiles() as compiles:
+            jaxnet.fit(params, x, y, optimizer=optimizer, steps=3, progress=False)
+            fast, _, _ = jaxnet.fit(params, x, y, optimizer=make(0.05), steps=3, progress=False)  # its own numbers
+        assert compiles() == 0
+        reference = loop(make(0.05), params, x, y, 3)
+    for k in params:
+        np.testing.assert_allclose(fast[k], reference[k], rtol=0, atol=1e-15, err_msg=k)
+
+
+@pytest.mark.parametrize("boxed", [False, True], ids=["odd", "even"])  # where the cut falls: a function or its cells
+@pytest.mark.parametrize("levels", [12, 30])
+def test_split_past_the_depth_limit_is_the_same_for_the_same_optimizer(levels, boxed):
+    def nest(inner):  # each level a closure over the one inside it: two levels of the split
+        return lambda: inner
+
+    scale = 0.5
+    for _ in range(levels):
+        scale = nest(scale)
+    held = (scale,) if boxed else scale
+    optimizer = optax.GradientTransformation(lambda p: optax.EmptyState(), lambda g, s, p=None: (g, s, held))
+    (a, leaves_a), (b, leaves_b) = _hyper.split(optimizer), _hyper.split(optimizer)
+    assert a == b and hash(a) == hash(b) and leaves_a == leaves_b
+    assert a != _hyper.split(optax.chain(optimizer))[0]  # another optimizer all the same
+
+
 def test_split_keeps_non_numbers_apart():
     class Opaque:
         scale = 0.1
