@@ -30,7 +30,7 @@ import optax
 
 from jaxnet._checks import count, number, one_of, refuse
 from jaxnet._engine import Batches
-from jaxnet._hyper import initial_state, lifted, parts
+from jaxnet._hyper import initial_state, lifted, parts, state_shapes
 from jaxnet._options import check_compute_dtype, check_optimizer, execution_context, resolve_gradients
 from jaxnet._padding import pad_rows
 from jaxnet._recording import fit_record_every
@@ -354,9 +354,9 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
         return initial_state(optimizer, params, split_parts)  # one compiled program (jaxnet._hyper), not one per leaf
-    expected = jax.eval_shape(optimizer.init, params)
+    expected = state_shapes(optimizer, params, split_parts)
     try:
-        got = jax.eval_shape(lambda s: s, opt_state)
+        got = jax.tree.map(jax.typeof, opt_state)  # what eval_shape gives, without tracing
         same = jax.tree.structure(got) == jax.tree.structure(expected) and all(  # type: ignore[operator]
             (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected))
         )

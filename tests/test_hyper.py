@@ -171,6 +171,37 @@ def test_split_past_the_depth_limit_is_the_same_for_the_same_optimizer(levels, b
     assert a != _hyper.split(optax.chain(optimizer))[0]  # another optimizer all the same
 
 
+_INIT_CALLS = {"count": 0}  # a global: not read by the split, so the counting optimizer keeps one skeleton
+
+
+def _counting_adam(lr):
+    base = optax.adam(lr)
+
+    def init(params):
+        _INIT_CALLS["count"] += 1
+        return base.init(params)
+
+    return optax.GradientTransformation(init, base.update)
+
+
+def test_a_given_opt_state_is_checked_without_tracing_init_again(seed64):
+    """An estimator passes its opt_state back at every fit call: its shapes come from initial_state's comparison,
+    not from tracing optimizer.init each time; a state of another structure is still refused."""
+    params, x, y = seed64
+    with optax_promotion():
+        _, state, _ = jaxnet.fit(params, x, y, optimizer=_counting_adam(1e-3), steps=2, progress=False)
+        before = _INIT_CALLS["count"]
+        resumed, _, _ = jaxnet.fit(
+            params, x, y, optimizer=_counting_adam(0.05), steps=2, opt_state=state, progress=False
+        )
+        assert _INIT_CALLS["count"] == before
+        with pytest.raises(TypeError, match="opt_state"):
+            jaxnet.fit(params, x, y, optimizer=_counting_adam(0.05), steps=2, opt_state=state[0], progress=False)
+        reference, _, _ = jaxnet.fit(params, x, y, optimizer=optax.adam(0.05), steps=2, opt_state=state, progress=False)
+    for k in params:
+        assert np.array_equal(resumed[k], reference[k]), k
+
+
 def test_split_keeps_non_numbers_apart():
     class Opaque:
         scale = 0.1
