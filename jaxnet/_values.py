@@ -11,7 +11,8 @@ accelerator are read back and checked with numpy up to 1 MiB
 shape. Data on an accelerator is
 checked there, by one jitted reduction that returns one flag per argument
 (:func:`flags`); :func:`with_value_checks` fuses it into a
-kernel's own call. Only when a flag fails is the detailed message computed,
+kernel's own call (for the host's data it gives the bare kernel too: the flags
+triple a small program's compile time). Only when a flag fails is the detailed message computed,
 on the host (:func:`explain_flags`), in the one format of :mod:`jaxnet._checks`.
 
 >>> import numpy as np
@@ -24,7 +25,7 @@ ValueError: x: expected finite values (no NaN/inf) in float64 (the params' dtype
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,16 +111,25 @@ _flags = jax.jit(flags, static_argnames="head")
 _params_finite = jax.jit(all_finite)
 
 
-def with_value_checks(kernel: Any) -> Any:
-    """``jit`` of ``kernel(params, x, y, w, activation, head)`` that also returns the value flags of its
-    arguments, so that checking costs no dispatch of its own (see :func:`jaxnet._validate.call_checked`)."""
+class Checked(NamedTuple):
+    """A kernel ``(params, x, y, w, activation, head) -> out`` jitted twice (:func:`with_value_checks`)."""
 
-    @partial(jax.jit, static_argnames=("activation", "head"))
-    def run(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple[Any, jax.Array]:
+    fused: Any  # -> (out, flags): the value flags of the arguments and of out computed in the same program
+    bare: Any  # -> out: for arguments checked on the host (a third of the compile time: no flags)
+
+
+def with_value_checks(kernel: Any) -> Checked:
+    """``jit`` of ``kernel(params, x, y, w, activation, head)``: bare, and fused with the value flags of its
+    arguments and its output (so that checking data on an accelerator costs no dispatch of its own); see
+    :func:`jaxnet._validate.call_checked`, which picks one."""
+    statics = ("activation", "head")
+
+    @partial(jax.jit, static_argnames=statics)
+    def fused(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple[Any, jax.Array]:
         out = kernel(params, x, y, w, activation, head)
         return out, jnp.concatenate([flags(params, x, y, w, head), all_finite(out)[None]])
 
-    return run
+    return Checked(fused, jax.jit(kernel, static_argnames=statics))
 
 
 def overflow_error(params: Params, x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> ValueError:
