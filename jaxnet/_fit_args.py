@@ -354,6 +354,11 @@ def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, pa
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
         return initial_state(optimizer, params, split_parts)  # one compiled program (jaxnet._hyper), not one per leaf
+    if any(isinstance(v, jax.ShapeDtypeStruct) for v in jax.tree.leaves(opt_state)):
+        raise TypeError(
+            "opt_state: expected arrays (the state optimizer.init(params) returns), got jax.ShapeDtypeStruct "
+            "leaves: shapes and dtypes without values (jax.eval_shape's result?)"
+        )
     expected = state_shapes(optimizer, params, split_parts)
     try:
         got = jax.tree.map(jax.typeof, opt_state)  # what eval_shape gives, without tracing

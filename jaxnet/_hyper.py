@@ -286,9 +286,10 @@ def initial_state(optimizer: Any, params: Any, split_parts: Any = _COMPUTE) -> A
 
 def state_shapes(optimizer: Any, params: Any, split_parts: Any) -> Any:
     """``jax.eval_shape(optimizer.init, params)``, without tracing ``init`` again where :func:`initial_state`
-    already compared it for this key (an ``init`` that traced with its numbers as inputs cannot have shaped its
-    state by their values). ``fit`` checks a given ``opt_state`` against it at every call (an estimator's ~10
-    per ``fit``: ~2 ms of tracing each)."""
+    already compared it for this key (an ``init`` that traced with its numbers as inputs did not shape its
+    state by their values; one that tests a number's Python type before its value could, and gets
+    :func:`initial_state`'s state for the first value it met, as there). ``fit`` checks a given ``opt_state``
+    against it at every call (an estimator's ~10 per ``fit``: ~2 ms of tracing each)."""
     if split_parts is not None and _same_in_a_program(split_parts[1], params):
         skeleton, leaves = split_parts
         shapes = _INIT_SHAPES.get(_init_key(skeleton, leaves, params))

@@ -280,16 +280,20 @@ def call_checked(
 ) -> Any:
     """:func:`prepare`, then ``run`` (:func:`with_value_checks`); raise if a value check fails.
 
-    Data the host holds (numpy, or jax arrays on the CPU: everything on a CPU machine) is checked there with
-    numpy and runs the bare kernel, whose output is checked there too: the flags in the program would triple
-    its compile time (~0.11 -> ~0.34 s of CPU for ``predict`` of a 30-100-1 network). Anything on an
-    accelerator runs the kernel fused with its checks: no transfer, no dispatch of its own.
+    Where the kernel runs on the CPU (everything on a CPU machine) and the data is the host's (numpy, or jax
+    arrays on the CPU), the values are checked with numpy and the bare kernel runs, its output checked on the
+    host too: the flags in the program would triple its compile time (~0.11 -> ~0.34 s of CPU for ``predict``
+    of a 30-100-1 network). Anything for an accelerator runs the kernel fused with its checks: no transfer
+    back, no dispatch of its own. Under an outer ``jit``/``eval_shape``/``scan`` the data moves into the trace
+    and nothing is checked (as for any traced value); the output is a tracer there, not read back.
     """
     given = [a for a in (*_param_values(params), x, y, sample_weight) if a is not _ABSENT and a is not None]
-    if all(is_concrete(a) and _values.on_host(a) for a in given):  # (the module's: tests stand in an accelerator)
+    on_cpu = all(isinstance(a, jax.Array) for a in given) or _default_platform() == "cpu"  # where numpy goes
+    if on_cpu and all(is_concrete(a) and _values.on_host(a) for a in given):  # (the module's: tests stand in)
         params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
         out = run.bare(params, x, y, w, activation=activation, head=head)
-        if not all(bool(np.isfinite(np.asarray(v)).all()) for v in jax.tree.leaves(out)):
+        leaves = jax.tree.leaves(out)
+        if all(is_concrete(v) for v in leaves) and not all(bool(np.isfinite(np.asarray(v)).all()) for v in leaves):
             raise overflow_error(params, x, y)  # every input passed, yet the result is not finite
         return out
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, check_values=False)
@@ -300,6 +304,16 @@ def call_checked(
         if not ok[4]:  # every input passed, yet the result is not finite: the arithmetic overflowed
             raise overflow_error(params, x, y)
     return out
+
+
+def _default_platform() -> str:
+    """The platform :func:`prepare` moves numpy data to: ``jax.default_device``'s if set, else the default
+    backend's."""
+    config: Any = jax.config
+    device = config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device.platform if isinstance(device, jax.Device) else str(device)
 
 
 def _param_values(params: Any) -> list:

@@ -155,7 +155,9 @@ def test_a_chained_optimizer_with_a_schedule_is_one_program_across_fits(seed64, 
         np.testing.assert_allclose(fast[k], reference[k], rtol=0, atol=1e-15, err_msg=k)
 
 
-@pytest.mark.parametrize("boxed", [False, True], ids=["odd", "even"])  # where the cut falls: a function or its cells
+@pytest.mark.parametrize(
+    "boxed", [False, True], ids=["odd", "even"]
+)  # the cut falls on a function / its cells (the bug)
 @pytest.mark.parametrize("levels", [12, 30])
 def test_split_past_the_depth_limit_is_the_same_for_the_same_optimizer(levels, boxed):
     def nest(inner):  # each level a closure over the one inside it: two levels of the split
@@ -168,7 +170,6 @@ def test_split_past_the_depth_limit_is_the_same_for_the_same_optimizer(levels, b
     optimizer = optax.GradientTransformation(lambda p: optax.EmptyState(), lambda g, s, p=None: (g, s, held))
     (a, leaves_a), (b, leaves_b) = _hyper.split(optimizer), _hyper.split(optimizer)
     assert a == b and hash(a) == hash(b) and leaves_a == leaves_b
-    assert a != _hyper.split(optax.chain(optimizer))[0]  # another optimizer all the same
 
 
 _INIT_CALLS = {"count": 0}  # a global: not read by the split, so the counting optimizer keeps one skeleton

@@ -220,30 +220,91 @@ CHECKED = {  # public function -> (module, its Checked kernel, call)
 }
 
 
+def _spy(monkeypatch, name: str) -> list:
+    """Record which of the function's two programs (:class:`jaxnet._values.Checked`) each call runs."""
+    module, attr, _ = CHECKED[name]
+    ran: list = []
+    real = getattr(module, attr)
+    spy = lambda which: lambda *a, **k: ran.append(which) or getattr(real, which)(*a, **k)  # noqa: E731
+    monkeypatch.setattr(module, attr, type(real)(spy("fused"), spy("bare")))
+    return ran
+
+
 @pytest.mark.parametrize("name", list(CHECKED))
 def test_host_data_runs_the_bare_kernel_and_device_data_the_fused_one_to_the_same_bits(name, monkeypatch):
     """Data the host holds is checked with numpy and runs the kernel alone (the value flags fused into it
     tripled a small program's compile time: predict of a 30-100-1 net, 0.11 -> 0.34 s of CPU); data off the
-    host (here: every jax array counts as off the host) runs the fused program. Same results, bit for bit,
-    and the same refusals."""
-    module, attr, call = CHECKED[name]
-    ran = []
-    real = getattr(module, attr)
-    spy = lambda which: lambda *a, **k: ran.append(which) or getattr(real, which)(*a, **k)  # noqa: E731
-    monkeypatch.setattr(module, attr, type(real)(spy("fused"), spy("bare")))
+    host (here: every jax array counts as off the host), or numpy data bound for an accelerator, runs the
+    fused program. Same results, bit for bit, and the same refusals."""
+    call = CHECKED[name][2]
+    ran = _spy(monkeypatch, name)
     params, x, _, y, _ = _fresh_net(120 + list(CHECKED).index(name))
+    bad = x.copy()
+    bad[3, 1] = np.nan
     on_host = jax.tree.map(np.asarray, call(params, x, y))
-    assert ran == ["bare"]
+    with pytest.raises(ValueError, match=r"^x: expected finite values"):
+        call(params, bad, y)
+    assert ran == ["bare"]  # refused before any program ran
     monkeypatch.setattr(jaxnet._values, "on_host", lambda a: not isinstance(a, jax.Array))
     device = jax.tree.map(np.asarray, call(params, jax.device_put(x), jax.device_put(y)))
     assert ran == ["bare", "fused"]
+    with pytest.raises(ValueError, match=r"^x: expected finite values"):
+        call(params, jax.device_put(bad), y)
+    assert ran == ["bare", "fused", "fused"]
     for a, b in zip(jax.tree.leaves(on_host), jax.tree.leaves(device)):
         assert a.dtype == b.dtype and np.array_equal(a, b)
-    bad = x.copy()
-    bad[3, 1] = np.nan
-    for data in (bad, jax.device_put(bad)):  # numpy: the host's check; a jax array: the fused program's
-        with pytest.raises(ValueError, match=r"^x: expected finite values"):
-            call(params, data, y)
+    monkeypatch.setattr(_validate, "_default_platform", lambda: "gpu")  # numpy data would move to a GPU
+    numpy_params = {k: np.asarray(v) for k, v in params.items()}
+    monkeypatch.setattr(jaxnet._values, "on_host", lambda a: True)
+    call(numpy_params, x, y)
+    assert ran == ["bare", "fused", "fused", "fused"]
+
+
+@pytest.mark.parametrize("name", list(CHECKED))
+def test_host_data_under_an_outer_jit_is_traced_as_before(name):
+    """Concrete host data inside a traced function (jit, eval_shape, scan) runs, as before: prepare moves it
+    into the trace, so nothing is checked there (as for any traced value), and the output, a tracer there, is
+    not read back (it raised TracerArrayConversionError)."""
+    call = CHECKED[name][2]
+    params, x, _, y, _ = _fresh_net(130 + list(CHECKED).index(name))
+    params = {k: np.asarray(v) for k, v in params.items()}
+    want = jax.tree.map(np.asarray, call(params, x, y))
+    got = jax.jit(lambda: call(params, x, y))()
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+        np.testing.assert_allclose(np.asarray(b), a, rtol=1e-12, atol=0)
+    assert jax.eval_shape(lambda: call(params, x, y)) is not None
+
+
+def _bad_inputs(params, x, y, w):
+    """Value refusals of the checked functions: (what to call, the message's start)."""
+    nan_x, inf_w1, neg_w, row = x.copy(), dict(params), w.copy(), y.copy()
+    nan_x[2, 0], neg_w[1] = np.nan, -1.0
+    inf_w1["W1"] = np.asarray(params["W1"]).copy()
+    inf_w1["W1"][0, 0] = np.inf
+    row[0] = [0.5, 0.4, 0.4]  # a one-hot row summing to 1.3
+    big = {k: np.asarray(v) * 1e150 for k, v in params.items()}  # finite, but the outputs overflow
+    return {
+        "nan x": (lambda: jaxnet.loss(params, nan_x, y, head="softmax"), "x: expected finite"),
+        "inf params": (lambda: jaxnet.predict(inf_w1, x, head="softmax"), "params['W1']: expected finite"),
+        "negative weight": (lambda: jaxnet.grads(params, x, y, neg_w, head="softmax"), "sample_weight:"),
+        "zero weights": (lambda: jaxnet.manual_grads(params, x, y, 0 * w, head="softmax"), "sample_weight:"),
+        "row sum": (lambda: jaxnet.loss(params, x, row, head="softmax"), "y:"),
+        "overflow": (lambda: jaxnet.forward_trace(big, 1e150 * x, head="softmax"), ""),
+    }
+
+
+@pytest.mark.parametrize("case", ["nan x", "inf params", "negative weight", "zero weights", "row sum", "overflow"])
+def test_value_refusals_are_the_same_from_the_host_check_and_the_fused_program(case, monkeypatch):
+    """On a CPU machine the fused program runs only for data off the host: here it is forced (every argument
+    counts as off the host) and must refuse what the host's check refuses, with the same message."""
+    params, x, _, y, w = _fresh_net(140)
+    call, start = _bad_inputs(params, x, y, w)[case]
+    with pytest.raises(ValueError) as host:
+        call()
+    monkeypatch.setattr(jaxnet._values, "on_host", lambda a: False)
+    with pytest.raises(ValueError) as fused:
+        call()
+    assert str(host.value).startswith(start) and str(fused.value) == str(host.value)
 
 
 def test_as_on_an_accelerator_an_estimator_fit_compiles_its_init_and_training_only(count_compiles, monkeypatch):

@@ -256,6 +256,13 @@ def test_fit_opt_state_huge_int_is_refused_naming_opt_state():
         fit_with(opt_state=2**70)
 
 
+def test_fit_opt_state_of_shapes_without_values_is_refused_naming_opt_state():
+    params, x, y = jaxnet.seed_example()
+    opt = optax.adam(1e-3)
+    with jax.numpy_dtype_promotion("standard"), pytest.raises(TypeError, match=r"^opt_state: .*ShapeDtypeStruct"):
+        jaxnet.fit(params, x, y, steps=2, optimizer=opt, opt_state=jax.eval_shape(opt.init, params), progress=False)
+
+
 def test_fit_opt_state_of_another_optimizer_is_refused():
     params, _, _ = seed()
     other = optax.sgd(0.1, momentum=0.9).init(params)
