@@ -82,8 +82,8 @@ class Cursor(NamedTuple):
     rows: Any = None  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding); None: all N
 
 
-def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
-    """A random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
+def _shuffle(key: jax.Array, epoch: jax.Array, n: int, rows: Any) -> jax.Array:
+    """Epoch ``epoch``'s random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
 
     Each index gets 32 random bits drawn for the full length ``n`` (``jax.random.bits``
     draws element ``i`` the same whatever the length), padding sorts last, ties
@@ -92,18 +92,59 @@ def _shuffle(key: jax.Array, n: int, rows: Any) -> jax.Array:
     """
     index = jnp.arange(n, dtype=jnp.int32)
     pad = (index >= rows).astype(jnp.uint32)
-    return jax.lax.sort((pad, jax.random.bits(key, (n,), jnp.uint32), index), num_keys=2, is_stable=True)[2]
+    return jax.lax.sort((pad, _epoch_bits(key, epoch, n), index), num_keys=2, is_stable=True)[2]
+
+
+def _epoch_bits(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
+    """``jax.random.bits(jax.random.fold_in(key, epoch), (n,), jnp.uint32)``, the same bits.
+
+    For a threefry key (jax's default) they are computed here with the hash
+    unrolled (:func:`_threefry2x32`): on CPU jax lowers its hash as a 5-trip
+    ``while`` loop, whose pieces (twice: the fold-in, then the bits) XLA:CPU
+    compiled as ~10 more kernels, ~0.1 s of ``fit``'s compile time. Other key
+    implementations, or the non-partitionable threefry, go through ``jax.random``.
+    """
+    partitionable = jax.config.jax_threefry_partitionable  # type: ignore[attr-defined]  # (read at trace time)
+    if str(jax.random.key_impl(key)) != "threefry2x32" or not partitionable:
+        return jax.random.bits(jax.random.fold_in(key, epoch), (n,), jnp.uint32)
+    k = jax.random.key_data(key)
+    # fold_in: the hash of the 64-bit counter epoch, (hi, lo) = (0, epoch), is the new key
+    k1, k2 = _threefry2x32(k[0], k[1], jnp.uint32(0), epoch.astype(jnp.uint32))
+    # bits: element i is the xor of the two words of the hash of the 64-bit counter i
+    b1, b2 = _threefry2x32(k1, k2, jnp.zeros(n, jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
+    return b1 ^ b2
+
+
+def _threefry2x32(k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The Threefry-2x32 hash of the counter words ``(x1, x2)`` under the key ``(k1, k2)``: 20 rounds of
+    ``x1 += x2; x2 = rotl(x2, r) ^ x1``, a key injection every 4 (Salmon et al. 2011; jax's ``threefry_2x32``,
+    written out unrolled)."""
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ jnp.uint32(0x1BD11BDA))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x1 = x1 + x2
+            x2 = x1 ^ (jax.lax.shift_left(x2, jnp.uint32(r)) | jax.lax.shift_right_logical(x2, jnp.uint32(32 - r)))
+        x1, x2 = x1 + ks[(i + 1) % 3], x2 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x1, x2
 
 
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
-    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``)."""
+    """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``).
+
+    Step ``s`` is minibatch ``s mod B`` of epoch ``s div B``, ``B = rows div batch_size`` minibatches an
+    epoch; all non-negative, so ``lax.div``/``lax.rem`` (``jnp.divmod`` floors: sign fix-ups, more kernels),
+    and the epoch is computed inside the branch that shuffles (fused there rather than a kernel of its own).
+    """
     assert cfg.batches is not None  # only called for minibatches
     size, n = cfg.batches.size, data[0].shape[0]
     rows = jnp.int32(n) if cursor.rows is None else cursor.rows
-    epoch, pos = jnp.divmod(cursor.step, rows // size)
+    per_epoch = jax.lax.div(rows, jnp.int32(size))
+    pos = jax.lax.rem(cursor.step, per_epoch)
     perm = jax.lax.cond(
         pos == 0,
-        lambda: _shuffle(jax.random.fold_in(key, epoch), n, rows),
+        lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), n, rows),
         lambda: cursor.perm,
     )
     return _rows(cfg, data, perm, pos), Cursor(cursor.step + 1, perm, cursor.rows)
@@ -128,7 +169,8 @@ def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
         return data
     rows = jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
     assert cfg.batches is not None
-    return _rows(cfg, data, cursor.perm, jnp.maximum(cursor.step - 1, 0) % (rows // cfg.batches.size))
+    per_epoch = jax.lax.div(rows, jnp.int32(cfg.batches.size))
+    return _rows(cfg, data, cursor.perm, jax.lax.rem(jnp.maximum(cursor.step - 1, 0), per_epoch))
 
 
 def _step(

@@ -5,7 +5,8 @@ cost analysis (``xla_cpu_small_while_loop_byte_threshold``) into one kernel, a `
 ``xla_cpu_small_call``; a larger loop runs op by op, about 50 ns per op per iteration. When the learning
 rate became a runtime input (6f6486d) the worked example's float64 loop went from 995 to 1,035 bytes, and a
 block of ``fit``'s default ``record_every=1`` from ~60 ns to ~630 ns. These tests read the optimized
-program, not a clock: they fail on that commit's loop and pass on one that fits.
+program, not a clock: they fail on that commit's loop and pass on one that fits. The minibatch program's
+shape is checked the same way: each XLA:CPU kernel costs ~10 ms of compile time.
 """
 
 import jax
@@ -16,7 +17,7 @@ import pytest
 
 import jaxnet
 from jaxnet import _fit_args as args
-from jaxnet._engine import State, run_steps
+from jaxnet._engine import State, _epoch_bits, run_steps
 from jaxnet._fit_loop import _engine
 
 SMALL_CALL = 'xla_cpu_small_call="true"'  # XLA:CPU's mark on a while loop compiled as one kernel
@@ -24,10 +25,12 @@ SMALL_CALL = 'xla_cpu_small_call="true"'  # XLA:CPU's mark on a while loop compi
 pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's small-loop kernels")
 
 
-def compiled_loop(dtype, record_every: int, steps: int = 10_000) -> str:
-    """The optimized HLO text of ``fit``'s ``run_steps`` for the worked example, as ``fit`` would compile it."""
-    params, x, y = jaxnet.seed_example(jnp.dtype(dtype))
-    training = args.Training(steps=steps, optimizer=optax.sgd(0.1))
+def compiled_loop(dtype, record_every: int, steps: int = 10_000, example=None, batch_size=None) -> str:
+    """The optimized HLO text of ``fit``'s ``run_steps`` for the worked example (or ``example``, ``(params, x,
+    y)``), as ``fit`` would compile it."""
+    params, x, y = jaxnet.seed_example(jnp.dtype(dtype)) if example is None else example
+    key = None if batch_size is None else 0
+    training = args.Training(steps=steps, optimizer=optax.sgd(0.1), batch_size=batch_size, key=key)
     recording = args.Recording(record_every=record_every, progress=False)
     run = args.check(
         params, x, y, None, jaxnet.Spec(), training, args.Gradients(), args.Validation(), recording, args.Execution()
@@ -54,3 +57,25 @@ def test_the_default_record_every_uses_the_one_kernel_loop():
     params, x, y = jaxnet.seed_example(jnp.float64)
     _, _, history = jaxnet.fit(params, x, y, steps=10_000, progress=False)
     assert history["loss"].shape == (10_000,)
+
+
+def test_minibatches_compile_no_hash_loop_and_one_finiteness_test():
+    """The per-epoch shuffle's threefry hash is unrolled (jax lowers it on CPU as a 5-trip ``while``, twice:
+    fold-in and bits, ~10 kernels more to compile) and the final parameters are tested for finiteness once, not
+    once per leaf (an is-finite and a tree reduction each)."""
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    example = (jaxnet.init_mlp(0, (3, 4, 1), dtype=np.float32), x, (x[:, :1] > 0).astype(np.float32))
+    text = compiled_loop(np.float32, record_every=1, example=example, batch_size=5)
+    assert text.count(" while(") == 1  # the block loop only
+    assert text.count(" is-finite(") == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5])
+def test_the_epoch_bits_are_jax_randoms(seed):
+    """The unrolled hash draws jax.random's own bits: the same key gives the same shuffles as before."""
+    key = jaxnet._keys.seed_key(seed)
+    draw = jax.jit(_epoch_bits, static_argnums=2)
+    for n in (1, 2, 7, 480):
+        for epoch in (0, 1, 12, 2**31 - 1):
+            expected = jax.random.bits(jax.random.fold_in(key, epoch), (n,), jnp.uint32)
+            np.testing.assert_array_equal(draw(key, jnp.int32(epoch), n), expected)
