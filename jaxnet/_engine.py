@@ -151,11 +151,15 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
 
 
 def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
-    """The ``pos``-th minibatch of the order ``perm``: rows ``perm[pos * size : (pos + 1) * size]`` of ``data``."""
+    """The ``pos``-th minibatch of the order ``perm``: rows ``perm[pos * size : (pos + 1) * size]`` of ``data``.
+
+    Every index is in range (``perm`` orders ``0..N-1``; ``pos < rows // size``), so the slice and the gathers
+    are told so: no negative-index fix-ups, no out-of-range fill (a compare and select per element each).
+    """
     assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
-    idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size)
-    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * size, size, allow_negative_indices=False)
+    batch = tuple(None if a is None else a.at[idx.astype(jnp.uint32)].get(mode="promise_in_bounds") for a in data)
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)

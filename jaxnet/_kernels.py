@@ -343,18 +343,25 @@ def numerical_grads(
 def all_finite(tree: Any) -> jax.Array:
     """One bool: every entry of every array in ``tree`` is finite.
 
-    One test per floating dtype over the concatenated leaves (integer leaves are
-    always finite): per leaf, XLA:CPU compiled an is-finite kernel and a tree
-    reduction (reduce-window, then reduce) each, several kernels per parameter.
+    One reduction over the concatenated is-finite flags of every floating leaf
+    (integer leaves are always finite), written as a two-output reduction: its
+    first output is the AND of all flags whatever the order, its second the AND
+    of some of them, so ``first & second`` is the AND of all. Why not ``jnp.all``
+    per leaf: XLA:CPU compiles each reduction over more than 32 elements as a
+    reduce-window then a reduce (its tree-reduction rewrite, two kernels, ~10 ms
+    of compile time each) but leaves multi-output reductions alone, so this one
+    fuses with the is-finite tests and the concatenation into a single kernel
+    (for ``fit``'s network, 4 x 3 kernels before).
 
     >>> import jax.numpy as jnp
-    >>> bool(all_finite({"W": jnp.ones((2, 3)), "n": jnp.int32(7)})), bool(all_finite([jnp.ones(2), jnp.inf]))
+    >>> bool(all_finite({"W": jnp.ones((2, 3)), "n": jnp.int32(7)})), bool(all_finite([jnp.ones(40), jnp.inf]))
     (True, False)
     """
-    groups: dict[Any, list[jax.Array]] = {}
-    for v in jax.tree.leaves(tree):
-        v = jnp.asarray(v)
-        if jnp.issubdtype(v.dtype, jnp.inexact):
-            groups.setdefault(v.dtype, []).append(jnp.ravel(v))
-    tests = [jnp.all(jnp.isfinite(jnp.concatenate(vs))) for vs in groups.values()]
-    return jnp.all(jnp.stack(tests)) if tests else jnp.bool_(True)
+    flags = [
+        jnp.ravel(jnp.isfinite(v)) for v in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(v), jnp.inexact)
+    ]
+    if not flags:
+        return jnp.bool_(True)
+    ok = jnp.concatenate(flags)
+    every, some = jax.lax.reduce((ok, ok), (True, True), lambda a, b: (a[0] & b[0], a[1] & b[0]), (0,))
+    return every & some
