@@ -83,12 +83,12 @@ class Cursor(NamedTuple):
 
 
 def _shuffle(key: jax.Array, epoch: jax.Array, n: int, rows: Any) -> jax.Array:
-    """Epoch ``epoch``'s random order of the first ``rows`` of ``n`` indices, then the rest (padding) in order.
+    """Epoch ``epoch``'s random order of the first ``rows`` of ``n`` indices, then the rest (padding).
 
     Each index gets 32 random bits drawn for the full length ``n`` (``jax.random.bits``
-    draws element ``i`` the same whatever the length), padding sorts last, ties
-    break by index: so the order of the real rows does not depend on how many
-    padding rows follow them.
+    draws element ``i`` the same whatever the length), padding sorts last (itself
+    shuffled, never drawn), ties break by index: so the order of the real rows
+    does not depend on how many padding rows follow them.
     """
     index = jnp.arange(n, dtype=jnp.int32)
     pad = (index >= rows).astype(jnp.uint32)
