@@ -107,8 +107,7 @@ def _epoch_bits(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
     compiled as ~10 more kernels, ~0.1 s of ``fit``'s compile time. Other key
     implementations, or the non-partitionable threefry, go through ``jax.random``.
     """
-    partitionable = jax.config.jax_threefry_partitionable  # type: ignore[attr-defined]  # (read at trace time)
-    if str(jax.random.key_impl(key)) != "threefry2x32" or not partitionable:
+    if not unrolled_threefry(key):
         return jax.random.bits(jax.random.fold_in(key, epoch), (n,), jnp.uint32)
     k = jax.random.key_data(key)
     # fold_in: the hash of the 64-bit counter epoch, (hi, lo) = (0, epoch), is the new key
@@ -116,6 +115,13 @@ def _epoch_bits(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
     # bits: element i is the xor of the two words of the hash of the 64-bit counter i
     b1, b2 = _threefry2x32(k1, k2, jnp.zeros(n, jnp.uint32), jnp.arange(n, dtype=jnp.uint32))
     return b1 ^ b2
+
+
+def unrolled_threefry(key: jax.Array) -> bool:
+    """Whether :func:`_epoch_bits` hashes ``key`` itself: a threefry key (jax >= 0.5 names its implementation
+    ``"threefry2x32"``, 0.4 ``"fry"``) while jax.random's threefry is partitionable (read at trace time)."""
+    partitionable = jax.config.jax_threefry_partitionable  # type: ignore[attr-defined]
+    return partitionable and str(jax.random.key_impl(key)) in ("threefry2x32", "fry")
 
 
 def _threefry2x32(k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -156,14 +162,14 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
 def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
     """The ``pos``-th minibatch of the order ``perm``: rows ``perm[pos * size : (pos + 1) * size]`` of ``data``.
 
-    Every index is in range (``perm`` orders ``0..N-1``; ``pos < rows // size``), so the slice and the gathers
-    take unsigned indices (no negative-index fix-ups) and promise them in range (no out-of-range fill): a
-    compare and a select per element fewer.
+    The slice start is in range and non-negative (``pos < rows // size``): unsigned, no negative-index
+    fix-up. The gathers stay ``jnp.take``: promising their indices in range (no out-of-range fill) changed
+    how XLA:CPU fuses them, and so the last bits of some fits (every ``batch_size=1`` run).
     """
     assert cfg.batches is not None  # only called for minibatches
     size, mesh = cfg.batches
     idx = jax.lax.dynamic_slice_in_dim(perm, (pos * size).astype(jnp.uint32), size)  # unsigned: never negative
-    batch = tuple(None if a is None else a.at[idx.astype(jnp.uint32)].get(mode="promise_in_bounds") for a in data)
+    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)

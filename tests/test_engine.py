@@ -18,8 +18,9 @@ import optax
 import pytest
 
 import jaxnet
+from jaxnet import _engine as engine
 from jaxnet import _fit_args as args
-from jaxnet._engine import State, _epoch_bits, run_steps
+from jaxnet._engine import State, _epoch_bits, run_steps, unrolled_threefry
 from jaxnet._fit_loop import _engine
 
 SMALL_CALL = 'xla_cpu_small_call="true"'  # XLA:CPU's mark on a while loop compiled as one kernel
@@ -62,7 +63,7 @@ def test_the_default_record_every_uses_the_one_kernel_loop():
 
 
 @pytest.mark.skipif(
-    not jax.config.jax_threefry_partitionable, reason="jax.random's partitionable threefry (default since jax 0.5)"
+    not unrolled_threefry(jax.random.key(0)), reason="jax.random's partitionable threefry (default since jax 0.5)"
 )
 def test_minibatches_compile_no_hash_loop_and_one_finiteness_reduction():
     """The per-epoch shuffle's threefry hash is unrolled (jax lowers it on CPU as a 5-trip ``while``, twice:
@@ -79,8 +80,27 @@ def test_minibatches_compile_no_hash_loop_and_one_finiteness_reduction():
 def test_the_epoch_bits_are_jax_randoms(seed):
     """The unrolled hash draws jax.random's own bits: the same key gives the same shuffles as before."""
     key = jaxnet._keys.seed_key(seed)
+    if not unrolled_threefry(key):
+        pytest.skip("jax.random's threefry is not partitionable here: fit uses jax.random itself")
     draw = jax.jit(_epoch_bits, static_argnums=2)
     for n in (1, 2, 7, 480):
         for epoch in (0, 1, 12, 2**31 - 1):
             expected = jax.random.bits(jax.random.fold_in(key, epoch), (n,), jnp.uint32)
             np.testing.assert_array_equal(draw(key, jnp.int32(epoch), n), expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_one_key_shuffle_orders_the_real_rows_as_the_two_key_sort(seed, monkeypatch):
+    """Padding rows get the largest bits, so one sort key does what (is padding, bits, index) did: real rows
+    first, by bits then index, even a real row whose bits are the largest (drawn from 4 values here, so ties
+    and that case are common); the padding, never drawn, last in index order."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    rows = int(rng.integers(1, n + 1))
+    bits = rng.choice(np.array([0, 1, 0xFFFFFFFE, 0xFFFFFFFF], np.uint32), n)
+    monkeypatch.setattr(engine, "_epoch_bits", lambda key, epoch, n: jnp.asarray(bits))
+    got = np.asarray(engine._shuffle(jax.random.key(0), jnp.int32(0), n, jnp.int32(rows)))
+    index = np.arange(n)
+    before = np.lexsort((index, bits, index >= rows))  # the old sort (the last key sorts first)
+    np.testing.assert_array_equal(got[:rows], before[:rows])  # the real rows: the same order
+    np.testing.assert_array_equal(got[rows:], np.arange(rows, n))  # then the padding, in index order
