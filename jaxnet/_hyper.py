@@ -128,9 +128,7 @@ def _split(value: Any, leaves: list, depth: int) -> Any:
         return ("const", type(value), value)  # the type too: 1, 1.0 and True are equal
     if depth > _MAX_DEPTH:
         return Same(value)
-    d = depth + 1
-    if type(value) in (tuple, list):
-        return (type(value), tuple([_split(v, leaves, d) for v in value]))
+    d = depth + 1  # (exact tuples, lists and functions were taken above; past the depth limit they are Same)
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple (optax's GradientTransformation)
         return ("namedtuple", type(value), tuple([_split(v, leaves, d) for v in value]))
     if type(value) is dict and all(isinstance(k, str) for k in value):
@@ -144,8 +142,6 @@ def _split(value: Any, leaves: list, depth: int) -> Any:
         )
     if type(value) is types.MethodType:
         return ("method", _split(value.__func__, leaves, d), Same(value.__self__))
-    if type(value) is types.FunctionType:
-        return _split_function(value, leaves, d)
     return Same(value)
 
 

@@ -32,6 +32,7 @@ from jaxnet._values import (
     check_values_of,
     convert,
     explain_flags,
+    host_all_finite,
     host_flags,
     is_concrete,
     moved,
@@ -292,8 +293,7 @@ def call_checked(
     if on_cpu and all(is_concrete(a) and _values.on_host(a) for a in given):  # (the module's: tests stand in)
         params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
         out = run.bare(params, x, y, w, activation=activation, head=head)
-        leaves = jax.tree.leaves(out)
-        if all(is_concrete(v) for v in leaves) and not all(bool(np.isfinite(np.asarray(v)).all()) for v in leaves):
+        if all(is_concrete(v) for v in jax.tree.leaves(out)) and not host_all_finite(out):
             raise overflow_error(params, x, y)  # every input passed, yet the result is not finite
         return out
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, check_values=False)

@@ -173,6 +173,11 @@ def on_host(a: Any) -> bool:
     return a.is_fully_addressable and all(d.platform == "cpu" for d in a.devices())
 
 
+def host_all_finite(tree: Any) -> bool:
+    """Every entry of every array in ``tree`` is finite, tested with numpy (:func:`all_finite` on the host)."""
+    return all(bool(np.isfinite(np.asarray(v)).all()) for v in jax.tree.leaves(tree))
+
+
 def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
     """:func:`flags` computed with numpy on host data (the same tests; nothing is compiled).
 
@@ -183,17 +188,16 @@ def host_flags(params: Params, x: Any, y: Any, w: Any, head: str) -> np.ndarray:
     >>> host_flags({"W1": np.ones((1, 1), np.float32)}, np.ones((2, 1)), None, np.array([0.0, -0.0]), "sigmoid")
     array([ True,  True,  True, False])
     """
-    finite = lambda a: bool(np.isfinite(np.asarray(a)).all())  # noqa: E731
     values = params.values()
     small = all(on_host(v) or v.is_fully_addressable for v in values)  # another process's part cannot be read
     small = small and sum(int(v.nbytes) for v in values) <= HOST_CHECK_BYTES
     if all(on_host(v) for v in values) or small:
-        params_ok = all(finite(v) for v in values)  # read back from an accelerator: a copy, no program
+        params_ok = host_all_finite(list(values))  # read back from an accelerator: a copy, no program
     else:  # large parameters on an accelerator, or spread over processes: checked there (one program per shape)
         params_ok = bool(_params_finite(params))
-    ok = [params_ok, x is None or finite(x)]
+    ok = [params_ok, x is None or host_all_finite(x)]
     if y is None or HEADS[head].labels == "values":
-        ok.append(y is None or finite(y))
+        ok.append(y is None or host_all_finite(y))
     else:
         yv = np.asarray(y)
         in_range = bool(((yv >= 0) & (yv <= 1)).all())
