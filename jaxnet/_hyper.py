@@ -39,6 +39,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet import _host_init as host_init
+
 __all__ = ["split", "build", "lifted", "initial_state", "state_shapes"]
 
 _MAX_DEPTH = 24  # nesting levels read (chains of chains of schedules need ~20); deeper is kept by identity
@@ -234,12 +236,15 @@ _INIT_SHAPES: dict[Any, Any] = {}  # ... and where it is, the state's shapes and
 
 
 def initial_state(optimizer: Any, params: Any, split_parts: Any = _COMPUTE) -> Any:
-    """``optimizer.init(params)`` as one compiled program per skeleton and shapes, not op by op.
+    """``optimizer.init(params)`` filled in by numpy, or as one compiled program per skeleton and shapes.
 
     Called op by op, ``optax.adam(lr).init`` compiles a small program per leaf
-    shape and dtype (zeros, the count) on first use; here the optimizer's
-    numbers are inputs (:func:`split`), so ``adam(1e-3)`` and ``adam(1e-2)``
-    share one program, which the persistent cache keeps too. The state is the
+    shape and dtype (zeros, the count) on first use. Here an ``init`` that
+    only builds constants (zeros, literals, its numbers: optax's optimizers)
+    is evaluated by numpy (:mod:`jaxnet._host_init`, its leaves numpy arrays);
+    any other is one compiled program whose optimizer numbers are inputs
+    (:func:`split`), so ``adam(1e-3)`` and ``adam(1e-2)`` share it, and the
+    persistent cache keeps it too. The state is the
     one ``optimizer.init`` returns (its structure, dtypes and weak types are
     compared with ``jax.eval_shape(optimizer.init, params)``). An optimizer that
     cannot be split, whose numbers are not Python floats, whose params are not
@@ -269,7 +274,7 @@ def initial_state(optimizer: Any, params: Any, split_parts: Any = _COMPUTE) -> A
     if _INIT_VERDICTS.get(key) is False:
         return optimizer.init(params)
     try:
-        state = _init(skeleton, leaves, params)
+        state = _state(key, skeleton, leaves, params)
     except Exception:  # an init that branches in Python on its numbers: op by op, as optax runs it
         _remember(key, False)
         return optimizer.init(params)
@@ -327,6 +332,21 @@ def _same_in_a_program(leaves: tuple, params: Any) -> bool:
         np.dtype(getattr(p, "dtype", np.float64)) in (np.dtype(np.float32), np.dtype(np.float64))
         for p in jax.tree.leaves(params)
     )
+
+
+_HOST_INITS: dict[Any, Any] = {}  # initial_state's cache key -> its init as numpy runs it (None: compiled)
+
+
+def _state(key: Any, skeleton: Any, leaves: tuple, params: Any) -> Any:
+    """The init's state: filled in by numpy where it only builds constants (:mod:`jaxnet._host_init`: no
+    program compiled, ~50-90 ms in a fresh process), else by the compiled :func:`_init`."""
+    if key in _HOST_INITS:
+        found = _HOST_INITS[key]
+    else:
+        found = host_init.program(lambda h, p: build(skeleton, h).init(p), leaves, params)
+        if len(_HOST_INITS) < 1024:  # bounded, as the verdicts
+            _HOST_INITS[key] = found
+    return _init(skeleton, leaves, params) if found is None else host_init.run(found, leaves)
 
 
 @partial(jax.jit, static_argnums=0)

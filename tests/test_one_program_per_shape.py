@@ -316,7 +316,7 @@ def test_as_on_an_accelerator_an_estimator_fit_compiles_its_init_and_training_on
     x, y = _estimator_data(13)  # a width no other test trains
     with pytest.warns(Warning), count_compiles() as compiles:  # max_iter=3 does not converge
         jaxnet.MLPClassifier((9,), max_iter=3, batch_size=30, random_state=0).fit(x, y)
-    assert compiles() <= 2  # the optimizer's init and fit's program
+    assert compiles() == 1  # fit's program; numpy fills in the optimizer's init (jaxnet._host_init)
 
 
 def test_init_mlp_compiles_one_program_for_a_new_size_then_none(count_compiles):
@@ -367,12 +367,12 @@ def _estimator_data(n_features: int) -> tuple:
     return x, (x[:, 0] + 0.3 * rng.normal(size=90) > 0).astype(int)
 
 
-def test_an_estimator_fit_compiles_its_init_and_its_training_then_nothing(count_compiles):
+def test_an_estimator_fit_compiles_its_training_then_nothing(count_compiles):
     x, y = _estimator_data(11)  # a width no other test trains
     make = lambda **kw: jaxnet.MLPClassifier((9,), max_iter=3, batch_size=30, **{"random_state": 0, **kw})  # noqa: E731
     with pytest.warns(Warning), count_compiles() as compiles:  # max_iter=3 does not converge
         clf = make().fit(x, y)
-    assert compiles() <= 2  # the optimizer's init and fit's program
+    assert compiles() == 1  # fit's program; numpy fills in the optimizer's init (jaxnet._host_init)
     with count_compiles() as compiles:
         clf.predict(x), clf.predict_proba(x[:5]), clf.score(x, y)
     assert compiles() <= 1  # one prediction block
@@ -391,6 +391,6 @@ def test_the_compiled_optimizer_init_is_optaxs_eager_init_exactly(optimizer, dty
     eager, eager_tree = jax.tree.flatten(_optimizer(optimizer).init(params))
     compiled, compiled_tree = jax.tree.flatten(_init_state(optimizer, params))
     assert compiled_tree == eager_tree
-    for a, b in zip(eager, compiled):
-        assert (b.dtype, b.weak_type) == (a.dtype, a.weak_type)
+    for a, b in zip(eager, compiled):  # numpy leaves where numpy filled it in (jaxnet._host_init): as jax sees them
+        assert (jax.typeof(b).dtype, jax.typeof(b).weak_type) == (a.dtype, a.weak_type)
         np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
