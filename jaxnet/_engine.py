@@ -51,10 +51,16 @@ def steps_recording_first(step: Callable[[Any, bool], tuple[Any, Any]], state: A
 
 
 class Batches(NamedTuple):
-    """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis."""
+    """Static minibatch configuration: ``size`` rows per step, optionally split over a mesh's ``"data"`` axis.
+
+    An epoch is ``rows // size`` minibatches (the remainder rows wait for a later epoch's shuffle), or with
+    ``last`` ``ceil(rows / size)``: the last one holds the remainder and padding rows of weight 0 (the data
+    then carries weights and has at least ``ceil(rows / size) * size`` rows, padding sorted last).
+    """
 
     size: int
     mesh: Any  # a jax.sharding.Mesh with a "data" axis, or None
+    last: bool = False  # keep each epoch's last, partial minibatch (fit's drop_last=False)
 
 
 class Config(NamedTuple):
@@ -142,21 +148,32 @@ def _threefry2x32(k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array) ->
 def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tuple, Cursor]:
     """The step's minibatch: the next ``batch_size`` rows of a per-epoch shuffle of the real rows (from ``key``).
 
-    Step ``s`` is minibatch ``s mod B`` of epoch ``s div B``, ``B = rows div batch_size`` minibatches an
-    epoch; all non-negative, so ``lax.div``/``lax.rem`` (``jnp.divmod`` floors: sign fix-ups, more kernels),
+    Step ``s`` is minibatch ``s mod B`` of epoch ``s div B``, ``B`` minibatches an epoch
+    (:func:`_per_epoch`); all non-negative, so ``lax.div``/``lax.rem`` (``jnp.divmod`` floors: sign fix-ups, more kernels),
     and the epoch is computed inside the branch that shuffles (fused there rather than a kernel of its own).
     """
-    assert cfg.batches is not None  # only called for minibatches
-    size, n = cfg.batches.size, data[0].shape[0]
-    rows = jnp.int32(n) if cursor.rows is None else cursor.rows
-    per_epoch = jax.lax.div(rows, jnp.int32(size))
+    n = data[0].shape[0]
+    per_epoch = _per_epoch(cfg, data, cursor)
     pos = jax.lax.rem(cursor.step, per_epoch)
     perm = jax.lax.cond(
         pos == 0,
-        lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), n, rows),
+        lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), n, _rows_of(data, cursor)),
         lambda: cursor.perm,
     )
     return _rows(cfg, data, perm, pos), Cursor(cursor.step + 1, perm, cursor.rows)
+
+
+def _rows_of(data: tuple, cursor: Cursor) -> jax.Array:
+    """The number of real rows: the first ``rows`` of ``data``'s (the rest is padding)."""
+    return jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
+
+
+def _per_epoch(cfg: Config, data: tuple, cursor: Cursor) -> jax.Array:
+    """Minibatches an epoch: ``rows // size``, or ``ceil(rows / size)`` keeping the last, partial one."""
+    assert cfg.batches is not None  # only called for minibatches
+    size = cfg.batches.size
+    rows = _rows_of(data, cursor)
+    return jax.lax.div(rows + jnp.int32(size - 1) if cfg.batches.last else rows, jnp.int32(size))
 
 
 def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
@@ -167,7 +184,7 @@ def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
     how XLA:CPU fuses them, and so the last bits of some fits (every ``batch_size=1`` run).
     """
     assert cfg.batches is not None  # only called for minibatches
-    size, mesh = cfg.batches
+    size, mesh, _ = cfg.batches
     idx = jax.lax.dynamic_slice_in_dim(perm, (pos * size).astype(jnp.uint32), size)  # unsigned: never negative
     batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
     if mesh is not None:
@@ -181,9 +198,7 @@ def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
     order it carries, so no shuffle is compiled for it. Before any step, the first rows of the initial order."""
     if cursor is None:
         return data
-    rows = jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
-    assert cfg.batches is not None
-    per_epoch = jax.lax.div(rows, jnp.int32(cfg.batches.size))
+    per_epoch = _per_epoch(cfg, data, cursor)
     return _rows(cfg, data, cursor.perm, jax.lax.rem(jnp.maximum(cursor.step - 1, 0), per_epoch))
 
 

@@ -4,7 +4,8 @@ The functions take the estimator (``MLPClassifier``/``MLPRegressor``) and set
 its fitted attributes as scikit-learn's ``MLP*`` do: ``params_``,
 ``opt_state_``, ``loss_curve_``, ``n_iter_``, ``best_loss_``,
 ``validation_scores_``, ``best_validation_score_``. An epoch is
-``n // batch_size`` steps of ``fit``; the stopping rule after each epoch is
+``ceil(n / batch_size)`` steps of ``fit(drop_last=False)``, every row once, the
+last minibatch the remainder (``n // batch_size`` on a mesh); the stopping rule after each epoch is
 scikit-learn's: stop when the loss (or the validation score, with
 ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
 epochs. Epochs run in blocks that end exactly where the rule could first
@@ -74,7 +75,7 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
     """Up to ``epochs`` epochs, in blocks that end exactly where the stopping rule could first stop."""
     n = x.shape[0]
     batch = min(200, n) if isinstance(est.batch_size, str) else min(int(est.batch_size), n)
-    per_epoch = n // batch
+    sizes = _batch_sizes(n, batch, est.mesh is None)
     if batch == n:  # full batch: padded here as fit pads (_padding.pad_rows), so fit's checks see the bucket too
         x, t, w = (np.asarray(a) for a in pad_rows((x, t, w), np.float32)[0])
     if est.mesh is not None:  # fit does not pad on a mesh: the rows must split over its devices
@@ -90,10 +91,10 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
             if validation is not None or incremental
             else min(epochs - done, max(1, est.n_iter_no_change + 1 - est._no_improvement))  # 1: stopped before
         )
-        losses = _run(est, optimizer, x, t, w, block * per_epoch, batch if batch < n else None)
+        losses = _run(est, optimizer, x, t, w, block * len(sizes), batch if batch < n else None)
         done += block
         stop = False
-        for loss in losses.reshape(block, per_epoch).mean(axis=1):
+        for loss in losses.reshape(block, len(sizes)) @ (sizes / sizes.sum()):  # the mean loss of the rows
             stop = _record(est, float(loss), validation)
         if stop and not incremental:
             if validation is not None and est._best_params is not None:
@@ -110,6 +111,17 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         )
 
 
+def _batch_sizes(n: int, batch: int, whole: bool) -> np.ndarray:
+    """The rows of each minibatch of an epoch: scikit-learn's ``batch, ..., batch, n % batch`` when ``whole`` (every
+    row once, ``fit(drop_last=False)``), else ``n // batch`` full ones (on a mesh, where rows are not padded).
+
+    >>> _batch_sizes(455, 200, True).tolist(), _batch_sizes(455, 200, False).tolist(), _batch_sizes(400, 200, True).tolist()
+    ([200.0, 200.0, 55.0], [200.0, 200.0], [200.0, 200.0])
+    """
+    full, rest = divmod(n, batch)
+    return np.asarray([batch] * full + ([rest] if whole and rest else []), np.float64)
+
+
 def _run(est: Any, optimizer: Any, x: Any, t: Any, w: Any, steps: int, batch: int | None) -> np.ndarray:
     """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
     key = None
@@ -119,7 +131,8 @@ def _run(est: Any, optimizer: Any, x: Any, t: Any, w: Any, steps: int, batch: in
         with jax.numpy_dtype_promotion("standard"):
             est.params_, est.opt_state_, history = fit(
                 est.params_, x, t, steps=steps, optimizer=optimizer, batch_size=batch, key=key,
-                opt_state=est.opt_state_, sample_weight=w, activation=est.activation, head=est._tabular.head,
+                drop_last=est.mesh is not None, opt_state=est.opt_state_, sample_weight=w, activation=est.activation,
+                head=est._tabular.head,
                 progress="auto" if est.verbose else False, record_every=1, on_divergence="raise",
                 device=est.device, compute_dtype=est.compute_dtype, mesh=est.mesh,
             )  # fmt: skip

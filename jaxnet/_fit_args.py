@@ -47,7 +47,7 @@ _BUFFER = 10_000  # recorded losses per compiled call at most
 @dataclasses.dataclass(frozen=True)
 class Training:
     """What to run: ``steps``, ``optimizer`` (an optax one: ``fit`` replaces ``None`` by its default),
-    ``batch_size``, ``key``, ``opt_state``, ``on_divergence``."""
+    ``batch_size``, ``key``, ``opt_state``, ``on_divergence``, ``drop_last``."""
 
     steps: Any
     optimizer: Any = None
@@ -55,6 +55,7 @@ class Training:
     key: Any = None
     opt_state: Any = None
     on_divergence: Any = "warn"
+    drop_last: Any = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,11 +171,12 @@ def check(
     key = None if t.key is None else as_key(t.key)
     placement = Placement(ex.mesh, ex.device, _check_local_rows(ex, v), context, compute_dtype)
     x, y, w, held = _validation_data(v, spec, params, (x, y, w), key)
-    batches, n = _check_batches(t.batch_size, ex, x, key)
+    batches, n = _check_batches(t.batch_size, t.drop_last, ex, g.loss_fn, x, key)
     data = (x, y, w)
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
-        data, _ = pad_rows(data, params["W1"].dtype)
-        if w is None and batches is not None:  # minibatches are drawn from the real rows only: no weights
+        last = batches.size if batches is not None and batches.last else 0  # the remainder, padded, a minibatch
+        data, _ = pad_rows(data, params["W1"].dtype, last or 1)  # rows for every epoch's minibatches
+        if w is None and batches is not None and not last:  # minibatches drawn from the real rows: no weights
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     elif ex.mesh is None:  # moved once here, not by every compiled call (a mesh places its numpy rows itself)
         data = moved(data)
@@ -269,9 +271,19 @@ def _split(split: float, spec: Spec, data: tuple, key: Any) -> tuple:
     return x[train], y[train], None if w is None else w[train], padded(x[val], y[val], None)
 
 
-def _check_batches(batch_size: Any, ex: Execution, x: Any, key: Any) -> tuple[Batches | None, int]:
+def _check_batches(
+    batch_size: Any, drop_last: Any, ex: Execution, loss_fn: Any, x: Any, key: Any
+) -> tuple[Batches | None, int]:
     """``(batches or None, the global number of real rows)``."""
     n, mesh = (x.shape[0] if x.ndim == 2 else 1), ex.mesh
+    if not isinstance(drop_last, (bool, np.bool_)):
+        raise refuse("drop_last", "True or False", type(drop_last).__name__, TypeError)
+    drop_last = bool(drop_last)
+    if not drop_last and batch_size is not None and (mesh is not None or loss_fn is not None):
+        raise ValueError(
+            "drop_last: False pads each epoch's last minibatch with rows of weight 0, which needs the built-in "
+            f"loss and no mesh; got {'a mesh' if mesh is not None else 'a loss_fn'} (use drop_last=True)"
+        )
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise refuse("mesh", "a jax.sharding.Mesh with a 'data' axis", repr(mesh), TypeError)
     if mesh is not None and ex.device is not None:
@@ -295,7 +307,7 @@ def _check_batches(batch_size: Any, ex: Execution, x: Any, key: Any) -> tuple[Ba
         n = n // mine * int(mesh.devices.size)
     if mesh is not None:
         check_mesh(mesh, n, batch_size)
-    return (None if batch_size is None else Batches(batch_size, mesh)), n
+    return (None if batch_size is None else Batches(batch_size, mesh, not drop_last)), n
 
 
 def _check_schedule(steps: int, v: Validation, rec: Recording, validating: bool, seconds: float) -> Schedule:

@@ -30,8 +30,9 @@ def bucket(n: int) -> int:
     return -(-n // step) * step
 
 
-def pad_rows(data: tuple, dtype: Any) -> tuple[tuple, int]:
-    """``((x, y, w), n)``: padded to :func:`bucket` rows with zero rows of weight 0, ``w`` all ones if None.
+def pad_rows(data: tuple, dtype: Any, multiple: int = 1) -> tuple[tuple, int]:
+    """``((x, y, w), n)``: padded to :func:`bucket` rows, rounded up to a ``multiple``, with zero rows of weight 0,
+    ``w`` all ones if None.
 
     A row of weight 0 has share 0 of the mean loss (:func:`jaxnet._kernels.shares`) and of the
     gradient, and its loss is finite (zero inputs and targets): it changes nothing. Done in numpy
@@ -40,6 +41,6 @@ def pad_rows(data: tuple, dtype: Any) -> tuple[tuple, int]:
     x, y, w = data
     n = x.shape[0]
     w = np.ones((n,), dtype) if w is None else w
-    extra = bucket(n) - n
+    extra = -(-bucket(n) // multiple) * multiple - n
     grow = lambda a: np.concatenate([np.asarray(a), np.zeros((extra,) + a.shape[1:], a.dtype)])  # noqa: E731
     return tuple(jax.device_put(grow(a)) for a in (x, y, w)), n  # device_put compiles nothing

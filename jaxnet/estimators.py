@@ -16,17 +16,20 @@ nothing; minibatches need ``batch_size`` and the row count to be multiples
 shares the mesh (and ``device``); ``pickle`` refuses both (JAX devices cannot
 be pickled) and ``save`` does not record them.
 
-Training is epoch-wise as scikit-learn's: an epoch is ``n // batch_size``
-minibatches (reshuffled each epoch when ``shuffle``; ``batch_size="auto"`` is
-``min(200, n)``, and ``n <= 200`` rows train full batch). ``loss_curve_[i]`` is
-the mean minibatch loss of epoch ``i`` (the data loss, without the L2 term;
+Training is epoch-wise as scikit-learn's: an epoch is ``ceil(n / batch_size)``
+minibatches, every row once, the last one holding the ``n % batch_size`` left
+over (reshuffled each epoch when ``shuffle``; ``batch_size="auto"`` is
+``min(200, n)``, and ``n <= 200`` rows train full batch; on a ``mesh``, whose
+rows are not padded, ``n // batch_size`` full ones). ``loss_curve_[i]`` is
+the mean loss of epoch ``i``'s rows (the data loss, without the L2 term;
 for the regressor in units of the scaled target). Training stops after
 ``n_iter_no_change`` epochs without a loss lower than ``best_loss_ - tol``
 (or, with ``early_stopping``, a validation score higher than
 ``best_validation_score_ + tol``, and then the best epoch's parameters are
 kept), or after ``max_iter`` epochs. ``alpha`` is scikit-learn's L2 penalty
 ``alpha / (2 batch) sum ||W||^2`` on the weights (not the biases), added to the
-gradient as ``alpha / batch W``. The learning rate and the L2 weight are
+gradient as ``alpha / batch W`` (also for the last, smaller minibatch, where
+scikit-learn divides by its rows). The learning rate and the L2 weight are
 runtime values in ``opt_state_`` (``optax.inject_hyperparams``): changing them
 does not recompile.
 

@@ -83,6 +83,7 @@ def fit(
     optimizer: optax.GradientTransformation | None = DEFAULT_OPTIMIZER,
     batch_size: int | None = None,
     key: Any = None,
+    drop_last: bool = True,
     chunk: int | None = None,
     progress: bool | Literal["auto"] = "auto",
     callback: Callable[[int, Params, dict], Any] | None = None,
@@ -126,6 +127,12 @@ def fit(
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
       every epoch (``N // batch_size`` steps) from ``key`` (a ``jax.random``
       key or an int seed), inside the compiled loop. ``None``: full batch.
+    - ``drop_last``: ``True``: an epoch is ``N // batch_size`` full minibatches,
+      the ``N % batch_size`` rows left over wait for a later epoch's shuffle;
+      ``False``: ``ceil(N / batch_size)`` minibatches, every row once an epoch,
+      the last one holding the remainder (its loss the mean over its rows, as
+      scikit-learn's and PyTorch's ``drop_last=False`` epochs). It is padded
+      with rows of weight 0, so it needs the built-in loss and no ``mesh``.
     - ``chunk``: at most this many steps per compiled call (default: about a
       quarter second per call, whatever ``chunk``).
     - ``progress``: a ``tqdm`` bar; ``"auto"`` shows it only for runs expected
@@ -194,7 +201,7 @@ def fit(
         run = check(
             params_dict, x, y, sample_weight, spec,
             Training(steps, DEFAULT_OPTIMIZER if optimizer is None else optimizer, batch_size, key, opt_state,
-                     on_divergence),
+                     on_divergence, drop_last),
             Gradients(gradients, loss_fn),
             Validation(validation, validation_split, eval_every, early_stopping),
             Recording(record_every, chunk, progress, callback),

@@ -446,3 +446,30 @@ def test_save_refuses_what_it_cannot_record(tmp_path):
         clf.save(tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
     pickle.loads(pickle.dumps(clf.set_params(optimizer="sgd")))  # pickle needs an importable optimizer too
+
+
+def _adam_count(est):
+    counts = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(est.opt_state_)[0] if "count" in str(path)]
+    return {int(c) for c in counts}
+
+
+def test_an_epoch_trains_on_every_row_the_last_minibatch_the_remainder():
+    """scikit-learn's epoch: 45 rows in minibatches of 20 are 3 steps (20, 20, 5), so 4 epochs are 12 steps;
+    on a mesh (rows not padded) 2 full ones. The epoch's loss is the mean over its 45 rows: with a learning
+    rate too small to move the parameters, the network's loss on all the rows (over 40 of them it would differ)."""
+    x, y = blobs(45)
+    clf = small(batch_size=20, max_iter=4, n_iter_no_change=10)
+    with pytest.warns(Warning):  # max_iter=4 does not converge
+        clf.fit(x, y)
+    assert clf.n_iter_ == 4 and _adam_count(clf) == {12}
+    meshed = small(batch_size=20, max_iter=4, n_iter_no_change=10, mesh=jaxnet.data_parallel_mesh(jax.devices()[:1]))
+    with pytest.warns(Warning):
+        meshed.fit(x, y)
+    assert _adam_count(meshed) == {8}
+    still = small(batch_size=20, max_iter=1, learning_rate_init=1e-12, alpha=0.0)
+    with pytest.warns(Warning):
+        still.fit(x, y)
+    xs = still._tabular.inputs(x, np.float32)
+    targets, _ = still._targets(y)
+    whole = float(jaxnet.loss(still.params_, xs, targets, head=still._tabular.head))
+    np.testing.assert_allclose(still.loss_curve_[0], whole, rtol=1e-5)
