@@ -8,8 +8,8 @@ its fitted attributes as scikit-learn's ``MLP*`` do: ``params_``,
 last minibatch the remainder (``n // batch_size`` on a mesh); the stopping rule after each epoch is
 scikit-learn's: stop when the loss (or the validation score, with
 ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
-epochs. Epochs run in blocks that end exactly where the rule could first
-stop, so one compiled call covers many epochs.
+epochs. Epochs run in blocks of one ``fit`` call (:func:`epochs`), and where
+the rule stops inside a block, that epoch's state is run again (:func:`_block`).
 
 >>> import numpy as np, jaxnet
 >>> x = np.random.default_rng(0).normal(size=(40, 3))
@@ -20,6 +20,7 @@ stop, so one compiled call covers many epochs.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -71,8 +72,19 @@ def start(est: Any, n_in: int, n_out: int) -> None:
     est._best_params = None
 
 
+_BLOCK_STEPS = 256
+"""Steps a block may run past the epoch where the stopping rule could first stop (then that epoch is run again)."""
+
+
 def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validation: Any, incremental: bool) -> None:
-    """Up to ``epochs`` epochs, in blocks that end exactly where the stopping rule could first stop."""
+    """Up to ``epochs`` epochs, in blocks of one ``fit`` call each (:func:`_block`).
+
+    A block is at least the epochs before the stopping rule could first stop, and twice the previous block up
+    to :data:`_BLOCK_STEPS` steps: ~1 ms of each call is its checks and set-up, so a 200-epoch fit of 2 steps
+    an epoch is 5 calls (11, 22, 44, 88, 35 epochs), not 19, and a block that goes past where the rule stops
+    runs at most ~2 x 256 steps again. One epoch at a time with validation (its score) and for ``partial_fit``.
+    The blocks depend only on the rule's state and the data's shape, so the fit is the same on every machine.
+    """
     n = x.shape[0]
     batch = min(200, n) if isinstance(est.batch_size, str) else min(int(est.batch_size), n)
     sizes = _batch_sizes(n, batch, est.mesh is None)
@@ -82,20 +94,17 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         x, t, w = _split_evenly(est.mesh, x, t, w, None if batch == n else batch)
     # x, t, w stay host data: each fit call checks them with numpy and pads their rows before moving them (on a
     # GPU machine, data already there was checked by a program per shape, then read back to be padded)
-    optimizer = _optimizer(est.optimizer)
+    run = functools.partial(_run, est, _optimizer(est.optimizer), x, t, w, batch=batch if batch < n else None)
     est.opt_state_ = _set_hyperparams(est.opt_state_, est.learning_rate_init, est.alpha / batch)
-    done = 0
+    done = block = 0
     while done < epochs:
-        block = (
-            1
-            if validation is not None or incremental
-            else min(epochs - done, max(1, est.n_iter_no_change + 1 - est._no_improvement))  # 1: stopped before
-        )
-        losses = _run(est, optimizer, x, t, w, block * len(sizes), batch if batch < n else None)
-        done += block
-        stop = False
-        for loss in losses.reshape(block, len(sizes)) @ (sizes / sizes.sum()):  # the mean loss of the rows
-            stop = _record(est, float(loss), validation)
+        if validation is not None or incremental:
+            block = 1
+        else:  # the rule cannot stop before the end of `first` epochs (1: it stopped before, in partial_fit)
+            first = max(1, est.n_iter_no_change + 1 - est._no_improvement)
+            block = min(epochs - done, max(first, min(2 * block, _BLOCK_STEPS // len(sizes))))  # doubling
+        recorded, stop = _block(est, run, sizes, block, validation)
+        done += recorded
         if stop and not incremental:
             if validation is not None and est._best_params is not None:
                 est.params_ = est._best_params
@@ -111,6 +120,37 @@ def epochs(est: Any, x: np.ndarray, t: np.ndarray, w: Any, epochs: int, validati
         )
 
 
+def _block(est: Any, run: Any, sizes: np.ndarray, block: int, validation: Any) -> tuple[int, bool]:
+    """``block`` epochs from the current state, recorded epoch by epoch until the stopping rule stops;
+    ``(epochs recorded, stopped)``.
+
+    Where the rule stops before the block's end, the state of that epoch is run again from the block's
+    start: the same key and the same steps give the same state (``fit`` is deterministic, whatever its
+    chunks). A block that diverges (``DivergenceError``) still records its whole epochs before the divergence;
+    if the rule stops in them, that epoch's state is kept and nothing is raised, else the error is.
+    """
+    start = (est.params_, est.opt_state_, est.n_iter_)
+    error = None
+    try:
+        losses = run(steps=block * len(sizes), epoch=est.n_iter_)
+    except DivergenceError as e:  # the state it carries is kept (by _run); its losses are those before it
+        losses, error = np.asarray(e.history.get("loss", ()), np.float64), e
+    whole = min(block, len(losses) // len(sizes))
+    recorded, stop = 0, False
+    for loss in losses[: whole * len(sizes)].reshape(whole, len(sizes)) @ (sizes / sizes.sum()):  # rows' mean
+        recorded += 1
+        stop = _record(est, float(loss), validation)
+        if stop:
+            break
+    if stop and (recorded < block or error is not None):  # that epoch's state: the block's start, run again
+        est.params_, est.opt_state_ = start[:2]
+        run(steps=recorded * len(sizes), epoch=start[2])
+        return recorded, True
+    if error is not None:
+        raise error
+    return recorded, stop
+
+
 def _batch_sizes(n: int, batch: int, whole: bool) -> np.ndarray:
     """The rows of each minibatch of an epoch: scikit-learn's ``batch, ..., batch, n % batch`` when ``whole`` (every
     row once, ``fit(drop_last=False)``), else ``n // batch`` full ones (on a mesh, where rows are not padded).
@@ -122,11 +162,12 @@ def _batch_sizes(n: int, batch: int, whole: bool) -> np.ndarray:
     return np.asarray([batch] * full + ([rest] if whole and rest else []), np.float64)
 
 
-def _run(est: Any, optimizer: Any, x: Any, t: Any, w: Any, steps: int, batch: int | None) -> np.ndarray:
-    """``jaxnet.fit`` for ``steps`` steps from the current state; the per-step losses."""
+def _run(est: Any, optimizer: Any, x: Any, t: Any, w: Any, *, batch: int | None, steps: int, epoch: int) -> np.ndarray:
+    """``jaxnet.fit`` for ``steps`` steps from the current state, shuffling from epoch ``epoch``'s key; the
+    per-step losses."""
     key = None
     if batch is not None:
-        key = _epoch_key(est._seed, est.n_iter_ if est.shuffle else 0)
+        key = _epoch_key(est._seed, epoch if est.shuffle else 0)
     try:  # optax's adam mixes its int32 count with Python floats: standard promotion whatever the user's
         with jax.numpy_dtype_promotion("standard"):
             est.params_, est.opt_state_, history = fit(

@@ -1,5 +1,6 @@
 """jaxnet.MLPClassifier / MLPRegressor: scikit-learn's own checks, labels, scaling, checkpoints, warm starts."""
 
+import functools
 import os
 import pickle
 import subprocess
@@ -473,3 +474,53 @@ def test_an_epoch_trains_on_every_row_the_last_minibatch_the_remainder():
     targets, _ = still._targets(y)
     whole = float(jaxnet.loss(still.params_, xs, targets, head=still._tabular.head))
     np.testing.assert_allclose(still.loss_curve_[0], whole, rtol=1e-5)
+
+
+def _block_setup(n_iter_no_change=5):
+    """A fitted classifier and _block's run function, for blocks of minibatch epochs of 45 rows by 20."""
+    from jaxnet import _estimator_train as train
+    from jaxnet._estimator_parts import _optimizer
+
+    x, y = blobs(45)
+    clf = small(batch_size=20, max_iter=1, n_iter_no_change=n_iter_no_change)
+    with pytest.warns(Warning):
+        clf.fit(x, y)
+    targets, weight = clf._targets(y)
+    run = functools.partial(
+        train._run, clf, _optimizer(clf.optimizer), clf._tabular.inputs(x, np.float32), targets, weight, batch=20
+    )
+    return train, clf, run, train._batch_sizes(45, 20, True)
+
+
+def test_a_block_past_the_stop_runs_that_epoch_again_from_its_start():
+    """The rule stops at the block's 4th epoch of 10: the state is the 4-epoch run from the block's start (the
+    same key and steps), not the 10-epoch one, and only 4 epochs are recorded."""
+    train, clf, run, sizes = _block_setup()
+    clf.best_loss_, clf._no_improvement = -np.inf, 2  # nothing improves: the 4th epoch makes 6 > 5
+    start, epoch, curve = (clf.params_, clf.opt_state_), clf.n_iter_, len(clf.loss_curve_)
+    assert train._block(clf, run, sizes, 10, None) == (4, True)
+    assert clf.n_iter_ == epoch + 4 and len(clf.loss_curve_) == curve + 4
+    stopped = clf.params_
+    for steps, same in ((4 * len(sizes), True), (10 * len(sizes), False)):
+        clf.params_, clf.opt_state_ = start
+        run(steps=steps, epoch=epoch)
+        assert all(np.array_equal(stopped[k], clf.params_[k]) for k in stopped) == same, steps
+
+
+def test_a_block_that_diverges_records_its_whole_epochs_and_stops_there_if_the_rule_does(monkeypatch):
+    train, clf, run, sizes = _block_setup()
+    fit, calls = train.fit, []
+
+    def diverging(params, *args, steps, **kwargs):  # diverges after 7 of its steps (epochs of 3 steps)
+        calls.append(steps)
+        if steps <= 6:
+            return fit(params, *args, steps=steps, **kwargs)
+        raise jaxnet.DivergenceError("diverged", params, kwargs["opt_state"], {"loss": np.full(7, 0.5)})
+
+    monkeypatch.setattr(train, "fit", diverging)
+    clf.best_loss_, clf._no_improvement = -np.inf, 5  # the rule stops after one more epoch (6 > 5)
+    assert train._block(clf, run, sizes, 10, None) == (1, True) and calls == [30, 3]  # then run again: 1 epoch
+    clf.best_loss_, clf._no_improvement, epoch = np.inf, 0, clf.n_iter_  # it would not stop: the error is raised
+    with pytest.raises(jaxnet.DivergenceError):
+        train._block(clf, run, sizes, 10, None)
+    assert clf.n_iter_ == epoch + 2  # the two whole epochs before it are recorded
