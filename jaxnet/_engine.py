@@ -160,7 +160,7 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
         lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), n, _rows_of(data, cursor)),
         lambda: cursor.perm,
     )
-    return _rows(cfg, data, perm, pos), Cursor(cursor.step + 1, perm, cursor.rows)
+    return _rows(cfg, data, perm, pos, _rows_of(data, cursor)), Cursor(cursor.step + 1, perm, cursor.rows)
 
 
 def _rows_of(data: tuple, cursor: Cursor) -> jax.Array:
@@ -176,17 +176,22 @@ def _per_epoch(cfg: Config, data: tuple, cursor: Cursor) -> jax.Array:
     return jax.lax.div(rows + jnp.int32(size - 1) if cfg.batches.last else rows, jnp.int32(size))
 
 
-def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array) -> tuple:
+def _rows(cfg: Config, data: tuple, perm: jax.Array, pos: jax.Array, rows: jax.Array) -> tuple:
     """The ``pos``-th minibatch of the order ``perm``: rows ``perm[pos * size : (pos + 1) * size]`` of ``data``.
 
-    The slice start is in range and non-negative (``pos < rows // size``): unsigned, no negative-index
-    fix-up. The gathers stay ``jnp.take``: promising their indices in range (no out-of-range fill) changed
-    how XLA:CPU fuses them, and so the last bits of some fits (every ``batch_size=1`` run).
+    The slice is in range (``pos`` below :func:`_per_epoch`; with ``last`` the data has that many
+    minibatches of rows) and its start non-negative: unsigned, no negative-index fix-up. The gathers stay
+    ``jnp.take``: promising their indices in range (no out-of-range fill) changed how XLA:CPU fuses them,
+    and so the last bits of some fits (every ``batch_size=1`` run). With ``last`` and no sample weights,
+    the weights are the 0/1 :class:`~jaxnet._kernels.Mask` of the real rows (padding sorts last: the
+    indices from ``rows`` on), not gathered, and they need no scaling.
     """
     assert cfg.batches is not None  # only called for minibatches
-    size, mesh, _ = cfg.batches
+    size, mesh, last = cfg.batches
     idx = jax.lax.dynamic_slice_in_dim(perm, (pos * size).astype(jnp.uint32), size)  # unsigned: never negative
-    batch = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
+    batch: tuple[Any, ...] = tuple(None if a is None else jnp.take(a, idx, axis=0) for a in data)
+    if last and data[2] is None:
+        batch = (*batch[:2], kernels.Mask((idx < rows).astype(data[0].dtype)))
     if mesh is not None:
         spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         batch = tuple(None if a is None else jax.lax.with_sharding_constraint(a, spec) for a in batch)
@@ -199,7 +204,8 @@ def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
     if cursor is None:
         return data
     per_epoch = _per_epoch(cfg, data, cursor)
-    return _rows(cfg, data, cursor.perm, jax.lax.rem(jnp.maximum(cursor.step - 1, 0), per_epoch))
+    pos = jax.lax.rem(jnp.maximum(cursor.step - 1, 0), per_epoch)
+    return _rows(cfg, data, cursor.perm, pos, _rows_of(data, cursor))
 
 
 def _step(

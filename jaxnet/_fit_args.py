@@ -176,7 +176,7 @@ def check(
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
         last = batches.size if batches is not None and batches.last else 0  # the remainder, padded, a minibatch
         data, _ = pad_rows(data, params["W1"].dtype, last or 1)  # rows for every epoch's minibatches
-        if w is None and batches is not None and not last:  # minibatches drawn from the real rows: no weights
+        if w is None and batches is not None:  # minibatches: no weights (with `last` the engine masks the padding)
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     elif ex.mesh is None:  # moved once here, not by every compiled call (a mesh places its numpy rows itself)
         data = moved(data)

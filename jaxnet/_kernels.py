@@ -213,7 +213,14 @@ def logits(params: Params, x: jax.Array, activation: str = "relu", compute_dtype
     return forward(params, x, activation, per_net(compute_dtype))[0][-1]
 
 
-def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid") -> jax.Array:
+class Mask(NamedTuple):
+    """Sample weights that are 0 or 1 (a padded minibatch's real rows): :func:`shares` skips their scaling,
+    the identity for them, ~80 ms of ``fit``'s compile time (its kernels, in the step and the final loss)."""
+
+    values: jax.Array
+
+
+def shares(z: jax.Array, sample_weight: jax.Array | Mask | None, head: str = "sigmoid") -> jax.Array:
     """Each example's share of the mean, ``r_n = w_n / (m sum_n w_n)``, shape ``z.shape[:-1] + (1,)``.
 
     ``m = n_out`` for per-unit heads, 1 for softmax. Unweighted ``r = 1 / (N m)``.
@@ -227,8 +234,10 @@ def shares(z: jax.Array, sample_weight: jax.Array | None, head: str = "sigmoid")
     if sample_weight is None:
         n = 1 if z.ndim == 1 else z.shape[0]
         return jnp.full(z.shape[:-1] + (1,), 1.0 / (n * m), z.dtype)
-    w = jnp.reshape(sample_weight, z.shape[:-1] + (1,))
-    w = _scaled(w)  # w / 2^k with the largest weight in [1, 2): exact, never overflows or underflows
+    if isinstance(sample_weight, Mask):  # 0/1: the largest is 1 (or all 0), already scaled
+        w = jnp.reshape(sample_weight.values, z.shape[:-1] + (1,))
+    else:  # w / 2^k with the largest weight in [1, 2): exact, never overflows or underflows
+        w = _scaled(jnp.reshape(sample_weight, z.shape[:-1] + (1,)))
     total = jnp.sum(w)
     return jnp.where(
         total == 0, jnp.zeros_like(w), w / (total * m)

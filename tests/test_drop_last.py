@@ -18,7 +18,7 @@ def _data(n, seed=0):
     return jaxnet.init_mlp(0, (3, 4, 1), dtype=np.float64), x, (x[:, :1] + 0.3 * rng.normal(size=(n, 1)) > 0) * 1.0
 
 
-def _reference(params, x, y, key, size, steps, lr):
+def _reference(params, x, y, key, size, steps, lr, w=None):
     """Plain SGD over epochs of ceil(n / size) minibatches; epoch e's order is fit's: the real rows by
     jax.random bits of fold_in(key, e) drawn for the padded length, ties by index."""
     n = len(x)
@@ -29,8 +29,9 @@ def _reference(params, x, y, key, size, steps, lr):
         epoch, pos = divmod(step, per_epoch)
         bits = np.asarray(jax.random.bits(jax.random.fold_in(key, epoch), (padded,), jnp.uint32))[:n]
         rows = np.lexsort((np.arange(n), bits))[pos * size : (pos + 1) * size]  # the last: the remainder
-        losses.append(float(jaxnet.loss(params, x[rows], y[rows])))
-        g = jaxnet.grads(params, x[rows], y[rows])
+        weights = None if w is None else w[rows]
+        losses.append(float(jaxnet.loss(params, x[rows], y[rows], sample_weight=weights)))
+        g = jaxnet.grads(params, x[rows], y[rows], sample_weight=weights)
         params = {k: params[k] - lr * g[k] for k in params}
     return params, np.asarray(losses)
 
@@ -45,6 +46,22 @@ def test_every_row_once_an_epoch_the_last_minibatch_the_remainder(n, size):
         record_every=1, progress=False,
     )  # fmt: skip
     want, losses = _reference(params, x, y, key, size, steps, 0.5)
+    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12, atol=0)
+    for k in params:
+        np.testing.assert_allclose(fitted[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+def test_sample_weights_weigh_each_minibatch_the_last_one_too():
+    """With sample weights the minibatches carry them (the padding's are 0): each step's loss is the weighted
+    mean of its rows, the last minibatch's too."""
+    params, x, y = _data(45, seed=2)
+    w = np.random.default_rng(5).uniform(0.1, 3.0, 45)
+    key = jax.random.key(8)
+    fitted, _, history = jaxnet.fit(
+        params, x, y, steps=7, optimizer=optax.sgd(0.5), batch_size=20, key=key, drop_last=False, sample_weight=w,
+        record_every=1, progress=False,
+    )  # fmt: skip
+    want, losses = _reference(params, x, y, key, 20, 7, 0.5, w)
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-12, atol=0)
     for k in params:
         np.testing.assert_allclose(fitted[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)

@@ -21,7 +21,7 @@ def cancer():
 
 
 def unpadded(monkeypatch):
-    monkeypatch.setattr(jaxnet._fit_args, "pad_rows", lambda data, dtype: (data, data[0].shape[0]))
+    monkeypatch.setattr(jaxnet._fit_args, "pad_rows", lambda data, dtype, multiple=1: (data, data[0].shape[0]))
 
 
 def test_bucket_sizes():
