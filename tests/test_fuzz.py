@@ -531,6 +531,7 @@ FIT_OPTIONS = {
     "optimizer": STEP_OPTIONS["optimizer"],
     "batch_size": st.one_of(st.sampled_from(SCALARS), st.integers(-5, 10)),
     "key": KEYS,
+    "drop_last": st.sampled_from(SCALARS + [np.False_]),
     "chunk": st.one_of(st.sampled_from(SCALARS), st.integers(-5, 2**40)),
     "progress": st.sampled_from(SCALARS + ["auto", "yes"]),
     "callback": st.sampled_from(SCALARS),
