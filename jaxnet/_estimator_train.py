@@ -133,9 +133,11 @@ def _block(est: Any, run: Any, sizes: np.ndarray, block: int, validation: Any) -
     error = None
     try:
         losses = run(steps=block * len(sizes), epoch=est.n_iter_)
-    except DivergenceError as e:  # the state it carries is kept (by _run); its losses are those before it
+    except DivergenceError as e:  # the state it carries is kept (by _run): that of its last loss's step
         losses, error = np.asarray(e.history.get("loss", ()), np.float64), e
-    whole = min(block, len(losses) // len(sizes))
+    # an epoch is whole where the state after its last step was checked: by fit at the block's end, else by the
+    # next step's loss (the last loss is that of the state the error carries; the step after it diverged)
+    whole = block if error is None else min(block, max(len(losses) - 1, 0) // len(sizes))
     recorded, stop = 0, False
     for loss in losses[: whole * len(sizes)].reshape(whole, len(sizes)) @ (sizes / sizes.sum()):  # rows' mean
         recorded += 1

@@ -524,3 +524,41 @@ def test_a_block_that_diverges_records_its_whole_epochs_and_stops_there_if_the_r
     with pytest.raises(jaxnet.DivergenceError):
         train._block(clf, run, sizes, 10, None)
     assert clf.n_iter_ == epoch + 2  # the two whole epochs before it are recorded
+
+
+def test_a_block_whose_last_epochs_last_step_diverged_does_not_record_that_epoch(monkeypatch):
+    """A DivergenceError with 6 losses carries the state after 5 steps: the 6th step (the last of the 2nd epoch of
+    3 steps) diverged, so only 1 epoch is whole. The rule that would stop at the 2nd epoch does not stop, and the
+    error is raised (running 2 epochs again would diverge again)."""
+    train, clf, run, sizes = _block_setup()
+    fit = train.fit
+
+    def diverging(params, *args, steps, **kwargs):
+        if steps <= 3:
+            return fit(params, *args, steps=steps, **kwargs)
+        raise jaxnet.DivergenceError("diverged", params, kwargs["opt_state"], {"loss": np.full(6, 0.5)})
+
+    monkeypatch.setattr(train, "fit", diverging)
+    clf.best_loss_, clf._no_improvement, epoch = -np.inf, 4, clf.n_iter_  # stops after two more epochs (6 > 5)
+    with pytest.raises(jaxnet.DivergenceError):
+        train._block(clf, run, sizes, 10, None)
+    assert clf.n_iter_ == epoch + 1 and clf._no_improvement == 5
+
+
+def test_a_full_batch_fit_that_diverges_raises_only_where_the_rule_did_not_stop():
+    """Full batch: the block's history ends with the loss of the state whose step diverged. That epoch was
+    recorded, the rule stopped on it, and running it again diverged again: DivergenceError although the rule
+    stopped, n_iter_ one epoch past the parameters. Now the epoch is not recorded: n_iter_ epochs are the state's."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=60)
+    reg = jaxnet.MLPRegressor((8,), learning_rate_init=2.32, max_iter=200, n_iter_no_change=1, random_state=0,
+                              optimizer="sgd")  # fmt: skip
+    with pytest.raises(jaxnet.DivergenceError):
+        reg.fit(x, y)
+    assert reg._no_improvement <= reg.n_iter_no_change  # the rule did not stop: else nothing is raised
+    assert len(reg.loss_curve_) == reg.n_iter_ == 2
+    two = jaxnet.MLPRegressor((8,), learning_rate_init=2.32, max_iter=2, random_state=0, optimizer="sgd")
+    with pytest.warns(Warning):  # max_iter=2 does not converge
+        two.fit(x, y)
+    assert all(np.array_equal(reg.params_[k], two.params_[k]) for k in two.params_)  # the state of 2 epochs
