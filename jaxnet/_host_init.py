@@ -7,10 +7,12 @@ fresh process, ~20 ms to trace, lower and load from the persistent cache);
 numpy fills it in microseconds. :func:`program` reads the traced ``init`` once
 per optimizer kind; :func:`run` evaluates it for each call's numbers.
 
-Only what numpy computes exactly as XLA does is evaluated: a literal, a number
-input (the learning rate ``inject_hyperparams`` keeps in its state), a scalar
-broadcast to a shape, a conversion to a float type or to the same type
-(IEEE-754 round to nearest in both), and a copy. An equation whose result is
+Only what numpy computes exactly as optax's own (eager) ``init`` does is
+evaluated: a literal, a number input (the learning rate ``inject_hyperparams``
+keeps in its state), a scalar broadcast to a shape, a conversion to a float
+type or to the same type (IEEE-754 round to nearest), and a copy. (A compiled
+``init`` flushes a subnormal result of a float64 -> float32 conversion to zero
+on XLA:CPU; numpy and the eager init keep it.) An equation whose result is
 not used is skipped. Anything else an output needs (arithmetic, a nested
 program, the params, a constant array), a weakly typed output (numpy has no
 weak types) or an effect makes :func:`program` return None, and the caller

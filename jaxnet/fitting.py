@@ -125,7 +125,7 @@ def fit(
       (``jaxnet._hyper``). What it cannot read (an object's attributes, a bound
       method's object) is compared by identity, so is never confused.
     - ``batch_size``, ``key``: minibatches of ``batch_size`` rows, reshuffled
-      every epoch (``N // batch_size`` steps) from ``key`` (a ``jax.random``
+      every epoch (its steps: ``drop_last``) from ``key`` (a ``jax.random``
       key or an int seed), inside the compiled loop. ``None``: full batch.
     - ``drop_last``: ``True``: an epoch is ``N // batch_size`` full minibatches,
       the ``N % batch_size`` rows left over wait for a later epoch's shuffle;
