@@ -279,11 +279,6 @@ def _check_batches(
     if not isinstance(drop_last, (bool, np.bool_)):
         raise refuse("drop_last", "True or False", type(drop_last).__name__, TypeError)
     drop_last = bool(drop_last)
-    if not drop_last and batch_size is not None and (mesh is not None or loss_fn is not None):
-        raise ValueError(
-            "drop_last: False pads each epoch's last minibatch with rows of weight 0, which needs the built-in "
-            f"loss and no mesh; got {'a mesh' if mesh is not None else 'a loss_fn'} (use drop_last=True)"
-        )
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise refuse("mesh", "a jax.sharding.Mesh with a 'data' axis", repr(mesh), TypeError)
     if mesh is not None and ex.device is not None:
@@ -298,6 +293,11 @@ def _check_batches(
             raise refuse("batch_size", f"at most the number of examples {n}", batch_size)
         if key is None:
             raise ValueError("key: required with batch_size (minibatches are drawn from it), got None")
+        if not drop_last and (mesh is not None or loss_fn is not None):  # after mesh and batch_size are checked
+            raise ValueError(
+                "drop_last: False pads each epoch's last minibatch with rows of weight 0, which needs the built-in "
+                f"loss and no mesh; got {'a mesh' if mesh is not None else 'a loss_fn'} (use drop_last=True)"
+            )
     if mesh is not None and ex.local_rows:  # the global row count: every process holds as many rows per device
         mine = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
         if not mine or n % mine:

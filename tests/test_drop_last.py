@@ -123,3 +123,20 @@ def test_drop_last_false_refuses_a_loss_fn_and_a_mesh():
     mesh = jaxnet.data_parallel_mesh(jax.devices()[:1])
     with pytest.raises(ValueError, match="drop_last: False .* got a mesh"):
         jaxnet.fit(params, x, y, steps=1, batch_size=4, key=0, drop_last=False, mesh=mesh, progress=False)
+
+
+def test_drop_last_false_is_refused_only_after_mesh_and_batch_size_are_checked():
+    """A junk mesh or batch_size is reported as itself, not as drop_last=False needing no mesh or loss_fn (whose
+    fix, drop_last=True, would only reveal the real error next)."""
+    params, x, y = _data(10)
+
+    def loss_fn(p, xb, yb, w):
+        return jaxnet.loss(p, xb, yb)
+
+    kw = dict(steps=1, key=0, drop_last=False, progress=False)
+    with pytest.raises(TypeError, match="mesh: expected a jax.sharding.Mesh"):
+        jaxnet.fit(params, x, y, batch_size=4, mesh="junk", **kw)
+    with pytest.raises(TypeError, match="batch_size: expected"):
+        jaxnet.fit(params, x, y, batch_size="4", loss_fn=loss_fn, **kw)
+    with pytest.raises(ValueError, match="batch_size: expected at most the number of examples 10"):
+        jaxnet.fit(params, x, y, batch_size=11, loss_fn=loss_fn, **kw)
