@@ -55,7 +55,8 @@ class Batches(NamedTuple):
 
     An epoch is ``rows // size`` minibatches (the remainder rows wait for a later epoch's shuffle), or with
     ``last`` ``ceil(rows / size)``: the last one holds the remainder and padding rows of weight 0 (the data
-    then carries weights and has at least ``ceil(rows / size) * size`` rows, padding sorted last).
+    then has at least ``ceil(rows / size) * size`` rows, padding sorted last; its weights are the sample
+    weights, or None and :func:`_rows` masks the padding).
     """
 
     size: int

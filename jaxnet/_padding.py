@@ -4,7 +4,10 @@ For ``n`` rows the bucket is ``n`` rounded up to a multiple of
 ``2**(bit_length(n - 1) - 4)`` (8 to 16 sizes per doubling, at most 1/8
 padding); the padding rows are zeros of weight 0, which change no loss and no
 gradient. Used by ``fit``'s compiled loop, the estimators, the metrics and
-the model's parameter-count buckets.
+the model's parameter-count buckets. ``fit(drop_last=False)`` rounds the bucket
+up to a multiple of ``batch_size`` (``pad_rows``' ``multiple``): up to
+``batch_size - 1`` rows more, nearly twice the rows when ``batch_size`` is just
+under ``n`` (memory only: a step still computes ``batch_size`` rows).
 """
 
 from __future__ import annotations

@@ -140,3 +140,19 @@ def test_drop_last_false_is_refused_only_after_mesh_and_batch_size_are_checked()
         jaxnet.fit(params, x, y, batch_size="4", loss_fn=loss_fn, **kw)
     with pytest.raises(ValueError, match="batch_size: expected at most the number of examples 10"):
         jaxnet.fit(params, x, y, batch_size=11, loss_fn=loss_fn, **kw)
+
+
+@pytest.mark.parametrize("gradients", ["manual", "autodiff"])
+def test_the_masked_padding_is_sample_weights_of_one_bit_for_bit(gradients):
+    """Without sample weights the engine masks the padding (_kernels.Mask, no power-of-two scaling); with
+    weights of 1 it gathers them and scales them (by 2^0): the same arithmetic, so the same bits."""
+    params, x, y = _data(47, seed=3)
+    params, x, y = {k: v.astype(np.float32) for k, v in params.items()}, x.astype(np.float32), y.astype(np.float32)
+    run = lambda **kw: jaxnet.fit(  # noqa: E731
+        params, x, y, steps=11, optimizer=optax.sgd(0.5), batch_size=10, key=3, drop_last=False, record_every=1,
+        gradients=gradients, progress=False, **kw,
+    )  # fmt: skip
+    masked, weighted = run(), run(sample_weight=np.ones(47, np.float32))
+    np.testing.assert_array_equal(masked[2]["loss"], weighted[2]["loss"])
+    for k in params:
+        np.testing.assert_array_equal(masked[0][k], weighted[0][k], err_msg=k)
