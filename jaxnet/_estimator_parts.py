@@ -56,10 +56,10 @@ def _optimizer(optimizer: Any) -> optax.GradientTransformation:
 
 
 def _init_state(optimizer: Any, params: dict) -> Any:
-    """``_optimizer(optimizer).init(params)`` in one compiled program per optimizer kind and shapes
-    (:func:`jaxnet._hyper.initial_state`): the state of the eager ``init``, but optax's ``init`` run op by
-    op compiles ~10 one-op programs on a new shape; this program is reused by every estimator with the same
-    ``optimizer`` whatever its learning rate and ``alpha`` (they are set into the state afterwards)."""
+    """``_optimizer(optimizer).init(params)`` by :func:`jaxnet._hyper.initial_state`: the state of the eager
+    ``init``, filled in by numpy (optax's inits only build constants: :mod:`jaxnet._host_init`), where optax's
+    ``init`` run op by op compiles ~10 one-op programs on a new shape; the learning rate and ``alpha`` are set
+    into the state afterwards."""
     return initial_state(_optimizer(optimizer), params)
 
 

@@ -62,7 +62,7 @@ def start(est: Any, n_in: int, n_out: int) -> None:
     """Fresh parameters, optimizer state and records."""
     sizes = (n_in, *est._hidden(), n_out)
     est.params_ = _initial_params(est._seed, sizes)  # numpy: fit moves them
-    est.opt_state_ = _init_state(est.optimizer, est.params_)  # one program, shared across fits
+    est.opt_state_ = _init_state(est.optimizer, est.params_)  # numpy fills it in: no program
     est.loss_curve_ = []
     est.n_iter_ = 0
     est.best_loss_ = np.inf

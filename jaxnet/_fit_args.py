@@ -365,7 +365,7 @@ def _check_loss_fn(loss_fn: Any, params: Params, x: Any, y: Any, w: Any) -> None
 def _check_opt_state(opt_state: Any, optimizer: optax.GradientTransformation, params: Params, split_parts: Any) -> Any:
     """``optimizer.init(params)``, or the given state if it has the same structure, shapes and dtypes."""
     if opt_state is None:
-        return initial_state(optimizer, params, split_parts)  # one compiled program (jaxnet._hyper), not one per leaf
+        return initial_state(optimizer, params, split_parts)  # numpy or one program (jaxnet._hyper), not one per leaf
     if any(isinstance(v, jax.ShapeDtypeStruct) for v in jax.tree.leaves(opt_state)):
         raise TypeError(
             "opt_state: expected arrays (the state optimizer.init(params) returns), got jax.ShapeDtypeStruct "

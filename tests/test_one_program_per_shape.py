@@ -307,7 +307,7 @@ def test_value_refusals_are_the_same_from_the_host_check_and_the_fused_program(c
     assert str(host.value).startswith(start) and str(fused.value) == str(host.value)
 
 
-def test_as_on_an_accelerator_an_estimator_fit_compiles_its_init_and_training_only(count_compiles, monkeypatch):
+def test_as_on_an_accelerator_an_estimator_fit_compiles_its_training_only(count_compiles, monkeypatch):
     """The estimator hands fit host data (on the H200 it moved it first, and every fit call checked it with a
     program of its own)."""
     off_host = lambda a: not isinstance(a, jax.Array)  # noqa: E731
@@ -384,7 +384,7 @@ def test_an_estimator_fit_compiles_its_training_then_nothing(count_compiles):
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", optax.adamw])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_compiled_optimizer_init_is_optaxs_eager_init_exactly(optimizer, dtype):
+def test_the_estimators_optimizer_init_is_optaxs_eager_init_exactly(optimizer, dtype):
     from jaxnet._estimator_parts import _init_state, _initial_params, _optimizer
 
     params = {k: v.astype(dtype) for k, v in _initial_params(0, (5, 7, 2)).items()}
