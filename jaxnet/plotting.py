@@ -200,7 +200,8 @@ def plot_loss(
     ``"val_loss"`` with ``"val_step"``, drawn as points at those steps.
 
     - ``steps_per_epoch``: the training was minibatched with this many steps
-      per epoch (``N // batch_size``): an epoch axis is drawn on top, and the
+      per epoch (``N // batch_size``; ``ceil(N / batch_size)`` with ``fit``'s
+      ``drop_last=False``): an epoch axis is drawn on top, and the
       minibatch losses become a faint raw line under their moving average.
     - ``smoothing``: the average's factor ``beta`` in [0, 1) (see :func:`ema`;
       on a log axis it averages ``log loss``). ``None``: ``1 - 1 / w`` when
