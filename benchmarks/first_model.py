@@ -119,7 +119,7 @@ from jaxnet._padding import pad_rows
 xs, ys = np.asarray(xtr[:455], np.float32), np.asarray(ytr[:455], np.float32)[:, None]
 params = jaxnet.init_mlp(0, (30, 100, 1)); opt = optax.adam(1e-3); st = opt.init(params)
 skel, hyper = _hyper.lifted(opt, params, st)
-padded, n = pad_rows((jax.numpy.asarray(xs), jax.numpy.asarray(ys), None), np.float32)
+rows = (jax.numpy.asarray(xs), jax.numpy.asarray(ys), None)
 vg = steps.gradient_fn("manual", None, "relu", "sigmoid", None)
 key = jax.random.key(0)
 def best(f):
@@ -128,12 +128,14 @@ def best(f):
         jax.clear_caches(); t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
     return min(times)
 out["compile"] = {}
-for name, batches in (("full batch", None), ("minibatch 200", S.Batches(200, None))):
-    data = padded
+cases = (("full batch", None), ("minibatch 200", S.Batches(200, None)),
+         ("minibatch 200, drop_last=False", S.Batches(200, None, True)))
+for name, batches in cases:
+    data, n = pad_rows(rows, np.float32, 200 if batches is not None and batches.last else 1)  # as fit pads
     cfg = S.Config(skel, vg, 1, 10000, batches)
-    rows = data[0].shape[0]
     data = data if batches is None else (*data[:2], None)  # as fit runs it: minibatches carry no weights
-    cur = None if batches is None else S.Cursor(np.int32(0), np.arange(rows, dtype=np.int32), np.int32(n))
+    size = data[0].shape[0]
+    cur = None if batches is None else S.Cursor(np.int32(0), np.arange(size, dtype=np.int32), np.int32(n))
     carry = (S.State(params, st), cur)
     def bare(carry, hyper):
         o = _hyper.build(skel, hyper)
