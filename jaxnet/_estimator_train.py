@@ -127,23 +127,29 @@ def _block(est: Any, run: Any, sizes: np.ndarray, block: int, validation: Any) -
     Where the rule stops before the block's end, the state of that epoch is run again from the block's
     start: the same key and the same steps give the same state (``fit`` is deterministic, whatever its
     chunks). A block that diverges (``DivergenceError``) still records its whole epochs before the divergence;
-    if the rule stops in them, that epoch's state is kept and nothing is raised, else the error is.
+    if the rule stops in them, that epoch's state is kept and nothing is raised, else the error is. One
+    interrupted (Ctrl-C, or a peer process stopped) records the whole epochs it ran, so ``n_iter_`` and
+    ``loss_curve_`` stay within an epoch of the state it carries, and is raised: nothing more is run.
     """
     start = (est.params_, est.opt_state_, est.n_iter_)
     error = None
     try:
         losses = run(steps=block * len(sizes), epoch=est.n_iter_)
-    except DivergenceError as e:  # the state it carries is kept (by _run): that of its last loss's step
+    except (DivergenceError, TrainingInterrupted, PeerStopped) as e:  # the state it carries is kept (by _run)
         losses, error = np.asarray(e.history.get("loss", ()), np.float64), e
-    # an epoch is whole where the state after its last step was checked: by fit at the block's end, else by the
-    # next step's loss (the last loss is that of the state the error carries; the step after it diverged)
-    whole = block if error is None else min(block, max(len(losses) - 1, 0) // len(sizes))
+    # an epoch is whole where the state after its last step was checked: by fit at the block's (or the
+    # interrupted chunk's) end, else by the next step's loss (a DivergenceError's last loss is that of the state
+    # it carries; the step after it diverged)
+    checked = len(losses) - 1 if isinstance(error, DivergenceError) else len(losses)
+    whole = block if error is None else min(block, max(checked, 0) // len(sizes))
     recorded, stop = 0, False
     for loss in losses[: whole * len(sizes)].reshape(whole, len(sizes)) @ (sizes / sizes.sum()):  # rows' mean
         recorded += 1
         stop = _record(est, float(loss), validation)
         if stop:
             break
+    if isinstance(error, (TrainingInterrupted, PeerStopped)):
+        raise error
     if stop and (recorded < block or error is not None):  # that epoch's state: the block's start, run again
         est.params_, est.opt_state_ = start[:2]
         run(steps=recorded * len(sizes), epoch=start[2])

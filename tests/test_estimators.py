@@ -562,3 +562,29 @@ def test_a_full_batch_fit_that_diverges_raises_only_where_the_rule_did_not_stop(
     with pytest.warns(Warning):  # max_iter=2 does not converge
         two.fit(x, y)
     assert all(np.array_equal(reg.params_[k], two.params_[k]) for k in two.params_)  # the state of 2 epochs
+
+
+@pytest.mark.parametrize("error", [jaxnet.TrainingInterrupted, jaxnet.PeerStopped])
+def test_an_interrupted_block_records_the_whole_epochs_it_ran_and_runs_nothing_more(error, monkeypatch):
+    """Ctrl-C after 7 steps of a 10-epoch block of 3-step epochs: 2 whole epochs are recorded (n_iter_ and
+    loss_curve_ within an epoch of the parameters it carries), even where the rule stops in them, and the
+    interrupt is raised with no step run again."""
+    train, clf, run, sizes = _block_setup()
+    calls = []
+    carried = {k: np.asarray(v) + 1.0 for k, v in clf.params_.items()}
+
+    def interrupted(params, *args, steps, **kwargs):
+        calls.append(steps)
+        raise error("stopped", carried, kwargs["opt_state"], {"loss": np.full(7, 0.5)})
+
+    monkeypatch.setattr(train, "fit", interrupted)
+    epoch, curve = clf.n_iter_, len(clf.loss_curve_)
+    clf.best_loss_, clf._no_improvement = -np.inf, 5  # the rule stops after the first of them
+    with pytest.raises(error):
+        train._block(clf, run, sizes, 10, None)
+    assert calls == [30] and clf.params_ is carried
+    assert clf.n_iter_ == epoch + 1 and len(clf.loss_curve_) == curve + 1  # recorded up to the rule's stop
+    clf.best_loss_, clf._no_improvement = np.inf, 0
+    with pytest.raises(error):
+        train._block(clf, run, sizes, 10, None)
+    assert clf.n_iter_ == epoch + 3 and calls == [30, 30]  # both whole epochs this time
