@@ -51,6 +51,19 @@ def refuse(name: str, expected: str, received: Any, kind: type[Exception] = Valu
     return kind(message(name, expected, received))
 
 
+def flag(name: str, value: Any) -> bool:
+    """``value`` as a bool: a Python or numpy bool; anything else a TypeError naming its type.
+
+    >>> flag("drop_last", 1)
+    Traceback (most recent call last):
+    ...
+    TypeError: drop_last: expected True or False, got int
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise refuse(name, "True or False", type(value).__name__, TypeError)
+    return bool(value)
+
+
 def one_of(name: str, value: Any, options: Iterable[Any], *, also: str = "") -> Any:
     """``value`` if it is one of ``options``; else a ValueError listing them.
 

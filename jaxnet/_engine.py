@@ -153,15 +153,15 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
     (:func:`_per_epoch`); all non-negative, so ``lax.div``/``lax.rem`` (``jnp.divmod`` floors: sign fix-ups, more kernels),
     and the epoch is computed inside the branch that shuffles (fused there rather than a kernel of its own).
     """
-    n = data[0].shape[0]
-    per_epoch = _per_epoch(cfg, data, cursor)
+    rows = _rows_of(data, cursor)
+    per_epoch = _per_epoch(cfg, rows)
     pos = jax.lax.rem(cursor.step, per_epoch)
     perm = jax.lax.cond(
         pos == 0,
-        lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), n, _rows_of(data, cursor)),
+        lambda: _shuffle(key, jax.lax.div(cursor.step, per_epoch), data[0].shape[0], rows),
         lambda: cursor.perm,
     )
-    return _rows(cfg, data, perm, pos, _rows_of(data, cursor)), Cursor(cursor.step + 1, perm, cursor.rows)
+    return _rows(cfg, data, perm, pos, rows), Cursor(cursor.step + 1, perm, cursor.rows)
 
 
 def _rows_of(data: tuple, cursor: Cursor) -> jax.Array:
@@ -169,11 +169,11 @@ def _rows_of(data: tuple, cursor: Cursor) -> jax.Array:
     return jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
 
 
-def _per_epoch(cfg: Config, data: tuple, cursor: Cursor) -> jax.Array:
-    """Minibatches an epoch: ``rows // size``, or ``ceil(rows / size)`` keeping the last, partial one."""
+def _per_epoch(cfg: Config, rows: jax.Array) -> jax.Array:
+    """Minibatches an epoch of ``rows`` real rows: ``rows // size``, or ``ceil(rows / size)`` keeping the last,
+    partial one."""
     assert cfg.batches is not None  # only called for minibatches
     size = cfg.batches.size
-    rows = _rows_of(data, cursor)
     return jax.lax.div(rows + jnp.int32(size - 1) if cfg.batches.last else rows, jnp.int32(size))
 
 
@@ -204,9 +204,9 @@ def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
     order it carries, so no shuffle is compiled for it. Before any step, the first rows of the initial order."""
     if cursor is None:
         return data
-    per_epoch = _per_epoch(cfg, data, cursor)
-    pos = jax.lax.rem(jnp.maximum(cursor.step - 1, 0), per_epoch)
-    return _rows(cfg, data, cursor.perm, pos, _rows_of(data, cursor))
+    rows = _rows_of(data, cursor)
+    pos = jax.lax.rem(jnp.maximum(cursor.step - 1, 0), _per_epoch(cfg, rows))
+    return _rows(cfg, data, cursor.perm, pos, rows)
 
 
 def _step(

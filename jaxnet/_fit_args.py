@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet._checks import count, number, one_of, refuse
+from jaxnet._checks import count, flag, number, one_of, refuse
 from jaxnet._engine import Batches
 from jaxnet._hyper import initial_state, lifted, parts, state_shapes
 from jaxnet._options import check_compute_dtype, check_optimizer, execution_context, resolve_gradients
@@ -174,8 +174,8 @@ def check(
     batches, n = _check_batches(t.batch_size, t.drop_last, ex, g.loss_fn, x, key)
     data = (x, y, w)
     if g.loss_fn is None and ex.mesh is None and x.ndim == 2:  # one program for neighbouring row counts
-        last = batches.size if batches is not None and batches.last else 0  # the remainder, padded, a minibatch
-        data, _ = pad_rows(data, params["W1"].dtype, last or 1)  # rows for every epoch's minibatches
+        multiple = batches.size if batches is not None and batches.last else 1  # the remainder: a padded minibatch
+        data, _ = pad_rows(data, params["W1"].dtype, multiple)  # rows for every epoch's minibatches
         if w is None and batches is not None:  # minibatches: no weights (with `last` the engine masks the padding)
             data = (*data[:2], None)  # (a full batch keeps them: its padded bucket shares one program)
     elif ex.mesh is None:  # moved once here, not by every compiled call (a mesh places its numpy rows itself)
@@ -205,9 +205,7 @@ def _check_recording(rec: Recording) -> tuple[bool | str, Callable | None]:
 
 
 def _check_local_rows(ex: Execution, v: Validation) -> bool:
-    local = ex.local_rows
-    if not isinstance(local, (bool, np.bool_)):
-        raise refuse("local_rows", "True or False", type(local).__name__, TypeError)
+    local = flag("local_rows", ex.local_rows)
     if local and ex.mesh is None:
         raise ValueError("local_rows: True needs mesh= (the rows of every process form the global batch), got no mesh")
     if local and v.split is not None:
@@ -276,9 +274,7 @@ def _check_batches(
 ) -> tuple[Batches | None, int]:
     """``(batches or None, the global number of real rows)``."""
     n, mesh = (x.shape[0] if x.ndim == 2 else 1), ex.mesh
-    if not isinstance(drop_last, (bool, np.bool_)):
-        raise refuse("drop_last", "True or False", type(drop_last).__name__, TypeError)
-    drop_last = bool(drop_last)
+    drop_last = flag("drop_last", drop_last)
     if mesh is not None and (not isinstance(mesh, jax.sharding.Mesh) or "data" not in mesh.axis_names):
         raise refuse("mesh", "a jax.sharding.Mesh with a 'data' axis", repr(mesh), TypeError)
     if mesh is not None and ex.device is not None:

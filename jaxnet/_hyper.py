@@ -340,9 +340,8 @@ _HOST_INITS: dict[Any, Any] = {}  # initial_state's cache key -> its init as num
 def _state(key: Any, skeleton: Any, leaves: tuple, params: Any) -> Any:
     """The init's state: filled in by numpy where it only builds constants (:mod:`jaxnet._host_init`: no
     program compiled, ~50-90 ms in a fresh process), else by the compiled :func:`_init`."""
-    if key in _HOST_INITS:
-        found = _HOST_INITS[key]
-    else:
+    found = _HOST_INITS.get(key, _COMPUTE)  # one lookup: hashing the key walks the skeleton
+    if found is _COMPUTE:
         found = host_init.program(lambda h, p: build(skeleton, h).init(p), leaves, params)
         if len(_HOST_INITS) < 1024:  # bounded, as the verdicts
             _HOST_INITS[key] = found
