@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnet import _host_eval as host_eval
 from jaxnet import _kernels
 from jaxnet._checks import count, number, refuse
 from jaxnet._hyper import initial_state
@@ -202,18 +203,21 @@ PREDICT_ROWS = 512
 """Predictions run in blocks of exactly this many rows (the last one padded with zero rows)."""
 
 
-def _by_blocks(fn: Any, x: np.ndarray) -> np.ndarray:
-    """``fn`` (rows -> outputs, row by row) on ``x`` in blocks of :data:`PREDICT_ROWS` rows, as float64.
+def _block_outputs(params: dict, x: np.ndarray, activation: str, head: str) -> np.ndarray:
+    """:func:`_forward` on ``x`` in blocks of :data:`PREDICT_ROWS` rows, as float64.
 
-    One compiled program of one shape serves every row count (cross-validation folds, single rows), and
-    a row's output is the same whichever rows share its block: XLA:CPU chooses its matmul blocking from
-    the shapes, so programs of different row counts may round differently in the last bit.
+    One shape serves every row count (cross-validation folds, single rows), and a row's output is the same
+    whichever rows share its block or its call: every block takes the same path, numpy where a block is a
+    small problem (:mod:`jaxnet._host_eval`: nothing compiled, the usual case), else one compiled program
+    (XLA:CPU chooses its matmul blocking from the shapes, so programs of different row counts may round
+    differently in the last bit).
     """
     out = []
     for start in range(0, len(x), PREDICT_ROWS):
         block = x[start : start + PREDICT_ROWS]
         padded = np.concatenate([block, np.zeros((PREDICT_ROWS - len(block), *x.shape[1:]), x.dtype)])
-        out.append(np.asarray(fn(jax.device_put(padded)), np.float64)[: len(block)])  # device_put compiles nothing
+        y_hat = host_eval.run(_forward, PREDICT_ROWS, params, padded, activation=activation, head=head)
+        out.append(np.asarray(y_hat, np.float64)[: len(block)])
     return np.concatenate(out)
 
 

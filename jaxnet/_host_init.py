@@ -5,7 +5,8 @@
 parameters' values. Compiled, that is a program of its own (~50-90 ms in a
 fresh process, ~20 ms to trace, lower and load from the persistent cache);
 numpy fills it in microseconds. :func:`program` reads the traced ``init`` once
-per optimizer kind; :func:`run` evaluates it for each call's numbers.
+per optimizer kind; :func:`run` evaluates it for each call's numbers (with
+:func:`jaxnet._host_eval.eval_jaxpr`, on the equations :func:`program` admits).
 
 Only what numpy computes exactly as optax's own (eager) ``init`` does is
 evaluated: a literal, a number input (the learning rate ``inject_hyperparams``
@@ -34,6 +35,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxnet import _host_eval as host_eval
+from jaxnet._host_eval import literal
+
 __all__ = ["HostInit", "program", "run"]
 
 
@@ -43,10 +47,6 @@ class HostInit(NamedTuple):
     jaxpr: Any  # jax's Jaxpr: invars are the numbers, then the params
     eqns: tuple  # the equations the outputs need, in order
     tree: Any  # the state's PyTreeDef
-
-
-def _literal(v: Any) -> bool:
-    return type(v).__name__ == "Literal"  # jax.core.Literal; its home module moved between jax versions
 
 
 def _exact(eqn: Any) -> bool:
@@ -69,7 +69,7 @@ def program(init: Callable[[tuple, Any], Any], numbers: tuple, params: Any) -> H
     if closed.effects or any(getattr(a, "weak_type", False) for a in closed.out_avals):
         return None
     known = set(jaxpr.invars[:n])  # the numbers; the params, constants and anything else are unknown
-    needed = {v for v in jaxpr.outvars if not _literal(v)}
+    needed = {v for v in jaxpr.outvars if not literal(v)}
     eqns = []
     for eqn in reversed(jaxpr.eqns):  # backwards: only what an output needs
         if not needed.intersection(eqn.outvars):
@@ -78,7 +78,7 @@ def program(init: Callable[[tuple, Any], Any], numbers: tuple, params: Any) -> H
             return None
         eqns.append(eqn)
         needed.difference_update(eqn.outvars)
-        needed.update(v for v in eqn.invars if not _literal(v))
+        needed.update(v for v in eqn.invars if not literal(v))
     if not needed <= known:
         return None
     return HostInit(jaxpr, tuple(reversed(eqns)), jax.tree.structure(shapes))
@@ -86,16 +86,8 @@ def program(init: Callable[[tuple, Any], Any], numbers: tuple, params: Any) -> H
 
 def run(p: HostInit, numbers: tuple) -> Any:
     """The state, as numpy arrays, for these numbers (of the types ``program`` was traced with)."""
-    env = {v: np.asarray(x, v.aval.dtype) for v, x in zip(p.jaxpr.invars[: len(numbers)], numbers, strict=True)}
-
-    def read(v: Any) -> np.ndarray:
-        return np.asarray(v.val, v.aval.dtype) if _literal(v) else env[v]
-
-    for eqn in p.eqns:
-        x, out = read(eqn.invars[0]), eqn.outvars[0].aval
-        if eqn.primitive.name == "broadcast_in_dim":
-            env[eqn.outvars[0]] = np.full(out.shape, x, out.dtype)
-        else:  # convert_element_type, copy
-            env[eqn.outvars[0]] = np.array(x, out.dtype)
-    outs = [np.array(read(v), copy=True) for v in p.jaxpr.outvars]  # each leaf its own array
-    return jax.tree.unflatten(p.tree, outs)
+    jaxpr = p.jaxpr
+    args: list[Any] = [np.asarray(x, v.aval.dtype) for v, x in zip(jaxpr.invars, numbers)]
+    args += [None] * (len(jaxpr.invars) - len(numbers))  # the params: never read (see program)
+    outs = host_eval.eval_jaxpr(jaxpr, [None] * len(jaxpr.constvars), args, p.eqns, any_dtype=True)
+    return jax.tree.unflatten(p.tree, [np.array(o, copy=True) for o in outs])  # each leaf its own array

@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet import _host_eval as host_eval
 from jaxnet import _values
 from jaxnet._checks import INT32_MAX, count, float_dtype, refuse
 from jaxnet._keys import as_key, seed_key
@@ -55,6 +56,7 @@ __all__ = [  # what other modules import from here (the value checks and keys li
     "check_numeric",
     "check_params",
     "check_sizes",
+    "default_platform",
     "host_flags",
     "merge_spec",
     "on_host",
@@ -284,15 +286,16 @@ def call_checked(
     Where the kernel runs on the CPU (everything on a CPU machine) and the data is the host's (numpy, or jax
     arrays on the CPU), the values are checked with numpy and the bare kernel runs, its output checked on the
     host too: the flags in the program would triple its compile time (~0.11 -> ~0.34 s of CPU for ``predict``
-    of a 30-100-1 network). Anything for an accelerator runs the kernel fused with its checks: no transfer
+    of a 30-100-1 network). A small problem's kernel is not even compiled: numpy evaluates its trace
+    (:mod:`jaxnet._host_eval`, ~1 ms where compiling took ~0.1-0.2 s), and its outputs become jax arrays. Anything for an accelerator runs the kernel fused with its checks: no transfer
     back, no dispatch of its own. Under an outer ``jit``/``eval_shape``/``scan`` the data moves into the trace
     and nothing is checked (as for any traced value); the output is a tracer there, not read back.
     """
     given = [a for a in (*_param_values(params), x, y, sample_weight) if a is not _ABSENT and a is not None]
-    on_cpu = all(isinstance(a, jax.Array) for a in given) or _default_platform() == "cpu"  # where numpy goes
+    on_cpu = all(isinstance(a, jax.Array) for a in given) or default_platform() == "cpu"  # where numpy goes
     if on_cpu and all(is_concrete(a) and _values.on_host(a) for a in given):  # (the module's: tests stand in)
-        params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head)
-        out = run.bare(params, x, y, w, activation=activation, head=head)
+        params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, keep_host=True)
+        out = _bare(run, params, x, y, w, activation, head)
         if all(is_concrete(v) for v in jax.tree.leaves(out)) and not host_all_finite(out):
             raise overflow_error(params, x, y)  # every input passed, yet the result is not finite
         return out
@@ -306,7 +309,17 @@ def call_checked(
     return out
 
 
-def _default_platform() -> str:
+def _bare(run: Any, params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> Any:
+    """``run``'s bare kernel on checked host data: by numpy where the default device is the CPU and the problem
+    is small (:mod:`jaxnet._host_eval`: nothing compiled), else compiled; jax arrays out either way."""
+    if default_platform() == "cpu":
+        rows = 1 if x is None or x.ndim < 2 else x.shape[0]
+        return jax.device_put(host_eval.run(run.bare, rows, params, x, y, w, activation=activation, head=head))
+    x, y, w = moved((x, y, w))
+    return run.bare(params, x, y, w, activation=activation, head=head)
+
+
+def default_platform() -> str:
     """The platform :func:`prepare` moves numpy data to: ``jax.default_device``'s if set, else the default
     backend's."""
     config: Any = jax.config

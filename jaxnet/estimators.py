@@ -53,11 +53,10 @@ from jaxnet import _estimator_train as train
 from jaxnet import tabular
 from jaxnet._checks import count, number
 from jaxnet._estimator_parts import (
-    _by_blocks,
+    _block_outputs,
     _check_fitted,
     _check_mesh,
     _factory,
-    _forward,
     _inputs,
     _positive,
     _seed,
@@ -183,11 +182,11 @@ class _MLP(BaseEstimator):
 
     # ------------------------------------------------------------ prediction
     def _outputs(self, X: Any) -> np.ndarray:
-        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_by_blocks`: one program)."""
+        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_block_outputs`: numpy, or one program)."""
         _check_fitted(self)
         x = self._tabular.inputs(_inputs(self, X, reset=False), np.float32)
         activation, head = cast(Any, self.activation), self._tabular.head
-        out = _by_blocks(lambda rows: _forward(self.params_, rows, activation, head), x)
+        out = _block_outputs(self.params_, x, activation, head)
         if not np.isfinite(out).all():  # X and the params are finite: the arithmetic overflowed
             raise ValueError(
                 f"X: the network's outputs overflow for {int((~np.isfinite(out)).any(axis=1).sum())} row(s); "

@@ -71,7 +71,10 @@ def grads(
     """Gradient of :func:`jaxnet.loss` by autodiff: ``jax.jit(jax.grad(loss))``.
 
     Same arguments as :func:`jaxnet.loss`; returns a dict shaped like ``params``
-    (the params dict, also when given a :class:`~jaxnet.Model`).
+    (the params dict, also when given a :class:`~jaxnet.Model`). For a small
+    problem on the host's data, numpy evaluates the program ``jax.grad`` traced
+    instead of compiling it (the same operations, rounded as numpy rounds:
+    :mod:`jaxnet._host_eval`), as for every function of this kind.
 
     >>> import jaxnet
     >>> params, x, y = jaxnet.seed_example()

@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet import _host_eval as host_eval
 from jaxnet import _kernels as kernels
 from jaxnet._padding import pad_rows
-from jaxnet._validate import on_host, overflow_error, prepare, resolve_spec
+from jaxnet._validate import default_platform, on_host, overflow_error, prepare, resolve_spec
 from jaxnet.network import HEADS, ActivationName, HeadName, depth, head_named
 from jaxnet.spec import Model, Params
 
@@ -97,8 +98,12 @@ def evaluate(
     params, spec = resolve_spec(params, activation, head, need_head=True)
     activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, keep_host=True)
-    (xp, yp, wp), n = padded(x, y, w)  # neighbouring row counts share one program
-    out = jax.device_get(scores(params, xp, yp, wp, activation, head, n))
+    (xp, yp, wp), n = padded(x, y, w)  # neighbouring row counts share one program (or trace, for numpy)
+    if n is not None and default_platform() == "cpu":  # a small problem: numpy, nothing compiled
+        out = host_eval.run(scores, len(xp), params, xp, yp, wp, activation=activation, head=head, n=n)
+    else:
+        out = scores(params, xp, yp, wp, activation, head, n)
+    out = jax.device_get(out)
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
         raise overflow_error(params, x, y)
     return {k: float(out[k]) for k in ("loss", "accuracy", "rmse", "r2") if k in out}

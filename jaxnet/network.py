@@ -33,8 +33,6 @@ Adding an activation is one entry in :data:`ACTIVATIONS` (the function and its
 derivative, both of ``z``) plus its name in the tests' parameter list.
 
 >>> import jax.numpy as jnp
-
-from jaxnet._checks import one_of, refuse
 >>> sorted(ACTIVATIONS), sorted(HEADS)
 (['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'tanh'], ['identity', 'sigmoid', 'softmax'])
 >>> float(ACTIVATIONS["relu"].grad(jnp.array(0.0)))

@@ -159,22 +159,24 @@ def _fresh_net(n_in: int) -> tuple:
     return params, x, labels, np.eye(3)[labels], rng.uniform(0.5, 2.0, 23)
 
 
-PROGRAMS = {  # name -> (call, K: the programs its first call compiles at most)
-    "loss": (lambda p, x, c, y, w: jaxnet.loss(p, x, y, w, head="softmax"), 1),
-    "grads": (lambda p, x, c, y, w: jaxnet.grads(p, x, y, w, head="softmax"), 1),
-    "manual_grads": (lambda p, x, c, y, w: jaxnet.manual_grads(p, x, y, w, head="softmax"), 1),
+PROGRAMS = {  # name -> (call, K: the programs its first call compiles at most; 0: numpy evaluates it)
+    "loss": (lambda p, x, c, y, w: jaxnet.loss(p, x, y, w, head="softmax"), 0),
+    "grads": (lambda p, x, c, y, w: jaxnet.grads(p, x, y, w, head="softmax"), 0),
+    "manual_grads": (lambda p, x, c, y, w: jaxnet.manual_grads(p, x, y, w, head="softmax"), 0),
     "numerical_grads": (lambda p, x, c, y, w: jaxnet.numerical_grads(p, x, y, sample_weight=w, head="softmax"), 1),
-    # its three gradients: autodiff, the hand-derived pass, the central differences (with the loss)
-    "check_grads": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, w, head="softmax"), 3),
-    "check_grads directions": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, head="softmax", directions=3), 3),
-    "forward_trace": (lambda p, x, c, y, w: jaxnet.forward_trace(p, x, head="softmax"), 1),
-    "forward": (lambda p, x, c, y, w: jaxnet.forward(p, x, head="softmax"), 1),
-    "predict": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="softmax"), 1),
-    "predict sigmoid": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="sigmoid"), 1),
-    "predict_proba": (lambda p, x, c, y, w: jaxnet.predict_proba(p, x, head="softmax"), 1),
-    "accuracy": (lambda p, x, c, y, w: jaxnet.accuracy(p, x, c, head="softmax"), 1),
-    "evaluate": (lambda p, x, c, y, w: jaxnet.evaluate(p, x, c, sample_weight=w, head="softmax"), 1),
+    # its three gradients: autodiff and the hand-derived pass by numpy, the central differences (with the loss)
+    "check_grads": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, w, head="softmax"), 1),
+    "check_grads directions": (lambda p, x, c, y, w: jaxnet.check_grads(p, x, y, head="softmax", directions=3), 1),
+    "forward_trace": (lambda p, x, c, y, w: jaxnet.forward_trace(p, x, head="softmax"), 0),
+    "forward": (lambda p, x, c, y, w: jaxnet.forward(p, x, head="softmax"), 0),
+    "predict": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="softmax"), 0),
+    "predict sigmoid": (lambda p, x, c, y, w: jaxnet.predict(p, x, head="sigmoid"), 0),
+    "predict_proba": (lambda p, x, c, y, w: jaxnet.predict_proba(p, x, head="softmax"), 0),
+    "accuracy": (lambda p, x, c, y, w: jaxnet.accuracy(p, x, c, head="softmax"), 0),
+    "evaluate": (lambda p, x, c, y, w: jaxnet.evaluate(p, x, c, sample_weight=w, head="softmax"), 0),
 }
+COMPILED = {"accuracy": 1, "evaluate": 1, "numerical_grads": 1, "check_grads": 3}
+"""The programs a first call compiles where the data is off the host (as on an accelerator)."""
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
@@ -198,7 +200,7 @@ def test_as_on_an_accelerator_host_data_compiles_no_check_program(name, count_co
     off_host = lambda a: not isinstance(a, jax.Array)  # noqa: E731
     monkeypatch.setattr(jaxnet._values, "on_host", off_host)
     monkeypatch.setattr(metrics, "on_host", off_host)
-    call, most = PROGRAMS[name]
+    call, most = PROGRAMS[name][0], COMPILED[name]
     params, x, labels, y, w = _fresh_net(80 + list(PROGRAMS).index(name))
     with count_compiles() as compiles:
         call(params, x[:21], labels[:21], y[:21], w[:21])
@@ -220,44 +222,65 @@ CHECKED = {  # public function -> (module, its Checked kernel, call)
 }
 
 
+class _Spy:
+    """One of a :class:`jaxnet._values.Checked`'s two programs, recording each run: its name when it runs
+    compiled, ``"numpy"`` when :mod:`jaxnet._host_eval` traces it to evaluate it with numpy."""
+
+    def __init__(self, real, which: str, ran: list):
+        self.real, self.which, self.ran = getattr(real, which), which, ran
+
+    def __call__(self, *a, **k):
+        self.ran.append(self.which)
+        return self.real(*a, **k)
+
+    def trace(self, *a, **k):
+        self.ran.append("numpy")
+        return self.real.trace(*a, **k)
+
+
 def _spy(monkeypatch, name: str) -> list:
-    """Record which of the function's two programs (:class:`jaxnet._values.Checked`) each call runs."""
+    """Record which of the function's two programs (:class:`jaxnet._values.Checked`) each call runs, and how."""
     module, attr, _ = CHECKED[name]
     ran: list = []
     real = getattr(module, attr)
-    spy = lambda which: lambda *a, **k: ran.append(which) or getattr(real, which)(*a, **k)  # noqa: E731
-    monkeypatch.setattr(module, attr, type(real)(spy("fused"), spy("bare")))
+    monkeypatch.setattr(module, attr, type(real)(_Spy(real, "fused", ran), _Spy(real, "bare", ran)))
     return ran
 
 
 @pytest.mark.parametrize("name", list(CHECKED))
-def test_host_data_runs_the_bare_kernel_and_device_data_the_fused_one_to_the_same_bits(name, monkeypatch):
-    """Data the host holds is checked with numpy and runs the kernel alone (the value flags fused into it
-    tripled a small program's compile time: predict of a 30-100-1 net, 0.11 -> 0.34 s of CPU); data off the
-    host (here: every jax array counts as off the host), or numpy data bound for an accelerator, runs the
-    fused program. Same results, bit for bit, and the same refusals."""
+def test_host_data_runs_numpy_or_the_bare_kernel_and_device_data_the_fused_one(name, monkeypatch):
+    """Data the host holds is checked with numpy, then evaluated by numpy where the problem is small (nothing
+    compiled: :mod:`jaxnet._host_eval`), else by the kernel alone (the value flags fused into it tripled a
+    small program's compile time: predict of a 30-100-1 net, 0.11 -> 0.34 s of CPU); data off the host (here:
+    every jax array counts as off the host), or numpy data bound for an accelerator, runs the fused program.
+    The compiled programs agree bit for bit, numpy with them to float64's last bits; the same refusals."""
     call = CHECKED[name][2]
     ran = _spy(monkeypatch, name)
     params, x, _, y, _ = _fresh_net(120 + list(CHECKED).index(name))
     bad = x.copy()
     bad[3, 1] = np.nan
-    on_host = jax.tree.map(np.asarray, call(params, x, y))
+    by_numpy = jax.tree.map(np.asarray, call(params, x, y))
     with pytest.raises(ValueError, match=r"^x: expected finite values"):
         call(params, bad, y)
-    assert ran == ["bare"]  # refused before any program ran
+    assert ran == ["numpy"]  # refused before anything ran
+    monkeypatch.setattr(jaxnet._host_eval, "HOST_WORK", 0)  # every problem too large for numpy
+    bare = jax.tree.map(np.asarray, call(params, x, y))
+    assert ran == ["numpy", "bare"]
     monkeypatch.setattr(jaxnet._values, "on_host", lambda a: not isinstance(a, jax.Array))
     device = jax.tree.map(np.asarray, call(params, jax.device_put(x), jax.device_put(y)))
-    assert ran == ["bare", "fused"]
+    assert ran == ["numpy", "bare", "fused"]
     with pytest.raises(ValueError, match=r"^x: expected finite values"):
         call(params, jax.device_put(bad), y)
-    assert ran == ["bare", "fused", "fused"]
-    for a, b in zip(jax.tree.leaves(on_host), jax.tree.leaves(device)):
-        assert a.dtype == b.dtype and np.array_equal(a, b)
-    monkeypatch.setattr(_validate, "_default_platform", lambda: "gpu")  # numpy data would move to a GPU
+    assert ran == ["numpy", "bare", "fused", "fused"]
+    for a, b, c in zip(jax.tree.leaves(by_numpy), jax.tree.leaves(bare), jax.tree.leaves(device), strict=True):
+        assert a.dtype == b.dtype == c.dtype and np.array_equal(b, c)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+        assert a.dtype.kind == "f" or np.array_equal(a, b)  # decisions: the same
+    monkeypatch.setattr(_validate, "default_platform", lambda: "gpu")  # numpy data would move to a GPU
     numpy_params = {k: np.asarray(v) for k, v in params.items()}
     monkeypatch.setattr(jaxnet._values, "on_host", lambda a: True)
     call(numpy_params, x, y)
-    assert ran == ["bare", "fused", "fused", "fused"]
+    assert ran == ["numpy", "bare", "fused", "fused", "fused"]
 
 
 @pytest.mark.parametrize("name", list(CHECKED))
