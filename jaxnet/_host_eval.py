@@ -64,11 +64,16 @@ def small(params: Any, rows: int) -> bool:
     return all(np.dtype(a.dtype) in _FLOATS for a in leaves) and multiply_adds(widths(params), rows) <= HOST_WORK
 
 
-def _dot_general(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: Any, **_: Any) -> np.ndarray:
-    """``lax.dot_general`` without batch dimensions: lhs's free axes, then rhs's (as ``np.tensordot``)."""
+def _dot_general(
+    lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: Any, preferred_element_type: Any = None, **_: Any
+) -> np.ndarray:
+    """``lax.dot_general`` without batch dimensions: lhs's free axes, then rhs's (as ``np.tensordot``), the
+    products and sums in ``preferred_element_type`` (XLA's: int8 operands summed as int32, not wrapped)."""
     (lc, rc), (lb, rb) = dimension_numbers
     if lb or rb:
         raise _Unsupported("dot_general with batch dimensions")
+    if preferred_element_type is not None:
+        lhs, rhs = lhs.astype(preferred_element_type, copy=False), rhs.astype(preferred_element_type, copy=False)
     if all(lhs.shape[a] == 1 for a in lc):  # one product per entry: XLA multiplies (a BLAS sum from +0.0
         return np.multiply.outer(np.squeeze(lhs, tuple(lc)), np.squeeze(rhs, tuple(rc)))  # loses a -0.0)
     return np.tensordot(lhs, rhs, axes=(tuple(lc), tuple(rc)))
@@ -132,6 +137,27 @@ def _bitcast(x: np.ndarray, *, new_dtype: Any, **_: Any) -> np.ndarray:
     return np.ascontiguousarray(x).view(new_dtype)
 
 
+def _shift_right_arithmetic(x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``x >> s`` copying the top bit, unsigned integers too (numpy shifts those logically)."""
+    if x.dtype.kind != "u":
+        return np.right_shift(x, s)
+    signed = np.dtype(f"i{x.dtype.itemsize}")
+    big = s >= 8 * x.dtype.itemsize  # XLA: every bit the top one; numpy's signed shift of those agrees
+    return np.right_shift(x.view(signed), np.where(big, 8 * x.dtype.itemsize - 1, s).astype(signed)).view(x.dtype)
+
+
+def _convert(x: Any, *, new_dtype: Any, **_: Any) -> np.ndarray:
+    """``x`` as ``new_dtype``; a float becomes an integer as XLA converts it: truncated, saturated at the
+    type's bounds, NaN as 0 (numpy's cast of an out-of-range float is undefined: INT_MIN on x86)."""
+    x, new = np.asarray(x), np.dtype(new_dtype)
+    if x.dtype.kind != "f" or new.kind not in "iu":
+        return x.astype(new)
+    low, high = np.iinfo(new).min, np.iinfo(new).max
+    over, under = x >= high, x <= low  # high as a float may round up (2**31 - 1 -> 2**31): saturate at it
+    inside = np.where(over | under | np.isnan(x), 0, x).astype(new)
+    return np.where(over, high, np.where(under, low, inside)).astype(new)
+
+
 def _argmax(x: np.ndarray, *, axes: Sequence[int], index_dtype: Any) -> np.ndarray:
     (axis,) = axes
     return np.argmax(x, axis=axis).astype(index_dtype)
@@ -171,7 +197,7 @@ _ELEMENTWISE: dict[str, Callable[..., Any]] = {
     "and": np.bitwise_and,
     "or": np.bitwise_or,
     "not": np.invert,
-    "shift_right_arithmetic": np.right_shift,
+    "shift_right_arithmetic": _shift_right_arithmetic,
     "stop_gradient": lambda x: x,
     "copy": np.array,
     "sign": lambda x: np.where(x == 0, x, np.sign(x)),  # keeps -0.0, as XLA's
@@ -193,7 +219,7 @@ _PRIMITIVES: dict[str, Callable[..., Any]] = {
     "transpose": lambda x, *, permutation: np.transpose(x, permutation),
     "squeeze": lambda x, *, dimensions: np.squeeze(x, axis=tuple(dimensions)),
     "expand_dims": lambda x, *, dimensions: np.expand_dims(x, tuple(dimensions)),
-    "convert_element_type": lambda x, *, new_dtype, **_: np.asarray(x).astype(new_dtype),
+    "convert_element_type": _convert,
     "reduce_sum": _reduce(np.sum),
     "reduce_max": _reduce(np.max),
     "reduce_min": _reduce(np.min),
@@ -256,6 +282,8 @@ def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
     leaves = jax.tree.leaves((args, {k: kwargs[k] for k in dynamic}))
     if closed.effects or not all(_dtype_ok(a) for a in (*closed.in_avals, *closed.out_avals)):
         return None
+    # in the traced dtypes: without x64 a float64 array is traced, and compiled, as float32
+    leaves = [np.asarray(a, aval.dtype) for a, aval in zip(leaves, closed.in_avals, strict=True)]
     with np.errstate(all="ignore"):  # overflow is inf, as XLA's; the callers check the outputs
         try:
             outs = eval_jaxpr(closed.jaxpr, closed.consts, leaves)
