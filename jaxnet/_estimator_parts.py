@@ -19,10 +19,11 @@ import numpy as np
 import optax
 
 from jaxnet import _host_eval as host_eval
-from jaxnet import _kernels
 from jaxnet._checks import count, number, refuse
 from jaxnet._hyper import initial_state
+from jaxnet._validate import default_platform, on_host
 from jaxnet.cache import use_default_cache
+from jaxnet.model import outputs_or_nan
 
 __all__: list[str] = []
 
@@ -195,8 +196,9 @@ def _epoch_key(seed: int, epoch: int) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("activation", "head"))
 def _forward(params: dict, x: jax.Array, activation: str, head: str) -> jax.Array:
     """The network's outputs: :func:`jaxnet.forward`'s arithmetic without its checks (the estimator made
-    them: finite inputs and params), so the prediction program is just the forward pass."""
-    return _kernels.forward_trace(params, x, activation, head)["y_hat"]
+    them: finite inputs and params), so the prediction program is just the forward pass; NaN in a row where
+    a layer overflowed (:func:`jaxnet.model.outputs_or_nan`), which the caller refuses."""
+    return outputs_or_nan(params, x, activation, head)
 
 
 PREDICT_ROWS = 512
@@ -207,16 +209,21 @@ def _block_outputs(params: dict, x: np.ndarray, activation: str, head: str) -> n
     """:func:`_forward` on ``x`` in blocks of :data:`PREDICT_ROWS` rows, as float64.
 
     One shape serves every row count (cross-validation folds, single rows), and a row's output is the same
-    whichever rows share its block or its call: every block takes the same path, numpy where a block is a
-    small problem (:mod:`jaxnet._host_eval`: nothing compiled, the usual case), else one compiled program
-    (XLA:CPU chooses its matmul blocking from the shapes, so programs of different row counts may round
-    differently in the last bit).
+    whichever rows share its block or its call: every block takes the same path. numpy, where a block is a
+    small problem, the params are the host's and the default device is the CPU (:mod:`jaxnet._host_eval`:
+    nothing compiled, the usual case); else one compiled program, where the params are (XLA:CPU chooses
+    its matmul blocking from the shapes, so programs of different row counts may round differently in the
+    last bit).
     """
+    host = default_platform() == "cpu" and all(on_host(a) for a in jax.tree.leaves(params))
     out = []
     for start in range(0, len(x), PREDICT_ROWS):
         block = x[start : start + PREDICT_ROWS]
         padded = np.concatenate([block, np.zeros((PREDICT_ROWS - len(block), *x.shape[1:]), x.dtype)])
-        y_hat = host_eval.run(_forward, PREDICT_ROWS, params, padded, activation=activation, head=head)
+        if host:
+            y_hat = host_eval.run(_forward, PREDICT_ROWS, params, padded, activation=activation, head=head)
+        else:
+            y_hat = _forward(params, jax.device_put(padded), activation, head)  # device_put compiles nothing
         out.append(np.asarray(y_hat, np.float64)[: len(block)])
     return np.concatenate(out)
 

@@ -287,8 +287,9 @@ def call_checked(
     arrays on the CPU), the values are checked with numpy and the bare kernel runs, its output checked on the
     host too: the flags in the program would triple its compile time (~0.11 -> ~0.34 s of CPU for ``predict``
     of a 30-100-1 network). A small problem's kernel is not even compiled: numpy evaluates its trace
-    (:mod:`jaxnet._host_eval`, ~1 ms where compiling took ~0.1-0.2 s), and its outputs become jax arrays. Anything for an accelerator runs the kernel fused with its checks: no transfer
-    back, no dispatch of its own. Under an outer ``jit``/``eval_shape``/``scan`` the data moves into the trace
+    (:mod:`jaxnet._host_eval`, ~1 ms where compiling took ~0.1-0.2 s), and its outputs become jax arrays.
+    Anything for an accelerator runs the kernel fused with its checks: no transfer back, no dispatch of its
+    own. Under an outer ``jit``/``eval_shape``/``scan`` the data moves into the trace
     and nothing is checked (as for any traced value); the output is a tracer there, not read back.
     """
     given = [a for a in (*_param_values(params), x, y, sample_weight) if a is not _ABSENT and a is not None]

@@ -182,7 +182,8 @@ class _MLP(BaseEstimator):
 
     # ------------------------------------------------------------ prediction
     def _outputs(self, X: Any) -> np.ndarray:
-        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_block_outputs`: numpy, or one program)."""
+        """The network's outputs (N, k) on ``X``, in blocks of one shape (:func:`_block_outputs`: numpy, or
+        one program)."""
         _check_fitted(self)
         x = self._tabular.inputs(_inputs(self, X, reset=False), np.float32)
         activation, head = cast(Any, self.activation), self._tabular.head

@@ -14,7 +14,7 @@ Conventions (every jaxnet function keeps them):
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, reduce
 from typing import Any, Literal
 
 import jax
@@ -33,7 +33,7 @@ from jaxnet._validate import (
     with_value_checks,
 )
 from jaxnet.cache import use_default_cache
-from jaxnet.network import ActivationName, HeadName, check_outputs, head_named, param_keys
+from jaxnet.network import ActivationName, HeadName, check_outputs, depth, head_named, param_keys
 from jaxnet.spec import Model, Params, Spec
 
 __all__ = [
@@ -281,10 +281,22 @@ _trace_checked = with_value_checks(
 )
 
 
+def outputs_or_nan(params: Params, x: Any, activation: str, head: str) -> jax.Array:
+    """``y_hat``, NaN in each row where some layer's ``z`` is not finite, for the caller's finiteness check.
+
+    A logit that overflowed can be saturated away by what follows it (``sigmoid(inf) = 1``, ``tanh``): the
+    outputs alone then pass as a confident answer. ``z2 = 3 * 2e38 - 3 * 3e38`` is -3e38 exactly, but its
+    float32 sum may pass +inf on its way, and predict said 1 where the answer is 0 (review of 2026-12-04).
+    """
+    t = kernels.forward_trace(params, x, activation, head)
+    finite = [jnp.all(jnp.isfinite(t[f"z{l}"]), axis=-1) for l in range(1, depth(params) + 1)]
+    return jnp.where(reduce(jnp.logical_and, finite)[..., None], t["y_hat"], jnp.nan)
+
+
 def _outputs_and_decision(params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> tuple:
-    """``y_hat`` and the head's decision on it (:func:`predict`), in one program: the decision run op by op
-    compiles a program of its own per shape."""
-    y_hat = kernels.forward_trace(params, x, activation, head)["y_hat"]
+    """``y_hat`` (:func:`outputs_or_nan`: its check covers every layer) and the head's decision on it
+    (:func:`predict`), in one program: the decision run op by op compiles a program of its own per shape."""
+    y_hat = outputs_or_nan(params, x, activation, head)
     return y_hat, head_named(head).decide(y_hat)
 
 

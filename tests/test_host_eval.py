@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import jaxnet
@@ -83,7 +83,14 @@ _ELEMENTWISE = {  # a jax function of two float arrays -> the primitives it trac
     "transcendental": lambda a, b: (jnp.exp(a), jnp.log(jnp.abs(a)), jnp.log1p(jnp.abs(b)), jnp.tanh(a)),
     "powers": lambda a, b: (a**3, a**-2, a**0, jnp.sqrt(jnp.abs(b)), jnp.abs(a) ** b),
     "tests": lambda a, b: (a == b, a != b, a < b, a <= b, a > b, a >= b, jnp.isfinite(a), jnp.sign(a)),
-    "logic": lambda a, b: ((a > 0) & (b > 0), (a > 0) | (b > 0), ~(a > 0), jnp.where(a > b, a, b)),
+    "logic": lambda a, b: (
+        (a > 0) & (b > 0),
+        (a > 0) | (b > 0),
+        ~(a > 0),
+        jnp.where(a > b, a, b),
+        jnp.all(a > b, axis=1),
+        jnp.any(a > b, axis=0),
+    ),
     "reductions": lambda a, b: (jnp.sum(a, axis=0), jnp.max(a, axis=1), jnp.min(b), jnp.argmax(a, axis=1)),
     "shapes": lambda a, b: (a.T, a[:, None, :], jnp.reshape(a, (-1,)), jnp.broadcast_to(b[:1], a.shape)),
     "matmul": lambda a, b: (a @ b.T, jnp.tensordot(a, b, axes=((0,), (0,)))),
@@ -101,9 +108,22 @@ _VALUES = hnp.arrays(
 )
 
 
+_CANCELLING = {"softmax"}
+"""Groups whose results may cancel: logaddexp(-1.28125, -0.328125) = -0.0020391267 is -0.002039194 by numpy
+and -0.0020391345 compiled, each a couple of ulps of the operands (~0.3) off, 3e-5 of the result apart."""
+
+
+def _tolerance(name, *operands):
+    """float32's smallest normal number; for a cancelling group, a few ulps of the largest finite operand."""
+    finite = np.abs(np.concatenate([o.ravel() for o in operands]))
+    reach = float(np.max(finite[np.isfinite(finite)], initial=0.0)) if name in _CANCELLING else 0.0
+    return max(float(np.finfo(np.float32).tiny), 3e-6 * reach)
+
+
 @pytest.mark.parametrize("name", list(_ELEMENTWISE))
 @settings(max_examples=25, deadline=None)
 @given(values=_VALUES, other=_VALUES)
+@example(values=np.full((3, 4), -1.28125, np.float32), other=np.full((3, 4), -0.328125, np.float32))
 def test_each_primitive_means_in_numpy_what_it_means_compiled(name, values, other):
     """NaN, infinities, signed zeros and ties included: the same values (to float32's last bits), the same
     NaNs and signs of zero, the same decisions. Not subnormal numbers: XLA:CPU flushes them to zero, numpy
@@ -118,7 +138,7 @@ def test_each_primitive_means_in_numpy_what_it_means_compiled(name, values, othe
         if a.dtype.kind != "f":
             np.testing.assert_array_equal(a, b)
             continue
-        np.testing.assert_allclose(a, b, rtol=3e-6, atol=np.finfo(np.float32).tiny)
+        np.testing.assert_allclose(a, b, rtol=3e-6, atol=_tolerance(name, values, other))
         zeros = (a == 0) & (b == 0)
         if name != "max min":  # max(-0.0, 0.0): IEEE 754 leaves the sign open
             np.testing.assert_array_equal(np.signbit(a[zeros]), np.signbit(b[zeros]))

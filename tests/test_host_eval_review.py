@@ -66,15 +66,14 @@ def test_arguments_are_read_in_the_dtypes_they_were_traced_with():
     np.testing.assert_array_equal(host, compiled)
 
 
-@pytest.mark.xfail(strict=False, reason="pre-existing in jaxnet.model.predict (both paths): see the docstring")
 @pytest.mark.parametrize("host_work", [host_eval.HOST_WORK, 0], ids=["numpy", "compiled"])
 def test_predict_refuses_an_overflow_that_the_head_saturates_away(host_work, monkeypatch):
     """``z2 = 3 * 2e38 - 3 * 3e38 = -3e38`` is finite, so ``predict`` should say 0; the float32 sum overflows
-    on its way (+inf), the sigmoid turns that into 1.0, and predict checks only ``y_hat`` and the decision:
-    it answers [1, 1] with no error, on both paths, while ``predict_proba`` (which checks every ``z``) refuses
-    the same call. Fix (jaxnet/model.py): let ``_outputs_and_decision`` return ``z_L`` too, for the check.
-    Whether the sum overflows depends on its order (a BLAS's, XLA's), hence the property asserted: predict
-    refuses, or it answers what exact arithmetic answers; and the mark is not strict."""
+    on its way (+inf), the sigmoid turns that into 1.0, and predict checked only ``y_hat`` and the decision:
+    it answered [1, 1] with no error, on both paths (before this change too), while ``predict_proba`` (which
+    checks every ``z``) refused the same call. Now ``y_hat`` is NaN in a row whose ``z`` overflowed
+    (``jaxnet.model.outputs_or_nan``). Whether the sum overflows depends on its order (a BLAS's, XLA's),
+    hence the property asserted: predict refuses, or it answers what exact arithmetic answers."""
     monkeypatch.setattr(host_eval, "HOST_WORK", host_work)
     params = {
         "W1": np.eye(6, dtype=np.float32),
@@ -92,3 +91,23 @@ def test_predict_refuses_an_overflow_that_the_head_saturates_away(host_work, mon
     else:
         exact = x.astype(np.float64) @ params["W2"].astype(np.float64).T  # -3e38 per row: finite, negative
         np.testing.assert_array_equal(decisions, (exact[:, 0] >= 0).astype(np.int32))
+
+
+def test_estimator_refuses_rows_whose_hidden_layer_overflowed_and_saturated():
+    """The estimators' predictions: a hidden ``z`` of +-inf that tanh saturates to +-1 gave finite outputs,
+    as if nothing had happened; its row is now counted as overflowing and refused, on both paths."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    clf = jaxnet.MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", max_iter=2, random_state=0).fit(x, y)
+    clf.params_ = {k: np.asarray(v).copy() for k, v in clf.params_.items()}
+    clf.params_["W1"][0] = [3e38, 0, 0]  # z1[0] = 3e38 x_0 + b: inf where |x_0| (scaled) exceeds ~1.13
+    scaled = np.asarray(clf._tabular.inputs(x, np.float32))
+    with np.errstate(over="ignore"):
+        z = np.float32(3e38) * scaled[:, 0] + clf.params_["b1"][0]
+    overflowing = int(np.sum(~np.isfinite(z)))
+    assert 0 < overflowing < len(x)
+    for host_work in (host_eval.HOST_WORK, 0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(host_eval, "HOST_WORK", host_work)
+            with pytest.raises(ValueError, match=rf"^X: the network's outputs overflow for {overflowing} row"):
+                clf.predict_proba(x)
