@@ -86,7 +86,7 @@ class Cursor(NamedTuple):
 
     step: Any  # int32 scalar (a numpy one to start: no program compiled per row count)
     perm: Any  # int32 (N,)
-    rows: Any = None  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding); None: all N
+    rows: Any  # int32 scalar: the real rows, the first ``rows`` of N (the rest is padding, weight 0)
 
 
 def _shuffle(key: jax.Array, epoch: jax.Array, n: int, rows: Any) -> jax.Array:
@@ -153,7 +153,7 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
     (:func:`_per_epoch`); all non-negative, so ``lax.div``/``lax.rem`` (``jnp.divmod`` floors: sign fix-ups, more kernels),
     and the epoch is computed inside the branch that shuffles (fused there rather than a kernel of its own).
     """
-    rows = _rows_of(data, cursor)
+    rows = cursor.rows
     per_epoch = _per_epoch(cfg, rows)
     pos = jax.lax.rem(cursor.step, per_epoch)
     perm = jax.lax.cond(
@@ -162,11 +162,6 @@ def _batch(cfg: Config, key: jax.Array, cursor: Cursor, data: tuple) -> tuple[tu
         lambda: cursor.perm,
     )
     return _rows(cfg, data, perm, pos, rows), Cursor(cursor.step + 1, perm, cursor.rows)
-
-
-def _rows_of(data: tuple, cursor: Cursor) -> jax.Array:
-    """The number of real rows: the first ``rows`` of ``data``'s (the rest is padding)."""
-    return jnp.int32(data[0].shape[0]) if cursor.rows is None else cursor.rows
 
 
 def _per_epoch(cfg: Config, rows: jax.Array) -> jax.Array:
@@ -204,7 +199,7 @@ def _last_batch(cfg: Config, data: tuple, cursor: Cursor | None) -> tuple:
     order it carries, so no shuffle is compiled for it. Before any step, the first rows of the initial order."""
     if cursor is None:
         return data
-    rows = _rows_of(data, cursor)
+    rows = cursor.rows
     pos = jax.lax.rem(jnp.maximum(cursor.step - 1, 0), _per_epoch(cfg, rows))
     return _rows(cfg, data, cursor.perm, pos, rows)
 
