@@ -21,7 +21,6 @@ import optax
 from jaxnet import _host_eval as host_eval
 from jaxnet._checks import count, number, refuse
 from jaxnet._hyper import initial_state
-from jaxnet._validate import default_platform, on_host
 from jaxnet.cache import use_default_cache
 from jaxnet.model import outputs_or_nan
 
@@ -215,15 +214,11 @@ def _block_outputs(params: dict, x: np.ndarray, activation: str, head: str) -> n
     its matmul blocking from the shapes, so programs of different row counts may round differently in the
     last bit).
     """
-    host = default_platform() == "cpu" and all(on_host(a) for a in jax.tree.leaves(params))
     out = []
     for start in range(0, len(x), PREDICT_ROWS):
         block = x[start : start + PREDICT_ROWS]
         padded = np.concatenate([block, np.zeros((PREDICT_ROWS - len(block), *x.shape[1:]), x.dtype)])
-        if host:
-            y_hat = host_eval.run(_forward, PREDICT_ROWS, params, padded, activation=activation, head=head)
-        else:
-            y_hat = _forward(params, jax.device_put(padded), activation, head)  # device_put compiles nothing
+        y_hat = host_eval.run(_forward, params, padded, activation=activation, head=head)
         out.append(np.asarray(y_hat, np.float64)[: len(block)])
     return np.concatenate(out)
 

@@ -239,7 +239,7 @@ def _held_out(validation: Any, spec: Spec, params: Params) -> Any:
     names = ("validation[0] (x_val)", "validation[1] (y_val)", "sample_weight")
     _, xv, yv, _ = prepare(params, *validation, activation=spec.activation, head=spec.head, names=names, keep_host=True)
     held = padded(xv, yv, None)
-    if not np.isfinite(float(scores(params, *held[0], spec.activation, spec.head, held[1])["loss"])):
+    if not np.isfinite(float(scores(params, *held[0], activation=spec.activation, head=spec.head, n=held[1])["loss"])):
         raise overflow_error(params, xv, yv, names[:2])  # finite values whose loss overflows: refused up front
     return held
 

@@ -249,7 +249,7 @@ def _evaluate_due(run: Run, engine: Engine, p: Progress, log: Log) -> Progress:
         return p
     state = p.carry[0]
     (xv, yv, wv), n = run.validation  # metrics.padded
-    s = jax.device_get(scores(state.params, xv, yv, wv, run.spec.activation, run.spec.head, n))
+    s = jax.device_get(scores(state.params, xv, yv, wv, activation=run.spec.activation, head=run.spec.head, n=n))
     value = float(s["loss"])
     log.evals.append((p.done, value, float(s["accuracy"]) if "accuracy" in s else None))
     if not math.isfinite(value):  # the start was checked: the network's outputs on x_val overflow now

@@ -43,6 +43,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxnet._values import default_platform, is_concrete, on_host
 from jaxnet.network import multiply_adds, widths
 
 __all__ = ["HOST_WORK", "call", "eval_jaxpr", "literal", "run", "small"]
@@ -300,12 +301,15 @@ def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
     return jax.tree.unflatten(traced.out_tree, [np.array(o, copy=True) for o in outs])
 
 
-def run(jitted: Any, rows: int, *args: Any, **kwargs: Any) -> Any:
-    """``jitted(*args, **kwargs)`` (``args[0]`` the params, ``rows`` examples): by numpy where that is
-    :func:`small` and this module evaluates it (numpy arrays out), else the compiled kernel (jax arrays;
-    tracers under an outer ``jit``, where the arguments are traced)."""
-    concrete = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((args, kwargs)))
-    if concrete and small(args[0], rows):
+def run(jitted: Any, *args: Any, **kwargs: Any) -> Any:
+    """``jitted(*args, **kwargs)``, ``args[0]`` the params and ``args[1]`` the examples (``(N, in)`` or
+    ``(in,)``): by numpy (numpy arrays out) where the default device is the CPU, every array is the host's
+    (numpy, or a jax array on the CPU; not a tracer of an outer ``jit``), the problem is :func:`small` and
+    this module evaluates it; else the compiled kernel (jax arrays, or tracers under an outer ``jit``)."""
+    x = args[1]
+    rows = 1 if x is None or x.ndim < 2 else x.shape[0]
+    arrays = [a for a in jax.tree.leaves((args, kwargs)) if hasattr(a, "shape")]
+    if default_platform() == "cpu" and all(is_concrete(a) and on_host(a) for a in arrays) and small(args[0], rows):
         out = call(jitted, *args, **kwargs)
         if out is not None:
             return out

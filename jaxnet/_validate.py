@@ -32,6 +32,7 @@ from jaxnet._values import (
     _flags,
     check_values_of,
     convert,
+    default_platform,
     explain_flags,
     host_all_finite,
     host_flags,
@@ -296,7 +297,7 @@ def call_checked(
     on_cpu = all(isinstance(a, jax.Array) for a in given) or default_platform() == "cpu"  # where numpy goes
     if on_cpu and all(is_concrete(a) and _values.on_host(a) for a in given):  # (the module's: tests stand in)
         params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, keep_host=True)
-        out = _bare(run, params, x, y, w, activation, head)
+        out = jax.device_put(host_eval.run(run.bare, params, x, y, w, activation=activation, head=head))  # jax arrays
         if all(is_concrete(v) for v in jax.tree.leaves(out)) and not host_all_finite(out):
             raise overflow_error(params, x, y)  # every input passed, yet the result is not finite
         return out
@@ -308,26 +309,6 @@ def call_checked(
         if not ok[4]:  # every input passed, yet the result is not finite: the arithmetic overflowed
             raise overflow_error(params, x, y)
     return out
-
-
-def _bare(run: Any, params: Params, x: Any, y: Any, w: Any, activation: str, head: str) -> Any:
-    """``run``'s bare kernel on checked host data: by numpy where the default device is the CPU and the problem
-    is small (:mod:`jaxnet._host_eval`: nothing compiled), else compiled; jax arrays out either way."""
-    if default_platform() == "cpu":
-        rows = 1 if x is None or x.ndim < 2 else x.shape[0]
-        return jax.device_put(host_eval.run(run.bare, rows, params, x, y, w, activation=activation, head=head))
-    x, y, w = moved((x, y, w))
-    return run.bare(params, x, y, w, activation=activation, head=head)
-
-
-def default_platform() -> str:
-    """The platform :func:`prepare` moves numpy data to: ``jax.default_device``'s if set, else the default
-    backend's."""
-    config: Any = jax.config
-    device = config.jax_default_device
-    if device is None:
-        return jax.default_backend()
-    return device.platform if isinstance(device, jax.Device) else str(device)
 
 
 def _param_values(params: Any) -> list:

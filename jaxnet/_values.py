@@ -41,6 +41,16 @@ ROW_SUM_TOLERANCE = 1e-6  # per class: rows normalised in float32 pass with floa
 HOST_CHECK_BYTES = 1 << 20  # parameters on an accelerator up to this size are checked on a copy (no compile)
 
 
+def default_platform() -> str:
+    """The platform :func:`jaxnet._validate.prepare` moves numpy data to: ``jax.default_device``'s if set, else
+    the default backend's."""
+    config: Any = jax.config
+    device = config.jax_default_device
+    if device is None:
+        return jax.default_backend()
+    return device.platform if isinstance(device, jax.Device) else str(device)
+
+
 def is_concrete(a: Any) -> bool:
     """``a`` has values (it is not a tracer of ``jax.jit``/``jax.grad``)."""
     return not isinstance(a, jax.core.Tracer)

@@ -27,7 +27,7 @@ import numpy as np
 from jaxnet import _host_eval as host_eval
 from jaxnet import _kernels as kernels
 from jaxnet._padding import pad_rows
-from jaxnet._validate import default_platform, on_host, overflow_error, prepare, resolve_spec
+from jaxnet._validate import on_host, overflow_error, prepare, resolve_spec
 from jaxnet.network import HEADS, ActivationName, HeadName, depth, head_named
 from jaxnet.spec import Model, Params
 
@@ -99,11 +99,7 @@ def evaluate(
     activation, head = spec.activation, spec.head
     params, x, y, w = prepare(params, x, y, sample_weight, activation=activation, head=head, keep_host=True)
     (xp, yp, wp), n = padded(x, y, w)  # neighbouring row counts share one program (or trace, for numpy)
-    if n is not None and default_platform() == "cpu":  # a small problem: numpy, nothing compiled
-        out = host_eval.run(scores, len(xp), params, xp, yp, wp, activation=activation, head=head, n=n)
-    else:
-        out = scores(params, xp, yp, wp, activation, head, n)
-    out = jax.device_get(out)
+    out = jax.device_get(host_eval.run(scores, params, xp, yp, wp, activation=activation, head=head, n=n))
     if not np.isfinite(out["loss"]):  # finite inputs (checked above) whose arithmetic overflowed
         raise overflow_error(params, x, y)
     return {k: float(out[k]) for k in ("loss", "accuracy", "rmse", "r2") if k in out}

@@ -170,30 +170,47 @@ def test_what_numpy_does_not_evaluate_is_left_to_the_compiled_program(fn, args, 
     assert compiles() == 0
 
 
-def test_run_compiles_only_a_problem_too_large_for_numpy_or_params_numpy_does_not_compute_in(count_compiles):
+def test_run_compiles_only_a_problem_too_large_for_numpy_or_params_numpy_does_not_compute_in(
+    count_compiles, monkeypatch
+):
     rng = np.random.default_rng(3)
     params, x, _, _ = _net(rng, np.dtype(np.float64), "sigmoid", rows=40)
     kwargs = {"activation": "tanh", "head": "sigmoid"}
     with count_compiles() as compiles:
-        host = host_eval.run(_forward, len(x), params, x, **kwargs)
+        host = host_eval.run(_forward, params, x, **kwargs)
     assert type(host) is np.ndarray and compiles() == 0
     per_row = multiply_adds((3, 4, 5, 2))
     assert host_eval.small(params, host_eval.HOST_WORK // per_row)
     assert not host_eval.small(params, host_eval.HOST_WORK // per_row + 1)
-    with count_compiles() as compiles:
-        compiled = host_eval.run(_forward, host_eval.HOST_WORK // per_row + 1, params, x, **kwargs)
+    with monkeypatch.context() as m, count_compiles() as compiles:
+        m.setattr(host_eval, "HOST_WORK", per_row * len(x) - 1)  # 40 rows: one multiply-add too many
+        compiled = host_eval.run(_forward, params, x, **kwargs)
     assert isinstance(compiled, jax.Array) and compiles() == 1
     _agree(host, compiled, np.dtype(np.float64))
     half = {k: v.astype(np.float16) for k, v in params.items()}
     assert not host_eval.small(half, 1)
-    assert isinstance(host_eval.run(_forward, 1, half, x.astype(np.float16), **kwargs), jax.Array)
+    assert isinstance(host_eval.run(_forward, half, x.astype(np.float16), **kwargs), jax.Array)
+
+
+def test_run_leaves_an_accelerator_default_or_data_off_the_host_to_the_compiled_program(monkeypatch):
+    """numpy runs only where the default device is the CPU and every array is the host's (as on a CPU machine)."""
+    params, x, _, _ = _net(np.random.default_rng(7), np.dtype(np.float64), "softmax")
+    kwargs = {"activation": "relu", "head": "softmax"}
+    assert type(host_eval.run(_forward, params, x, **kwargs)) is np.ndarray
+    with monkeypatch.context() as m:
+        m.setattr(host_eval, "default_platform", lambda: "gpu")
+        assert isinstance(host_eval.run(_forward, params, x, **kwargs), jax.Array)
+    with monkeypatch.context() as m:
+        m.setattr(host_eval, "on_host", lambda a: not isinstance(a, jax.Array))  # jax arrays: as if on a GPU
+        assert type(host_eval.run(_forward, params, x, **kwargs)) is np.ndarray  # all numpy
+        assert isinstance(host_eval.run(_forward, params, jax.device_put(x), **kwargs), jax.Array)
 
 
 def test_under_an_outer_jit_the_kernel_is_traced_not_evaluated():
     params, x, _, _ = _net(np.random.default_rng(4), np.dtype(np.float64), "identity")
     kwargs = {"activation": "relu", "head": "identity"}
-    want = host_eval.run(_forward, len(x), params, x, **kwargs)
-    got = jax.jit(lambda p: host_eval.run(_forward, len(x), p, x, **kwargs))(params)
+    want = host_eval.run(_forward, params, x, **kwargs)
+    got = jax.jit(lambda p: host_eval.run(_forward, p, x, **kwargs))(params)
     _agree(want, got, np.dtype(np.float64))
 
 

@@ -101,8 +101,8 @@ def test_a_validation_loss_that_becomes_nan_warns_and_is_not_early_stopping_succ
     params, x, y = _float32_problem()
     real = _fit_loop.scores
 
-    def scores(*args):  # the up-front check (in jaxnet._fit_args) passes; every evaluation during training overflows
-        return {**real(*args), "loss": jnp.float32(np.nan)}
+    def scores(*args, **kwargs):  # the up-front check (jaxnet._fit_args) passes; every evaluation in training overflows
+        return {**real(*args, **kwargs), "loss": jnp.float32(np.nan)}
 
     monkeypatch.setattr(_fit_loop, "scores", scores)
     with pytest.warns(jaxnet.DivergenceWarning, match=r"validation loss at step \d+ is nan"):
