@@ -287,6 +287,14 @@ def run(quick: bool = False) -> Section:
         "run_steps adds the while loop over blocks, the first step of each block with its loss, the loss "
         "buffer, the divergence test and the final state's loss and finiteness check."
     )
+    bare = m["compile"].get("minibatch 200, drop_last=False", (None, None))[1]  # the estimator's epochs
+    if bare is not None:
+        program.notes.append(
+            f"The bare lax.scan of the estimator's step (drop_last=False) alone takes {fmt_time(bare)} to lower and "
+            f"compile: {bare / sk:.2f}× scikit-learn's whole fit + score ({fmt_time(sk)}, the table above), before "
+            "any of jaxnet's own costs (tracing, checks, the 200 epochs themselves). That is the cold row's floor on "
+            "this machine."
+        )
     section.tables.append(program)
     section.ratios += [
         at_most("first model (fit + score, empty cache) / scikit-learn", cold / sk, 1.0),

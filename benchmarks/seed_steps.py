@@ -49,6 +49,7 @@ FLOAT64_TOL = 1e-9  # max |Δ| of final params and of final loss vs C (float64)
 FLOAT32_PARAM_TOL = 1e-4  # max |Δ| of final params vs C (float32)
 FLOAT32_LOSS_RTOL = 1e-2  # relative |Δ| of final loss vs C (float32; the loss is ~5e-5)
 DTYPES = ("float64", "float32")
+UNROLL = 4  # the unrolled bare loop's steps per iteration (issue 17: "try unrolling to get under it")
 
 
 # --------------------------------------------------------------------------
@@ -155,11 +156,13 @@ def _bench_fit_slope(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
     return {"short_steps": max(steps // 10, 1), "short_times": short["times"]}
 
 
-def _bench_pure_jax(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
-    """Hand-written jax.lax.fori_loop of the worked example, no jaxnet.
+def _bench_pure_jax(steps: int, repeat: int, dtype: str, unroll: int = 1) -> dict[str, Any]:
+    """Hand-written jax.lax.fori_loop of the worked example, no jaxnet; with ``unroll > 1`` a ``lax.scan``
+    of the same step unrolled that many times.
 
     Not a jaxnet row: it shows what XLA itself reaches for this loop, so a
-    gap between it and ``fit`` is jaxnet's own overhead.
+    gap between it and ``fit`` is jaxnet's own overhead. Timed at ``steps``
+    and ``steps // 10``, for its marginal cost per step.
     """
     import jax
     import jax.numpy as jnp
@@ -179,14 +182,32 @@ def _bench_pure_jax(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
         g = {"W1": jnp.outer(dz1, x), "b1": dz1, "W2": jnp.outer(dz2, a1), "b2": dz2}
         return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g)
 
-    train = jax.jit(lambda p, n: jax.lax.fori_loop(0, n, lambda i, q: step(q), p))
+    if unroll == 1:  # the step count a traced bound: one program for every count
+        train = jax.jit(lambda p, n: jax.lax.fori_loop(0, n, lambda i, q: step(q), p))
+    else:  # lax.scan unrolls only a static length: one program per count
+        scan = lambda p, n: jax.lax.scan(lambda q, _: (step(q), None), p, length=n, unroll=unroll)[0]  # noqa: E731
+        train = jax.jit(scan, static_argnums=1)
+
+    def timed(n: int) -> tuple[list[float], Any]:
+        times, out = [], None
+        for _ in range(repeat):
+            t, out = time_once(lambda: jax.block_until_ready(train(params0, n)))
+            times.append(t)
+        return times, out
+
+    short = max(steps // 10, 1)
     first, _ = time_once(lambda: jax.block_until_ready(train(params0, steps)))
-    times, out = [], None
-    for _ in range(repeat):
-        t, out = time_once(lambda: jax.block_until_ready(train(params0, steps)))
-        times.append(t)
+    times, out = timed(steps)
+    train(params0, short)  # (unrolled: compiles its own program, untimed)
     one = seed_loss64(params_to_json(train(params0, 1)))
-    return {"times": times, "first": first, "params": params_to_json(out), "loss_after_1": one}
+    return {
+        "times": times,
+        "first": first,
+        "params": params_to_json(out),
+        "loss_after_1": one,
+        "short_steps": short,
+        "short_times": timed(short)[0],
+    }
 
 
 def _bench_torch(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
@@ -256,6 +277,7 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
     else:
         rows["jaxnet"] = {"skip": "jaxnet (with fit) is not importable yet"}
     rows["pure jax"] = guard(lambda: _bench_pure_jax(steps, repeat, dtype))
+    rows["pure jax unrolled"] = guard(lambda: _bench_pure_jax(steps, repeat, dtype, UNROLL))
     rows["torch"] = guard(lambda: _bench_torch(steps, repeat, dtype))
     return rows
 
@@ -305,6 +327,7 @@ LABELS = {
     "fit autodiff r1": "jaxnet `fit`, autodiff, loss every step",
     "fit manual default": "jaxnet `fit`, manual grads, default `record_every` and `chunk`",
     "pure jax": "(not jaxnet) hand-written `jax.lax.fori_loop`, manual grads",
+    "pure jax unrolled": "(not jaxnet) the same step in `jax.lax.scan(..., unroll=4)`",
     "torch": "PyTorch eager autograd + optim.SGD (1 thread)",
     "C": "C loop, `cc -O2`",
     "jaxnet": "jaxnet",
@@ -388,10 +411,7 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
                 f"with a fresh `optax.sgd(0.1)` {fmt_time(row['fresh_optimizer_call'])}; "
                 f"history['loss'] has {row['n_loss']} entries"
             )
-    fit, slope_row = rows.get(f"fit manual r{steps}", {}), rows.get("fit slope", {})
-    if "short_times" in slope_row and "times" in fit:
-        n_short, short = slope_row["short_steps"], Stats(slope_row["short_times"])
-        long = Stats(fit["times"])
+    for key, (short, long, n_short) in _timings_at_two_counts(rows, steps).items():
         slope = marginal_cost(short, n_short, long, steps)
         if slope is None:
             cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
@@ -401,13 +421,59 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
                 f"≈ {fmt_time(long.median - slope * steps)}"
             )
         notes.append(
-            f"{dtype} fit (manual, 1 loss) at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
+            f"{dtype} {_SLOPE_LABELS[key]} at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
             f"{fmt_time(long.median)}: {cost}"
         )
     step = rows.get("step loop", {})
     if step.get("compile") is not None:
         notes.append(f"{dtype} jitted step: AOT `step.lower(...).compile()` takes {fmt_time(step['compile'])}")
     return notes
+
+
+_SLOPE_LABELS = {
+    "fit": "fit (manual, 1 loss)",
+    "pure jax": "fori_loop (not jaxnet)",
+    "pure jax unrolled": f"lax.scan unroll={UNROLL} (not jaxnet)",
+}
+
+
+def _timings_at_two_counts(rows: dict[str, Any], steps: int) -> dict[str, tuple[Stats, Stats, int]]:
+    """``{key: (times at the short count, times at steps, the short count)}`` of the rows timed at both
+    counts (fit's short run is a row of its own, "fit slope")."""
+    pairs = {"fit": (rows.get("fit slope", {}), rows.get(f"fit manual r{steps}", {}))}
+    pairs.update({key: (rows.get(key, {}),) * 2 for key in ("pure jax", "pure jax unrolled")})
+    return {
+        key: (Stats(short["short_times"]), Stats(long["times"]), short["short_steps"])
+        for key, (short, long) in pairs.items()
+        if "short_times" in short and "times" in long
+    }
+
+
+def _marginals(rows: dict[str, Any], steps: int) -> dict[str, float | None]:
+    """Marginal cost per step (:func:`marginal_cost`) of fit and the bare loops: the fixed cost per call apart."""
+    return {
+        key: marginal_cost(short, n_short, long, steps)
+        for key, (short, long, n_short) in _timings_at_two_counts(rows, steps).items()
+    }
+
+
+def _marginal_ratios(dtype: str, slopes: dict[str, float | None], c: float | None) -> list[Ratio]:
+    """Issue 17's per-step targets on the marginal cost per step (what a step adds, the call's fixed cost apart)."""
+    fit, fori = slopes.get("fit"), slopes.get("pure jax")
+    return [
+        at_most(
+            f"{dtype}: fit (manual) / fori_loop, marginal cost per step",
+            ratio(fit, fori),
+            1.1,
+            note="per-step overhead; the fixed cost per call is in the notes",
+        ),
+        at_most(f"{dtype}: fit (manual) marginal cost per step / C -O2", ratio(fit, c), 1.5),
+        Ratio(
+            f"{dtype}: lax.scan unroll={UNROLL} / fori_loop, marginal cost per step (not jaxnet)",
+            ratio(slopes.get("pure jax unrolled"), fori),
+            note="what unrolling gives XLA:CPU",
+        ),
+    ]
 
 
 def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
@@ -455,9 +521,9 @@ def _ratios(dtype: str, med: dict[str, float], steps: int) -> list[Ratio]:
     )
     out.append(
         Ratio(
-            f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet)",
+            f"{dtype}: fit (manual) / hand-written fori_loop (no jaxnet), whole call",
             ratio(med.get(f"fit manual r{steps}"), med.get("pure jax")),
-            note="jaxnet's overhead over XLA",
+            note="jaxnet's overhead over XLA, its fixed cost per call included",
         )
     )
     out.append(Ratio(f"{dtype}: PyTorch eager / C -O2", ratio(med.get("torch"), c)))
@@ -477,6 +543,7 @@ def run(quick: bool = False) -> Section:
         table.notes.extend(_recompile_notes(dtype, rows, steps))
         section.tables.append(table)
         section.ratios.extend(_ratios(dtype, medians, steps))
+        section.ratios.extend(_marginal_ratios(dtype, _marginals(rows, steps), medians.get("C")))
         section.failures.extend(failures)
     section.notes.append(
         "Final loss = BCE of the worked-example sample at each implementation's final parameters, "
