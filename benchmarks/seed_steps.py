@@ -400,8 +400,9 @@ def _table(dtype: str, rows: dict[str, Any], steps: int) -> tuple[Table, dict[st
     return table, medians, failures
 
 
-def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
-    """Notes on fit calls with a fresh optimizer object / the default optimizer."""
+def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int, slopes: dict[str, float | None]) -> list[str]:
+    """Notes on fit calls with a fresh optimizer object / the default optimizer, and on the marginal costs
+    ``slopes`` (:func:`_marginals`) of the rows timed at two counts."""
     notes = []
     for key, row in rows.items():
         if key.startswith("fit") and "fresh_optimizer_call" in row:
@@ -412,7 +413,7 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int) -> list[str]:
                 f"history['loss'] has {row['n_loss']} entries"
             )
     for key, (short, long, n_short) in _timings_at_two_counts(rows, steps).items():
-        slope = marginal_cost(short, n_short, long, steps)
+        slope = slopes[key]
         if slope is None:
             cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
         else:
@@ -540,10 +541,11 @@ def run(quick: bool = False) -> Section:
         table.notes.append(
             f"numpy loop run in a subprocess with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS: {blas}"
         )
-        table.notes.extend(_recompile_notes(dtype, rows, steps))
+        slopes = _marginals(rows, steps)
+        table.notes.extend(_recompile_notes(dtype, rows, steps, slopes))
         section.tables.append(table)
         section.ratios.extend(_ratios(dtype, medians, steps))
-        section.ratios.extend(_marginal_ratios(dtype, _marginals(rows, steps), medians.get("C")))
+        section.ratios.extend(_marginal_ratios(dtype, slopes, medians.get("C")))
         section.failures.extend(failures)
     section.notes.append(
         "Final loss = BCE of the worked-example sample at each implementation's final parameters, "
