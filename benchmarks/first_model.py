@@ -250,6 +250,42 @@ def _warm_note(phases: list[dict], warm: float, sk: float, again: float) -> str:
     )
 
 
+def _functions_table(functions: dict) -> Table:
+    """First call of a process against the steady state, per public function."""
+    table = Table(
+        "first call of a process vs steady state (no persistent cache), breast cancer, 30-100-1",
+        ["function", "first call", "steady state", "first / steady"],
+    )
+    for name, (first, steady) in functions.items():
+        table.add(name, fmt_time(first), fmt_time(steady), f"{first / max(steady, 1e-9):.0f}×")
+    return table
+
+
+def _compile_table(compiles: dict, sk: float) -> Table:
+    """fit's program against a bare lax.scan of the same step (compile time), and the cold row's floor: the bare
+    scan's compile alone against scikit-learn's whole fit + score (``sk``)."""
+    program = Table(
+        "compile time (lower + XLA, best of a few, caches cleared) of fit's program vs a bare lax.scan of the "
+        "same step (400 steps), breast cancer 30-100-1, adam",
+        ["case", "fit's run_steps", "bare lax.scan", "ratio"],
+    )
+    for name, (full, plain) in compiles.items():
+        program.add(name, fmt_time(full), fmt_time(plain), f"{full / plain:.2f}×")
+    program.notes.append(
+        "run_steps adds the while loop over blocks, the first step of each block with its loss, the loss "
+        "buffer, the divergence test and the final state's loss and finiteness check."
+    )
+    bare = compiles.get("minibatch 200, drop_last=False", (None, None))[1]  # the estimator's epochs
+    if bare is not None:
+        program.notes.append(
+            f"The bare lax.scan of the estimator's step (drop_last=False) alone takes {fmt_time(bare)} to lower and "
+            f"compile: {bare / sk:.2f}× scikit-learn's whole fit + score ({fmt_time(sk)}, the table above), before "
+            "any of jaxnet's own costs (tracing, checks, the 200 epochs themselves). That is the cold row's floor on "
+            "this machine."
+        )
+    return program
+
+
 def run(quick: bool = False) -> Section:
     """Run the benchmark and build its section."""
     repeat = 1 if quick else 3
@@ -300,33 +336,7 @@ def run(quick: bool = False) -> Section:
         )
     )
     section.tables.append(table)
-    functions = Table(
-        "first call of a process vs steady state (no persistent cache), breast cancer, 30-100-1",
-        ["function", "first call", "steady state", "first / steady"],
-    )
-    for name, (first, steady) in m["functions"].items():
-        functions.add(name, fmt_time(first), fmt_time(steady), f"{first / max(steady, 1e-9):.0f}×")
-    section.tables.append(functions)
-    program = Table(
-        "compile time (lower + XLA, best of a few, caches cleared) of fit's program vs a bare lax.scan of the "
-        "same step (400 steps), breast cancer 30-100-1, adam",
-        ["case", "fit's run_steps", "bare lax.scan", "ratio"],
-    )
-    for name, (full, plain) in m["compile"].items():
-        program.add(name, fmt_time(full), fmt_time(plain), f"{full / plain:.2f}×")
-    program.notes.append(
-        "run_steps adds the while loop over blocks, the first step of each block with its loss, the loss "
-        "buffer, the divergence test and the final state's loss and finiteness check."
-    )
-    bare = m["compile"].get("minibatch 200, drop_last=False", (None, None))[1]  # the estimator's epochs
-    if bare is not None:
-        program.notes.append(
-            f"The bare lax.scan of the estimator's step (drop_last=False) alone takes {fmt_time(bare)} to lower and "
-            f"compile: {bare / sk:.2f}× scikit-learn's whole fit + score ({fmt_time(sk)}, the table above), before "
-            "any of jaxnet's own costs (tracing, checks, the 200 epochs themselves). That is the cold row's floor on "
-            "this machine."
-        )
-    section.tables.append(program)
+    section.tables += [_functions_table(m["functions"]), _compile_table(m["compile"], sk)]
     section.ratios += [
         at_most("first model (fit + score, empty cache) / scikit-learn", cold / sk, 1.0),
         at_most("first model, warm compilation cache / scikit-learn", warm / sk, 0.3),
