@@ -49,6 +49,7 @@ FLOAT64_TOL = 1e-9  # max |Δ| of final params and of final loss vs C (float64)
 FLOAT32_PARAM_TOL = 1e-4  # max |Δ| of final params vs C (float32)
 FLOAT32_LOSS_RTOL = 1e-2  # relative |Δ| of final loss vs C (float32; the loss is ~5e-5)
 DTYPES = ("float64", "float32")
+LONG = 10  # fit and the bare loops are also timed at LONG x steps: the marginal cost per step between the two
 UNROLL = 4  # the unrolled bare loop's steps per iteration (issue 17: "try unrolling to get under it")
 
 
@@ -151,9 +152,9 @@ def _bench_fit(steps: int, repeat: int, dtype: str, gradients: str, record_every
 
 
 def _bench_fit_slope(steps: int, repeat: int, dtype: str) -> dict[str, Any]:
-    """fit (manual, one loss) at steps/10 and steps: fixed cost vs cost per step."""
-    short = _bench_fit(max(steps // 10, 1), repeat, dtype, "manual", max(steps // 10, 1))
-    return {"short_steps": max(steps // 10, 1), "short_times": short["times"]}
+    """fit (manual, one loss) at ``LONG * steps``: with the row at ``steps``, fixed cost vs cost per step."""
+    long = _bench_fit(LONG * steps, repeat, dtype, "manual", LONG * steps)
+    return {"long_steps": LONG * steps, "long_times": long["times"]}
 
 
 def _bench_pure_jax(steps: int, repeat: int, dtype: str, unroll: int = 1) -> dict[str, Any]:
@@ -162,7 +163,7 @@ def _bench_pure_jax(steps: int, repeat: int, dtype: str, unroll: int = 1) -> dic
 
     Not a jaxnet row: it shows what XLA itself reaches for this loop, so a
     gap between it and ``fit`` is jaxnet's own overhead. Timed at ``steps``
-    and ``steps // 10``, for its marginal cost per step.
+    and ``LONG * steps``, for its marginal cost per step.
     """
     import jax
     import jax.numpy as jnp
@@ -195,18 +196,17 @@ def _bench_pure_jax(steps: int, repeat: int, dtype: str, unroll: int = 1) -> dic
             times.append(t)
         return times, out
 
-    short = max(steps // 10, 1)
     first, _ = time_once(lambda: jax.block_until_ready(train(params0, steps)))
     times, out = timed(steps)
-    train(params0, short)  # (unrolled: compiles its own program, untimed)
+    train(params0, LONG * steps)  # (unrolled: compiles its own program, untimed)
     one = seed_loss64(params_to_json(train(params0, 1)))
     return {
         "times": times,
         "first": first,
         "params": params_to_json(out),
         "loss_after_1": one,
-        "short_steps": short,
-        "short_times": timed(short)[0],
+        "long_steps": LONG * steps,
+        "long_times": timed(LONG * steps)[0],
     }
 
 
@@ -412,17 +412,17 @@ def _recompile_notes(dtype: str, rows: dict[str, Any], steps: int, slopes: dict[
                 f"with a fresh `optax.sgd(0.1)` {fmt_time(row['fresh_optimizer_call'])}; "
                 f"history['loss'] has {row['n_loss']} entries"
             )
-    for key, (short, long, n_short) in _timings_at_two_counts(rows, steps).items():
+    for key, (short, long, n_short, n_long) in _timings_at_two_counts(rows, steps).items():
         slope = slopes[key]
         if slope is None:
             cost = f"marginal cost {NOT_MEASURABLE} (the difference is <= 0 or below the timing noise)"
         else:
             cost = (
                 f"marginal cost {fmt_time(slope)} per step, fixed cost per call "
-                f"≈ {fmt_time(long.median - slope * steps)}"
+                f"≈ {fmt_time(short.median - slope * n_short)}"
             )
         notes.append(
-            f"{dtype} {_SLOPE_LABELS[key]} at {n_short:,} steps {fmt_time(short.median)}, at {steps:,} steps "
+            f"{dtype} {_SLOPE_LABELS[key]} at {n_short:,} steps {fmt_time(short.median)}, at {n_long:,} steps "
             f"{fmt_time(long.median)}: {cost}"
         )
     step = rows.get("step loop", {})
@@ -438,23 +438,23 @@ _SLOPE_LABELS = {
 }
 
 
-def _timings_at_two_counts(rows: dict[str, Any], steps: int) -> dict[str, tuple[Stats, Stats, int]]:
-    """``{key: (times at the short count, times at steps, the short count)}`` of the rows timed at both
-    counts (fit's short run is a row of its own, "fit slope")."""
-    pairs = {"fit": (rows.get("fit slope", {}), rows.get(f"fit manual r{steps}", {}))}
+def _timings_at_two_counts(rows: dict[str, Any], steps: int) -> dict[str, tuple[Stats, Stats, int, int]]:
+    """``{key: (times at steps, times at the long count, steps, the long count)}`` of the rows timed at both
+    counts (fit's long run is a row of its own, "fit slope")."""
+    pairs = {"fit": (rows.get(f"fit manual r{steps}", {}), rows.get("fit slope", {}))}
     pairs.update({key: (rows.get(key, {}),) * 2 for key in ("pure jax", "pure jax unrolled")})
     return {
-        key: (Stats(short["short_times"]), Stats(long["times"]), short["short_steps"])
+        key: (Stats(short["times"]), Stats(long["long_times"]), steps, long["long_steps"])
         for key, (short, long) in pairs.items()
-        if "short_times" in short and "times" in long
+        if "times" in short and "long_times" in long
     }
 
 
 def _marginals(rows: dict[str, Any], steps: int) -> dict[str, float | None]:
     """Marginal cost per step (:func:`marginal_cost`) of fit and the bare loops: the fixed cost per call apart."""
     return {
-        key: marginal_cost(short, n_short, long, steps)
-        for key, (short, long, n_short) in _timings_at_two_counts(rows, steps).items()
+        key: marginal_cost(short, n_short, long, n_long)
+        for key, (short, long, n_short, n_long) in _timings_at_two_counts(rows, steps).items()
     }
 
 
