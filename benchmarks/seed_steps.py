@@ -327,7 +327,7 @@ LABELS = {
     "fit autodiff r1": "jaxnet `fit`, autodiff, loss every step",
     "fit manual default": "jaxnet `fit`, manual grads, default `record_every` and `chunk`",
     "pure jax": "(not jaxnet) hand-written `jax.lax.fori_loop`, manual grads",
-    "pure jax unrolled": "(not jaxnet) the same step in `jax.lax.scan(..., unroll=4)`",
+    "pure jax unrolled": f"(not jaxnet) the same step in `jax.lax.scan(..., unroll={UNROLL})`",
     "torch": "PyTorch eager autograd + optim.SGD (1 thread)",
     "C": "C loop, `cc -O2`",
     "jaxnet": "jaxnet",
